@@ -1,0 +1,28 @@
+/* gemm.c - GEMM through CLBlast (row-major). */
+#include <clblast_c.h>
+#include "gemm.h"
+
+sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                  cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
+                  cl_mem c, size_t c_off, size_t ldc, sb_err *e) {
+    if (m == 0 || n == 0) return SB_OK;
+    if (k == 0)
+        return sb_fail(e, SB_ERR_ARG, "gemm with k = 0 (m=%zu n=%zu)", m, n);
+    cl_event ev = NULL;
+    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor,
+                                       trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+                                       trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k,
+                                       alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc,
+                                       &rt->queue, rt->profiling ? &ev : NULL);
+    if (s != CLBlastSuccess) {
+        if (ev) clReleaseEvent(ev);
+        sb_status st = (s == CLBlastOpenCLOutOfResources || s == CLBlastTempBufferAllocFailure)
+                           ? SB_ERR_DEVICE_MEMORY
+                           : SB_ERR_BLAS;
+        return sb_fail(e, st,
+                       "CLBlastSgemm(m=%zu n=%zu k=%zu ta=%d tb=%d lda=%zu ldb=%zu ldc=%zu) failed "
+                       "with CLBlast status %d",
+                       m, n, k, trans_a, trans_b, lda, ldb, ldc, (int)s);
+    }
+    return sb_rt_track_event(rt, ev, e);
+}

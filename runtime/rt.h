@@ -1,0 +1,107 @@
+/* rt.h - the OpenCL runtime: one device, its context and queue, the program
+ * cache, kernel lookup and launches. Everything above (ops, model) talks to the
+ * device only through an sb_rt.
+ *
+ * Rule: an sb_rt is used by one thread at a time (kernels carry arguments).
+ */
+#ifndef SB_RT_H
+#define SB_RT_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include "internal.h"
+
+/* Device limits and names, read once from the device. */
+typedef struct sb_device_info {
+    int index;                /* global index over all platforms */
+    cl_platform_id platform;
+    cl_device_id device;
+    char platform_name[256];
+    char platform_version[256];
+    char name[256];
+    char vendor[256];
+    char driver_version[256];
+    char device_version[256];
+    char c_version[256];      /* CL_DEVICE_OPENCL_C_VERSION */
+    cl_device_type type;
+    cl_uint compute_units;
+    cl_ulong global_mem;
+    cl_ulong local_mem;
+    cl_ulong max_alloc;
+    size_t max_wg;            /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t max_wi[3];         /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
+    cl_uint mem_align_bytes;  /* CL_DEVICE_MEM_BASE_ADDR_ALIGN / 8 */
+} sb_device_info;
+
+/* All devices of all platforms. *out is malloc'd (free()); *n may be 0. */
+sb_status sb_devices_list(sb_device_info **out, int *n, sb_err *e);
+/* Pick one: spec NULL or "" -> env SEQBOAT_DEVICE, else default (first GPU,
+ * else first device); a decimal index; or a case-insensitive substring of
+ * "platform device vendor". */
+sb_status sb_device_select(const char *spec, sb_device_info *out, sb_err *e);
+const char *sb_device_type_string(cl_device_type t);
+const char *sb_cl_error_string(cl_int err);
+
+typedef struct sb_progcache sb_progcache;
+typedef struct sb_kcache sb_kcache;
+
+/* Phases for profiling (bench): the model sets rt->phase before launches. */
+enum { SB_PHASE_OTHER = 0, SB_PHASE_EMA, SB_PHASE_GATE, SB_PHASE_PROJ, SB_PHASE_ATTN, SB_PHASE_COUNT };
+
+typedef struct sb_rt {
+    sb_device_info dev;
+    cl_context ctx;
+    cl_command_queue queue;
+    sb_progcache *progs;      /* shared compiled-program cache (memory + disk) */
+    sb_kcache *kernels;       /* this rt's cl_kernel objects by (program, name) */
+    int profiling;            /* queue created with profiling; events are timed */
+    int phase;                /* current SB_PHASE_* */
+    double phase_ms[SB_PHASE_COUNT];
+    cl_event *pending;        /* profiled events not yet read */
+    int *pending_phase;       /* phase of each pending event */
+    int n_pending, cap_pending;
+} sb_rt;
+
+typedef struct sb_rt_options {
+    const char *device;       /* selection, see sb_device_select (NULL = default) */
+    const char *cache_dir;    /* NULL = env SEQBOAT_CACHE_DIR / XDG default; "off" = no disk cache */
+    int profiling;            /* 0 */
+} sb_rt_options;
+
+sb_status sb_rt_create(const sb_rt_options *opt, sb_rt **out, sb_err *e);
+void sb_rt_free(sb_rt *rt);
+
+/* A kernel `name` from program `stem` (cl/<stem>.cl) specialised by `defines`
+ * (lines "#define X Y\n" prepended to the source; may be NULL). The kernel is
+ * owned by rt (do not release). Programs are built once per (context, device,
+ * source, defines) and also kept on disk. */
+sb_status sb_rt_kernel(sb_rt *rt, const char *stem, const char *defines, const char *name,
+                       cl_kernel *out, sb_err *e);
+
+/* Launch a 1-3 dimensional kernel; lws may be NULL (device picks). `what`
+ * names it in error messages. */
+sb_status sb_rt_launch(sb_rt *rt, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws,
+                       const char *what, sb_err *e);
+
+/* Set kernel argument i; on failure records the kernel/arg in e. */
+sb_status sb_rt_arg(cl_kernel k, cl_uint i, size_t size, const void *value, sb_err *e);
+#define SB_ARG(k_, i_, v_) SB_TRY(sb_rt_arg((k_), (i_), sizeof(v_), &(v_), e))
+#define SB_ARG_LOCAL(k_, i_, bytes_) SB_TRY(sb_rt_arg((k_), (i_), (bytes_), NULL, e))
+
+/* Buffers. */
+sb_status sb_rt_alloc(sb_rt *rt, size_t bytes, cl_mem *out, const char *what, sb_err *e);
+sb_status sb_rt_write(sb_rt *rt, cl_mem m, size_t off, size_t bytes, const void *src, sb_err *e);
+sb_status sb_rt_read(sb_rt *rt, cl_mem m, size_t off, size_t bytes, void *dst, sb_err *e);
+sb_status sb_rt_fill_zero(sb_rt *rt, cl_mem m, size_t off, size_t bytes, sb_err *e);
+sb_status sb_rt_finish(sb_rt *rt, sb_err *e);
+/* Profiling: keep an event (released later) to add its time to rt->phase. */
+sb_status sb_rt_track_event(sb_rt *rt, cl_event ev, sb_err *e);
+
+/* Round n up to a multiple of m (m > 0). */
+static inline size_t sb_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+/* A work-group size for a 1-D kernel over n items: the largest power of two
+ * <= min(want, device max, kernel max); the caller rounds gws up to it. */
+size_t sb_rt_wg1(sb_rt *rt, cl_kernel k, size_t want);
+
+#endif

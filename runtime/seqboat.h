@@ -1,0 +1,109 @@
+/*
+ * seqboat.h - public C API of seqboat-cl: SeqBoat (sparse modular activation)
+ * models on any OpenCL device.
+ *
+ * Conventions
+ *   - Every call returns an sb_status; SB_OK (0) is success. On failure the
+ *     handle the call was made on (or the out-handle's creation context) keeps a
+ *     message naming the detail: sb_model_last_error(), sb_last_error().
+ *   - Handles are opaque. Every *_free() accepts NULL.
+ *   - The library never prints, exits or aborts.
+ *   - Threads: a handle may be used by one thread at a time. Different handles
+ *     may be used concurrently from different threads.
+ */
+#ifndef SEQBOAT_H
+#define SEQBOAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SB_VERSION_MAJOR 0
+#define SB_VERSION_MINOR 1
+#define SB_VERSION_PATCH 0
+#define SB_VERSION_NUMBER (SB_VERSION_MAJOR * 10000 + SB_VERSION_MINOR * 100 + SB_VERSION_PATCH)
+#define SB_VERSION_STRING "0.1.0"
+
+#if defined(_WIN32)
+#define SB_API
+#elif defined(__GNUC__)
+#define SB_API __attribute__((visibility("default")))
+#else
+#define SB_API
+#endif
+
+/* Status codes, grouped by hundreds. */
+typedef enum sb_status {
+    SB_OK = 0,
+    /* 1xx: the caller passed something wrong */
+    SB_ERR_ARG = 100,         /* bad argument (NULL, out of range, wrong size) */
+    SB_ERR_STATE = 101,       /* call not valid in this state (e.g. stream on a bidirectional model) */
+    /* 2xx: a file is wrong */
+    SB_ERR_IO = 200,          /* cannot open / read / write a file */
+    SB_ERR_FORMAT = 201,      /* not a valid safetensors file (header, JSON, offsets) */
+    SB_ERR_TENSOR = 202,      /* a tensor is missing or has the wrong dtype or shape */
+    SB_ERR_META = 203,        /* a metadata key is missing or has an unknown value */
+    /* 3xx: valid but not supported */
+    SB_ERR_UNSUPPORTED = 300,
+    /* 4xx: out of resources */
+    SB_ERR_HOST_MEMORY = 400, /* host allocation failed */
+    SB_ERR_DEVICE_MEMORY = 401, /* device allocation failed or beyond the device's limits */
+    /* 5xx: the OpenCL device / platform */
+    SB_ERR_OPENCL = 500,      /* an OpenCL call failed; the message carries the CL error code */
+    SB_ERR_NO_DEVICE = 501,   /* no OpenCL device, or none matches the selection */
+    SB_ERR_BUILD = 502,       /* a kernel failed to build; the message carries the build log */
+    SB_ERR_BLAS = 503,        /* CLBlast returned an error */
+    /* 9xx */
+    SB_ERR_INTERNAL = 900
+} sb_status;
+
+/* A static English string for a status value (never NULL). */
+SB_API const char *sb_status_string(sb_status status);
+
+/* Run-time version: SB_VERSION_NUMBER / SB_VERSION_STRING of the library binary. */
+SB_API unsigned sb_version_number(void);
+SB_API const char *sb_version_string(void);
+
+
+/* Message of the last failed call made without a handle (sb_devices, sb_model_load
+ * failing before a handle exists, ...) on this thread. Never NULL. */
+SB_API const char *sb_last_error(void);
+
+/* ---- devices ------------------------------------------------------------ */
+typedef struct sb_device_desc {
+    int index;                 /* global index, usable as a device selection */
+    char platform[256];
+    char platform_version[256];
+    char name[256];
+    char vendor[256];
+    char type[16];             /* "GPU", "CPU", "accelerator", "other" */
+    char opencl_c_version[256];
+    char driver_version[256];
+    unsigned compute_units;
+    uint64_t global_mem_bytes;
+    uint64_t local_mem_bytes;
+    uint64_t max_alloc_bytes;
+    size_t max_work_group_size;
+} sb_device_desc;
+
+/* Fill up to `cap` entries of out (may be NULL when cap is 0); *count receives
+ * the number of devices. Zero devices is SB_OK with *count = 0. */
+SB_API sb_status sb_devices(sb_device_desc *out, int cap, int *count);
+
+/* Device selection strings, used wherever a `device` argument appears:
+ * NULL or "" = env SEQBOAT_DEVICE if set, else the first GPU, else the first
+ * device; "3" = global index 3; any other text = first device whose
+ * "platform name vendor type" contains it (case-insensitive). */
+
+/* Runs a GEMM through CLBlast and one of the library's kernels on the selected
+ * device and checks both against plain C. Writes a short report into
+ * report[0..report_len). */
+SB_API sb_status sb_selftest(const char *device, char *report, size_t report_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SEQBOAT_H */

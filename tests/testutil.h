@@ -1,0 +1,40 @@
+/* testutil.h - helpers for the Check suites. Create OpenCL objects inside a
+ * test (Check forks each test), never before. */
+#ifndef SB_TESTUTIL_H
+#define SB_TESTUTIL_H
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "../runtime/rt.h"
+
+/* A runtime on the default device (env SEQBOAT_DEVICE respected) with the disk
+ * cache in the default place unless SEQBOAT_CACHE_DIR says otherwise. Fails the
+ * test with the library's message on error. */
+sb_rt *tu_rt(void);
+
+/* Deterministic uniform floats in [lo, hi). */
+void tu_fill(float *x, size_t n, uint32_t seed, float lo, float hi);
+/* Max relative/absolute comparison: |a-b| <= atol + rtol*|b| for all i; reports
+ * the first offender through ck_assert_msg with `what`. NaN in one and not the
+ * other fails. */
+void tu_check_close(const float *got, const float *want, size_t n, float rtol, float atol,
+                    const char *what);
+/* Upload / download helpers that fail the test on error. */
+cl_mem tu_upload(sb_rt *rt, const void *data, size_t bytes);
+cl_mem tu_alloc(sb_rt *rt, size_t bytes);
+void tu_download(sb_rt *rt, cl_mem m, void *dst, size_t bytes);
+/* Run a Check suite, return process exit code. */
+int tu_run(Suite *s);
+
+/* A shared error record for tests: pass &tu_err to library calls, then
+ * TU_OK(call) fails the test with the status and the library's message. */
+extern sb_err tu_err;
+#define TU_OK(expr_)                                                           \
+    do {                                                                       \
+        sb_status tu_s_ = (expr_);                                             \
+        ck_assert_msg(tu_s_ == SB_OK, "%s -> %s: %s", #expr_,                  \
+                      sb_status_string(tu_s_), tu_err.msg);                    \
+    } while (0)
+#endif
