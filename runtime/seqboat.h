@@ -103,6 +103,69 @@ SB_API sb_status sb_devices(sb_device_desc *out, int cap, int *count);
  * report[0..report_len). */
 SB_API sb_status sb_selftest(const char *device, char *report, size_t report_len);
 
+/* ---- models ------------------------------------------------------------- */
+
+/* A model loaded onto one device: its weights, compiled kernels and activation
+ * memory. Owns everything it allocates; sb_model_free releases it. */
+typedef struct sb_model sb_model;
+
+typedef struct sb_options {
+    const char *device;     /* NULL: see "Device selection strings" above */
+    const char *cache_dir;  /* NULL: env SEQBOAT_CACHE_DIR, else $XDG_CACHE_HOME/seqboat,
+                               else ~/.cache/seqboat; "off": no disk cache */
+    int profiling;          /* 0: per-phase device timings (sb_model_phase_ms) when 1 */
+} sb_options;
+
+/* The defaults above. */
+SB_API sb_options sb_options_default(void);
+
+/* Load a model file (safetensors, SPEC section 4) onto a device. opt may be NULL.
+ * On failure *out is NULL and sb_last_error() names the problem. */
+SB_API sb_status sb_model_load(const char *path, const sb_options *opt, sb_model **out);
+SB_API void sb_model_free(sb_model *m);
+/* Message of the last failed call on m ("" when none). Valid until the next call on m. */
+SB_API const char *sb_model_last_error(const sb_model *m);
+
+typedef enum sb_task_kind { SB_CLASSIFY = 0, SB_SEQUENCE = 1, SB_LM = 2 } sb_task_kind;
+
+typedef struct sb_model_info {
+    sb_task_kind task;
+    int d_input, vocab_size, d_output, d_model, n_layers, d_qk, d_hidden, d_ema;
+    int mem_size, max_positions, truncation;
+    int bidirectional, prenorm, rotary, softmax, batchnorm;
+    uint64_t n_params;
+    char device[256];       /* name of the device the model runs on */
+} sb_model_info;
+SB_API sb_status sb_model_get_info(const sb_model *m, sb_model_info *info);
+
+/* Forward a padded batch.
+ *   x:       float [batch][length][d_input]  (classify, sequence; NULL for lm)
+ *   ids:     int32 [batch][length] token ids (lm; NULL otherwise)
+ *   lengths: int32 [batch], each 1..length, or NULL (= all length)
+ *   out:     float [batch][length][d_output] (sequence, lm; 0 at padded positions)
+ *            or [batch][d_output] (classify: mean over valid positions, then decoder)
+ * Buffers are the caller's; nothing is kept after the call returns. */
+SB_API sb_status sb_model_forward(sb_model *m, int batch, int length, const float *x,
+                                  const int32_t *ids, const int32_t *lengths, float *out);
+
+/* Run SPEC section 5 files: reads `input` (+ optional `lengths`) from in_path,
+ * writes `output` to out_path (written to a temporary file, then renamed). */
+SB_API sb_status sb_model_run_file(sb_model *m, const char *in_path, const char *out_path);
+
+/* Per-layer figures of the last forward: valid tokens, activated tokens, ms. */
+SB_API sb_status sb_model_layer_stats(const sb_model *m, int layer, int *tokens, int *activated,
+                                      double *ms);
+/* Plan activation memory for a shape now (normally done by the first forward
+ * of that size) and report the planned device peak in bytes. */
+SB_API sb_status sb_model_plan(sb_model *m, int batch, int length, size_t *peak_bytes);
+/* A note from the program cache (e.g. why the disk cache is off) or NULL. */
+SB_API const char *sb_model_cache_note(const sb_model *m);
+
+/* Describe a model file without a device: config, tensors, parameter count.
+ * *text is malloc'd; release it with sb_free. */
+SB_API sb_status sb_inspect(const char *path, char **text);
+SB_API void sb_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,217 @@
+/* api_model.c - the public model API over model.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model.h"
+#include "program_cache.h"
+
+struct sb_model {
+    sb_model_impl *impl;
+    sb_err err;
+};
+
+sb_options sb_options_default(void) {
+    sb_options o = {NULL, NULL, 0};
+    return o;
+}
+
+static sb_status keep(sb_model *m, sb_status st) {
+    if (st == SB_OK) sb_err_clear(&m->err);
+    return st;
+}
+
+sb_status sb_model_load(const char *path, const sb_options *opt, sb_model **out) {
+    sb_err e;
+    sb_err_clear(&e);
+    if (!out || !path) {
+        sb_fail(&e, SB_ERR_ARG, "sb_model_load: path and out must not be NULL");
+        return sb_api_fail_tls(&e);
+    }
+    *out = NULL;
+    sb_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        sb_fail(&e, SB_ERR_HOST_MEMORY, "out of host memory");
+        return sb_api_fail_tls(&e);
+    }
+    sb_rt_options ro = {0};
+    if (opt) {
+        ro.device = opt->device;
+        ro.cache_dir = opt->cache_dir;
+        ro.profiling = opt->profiling;
+    }
+    sb_status st = sb_model_impl_create(path, &ro, &m->impl, &e);
+    if (st != SB_OK) {
+        free(m);
+        /* prefix the file name for context */
+        sb_err e2 = e;
+        size_t pl = strlen(path);
+        if (pl + 2 + strlen(e.msg) < sizeof e2.msg) {
+            memcpy(e2.msg, path, pl);
+            memcpy(e2.msg + pl, ": ", 2);
+            memcpy(e2.msg + pl + 2, e.msg, strlen(e.msg) + 1);
+        }
+        return sb_api_fail_tls(&e2);
+    }
+    *out = m;
+    return SB_OK;
+}
+
+void sb_model_free(sb_model *m) {
+    if (!m) return;
+    sb_model_impl_free(m->impl);
+    free(m);
+}
+
+const char *sb_model_last_error(const sb_model *m) { return m ? m->err.msg : "model is NULL"; }
+
+sb_status sb_model_get_info(const sb_model *m, sb_model_info *info) {
+    if (!m || !info) return SB_ERR_ARG;
+    const sb_config *c = &m->impl->cfg;
+    memset(info, 0, sizeof *info);
+    info->task = c->task == SB_TASK_CLASSIFY ? SB_CLASSIFY : c->task == SB_TASK_LM ? SB_LM : SB_SEQUENCE;
+    info->d_input = c->d_input;
+    info->vocab_size = c->vocab_size;
+    info->d_output = c->d_output;
+    info->d_model = c->d_model;
+    info->n_layers = c->n_layers;
+    info->d_qk = c->d_qk;
+    info->d_hidden = c->d_hidden;
+    info->d_ema = c->d_ema;
+    info->mem_size = c->mem_size;
+    info->max_positions = c->max_positions;
+    info->truncation = c->truncation;
+    info->bidirectional = c->bidirectional;
+    info->prenorm = c->prenorm;
+    info->rotary = c->rotary;
+    info->softmax = c->softmax;
+    info->batchnorm = c->norm == SB_NORM_BATCH;
+    info->n_params = m->impl->mf->n_params;
+    snprintf(info->device, sizeof info->device, "%s", m->impl->rt->dev.name);
+    return SB_OK;
+}
+
+sb_status sb_model_forward(sb_model *m, int batch, int length, const float *x, const int32_t *ids,
+                           const int32_t *lengths, float *out) {
+    if (!m) return SB_ERR_ARG;
+    return keep(m, sb_model_impl_forward(m->impl, batch, length, x, ids, lengths, out, &m->err));
+}
+
+sb_status sb_model_run_file(sb_model *m, const char *in_path, const char *out_path) {
+    if (!m) return SB_ERR_ARG;
+    sb_err *e = &m->err;
+    sb_status st = SB_OK;
+    sb_input in;
+    float *out = NULL;
+    memset(&in, 0, sizeof in);
+    if (!in_path || !out_path) SB_FAIL(SB_ERR_ARG, "input and output paths are required");
+    const sb_config *c = &m->impl->cfg;
+    SB_TRY(sb_input_load(in_path, c, &in, e));
+    size_t per = c->task == SB_TASK_CLASSIFY ? 1 : (size_t)in.L;
+    size_t n = (size_t)in.B * per * (size_t)c->d_output;
+    out = malloc(n * sizeof(float));
+    if (!out) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory for %zu outputs", n);
+    SB_TRY(sb_model_impl_forward(m->impl, in.B, in.L, in.x, in.ids, in.lengths, out, e));
+    int64_t shape[3] = {in.B, in.L, c->d_output};
+    int64_t cshape[2] = {in.B, c->d_output};
+    sb_st_out t = {"output", SB_DT_F32, c->task == SB_TASK_CLASSIFY ? 2 : 3,
+                   c->task == SB_TASK_CLASSIFY ? cshape : shape, out};
+    SB_TRY(sb_st_write(out_path, &t, 1, NULL, e));
+done:
+    sb_input_free(&in);
+    free(out);
+    return keep(m, st);
+}
+
+sb_status sb_model_layer_stats(const sb_model *m, int layer, int *tokens, int *activated, double *ms) {
+    if (!m || layer < 0 || layer >= m->impl->cfg.n_layers) return SB_ERR_ARG;
+    const sb_layer_stats *s = &m->impl->stats[layer];
+    if (tokens) *tokens = s->tokens;
+    if (activated) *activated = s->activated;
+    if (ms) *ms = s->ms;
+    return SB_OK;
+}
+
+sb_status sb_model_plan(sb_model *m, int batch, int length, size_t *peak_bytes) {
+    if (!m) return SB_ERR_ARG;
+    if (batch < 1 || length < 1 || (size_t)batch * (size_t)length > (size_t)1 << 31)
+        return keep(m, sb_fail(&m->err, SB_ERR_ARG, "bad shape %d x %d", batch, length));
+    return keep(m, sb_model_impl_plan(m->impl, batch * length, batch, (size_t)batch * length,
+                                      peak_bytes, &m->err));
+}
+
+const char *sb_model_cache_note(const sb_model *m) {
+    return m ? sb_progcache_note(m->impl->rt->progs) : NULL;
+}
+
+void sb_free(void *p) { free(p); }
+
+/* ---- inspect --------------------------------------------------------------- */
+typedef struct { char *s; size_t n, cap; int oom; } strbuf;
+
+static void sbp(strbuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+#include <stdarg.h>
+static void sbp(strbuf *b, const char *fmt, ...) {
+    va_list ap;
+    if (b->oom) return;
+    for (;;) {
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if (b->s && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)k + 1) * 2;
+        char *ns = realloc(b->s, cap);
+        if (!ns) {
+            b->oom = 1;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+}
+
+sb_status sb_inspect(const char *path, char **text) {
+    sb_err eb, *e = &eb;
+    sb_status st = SB_OK;
+    sb_model_file *mf = NULL;
+    strbuf b = {0};
+    sb_err_clear(e);
+    if (!path || !text) SB_FAIL(SB_ERR_ARG, "sb_inspect: path and text must not be NULL");
+    *text = NULL;
+    SB_TRY(sb_model_file_load(path, &mf, e));
+    const sb_config *c = &mf->cfg;
+    sbp(&b, "model %s\n", path);
+    sbp(&b, "  task %s, d_input %d, vocab_size %d, d_output %d\n", sb_task_name(c->task), c->d_input,
+        c->vocab_size, c->d_output);
+    sbp(&b, "  d_model %d, n_layers %d, d_qk %d, d_hidden %d, d_ema %d\n", c->d_model, c->n_layers,
+        c->d_qk, c->d_hidden, c->d_ema);
+    sbp(&b, "  mem_size (window) %d, max_positions %d, truncation %d\n", c->mem_size,
+        c->max_positions, c->truncation);
+    sbp(&b, "  %s, %s, %s, rel_pos_bias %s, attention %s\n",
+        c->bidirectional ? "bidirectional" : "causal", c->prenorm ? "prenorm" : "postnorm",
+        c->norm == SB_NORM_BATCH ? "batchnorm" : "layernorm", c->rotary ? "rotary" : "simple",
+        c->softmax ? "softmax" : "relu2");
+    sbp(&b, "  parameters: %zu\n", mf->n_params);
+    sbp(&b, "tensors (%d):\n", sb_st_count(mf->st));
+    for (int i = 0; i < sb_st_count(mf->st); i++) {
+        const sb_tensor *t = sb_st_at(mf->st, i);
+        sbp(&b, "  %-48s %-4s [", t->name, t->dtype_name);
+        for (int d = 0; d < t->ndim; d++) sbp(&b, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        sbp(&b, "]\n");
+    }
+    if (b.oom) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    *text = b.s;
+    b.s = NULL;
+done:
+    free(b.s);
+    sb_model_file_free(mf);
+    if (st != SB_OK) sb_api_fail_tls(e);
+    return st;
+}

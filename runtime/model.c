@@ -1,0 +1,481 @@
+/* model.c - weights on the device, the activation plan, the forward schedule.
+ *
+ * Activations are packed rows (ops/ops.h): only valid tokens occupy rows, so no
+ * projection, norm or scan ever runs on padding. Per layer:
+ *   1 norm(x) -> xn (prenorm)          6 gemm mx_c -> s, bias + silu
+ *   2 ema(xn) -> mx                     7 windowed attention s -> ao (= o * r)
+ *   3 gemm mx -> hxu, bias              8 gemm ao -> g, bias
+ *   4 gate + compaction (M rows)        9 combine: x = silu(hx + w*g + x), postnorm
+ *   5 gather mx rows -> mx_c
+ * Steps 5-8 run over the M compressed rows in chunks (with a W-row halo of keys
+ * on each side) so the widest buffers are bounded by the chunk, not by M. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "gemm.h"
+#include "model.h"
+#include "ops/gate.h"
+#include "ops/norm.h"
+
+#define DEFAULT_CHUNK_BUDGET ((size_t)192 << 20)
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static sb_buf BUF(cl_mem m) {
+    sb_buf b = {m, 0};
+    return b;
+}
+
+static sb_status upload(sb_rt *rt, const float *src, size_t n, cl_mem *out, const char *what,
+                        sb_err *e) {
+    sb_status st = sb_rt_alloc(rt, n * sizeof(float), out, what, e);
+    if (st == SB_OK) st = sb_rt_write(rt, *out, 0, n * sizeof(float), src, e);
+    return st;
+}
+
+static void rel(cl_mem *m) {
+    if (*m) clReleaseMemObject(*m);
+    *m = NULL;
+}
+
+static sb_status upload_norm(sb_rt *rt, const sb_norm_w *n, int D, sb_dev_norm *o, sb_err *e) {
+    sb_status st = SB_OK;
+    SB_TRY(upload(rt, n->weight, D, &o->w, "norm.weight", e));
+    SB_TRY(upload(rt, n->bias, D, &o->b, "norm.bias", e));
+    if (n->mean) SB_TRY(upload(rt, n->mean, D, &o->mean, "norm.running_mean", e));
+    if (n->var) SB_TRY(upload(rt, n->var, D, &o->var, "norm.running_var", e));
+done:
+    return st;
+}
+
+static void free_norm(sb_dev_norm *n) {
+    rel(&n->w);
+    rel(&n->b);
+    rel(&n->mean);
+    rel(&n->var);
+}
+
+static sb_status upload_layer(sb_model_impl *m, int li, sb_err *e) {
+    sb_status st = SB_OK;
+    const sb_config *c = &m->cfg;
+    const sb_layer_w *w = &m->mf->layers[li];
+    sb_dev_layer *d = &m->layers[li];
+    sb_rt *rt = m->rt;
+    int D = c->d_model, N = c->d_ema, Z = c->d_qk, H = c->d_hidden, P = c->max_positions;
+    int K = c->bidirectional ? 2 * D : D;
+    float *coef = malloc(sizeof(float) * 3 * (size_t)K * N);
+    if (!coef) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    sb_ema_coef_host(w->delta, w->alpha, w->beta, w->gamma, K, N, coef);
+    SB_TRY(upload(rt, coef, 3 * (size_t)K * N, &d->ema_coef, "ssm coefficients", e));
+    SB_TRY(upload_norm(rt, &w->norm, D, &d->norm, e));
+    SB_TRY(upload(rt, w->omega, D, &d->omega, "ssm.omega", e));
+    if (!c->rotary) SB_TRY(upload(rt, w->rel_pos, 2 * (size_t)P - 1, &d->rel, "rel_pos_bias", e));
+    SB_TRY(upload(rt, w->mx_w, (size_t)(Z + 2 * H) * D, &d->mx_w, "mx_proj.weight", e));
+    SB_TRY(upload(rt, w->mx_b, (size_t)(Z + 2 * H), &d->mx_b, "mx_proj.bias", e));
+    SB_TRY(upload(rt, w->hx_w, (size_t)(D + 2) * D, &d->hx_w, "hx_proj.weight", e));
+    SB_TRY(upload(rt, w->hx_b, (size_t)(D + 2), &d->hx_b, "hx_proj.bias", e));
+    SB_TRY(upload(rt, w->h_w, (size_t)D * H, &d->h_w, "h_proj.weight", e));
+    SB_TRY(upload(rt, w->h_b, (size_t)D, &d->h_b, "h_proj.bias", e));
+    SB_TRY(upload(rt, w->qk_gamma, 2 * (size_t)Z, &d->qk_g, "gamma", e));
+    SB_TRY(upload(rt, w->qk_beta, 2 * (size_t)Z, &d->qk_b, "beta", e));
+    d->temp = w->temp;
+done:
+    free(coef);
+    return st;
+}
+
+static void free_plan(sb_fwd_plan *fp) {
+    sb_arena_release(&fp->arena);
+    sb_plan_free(fp->plan);
+    memset(fp, 0, sizeof *fp);
+}
+
+void sb_model_impl_free(sb_model_impl *m) {
+    if (!m) return;
+    if (m->rt) clFinish(m->rt->queue);
+    free_plan(&m->fp);
+    if (m->layers) {
+        for (int i = 0; i < m->cfg.n_layers; i++) {
+            sb_dev_layer *d = &m->layers[i];
+            free_norm(&d->norm);
+            cl_mem *all[] = {&d->ema_coef, &d->omega, &d->rel, &d->mx_w, &d->mx_b, &d->hx_w,
+                             &d->hx_b, &d->h_w, &d->h_b, &d->qk_g, &d->qk_b};
+            for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) rel(all[j]);
+        }
+        free(m->layers);
+    }
+    rel(&m->enc_w);
+    rel(&m->enc_b);
+    rel(&m->embed);
+    rel(&m->dec_w);
+    rel(&m->dec_b);
+    free_norm(&m->final_norm);
+    free(m->stats);
+    sb_model_file_free(m->mf);
+    sb_rt_free(m->rt);
+    free(m);
+}
+
+sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, sb_model_impl **out,
+                                  sb_err *e) {
+    sb_status st = SB_OK;
+    *out = NULL;
+    sb_model_impl *m = calloc(1, sizeof *m);
+    if (!m) {
+        sb_model_file_free(mf);
+        return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
+    }
+    m->mf = mf;
+    m->cfg = mf->cfg;
+    const sb_config *c = &m->cfg;
+    int D = c->d_model;
+    SB_TRY(sb_rt_create(opt, &m->rt, e));
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    m->stats = calloc((size_t)c->n_layers, sizeof *m->stats);
+    if (!m->layers || !m->stats) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    for (int i = 0; i < c->n_layers; i++) SB_TRY(upload_layer(m, i, e));
+    if (c->task == SB_TASK_LM) {
+        SB_TRY(upload(m->rt, mf->embed, (size_t)c->vocab_size * D, &m->embed, "embed_tokens.weight", e));
+    } else {
+        SB_TRY(upload(m->rt, mf->enc_w, (size_t)D * c->d_input, &m->enc_w, "encoder.weight", e));
+        SB_TRY(upload(m->rt, mf->enc_b, (size_t)D, &m->enc_b, "encoder.bias", e));
+    }
+    if (c->prenorm) SB_TRY(upload_norm(m->rt, &mf->final_norm, D, &m->final_norm, e));
+    SB_TRY(upload(m->rt, mf->dec_w, (size_t)c->d_output * D, &m->dec_w, "decoder.weight", e));
+    SB_TRY(upload(m->rt, mf->dec_b, (size_t)c->d_output, &m->dec_b, "decoder.bias", e));
+    *out = m;
+    return SB_OK;
+done:
+    sb_model_impl_free(m);
+    return st;
+}
+
+sb_status sb_model_impl_create(const char *path, const sb_rt_options *opt, sb_model_impl **out,
+                               sb_err *e) {
+    sb_model_file *mf = NULL;
+    *out = NULL;
+    sb_status st = sb_model_file_load(path, &mf, e);
+    if (st != SB_OK) return st;
+    return sb_model_impl_from_file(mf, opt, out, e);
+}
+
+/* ---- activation plan ------------------------------------------------------ */
+
+static sb_attn_cfg attn_cfg(const sb_config *c) {
+    sb_attn_cfg a = {c->d_qk, c->d_hidden, c->mem_size, !c->bidirectional, c->softmax, c->rotary,
+                     c->max_positions};
+    return a;
+}
+
+static sb_ema_coef ema_coef(const sb_model_impl *m, int li) {
+    sb_ema_coef p;
+    memset(&p, 0, sizeof p);
+    p.coef = BUF(m->layers ? m->layers[li].ema_coef : NULL);
+    p.omega = BUF(m->layers ? m->layers[li].omega : NULL);
+    p.D = m->cfg.d_model;
+    p.N = m->cfg.d_ema;
+    p.bidir = m->cfg.bidirectional;
+    p.truncation = m->cfg.truncation;
+    return p;
+}
+
+sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *peak, sb_err *e) {
+    sb_status st = SB_OK;
+    sb_fwd_plan *fp = &m->fp;
+    const sb_config *c = &m->cfg;
+    if (fp->plan && T <= fp->T_cap && B <= fp->B_cap && BL <= fp->BL_cap) {
+        if (peak) *peak = sb_plan_peak(fp->plan);
+        return SB_OK;
+    }
+    if (fp->plan) {
+        if (T < fp->T_cap) T = fp->T_cap;
+        if (B < fp->B_cap) B = fp->B_cap;
+        if (BL < fp->BL_cap) BL = fp->BL_cap;
+    }
+    free_plan(fp);
+    size_t D = (size_t)c->d_model, Z = (size_t)c->d_qk, H = (size_t)c->d_hidden;
+    size_t W = (size_t)c->mem_size, F = (size_t)(c->task == SB_TASK_LM ? 0 : c->d_input);
+    size_t Dout = (size_t)c->d_output, Tz = (size_t)T, Bz = (size_t)B;
+    size_t budget = m->chunk_budget ? m->chunk_budget : DEFAULT_CHUNK_BUDGET;
+    size_t per_row = sizeof(float) * (D + (Z + 2 * H) + H) + 2 * Z * sizeof(float) + 8;
+    size_t halo = c->bidirectional ? 2 * W : W;
+    size_t rows = budget / per_row;
+    if (rows < halo + W) rows = halo + W;
+    if (rows > Tz) rows = Tz;
+    fp->chunk_cap = (int)rows;
+    sb_attn_cfg ac = attn_cfg(c);
+    sb_ema_coef ec = ema_coef(m, 0);
+    size_t fl = sizeof(float), in = sizeof(int32_t);
+    struct { int id; size_t bytes; int first, last; const char *name; } req[] = {
+        {B_INPAD, F ? BL * F * fl : 0, 0, 0, "input (padded)"},
+        {B_IDS, F ? 0 : Tz * in, 0, 0, "token ids"},
+        {B_START, Bz * in, 0, 12, "sequence starts"},
+        {B_LEN, Bz * in, 0, 12, "sequence lengths"},
+        {B_X, Tz * D * fl, 0, 12, "x"},
+        {B_XN, c->prenorm ? Tz * D * fl : 0, 1, 2, "x normed"},
+        {B_MX, Tz * D * fl, 2, 5, "mx"},
+        {B_EMA_SCR, sb_op_ema_scratch_bytes(&ec, B, T), 2, 2, "ema scratch"},
+        {B_HXU, Tz * (D + 2) * fl, 3, 9, "hx_proj out"},
+        {B_W, Tz * fl, 4, 9, "gate weights"},
+        {B_CIDX, Tz * in, 4, 9, "compressed index"},
+        {B_CTOK, Tz * in, 4, 5, "compressed tokens"},
+        {B_CPOS, Tz * in, 4, 7, "compressed positions"},
+        {B_CSTART, (Bz + 1) * in, 4, 7, "compressed starts"},
+        {B_CSTART_CH, (Bz + 1) * in, 5, 7, "chunk starts"},
+        {B_CMP_SCR, sb_op_compact_scratch_bytes(m->rt, T), 4, 4, "compaction scratch"},
+        {B_MXC, rows * D * fl, 5, 6, "mx compressed"},
+        {B_S, rows * (Z + 2 * H) * fl, 6, 7, "mx_proj out"},
+        {B_AO, rows * H * fl, 7, 8, "attention out"},
+        {B_ATT_SCR, sb_op_attn_scratch_bytes(m->rt, &ac, B, (int)rows), 7, 7, "attention scratch"},
+        {B_G, Tz * D * fl, 8, 9, "h_proj out"},
+        {B_XF, c->prenorm ? Tz * D * fl : 0, 10, 11, "final norm"},
+        {B_Y, c->task == SB_TASK_CLASSIFY ? Bz * Dout * fl : Tz * Dout * fl, 11, 12, "decoder out"},
+        {B_POOL, c->task == SB_TASK_CLASSIFY ? Bz * D * fl : 0, 10, 11, "pooled"},
+        {B_OUTPAD, c->task == SB_TASK_CLASSIFY ? 0 : BL * Dout * fl, 12, 12, "output (padded)"},
+    };
+    SB_TRY(sb_plan_create(m->rt->dev.mem_align_bytes < 4 ? 4 : m->rt->dev.mem_align_bytes,
+                          (size_t)m->rt->dev.max_alloc, &fp->plan, e));
+    for (int i = 0; i < B_COUNT; i++) fp->id[i] = -1;
+    for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
+        if (req[i].bytes == 0) continue;
+        int id = sb_plan_add(fp->plan, req[i].name, req[i].bytes, req[i].first, req[i].last, e);
+        if (id < 0) {
+            st = e ? e->status : SB_ERR_INTERNAL;
+            goto done;
+        }
+        fp->id[req[i].id] = id;
+    }
+    SB_TRY(sb_plan_solve(fp->plan, e));
+    if (sb_plan_peak(fp->plan) > m->rt->dev.global_mem)
+        SB_FAIL(SB_ERR_DEVICE_MEMORY,
+                "activations for %d tokens need %zu bytes, more than the %llu bytes of global "
+                "memory on '%s'",
+                T, sb_plan_peak(fp->plan), (unsigned long long)m->rt->dev.global_mem, m->rt->dev.name);
+    SB_TRY(sb_arena_alloc(m->rt, fp->plan, &fp->arena, e));
+    fp->T_cap = T;
+    fp->B_cap = B;
+    fp->BL_cap = BL;
+    if (peak) *peak = sb_plan_peak(fp->plan);
+    return SB_OK;
+done:
+    free_plan(fp);
+    return st;
+}
+
+static sb_buf PB(sb_model_impl *m, int which) {
+    sb_buf none = {NULL, 0};
+    if (m->fp.id[which] < 0) return none;
+    return sb_arena_buf(&m->fp.arena, m->fp.plan, m->fp.id[which]);
+}
+
+static sb_buf at(sb_buf b, size_t bytes) {
+    b.off += bytes;
+    return b;
+}
+
+static sb_status norm_rows(sb_model_impl *m, const sb_dev_norm *n, int T, sb_buf x, sb_buf y,
+                           sb_err *e) {
+    int D = m->cfg.d_model;
+    if (m->cfg.norm == SB_NORM_BATCH)
+        return sb_op_batchnorm(m->rt, T, D, x, BUF(n->mean), BUF(n->var), BUF(n->w), BUF(n->b), y, e);
+    return sb_op_layernorm(m->rt, T, D, x, BUF(n->w), BUF(n->b), y, e);
+}
+
+/* GEMM rows x weight^T: C[rows x n] = A[rows x k] @ W[n x k]^T (buffers + byte offsets). */
+static sb_status linear(sb_model_impl *m, size_t rows, size_t n, size_t k, sb_buf a, size_t lda,
+                        cl_mem w, sb_buf c, size_t ldc, sb_err *e) {
+    return sb_gemm(m->rt, 0, 1, rows, n, k, 1.0f, a.mem, a.off / 4, lda, w, 0, k, 0.0f, c.mem,
+                   c.off / 4, ldc, e);
+}
+
+sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs, sb_buf state_out,
+                              sb_err *e) {
+    sb_status st = SB_OK;
+    const sb_config *c = &m->cfg;
+    sb_dev_layer *L = &m->layers[li];
+    sb_rt *rt = m->rt;
+    int T = seqs->total, Bn = seqs->n;
+    size_t D = (size_t)c->d_model, Z = (size_t)c->d_qk, H = (size_t)c->d_hidden;
+    size_t SW = Z + 2 * H, W = (size_t)c->mem_size;
+    int *hcs = NULL, *hch = NULL;
+    sb_buf x = PB(m, B_X), mx = PB(m, B_MX), hxu = PB(m, B_HXU);
+    sb_buf xin = x;
+    double t0 = now_ms();
+
+    rt->phase = SB_PHASE_OTHER;
+    if (c->prenorm) {
+        xin = PB(m, B_XN);
+        SB_TRY(norm_rows(m, &L->norm, T, x, xin, e));
+    }
+    rt->phase = SB_PHASE_EMA;
+    sb_ema_coef ec = ema_coef(m, li);
+    SB_TRY(sb_op_ema(rt, seqs, &ec, xin, mx, PB(m, B_EMA_SCR), state_out, e));
+    rt->phase = SB_PHASE_PROJ;
+    SB_TRY(linear(m, (size_t)T, D + 2, D, mx, D, L->hx_w, hxu, D + 2, e));
+    SB_TRY(sb_op_bias_act(rt, T, (int)(D + 2), (int)(D + 2), hxu, BUF(L->hx_b), 0, e));
+    rt->phase = SB_PHASE_GATE;
+    hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
+    hch = malloc(sizeof(int) * (size_t)(Bn + 1));
+    if (!hcs || !hch) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    SB_TRY(sb_op_gate_compact(rt, seqs, hxu, (int)(D + 2), L->temp, PB(m, B_W), PB(m, B_CIDX),
+                              PB(m, B_CTOK), PB(m, B_CPOS), PB(m, B_CSTART), hcs, PB(m, B_CMP_SCR), e));
+    int M = hcs[Bn];
+    m->stats[li].tokens = T;
+    m->stats[li].activated = M;
+
+    /* GAU over the compressed rows, chunk by chunk. */
+    sb_attn_cfg ac = attn_cfg(c);
+    size_t right = c->bidirectional ? W : 0;
+    size_t cap = (size_t)m->fp.chunk_cap;
+    size_t step = cap > W + right ? cap - W - right : 1;
+    if ((size_t)M <= cap) step = (size_t)M;
+    for (size_t r0 = 0; r0 < (size_t)M; r0 += step) {
+        size_t r1 = r0 + step < (size_t)M ? r0 + step : (size_t)M;
+        size_t h0 = r0 > W ? r0 - W : 0;
+        size_t h1 = r1 + right < (size_t)M ? r1 + right : (size_t)M;
+        if ((size_t)M <= cap) h0 = 0, h1 = (size_t)M;
+        int n = (int)(h1 - h0);
+        sb_buf cst = PB(m, B_CSTART);
+        if (h0 != 0 || h1 != (size_t)M) {
+            for (int b = 0; b <= Bn; b++) {
+                long v = (long)hcs[b] - (long)h0;
+                hch[b] = v < 0 ? 0 : (v > n ? n : (int)v);
+            }
+            cst = PB(m, B_CSTART_CH);
+            SB_TRY(sb_rt_write(rt, cst.mem, cst.off, sizeof(int) * (size_t)(Bn + 1), hch, e));
+        }
+        sb_buf mxc = PB(m, B_MXC), s = PB(m, B_S), ao = PB(m, B_AO);
+        rt->phase = SB_PHASE_GATE;
+        SB_TRY(sb_op_gather_rows(rt, mx, (int)D, at(PB(m, B_CTOK), h0 * 4), n, (int)D, mxc, (int)D, e));
+        rt->phase = SB_PHASE_PROJ;
+        SB_TRY(linear(m, (size_t)n, SW, D, mxc, D, L->mx_w, s, SW, e));
+        SB_TRY(sb_op_bias_act(rt, n, (int)SW, (int)SW, s, BUF(L->mx_b), 1, e));
+        rt->phase = SB_PHASE_ATTN;
+        SB_TRY(sb_op_attn(rt, &ac, Bn, n, cst, at(PB(m, B_CPOS), h0 * 4), s, BUF(L->qk_g),
+                          BUF(L->qk_b), BUF(L->rel), ao, PB(m, B_ATT_SCR), e));
+        rt->phase = SB_PHASE_PROJ;
+        sb_buf g = at(PB(m, B_G), r0 * D * 4);
+        SB_TRY(linear(m, r1 - r0, D, H, at(ao, (r0 - h0) * H * 4), H, L->h_w, g, D, e));
+        SB_TRY(sb_op_bias_act(rt, (int)(r1 - r0), (int)D, (int)D, g, BUF(L->h_b), 0, e));
+    }
+    rt->phase = SB_PHASE_GATE;
+    SB_TRY(sb_op_combine(rt, T, (int)D, at(hxu, 2 * 4), (int)(D + 2), PB(m, B_G), PB(m, B_W),
+                         PB(m, B_CIDX), x, x, e));
+    rt->phase = SB_PHASE_OTHER;
+    if (!c->prenorm) SB_TRY(norm_rows(m, &L->norm, T, x, x, e));
+    SB_TRY(sb_rt_finish(rt, e));
+    m->stats[li].ms = now_ms() - t0;
+done:
+    free(hcs);
+    free(hch);
+    return st;
+}
+
+/* Validate lengths/ids and build the host sequence table. */
+static sb_status make_seqs(const sb_config *c, int B, int L, const int32_t *ids,
+                           const int32_t *lengths, int *start, int *len, int *T, sb_err *e) {
+    long total = 0;
+    for (int b = 0; b < B; b++) {
+        int n = lengths ? lengths[b] : L;
+        if (n < 1 || n > L)
+            return sb_fail(e, SB_ERR_ARG, "lengths[%d] = %d is outside 1..L (L = %d)", b, n, L);
+        start[b] = (int)total;
+        len[b] = n;
+        total += n;
+        if (ids)
+            for (int t = 0; t < n; t++) {
+                int32_t id = ids[(size_t)b * L + t];
+                if (id < 0 || id >= c->vocab_size)
+                    return sb_fail(e, SB_ERR_ARG,
+                                   "token id %d at [%d, %d] is outside the vocabulary 0..%d", id, b,
+                                   t, c->vocab_size - 1);
+            }
+    }
+    if (total > (long)0x7fffffff / 4)
+        return sb_fail(e, SB_ERR_ARG, "batch of %ld tokens is too large", total);
+    *T = (int)total;
+    return SB_OK;
+}
+
+sb_status sb_model_impl_forward(sb_model_impl *m, int B, int L, const float *x,
+                                const int32_t *ids, const int32_t *lengths, float *out, sb_err *e) {
+    sb_status st = SB_OK;
+    const sb_config *c = &m->cfg;
+    sb_rt *rt = m->rt;
+    int *start = NULL, *len = NULL;
+    int32_t *pids = NULL;
+    double t0 = now_ms();
+    if (B < 1 || L < 1) return sb_fail(e, SB_ERR_ARG, "batch %d x length %d: both must be >= 1", B, L);
+    if (!out) return sb_fail(e, SB_ERR_ARG, "output pointer is NULL");
+    if (c->task == SB_TASK_LM && !ids)
+        return sb_fail(e, SB_ERR_ARG, "this is an lm model: token ids are required");
+    if (c->task != SB_TASK_LM && !x)
+        return sb_fail(e, SB_ERR_ARG, "this is a %s model: float input is required",
+                       sb_task_name(c->task));
+    if ((size_t)B * (size_t)L > (size_t)1 << 31)
+        return sb_fail(e, SB_ERR_ARG, "batch %d x length %d is too large", B, L);
+    start = malloc(sizeof(int) * (size_t)B);
+    len = malloc(sizeof(int) * (size_t)B);
+    if (!start || !len) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    int T = 0;
+    SB_TRY(make_seqs(c, B, L, c->task == SB_TASK_LM ? ids : NULL, lengths, start, len, &T, e));
+    SB_TRY(sb_model_impl_plan(m, T, B, (size_t)B * L, NULL, e));
+    sb_seqs seqs = {B, start, len, T, 0, PB(m, B_START), PB(m, B_LEN)};
+    for (int b = 0; b < B; b++)
+        if (len[b] > seqs.max_len) seqs.max_len = len[b];
+    SB_TRY(sb_rt_write(rt, seqs.d_start.mem, seqs.d_start.off, sizeof(int) * (size_t)B, start, e));
+    SB_TRY(sb_rt_write(rt, seqs.d_len.mem, seqs.d_len.off, sizeof(int) * (size_t)B, len, e));
+    size_t D = (size_t)c->d_model, Dout = (size_t)c->d_output;
+    sb_buf xb = PB(m, B_X);
+    rt->phase = SB_PHASE_OTHER;
+    if (c->task == SB_TASK_LM) {
+        pids = malloc(sizeof(int32_t) * (size_t)T);
+        if (!pids) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+        for (int b = 0; b < B; b++) memcpy(pids + start[b], ids + (size_t)b * L, sizeof(int32_t) * len[b]);
+        sb_buf ib = PB(m, B_IDS);
+        SB_TRY(sb_rt_write(rt, ib.mem, ib.off, sizeof(int32_t) * (size_t)T, pids, e));
+        SB_TRY(sb_op_embed(rt, T, (int)D, ib, BUF(m->embed), xb, e));
+    } else {
+        size_t F = (size_t)c->d_input;
+        sb_buf ip = PB(m, B_INPAD), xe = PB(m, B_MX); /* mx is free before layer 0 */
+        SB_TRY(sb_rt_write(rt, ip.mem, ip.off, sizeof(float) * (size_t)B * L * F, x, e));
+        SB_TRY(sb_op_pack(rt, &seqs, L, (int)F, ip, xe, e));
+        SB_TRY(linear(m, (size_t)T, D, F, xe, F, m->enc_w, xb, D, e));
+        SB_TRY(sb_op_bias_act(rt, T, (int)D, (int)D, xb, BUF(m->enc_b), 0, e));
+    }
+    for (int li = 0; li < c->n_layers; li++) {
+        sb_buf none = {NULL, 0};
+        SB_TRY(sb_model_impl_layer(m, li, &seqs, none, e));
+    }
+    rt->phase = SB_PHASE_OTHER;
+    sb_buf xf = xb;
+    if (c->prenorm) {
+        xf = PB(m, B_XF);
+        SB_TRY(norm_rows(m, &m->final_norm, T, xb, xf, e));
+    }
+    sb_buf y = PB(m, B_Y);
+    if (c->task == SB_TASK_CLASSIFY) {
+        sb_buf pool = PB(m, B_POOL);
+        SB_TRY(sb_op_mean_pool(rt, &seqs, (int)D, xf, pool, e));
+        SB_TRY(linear(m, (size_t)B, Dout, D, pool, D, m->dec_w, y, Dout, e));
+        SB_TRY(sb_op_bias_act(rt, B, (int)Dout, (int)Dout, y, BUF(m->dec_b), 0, e));
+        SB_TRY(sb_rt_read(rt, y.mem, y.off, sizeof(float) * (size_t)B * Dout, out, e));
+    } else {
+        sb_buf op = PB(m, B_OUTPAD);
+        SB_TRY(linear(m, (size_t)T, Dout, D, xf, D, m->dec_w, y, Dout, e));
+        SB_TRY(sb_op_bias_act(rt, T, (int)Dout, (int)Dout, y, BUF(m->dec_b), 0, e));
+        SB_TRY(sb_op_unpack(rt, &seqs, L, (int)Dout, y, op, e));
+        SB_TRY(sb_rt_read(rt, op.mem, op.off, sizeof(float) * (size_t)B * L * Dout, out, e));
+    }
+    SB_TRY(sb_rt_finish(rt, e));
+    m->last_ms = now_ms() - t0;
+done:
+    free(start);
+    free(len);
+    free(pids);
+    return st;
+}

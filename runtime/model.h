@@ -1,0 +1,78 @@
+/* model.h - a loaded model on one device and its forward schedule.
+ * The model decides what runs on which rows; the ops decide how. */
+#ifndef SB_MODEL_H
+#define SB_MODEL_H
+#include "arena.h"
+#include "model_file.h"
+#include "ops/attn.h"
+#include "ops/ema.h"
+#include "ops/ops.h"
+#include "rt.h"
+
+typedef struct sb_dev_norm {
+    cl_mem w, b, mean, var; /* mean/var NULL for layernorm */
+} sb_dev_norm;
+
+typedef struct sb_dev_layer {
+    sb_dev_norm norm;
+    cl_mem ema_coef, omega, rel, mx_w, mx_b, hx_w, hx_b, h_w, h_b, qk_g, qk_b;
+    float temp;
+} sb_dev_layer;
+
+/* Buffer ids of the activation plan. */
+enum {
+    B_INPAD, B_IDS, B_START, B_LEN, B_X, B_XN, B_MX, B_EMA_SCR, B_HXU, B_W, B_CIDX, B_CTOK,
+    B_CPOS, B_CSTART, B_CSTART_CH, B_CMP_SCR, B_MXC, B_S, B_AO, B_ATT_SCR, B_G, B_XF, B_Y,
+    B_POOL, B_OUTPAD, B_COUNT
+};
+
+typedef struct sb_fwd_plan {
+    int T_cap, B_cap;
+    size_t BL_cap;           /* B * L capacity of padded in/out buffers */
+    int chunk_cap;           /* compressed rows (with halo) per GAU chunk */
+    sb_plan *plan;
+    int id[B_COUNT];         /* plan ids (-1 = not used) */
+    sb_arena arena;
+} sb_fwd_plan;
+
+typedef struct sb_layer_stats {
+    int tokens;              /* valid tokens T of the last forward */
+    int activated;           /* M */
+    double ms;               /* wall time of the layer */
+} sb_layer_stats;
+
+typedef struct sb_model_impl {
+    sb_rt *rt;
+    sb_model_file *mf;
+    sb_config cfg;
+    sb_dev_layer *layers;
+    cl_mem enc_w, enc_b, embed, dec_w, dec_b;
+    sb_dev_norm final_norm;
+    sb_fwd_plan fp;
+    sb_layer_stats *stats;   /* [n_layers] */
+    double last_ms;
+    size_t chunk_budget;     /* bytes for the GAU chunk buffers (0 = default) */
+} sb_model_impl;
+
+/* Load the file, upload the weights. */
+sb_status sb_model_impl_create(const char *path, const sb_rt_options *opt, sb_model_impl **out,
+                               sb_err *e);
+sb_status sb_model_impl_from_file(sb_model_file *mf /* taken */, const sb_rt_options *opt,
+                                  sb_model_impl **out, sb_err *e);
+void sb_model_impl_free(sb_model_impl *m);
+
+/* Forward on host arrays: x [B][L][d_input] (classify|sequence) or ids [B][L]
+ * (lm, validated here); lengths [B] or NULL (= all L); out [B][L][d_output]
+ * (sequence|lm, zeros at padding) or [B][d_output] (classify). */
+sb_status sb_model_impl_forward(sb_model_impl *m, int B, int L, const float *x,
+                                const int32_t *ids, const int32_t *lengths, float *out, sb_err *e);
+
+/* Make the activation plan for at least (T valid tokens, B sequences, B*L
+ * padded); returns the planned peak bytes. */
+sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *peak, sb_err *e);
+
+/* One layer on packed rows already in the plan's buffers (used by forward and
+ * by the streaming prefill). state_out: optional EMA end state (causal). */
+sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs, sb_buf state_out,
+                              sb_err *e);
+#endif

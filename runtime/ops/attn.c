@@ -1,0 +1,372 @@
+/* attn.c - host launchers for cl/window_attn.cl: windowed attention over the
+ * compressed rows of a batch, the streaming single-query step and the ring
+ * loader. Tile sizes come from the device limits (see attn_plan). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "attn.h"
+
+#define ATTN_STEM "window_attn"
+#define ATTN_MAX_NT 256     /* largest work-group tried */
+#define ATTN_MIN_NT 32      /* smallest work-group chosen for small H (if the device allows) */
+#define ATTN_ACC 64         /* private accumulators per work-item (TQ * NHS) */
+#define ATTN_MAX_TQ 32
+#define ATTN_MIN_TK 16
+#define ATTN_MAX_TK 128
+#define ATTN_MAX_ZS 128
+
+/* Compile-time shape of the kernels for one (cfg, device). */
+typedef struct attn_plan {
+    int nt, tq, tk, zs;
+    char *defines;          /* malloc'd */
+} attn_plan;
+
+static int pow2_floor_i(size_t n) {
+    int p = 1;
+    while ((size_t)p * 2 <= n && p < (1 << 30)) p *= 2;
+    return p;
+}
+
+static int pow2_ceil_i(int n) {
+    int p = 1;
+    while (p < n && p < (1 << 30)) p *= 2;
+    return p;
+}
+
+static size_t window_local_bytes(int tq, int tk, int zs) {
+    return sizeof(float) * ((size_t)tq * zs + (size_t)tk * (zs + 1) + (size_t)tq * tk + 7u * tq + tk);
+}
+
+static sb_status check_cfg(const char *op, const sb_attn_cfg *c, sb_err *e) {
+    if (!c) return sb_fail(e, SB_ERR_ARG, "%s: cfg is NULL", op);
+    if (c->Z < 1 || c->H < 1 || c->W < 1)
+        return sb_fail(e, SB_ERR_ARG, "%s: bad shape Z=%d H=%d W=%d (each must be >= 1)", op, c->Z,
+                       c->H, c->W);
+    if (!c->rotary && c->P < 1)
+        return sb_fail(e, SB_ERR_ARG, "%s: max_positions P=%d must be >= 1 for the simple bias", op,
+                       c->P);
+    if ((size_t)c->Z + 2 * (size_t)c->H > (size_t)(1 << 30))
+        return sb_fail(e, SB_ERR_ARG, "%s: row of Z+2H=%zu floats is too long", op,
+                       (size_t)c->Z + 2 * (size_t)c->H);
+    return SB_OK;
+}
+
+static sb_status check_buf(const char *op, const char *name, sb_buf b, cl_ulong *elem_off, sb_err *e) {
+    if (!b.mem) return sb_fail(e, SB_ERR_ARG, "%s: buffer %s is NULL", op, name);
+    if (b.off % 4 != 0)
+        return sb_fail(e, SB_ERR_ARG, "%s: offset of %s (%zu bytes) is not a multiple of 4", op, name,
+                       b.off);
+    *elem_off = (cl_ulong)(b.off / 4);
+    return SB_OK;
+}
+
+/* The q divisor of the score: W' (relu2) or sqrt(Z) (softmax). */
+static float attn_qdiv(const sb_attn_cfg *c) {
+    if (c->softmax) return sqrtf((float)c->Z);
+    return (float)(c->causal ? c->W : 2 * c->W);
+}
+
+/* Tile sizes for a work-group of nt items (power of two). */
+static void plan_tiles(sb_rt *rt, const sb_attn_cfg *c, int nt, attn_plan *p) {
+    const int nhs = (c->H + nt - 1) / nt;
+    int tq = ATTN_ACC / nhs;
+    if (tq > ATTN_MAX_TQ) tq = ATTN_MAX_TQ;
+    if (tq < 1) tq = 1;
+    /* a short window gains nothing from many rows per group (causal waste) */
+    const int wcap = pow2_ceil_i(c->W + 1 > 4 ? c->W + 1 : 4);
+    if (tq > wcap) tq = wcap;
+    int tk = nt / tq;
+    if (tk < ATTN_MIN_TK) tk = ATTN_MIN_TK;
+    if (tk > ATTN_MAX_TK) tk = ATTN_MAX_TK;
+    int zs = c->Z < ATTN_MAX_ZS ? c->Z : ATTN_MAX_ZS;
+    size_t budget = rt->dev.local_mem ? (size_t)rt->dev.local_mem : 16384;
+    budget = budget > 1024 ? budget - 1024 : budget; /* room for the implementation */
+    while (zs > 8 && window_local_bytes(tq, tk, zs) > budget) zs = (zs + 1) / 2;
+    while (tk > 4 && window_local_bytes(tq, tk, zs) > budget) tk /= 2;
+    while (tq > 1 && window_local_bytes(tq, tk, zs) > budget) tq /= 2;
+    p->nt = nt;
+    p->tq = tq;
+    p->tk = tk;
+    p->zs = zs;
+}
+
+static sb_status plan_defines(const sb_attn_cfg *c, attn_plan *p, sb_err *e) {
+    const int nf = (c->rotary && c->Z >= 2) ? c->Z / 2 : 0;
+    const size_t cap = 512 + (size_t)nf * 32;
+    free(p->defines);
+    p->defines = malloc(cap);
+    if (!p->defines) return sb_fail(e, SB_ERR_HOST_MEMORY, "attention: out of host memory");
+    size_t len = (size_t)snprintf(p->defines, cap,
+                                  "#define Z %d\n#define H %d\n#define W %d\n#define CAUSAL %d\n"
+                                  "#define SOFTMAX %d\n#define ROTARY %d\n#define P %d\n"
+                                  "#define NT %d\n#define TQ %d\n#define TK %d\n#define ZS %d\n",
+                                  c->Z, c->H, c->W, c->causal ? 1 : 0, c->softmax ? 1 : 0,
+                                  c->rotary ? 1 : 0, c->rotary ? 1 : c->P, p->nt, p->tq, p->tk, p->zs);
+    if (nf > 0) {
+        /* f_m = 1/10000^(2m/Z) in float32 steps (as the reference does), as
+         * exact hex literals */
+        len += (size_t)snprintf(p->defines + len, cap - len, "#define ROT_FREQ {");
+        for (int m = 0; m < nf; m++) {
+            const float f = 1.0f / powf(10000.0f, (float)(2 * m) / (float)c->Z);
+            len += (size_t)snprintf(p->defines + len, cap - len, "%s%af", m ? "," : "", (double)f);
+        }
+        len += (size_t)snprintf(p->defines + len, cap - len, "}\n");
+    }
+    if (len >= cap) return sb_fail(e, SB_ERR_INTERNAL, "attention: define buffer too small");
+    return SB_OK;
+}
+
+/* Largest work-group the kernel accepts, 0 on query failure. */
+static size_t kernel_wg(sb_rt *rt, cl_kernel k) {
+    size_t wg = 0;
+    if (clGetKernelWorkGroupInfo(k, rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) !=
+        CL_SUCCESS)
+        return 0;
+    return wg;
+}
+
+/* Choose the plan, build the program and fetch kernel `name`; shrinks the
+ * work-group while a compiled kernel with a required size (attn_window,
+ * attn_step) refuses it, so all kernels of a cfg share one program. */
+static sb_status attn_kernel(sb_rt *rt, const sb_attn_cfg *c, const char *name, attn_plan *p,
+                             cl_kernel *out, sb_err *e) {
+    static const char *const fixed[] = {"attn_window", "attn_step"};
+    sb_status st = SB_OK;
+    size_t lim = rt->dev.max_wg ? rt->dev.max_wg : 1;
+    if (rt->dev.max_wi[0] && rt->dev.max_wi[0] < lim) lim = rt->dev.max_wi[0];
+    if (lim > ATTN_MAX_NT) lim = ATTN_MAX_NT;
+    int nt = pow2_floor_i(lim);
+    const int want = pow2_ceil_i(c->H < ATTN_MIN_NT ? ATTN_MIN_NT : c->H);
+    if (nt > want) nt = want;
+    for (;;) {
+        int ok = 1;
+        plan_tiles(rt, c, nt, p);
+        SB_TRY(plan_defines(c, p, e));
+        for (int i = 0; i < 2 && ok && nt > 1; i++) {
+            cl_kernel kf;
+            SB_TRY(sb_rt_kernel(rt, ATTN_STEM, p->defines, fixed[i], &kf, e));
+            const size_t kw = kernel_wg(rt, kf);
+            if (kw != 0 && kw < (size_t)nt) ok = 0;
+        }
+        if (ok) break;
+        nt /= 2;
+    }
+    SB_TRY(sb_rt_kernel(rt, ATTN_STEM, p->defines, name, out, e));
+done:
+    return st;
+}
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+size_t sb_op_attn_scratch_k_off(const sb_attn_cfg *c, int M) {
+    if (!c || M <= 0 || c->Z < 1) return 0;
+    return round16((size_t)M * (size_t)c->Z) * sizeof(float);
+}
+
+size_t sb_op_attn_scratch_bytes(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M) {
+    (void)rt;
+    (void)n_seq;
+    if (!c || M <= 0 || c->Z < 1) return 0;
+    return 2 * sb_op_attn_scratch_k_off(c, M) + round16(2 * (size_t)M) * sizeof(cl_int);
+}
+
+sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf cstart,
+                     sb_buf crow_pos, sb_buf s, sb_buf qk_gamma, sb_buf qk_beta, sb_buf rel_bias,
+                     sb_buf out, sb_buf scratch, sb_err *e) {
+    sb_status st = SB_OK;
+    attn_plan plan = {0};
+    cl_kernel kp, kw;
+    cl_ulong cso, cpo, so, go, bo, ro = 0, oo, sco;
+    SB_TRY(check_cfg("attention", c, e));
+    if (n_seq < 1 || M < 0) SB_FAIL(SB_ERR_ARG, "attention: bad batch n_seq=%d M=%d", n_seq, M);
+    if (M == 0) return SB_OK;
+    SB_TRY(check_buf("attention", "cstart", cstart, &cso, e));
+    SB_TRY(check_buf("attention", "crow_pos", crow_pos, &cpo, e));
+    SB_TRY(check_buf("attention", "s", s, &so, e));
+    SB_TRY(check_buf("attention", "qk_gamma", qk_gamma, &go, e));
+    SB_TRY(check_buf("attention", "qk_beta", qk_beta, &bo, e));
+    SB_TRY(check_buf("attention", "out", out, &oo, e));
+    SB_TRY(check_buf("attention", "scratch", scratch, &sco, e));
+    if (!c->rotary) SB_TRY(check_buf("attention", "rel_bias", rel_bias, &ro, e));
+    {
+        const cl_mem rel_mem = c->rotary ? s.mem : rel_bias.mem; /* never read when rotary */
+        const cl_ulong qo = sco, ko = sco + sb_op_attn_scratch_k_off(c, M) / 4,
+                       wo = sco + 2 * (sb_op_attn_scratch_k_off(c, M) / 4);
+        const cl_int cM = M, cn = n_seq;
+        const cl_float qdiv = attn_qdiv(c);
+
+        SB_TRY(attn_kernel(rt, c, "attn_prep", &plan, &kp, e));
+        SB_ARG(kp, 0, cM);
+        SB_ARG(kp, 1, cn);
+        SB_ARG(kp, 2, qdiv);
+        SB_ARG(kp, 3, cstart.mem);
+        SB_ARG(kp, 4, cso);
+        SB_ARG(kp, 5, crow_pos.mem);
+        SB_ARG(kp, 6, cpo);
+        SB_ARG(kp, 7, s.mem);
+        SB_ARG(kp, 8, so);
+        SB_ARG(kp, 9, qk_gamma.mem);
+        SB_ARG(kp, 10, go);
+        SB_ARG(kp, 11, qk_beta.mem);
+        SB_ARG(kp, 12, bo);
+        SB_ARG(kp, 13, scratch.mem);
+        SB_ARG(kp, 14, qo);
+        SB_ARG(kp, 15, scratch.mem);
+        SB_ARG(kp, 16, ko);
+        SB_ARG(kp, 17, scratch.mem);
+        SB_ARG(kp, 18, wo);
+        {
+            const size_t n = (size_t)M * (size_t)((c->Z + 1) / 2);
+            const size_t wg = sb_rt_wg1(rt, kp, 256);
+            const size_t gws = sb_round_up(n, wg);
+            SB_TRY(sb_rt_launch(rt, kp, 1, &gws, &wg, "attn_prep", e));
+        }
+
+        SB_TRY(attn_kernel(rt, c, "attn_window", &plan, &kw, e));
+        SB_ARG(kw, 0, cM);
+        SB_ARG(kw, 1, crow_pos.mem);
+        SB_ARG(kw, 2, cpo);
+        SB_ARG(kw, 3, s.mem);
+        SB_ARG(kw, 4, so);
+        SB_ARG(kw, 5, scratch.mem);
+        SB_ARG(kw, 6, qo);
+        SB_ARG(kw, 7, scratch.mem);
+        SB_ARG(kw, 8, ko);
+        SB_ARG(kw, 9, scratch.mem);
+        SB_ARG(kw, 10, wo);
+        SB_ARG(kw, 11, rel_mem);
+        SB_ARG(kw, 12, ro);
+        SB_ARG(kw, 13, out.mem);
+        SB_ARG(kw, 14, oo);
+        {
+            const size_t groups = ((size_t)M + (size_t)plan.tq - 1) / (size_t)plan.tq;
+            const size_t lws = (size_t)plan.nt, gws = groups * lws;
+            SB_TRY(sb_rt_launch(rt, kw, 1, &gws, &lws, "attn_window", e));
+        }
+    }
+done:
+    free(plan.defines);
+    return st;
+}
+
+static sb_status check_ring(const char *op, const sb_attn_cfg *c, const sb_attn_ring *r, cl_ulong *ko,
+                            cl_ulong *vo, cl_ulong *po, sb_err *e) {
+    sb_status st = SB_OK;
+    if (!r) return sb_fail(e, SB_ERR_ARG, "%s: ring is NULL", op);
+    if (r->cap < c->W + 1 || r->cap < 1)
+        return sb_fail(e, SB_ERR_ARG, "%s: ring capacity %d is below W+1 = %d", op, r->cap, c->W + 1);
+    if (r->head < 0 || r->head >= r->cap || r->n < 0 || r->n > c->W)
+        return sb_fail(e, SB_ERR_ARG, "%s: ring state head=%d n=%d out of range (cap %d, W %d)", op,
+                       r->head, r->n, r->cap, c->W);
+    SB_TRY(check_buf(op, "ring.k", r->k, ko, e));
+    SB_TRY(check_buf(op, "ring.v", r->v, vo, e));
+    SB_TRY(check_buf(op, "ring.pos", r->pos, po, e));
+done:
+    return st;
+}
+
+sb_status sb_op_attn_step(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *ring, int pos, sb_buf s,
+                          sb_buf qk_gamma, sb_buf qk_beta, sb_buf rel_bias, sb_buf out, sb_err *e) {
+    sb_status st = SB_OK;
+    attn_plan plan = {0};
+    cl_kernel k;
+    cl_ulong so, go, bo, ro = 0, oo, kro, vro, pro;
+    SB_TRY(check_cfg("attention step", c, e));
+    if (!c->causal)
+        SB_FAIL(SB_ERR_STATE, "attention step: a bidirectional layer cannot be decoded one token at a time");
+    if (pos < 0) SB_FAIL(SB_ERR_ARG, "attention step: negative position %d", pos);
+    SB_TRY(check_ring("attention step", c, ring, &kro, &vro, &pro, e));
+    SB_TRY(check_buf("attention step", "s", s, &so, e));
+    SB_TRY(check_buf("attention step", "qk_gamma", qk_gamma, &go, e));
+    SB_TRY(check_buf("attention step", "qk_beta", qk_beta, &bo, e));
+    SB_TRY(check_buf("attention step", "out", out, &oo, e));
+    if (!c->rotary) SB_TRY(check_buf("attention step", "rel_bias", rel_bias, &ro, e));
+    {
+        const cl_mem rel_mem = c->rotary ? s.mem : rel_bias.mem;
+        const cl_int cpos = pos, chead = ring->head, cn = ring->n, ccap = ring->cap;
+        const cl_float qdiv = attn_qdiv(c);
+        SB_TRY(attn_kernel(rt, c, "attn_step", &plan, &k, e));
+        SB_ARG(k, 0, cpos);
+        SB_ARG(k, 1, chead);
+        SB_ARG(k, 2, cn);
+        SB_ARG(k, 3, ccap);
+        SB_ARG(k, 4, qdiv);
+        SB_ARG(k, 5, s.mem);
+        SB_ARG(k, 6, so);
+        SB_ARG(k, 7, qk_gamma.mem);
+        SB_ARG(k, 8, go);
+        SB_ARG(k, 9, qk_beta.mem);
+        SB_ARG(k, 10, bo);
+        SB_ARG(k, 11, rel_mem);
+        SB_ARG(k, 12, ro);
+        SB_ARG(k, 13, ring->k.mem);
+        SB_ARG(k, 14, kro);
+        SB_ARG(k, 15, ring->v.mem);
+        SB_ARG(k, 16, vro);
+        SB_ARG(k, 17, ring->pos.mem);
+        SB_ARG(k, 18, pro);
+        SB_ARG(k, 19, out.mem);
+        SB_ARG(k, 20, oo);
+        const size_t lws = (size_t)plan.nt;
+        SB_TRY(sb_rt_launch(rt, k, 1, &lws, &lws, "attn_step", e));
+        if (ring->n < c->W) ring->n++;
+        else ring->head = (ring->head + 1) % ring->cap;
+    }
+done:
+    free(plan.defines);
+    return st;
+}
+
+sb_status sb_op_attn_ring_append(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *ring, int n_rows,
+                                 sb_buf s, sb_buf crow_pos, sb_buf qk_gamma, sb_buf qk_beta,
+                                 sb_err *e) {
+    sb_status st = SB_OK;
+    attn_plan plan = {0};
+    cl_kernel k;
+    cl_ulong so, cpo, go, bo, kro, vro, pro;
+    SB_TRY(check_cfg("attention ring append", c, e));
+    SB_TRY(check_ring("attention ring append", c, ring, &kro, &vro, &pro, e));
+    if (n_rows < 0) SB_FAIL(SB_ERR_ARG, "attention ring append: negative row count %d", n_rows);
+    if (n_rows == 0) return SB_OK;
+    SB_TRY(check_buf("attention ring append", "s", s, &so, e));
+    SB_TRY(check_buf("attention ring append", "crow_pos", crow_pos, &cpo, e));
+    SB_TRY(check_buf("attention ring append", "qk_gamma", qk_gamma, &go, e));
+    SB_TRY(check_buf("attention ring append", "qk_beta", qk_beta, &bo, e));
+    {
+        const int first = n_rows > c->W ? n_rows - c->W : 0;
+        const cl_int cnr = n_rows, cfirst = first, cbase = (ring->head + ring->n) % ring->cap,
+                     ccap = ring->cap;
+        const int zp = (c->Z + 1) / 2;
+        const size_t per = (size_t)(zp > c->H ? zp : c->H);
+        SB_TRY(attn_kernel(rt, c, "attn_ring_append", &plan, &k, e));
+        SB_ARG(k, 0, cnr);
+        SB_ARG(k, 1, cfirst);
+        SB_ARG(k, 2, cbase);
+        SB_ARG(k, 3, ccap);
+        SB_ARG(k, 4, s.mem);
+        SB_ARG(k, 5, so);
+        SB_ARG(k, 6, crow_pos.mem);
+        SB_ARG(k, 7, cpo);
+        SB_ARG(k, 8, qk_gamma.mem);
+        SB_ARG(k, 9, go);
+        SB_ARG(k, 10, qk_beta.mem);
+        SB_ARG(k, 11, bo);
+        SB_ARG(k, 12, ring->k.mem);
+        SB_ARG(k, 13, kro);
+        SB_ARG(k, 14, ring->v.mem);
+        SB_ARG(k, 15, vro);
+        SB_ARG(k, 16, ring->pos.mem);
+        SB_ARG(k, 17, pro);
+        const size_t wg = sb_rt_wg1(rt, k, 256);
+        const size_t gws = sb_round_up((size_t)(n_rows - first) * per, wg);
+        SB_TRY(sb_rt_launch(rt, k, 1, &gws, &wg, "attn_ring_append", e));
+        const long total = (long)ring->n + n_rows;
+        const long keep = total < c->W ? total : c->W;
+        ring->head = (int)(((long)ring->head + (total - keep)) % ring->cap);
+        ring->n = (int)keep;
+    }
+done:
+    free(plan.defines);
+    return st;
+}

@@ -1,0 +1,215 @@
+/* ema.c - host side of the EMA chunked scan (cl/ema_scan.cl). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "ema.h"
+
+static float sigmoidf_(float v) { return 1.0f / (1.0f + expf(-v)); }
+
+void sb_ema_coef_host(const float *delta, const float *alpha, const float *beta,
+                      const float *gamma, int K, int N, float *coef) {
+    const size_t kn = (size_t)K * (size_t)N;
+    const float scale = (float)sqrt(1.0 / (double)N);
+    for (size_t i = 0; i < kn; i++) {
+        const float p = sigmoidf_(delta[i]);
+        coef[i] = 1.0f - p * sigmoidf_(alpha[i]);
+        coef[kn + i] = p * beta[i];
+        coef[2 * kn + i] = gamma[i] * scale;
+    }
+}
+
+/* Scratch layout in floats: states [max_chunks][N][K], then the int tables
+ * (chunk table [max_chunks][4], sequence table [n_seq][4]). */
+typedef struct ema_layout {
+    size_t max_chunks;
+    size_t st_floats;   /* states */
+    size_t tab_ints;    /* both tables */
+    size_t bytes;
+} ema_layout;
+
+static int ema_layout_of(const sb_ema_coef *p, int n_seq, int total_rows, ema_layout *l) {
+    if (!p || p->D <= 0 || p->N <= 0 || n_seq <= 0 || total_rows <= 0) return 0;
+    const size_t K = (size_t)p->D * (p->bidir ? 2u : 1u);
+    /* sum_b ceil(len_b / C) <= total / C + n_seq */
+    l->max_chunks = (size_t)total_rows / SB_EMA_CHUNK + (size_t)n_seq;
+    l->st_floats = sb_mul_size(sb_mul_size(l->max_chunks, K), (size_t)p->N);
+    l->tab_ints = sb_mul_size(l->max_chunks + (size_t)n_seq, 4);
+    if (!l->st_floats || !l->tab_ints) return 0;
+    const size_t n = l->st_floats + l->tab_ints;
+    if (n < l->st_floats) return 0;
+    l->bytes = sb_mul_size(n, sizeof(float));
+    return l->bytes != 0;
+}
+
+size_t sb_op_ema_scratch_bytes(const sb_ema_coef *p, int n_seq, int total_rows) {
+    ema_layout l;
+    return ema_layout_of(p, n_seq, total_rows, &l) ? l.bytes : 0;
+}
+
+/* Work-group size along dimension 0 for n items: a power of two <= 64, not
+ * much larger than n, within the kernel's and device's limits. */
+static size_t ema_wg0(sb_rt *rt, cl_kernel k, size_t n) {
+    size_t want = 1;
+    while (want < n && want < 64) want *= 2;
+    return sb_rt_wg1(rt, k, want);
+}
+
+static sb_status ema_check(const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, sb_buf mx,
+                           sb_buf state_out, sb_err *e) {
+    if (!seqs || !p) return sb_fail(e, SB_ERR_ARG, "ema: NULL seqs or coefficients");
+    if (p->D <= 0 || p->N <= 0 || p->N > 256)
+        return sb_fail(e, SB_ERR_ARG, "ema: bad sizes D=%d N=%d (need D >= 1, 1 <= N <= 256)",
+                       p->D, p->N);
+    if (p->truncation < 0) return sb_fail(e, SB_ERR_ARG, "ema: truncation %d < 0", p->truncation);
+    if (p->bidir && state_out.mem)
+        return sb_fail(e, SB_ERR_ARG,
+                       "ema: state_out is only defined for causal models (this layer is bidirectional)");
+    if (seqs->n <= 0 || !seqs->start || !seqs->len)
+        return sb_fail(e, SB_ERR_ARG, "ema: empty or NULL sequence table (n=%d)", seqs->n);
+    if (!x.mem || !mx.mem || !p->coef.mem || !p->omega.mem)
+        return sb_fail(e, SB_ERR_ARG, "ema: NULL device buffer (x, mx, coef or omega)");
+    if (x.off % sizeof(float) || mx.off % sizeof(float) || p->coef.off % sizeof(float) ||
+        p->omega.off % sizeof(float) || state_out.off % sizeof(float))
+        return sb_fail(e, SB_ERR_ARG, "ema: buffer offsets must be multiples of 4 bytes");
+    long long sum = 0;
+    for (int b = 0; b < seqs->n; b++) {
+        if (seqs->len[b] < 1 || seqs->start[b] < 0 ||
+            (long long)seqs->start[b] + seqs->len[b] > seqs->total)
+            return sb_fail(e, SB_ERR_ARG, "ema: sequence %d (start %d, len %d) outside the %d packed rows",
+                           b, seqs->start[b], seqs->len[b], seqs->total);
+        sum += seqs->len[b];
+    }
+    if (sum > seqs->total)
+        return sb_fail(e, SB_ERR_ARG, "ema: lengths sum to %lld > total %d", sum, seqs->total);
+    if (x.mem == mx.mem) {
+        const size_t bytes = (size_t)seqs->total * (size_t)p->D * sizeof(float);
+        if (x.off < mx.off + bytes && mx.off < x.off + bytes)
+            return sb_fail(e, SB_ERR_ARG, "ema: mx overlaps x (the op reads x at other rows)");
+    }
+    return SB_OK;
+}
+
+sb_status sb_op_ema(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, sb_buf mx,
+                    sb_buf scratch, sb_buf state_out, sb_err *e) {
+    sb_status st = SB_OK;
+    int *tab = NULL;
+    ema_layout l;
+    SB_TRY(ema_check(seqs, p, x, mx, state_out, e));
+    if (!ema_layout_of(p, seqs->n, seqs->total, &l))
+        SB_FAIL(SB_ERR_ARG, "ema: scratch size overflows (D=%d N=%d rows=%d)", p->D, p->N, seqs->total);
+    if (!scratch.mem || scratch.off % sizeof(float))
+        SB_FAIL(SB_ERR_ARG, "ema: scratch buffer NULL or offset not a multiple of 4");
+    {
+        size_t have = 0;
+        if (clGetMemObjectInfo(scratch.mem, CL_MEM_SIZE, sizeof have, &have, NULL) == CL_SUCCESS &&
+            (have < scratch.off || have - scratch.off < l.bytes))
+            SB_FAIL(SB_ERR_ARG, "ema: scratch has %zu bytes after offset %zu, need %zu",
+                    have > scratch.off ? have - scratch.off : 0, scratch.off, l.bytes);
+    }
+
+    /* chunk and sequence tables */
+    const int B = seqs->n, C = SB_EMA_CHUNK;
+    size_t n_chunks = 0;
+    for (int b = 0; b < B; b++) n_chunks += (size_t)((seqs->len[b] + C - 1) / C);
+    tab = malloc((n_chunks + (size_t)B) * 4 * sizeof(int));
+    if (!tab) SB_FAIL(SB_ERR_HOST_MEMORY, "ema: out of host memory for the chunk table");
+    {
+        size_t j = 0;
+        int *sq = tab + n_chunks * 4;
+        for (int b = 0; b < B; b++) {
+            const int len = seqs->len[b], nc = (len + C - 1) / C;
+            sq[4 * b] = (int)j;
+            sq[4 * b + 1] = nc;
+            sq[4 * b + 2] = len;
+            sq[4 * b + 3] = 0;
+            for (int k = 0; k < nc; k++, j++) {
+                tab[4 * j] = seqs->start[b] + k * C;
+                tab[4 * j + 1] = k * C;
+                tab[4 * j + 2] = len - k * C < C ? len - k * C : C;
+                tab[4 * j + 3] = len;
+            }
+        }
+    }
+    const size_t scr0 = scratch.off / sizeof(float);
+    const cl_ulong st_off = scr0, tab_off = scr0 + l.st_floats,
+                   seq_off = tab_off + (cl_ulong)n_chunks * 4;
+    SB_TRY(sb_rt_write(rt, scratch.mem, scratch.off + l.st_floats * sizeof(float),
+                       (n_chunks + (size_t)B) * 4 * sizeof(int), tab, e));
+
+    const int D = p->D, K = p->bidir ? 2 * D : D;
+    /* A truncation at least as long as every sequence changes nothing. */
+    int max_len = 0;
+    for (int b = 0; b < B; b++) max_len = seqs->len[b] > max_len ? seqs->len[b] : max_len;
+    const int trunc = p->truncation > 0 && p->truncation < max_len ? p->truncation : 0;
+    char defs[160];
+    snprintf(defs, sizeof defs, "#define NS %d\n#define CHUNK %d\n#define BIDIR %d\n#define TRUNC %d\n",
+             p->N, C, p->bidir ? 1 : 0, trunc > 0 ? 1 : 0);
+    const cl_ulong x_off = x.off / sizeof(float), mx_off = mx.off / sizeof(float),
+                   c_off = p->coef.off / sizeof(float), om_off = p->omega.off / sizeof(float),
+                   so_off = state_out.off / sizeof(float);
+    cl_kernel k1, k2, k3;
+    SB_TRY(sb_rt_kernel(rt, "ema_scan", defs, "ema_local", &k1, e));
+    SB_TRY(sb_rt_kernel(rt, "ema_scan", defs, "ema_carry", &k2, e));
+    SB_TRY(sb_rt_kernel(rt, "ema_scan", defs, "ema_out", &k3, e));
+
+    /* pass 1: local chunk states */
+    SB_ARG(k1, 0, x.mem);
+    SB_ARG(k1, 1, x_off);
+    SB_ARG(k1, 2, p->coef.mem);
+    SB_ARG(k1, 3, c_off);
+    SB_ARG(k1, 4, scratch.mem);
+    SB_ARG(k1, 5, st_off);
+    SB_ARG(k1, 6, tab_off);
+    SB_ARG(k1, 7, D);
+    SB_ARG(k1, 8, K);
+    SB_ARG(k1, 9, trunc);
+    {
+        size_t lws[2] = {ema_wg0(rt, k1, (size_t)K), 1};
+        size_t gws[2] = {sb_round_up((size_t)K, lws[0]), n_chunks};
+        SB_TRY(sb_rt_launch(rt, k1, 2, gws, lws, "ema_local", e));
+    }
+
+    /* pass 2: carries across chunks (+ final states) */
+    {
+        cl_mem so_mem = state_out.mem ? state_out.mem : scratch.mem;
+        const int want = state_out.mem != NULL;
+        SB_ARG(k2, 0, p->coef.mem);
+        SB_ARG(k2, 1, c_off);
+        SB_ARG(k2, 2, scratch.mem);
+        SB_ARG(k2, 3, st_off);
+        SB_ARG(k2, 4, seq_off);
+        SB_ARG(k2, 5, so_mem);
+        SB_ARG(k2, 6, so_off);
+        SB_ARG(k2, 7, want);
+        SB_ARG(k2, 8, D);
+        SB_ARG(k2, 9, K);
+        const size_t items = (size_t)K * (size_t)p->N;
+        size_t lws[2] = {ema_wg0(rt, k2, items), 1};
+        size_t gws[2] = {sb_round_up(items, lws[0]), (size_t)B};
+        SB_TRY(sb_rt_launch(rt, k2, 2, gws, lws, "ema_carry", e));
+    }
+
+    /* pass 3: re-scan from carries, omega + SiLU */
+    SB_ARG(k3, 0, x.mem);
+    SB_ARG(k3, 1, x_off);
+    SB_ARG(k3, 2, mx.mem);
+    SB_ARG(k3, 3, mx_off);
+    SB_ARG(k3, 4, p->coef.mem);
+    SB_ARG(k3, 5, c_off);
+    SB_ARG(k3, 6, p->omega.mem);
+    SB_ARG(k3, 7, om_off);
+    SB_ARG(k3, 8, scratch.mem);
+    SB_ARG(k3, 9, st_off);
+    SB_ARG(k3, 10, tab_off);
+    SB_ARG(k3, 11, D);
+    SB_ARG(k3, 12, K);
+    SB_ARG(k3, 13, trunc);
+    {
+        size_t lws[2] = {ema_wg0(rt, k3, (size_t)D), 1};
+        size_t gws[2] = {sb_round_up((size_t)D, lws[0]), n_chunks};
+        SB_TRY(sb_rt_launch(rt, k3, 2, gws, lws, "ema_out", e));
+    }
+done:
+    free(tab);
+    return st;
+}

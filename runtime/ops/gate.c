@@ -1,0 +1,364 @@
+/* gate.c - host launchers for cl/gate_compact.cl: router gate + compaction
+ * (a multi-level parallel exclusive scan), row gather and the final combine. */
+#include <math.h>
+#include "gate.h"
+
+#define GATE_STEM "gate_compact"
+#define GATE_ITEMS 4          /* elements per work-item in a scan block (SCAN_ITEMS) */
+#define GATE_STR_(x) #x
+#define GATE_STR(x) GATE_STR_(x)
+#define GATE_DEFINES "#define SCAN_ITEMS " GATE_STR(GATE_ITEMS) "\n"
+#define GATE_WANT_WG 256      /* preferred work-group size (capped by device and kernel) */
+#define GATE_MAX_LEVELS 40    /* block-sum levels; blk >= 4 and T < 2^30 need at most 16 */
+#define GATE_MAX_T (1 << 30)  /* code[t] keeps (prefix << 1) | flag in an int */
+
+/* Scan layout for T tokens: blocks of blk = wg * GATE_ITEMS tokens. Level k
+ * (0-based) holds len[k] block sums at int offset off[k] of the scratch:
+ * len[0] = ceil(T / blk), len[k+1] = ceil(len[k] / blk); the last level has
+ * one value (the total M) and is at least level 1, so level 0 is always scanned. */
+typedef struct gate_plan {
+    size_t wg, blk;
+    int nlev;
+    size_t len[GATE_MAX_LEVELS], off[GATE_MAX_LEVELS];
+    size_t ints;              /* scratch ints in all */
+} gate_plan;
+
+static size_t pow2_ceil(size_t n) {
+    size_t p = 1;
+    while (p < n) p <<= 1;
+    return p;
+}
+
+static size_t pow2_floor(size_t n) {
+    size_t p = 1;
+    while (p <= n / 2) p <<= 1;
+    return p;
+}
+
+static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+static void plan_levels(size_t T, size_t wg, gate_plan *p) {
+    p->wg = wg;
+    p->blk = wg * GATE_ITEMS;
+    p->nlev = 0;
+    p->ints = 0;
+    size_t n = (T + p->blk - 1) / p->blk;
+    if (n < 1) n = 1;
+    for (;;) {
+        p->len[p->nlev] = n;
+        p->off[p->nlev] = p->ints;
+        p->ints += n;
+        p->nlev++;
+        if (p->nlev >= 2 && n == 1) break;
+        n = (n + p->blk - 1) / p->blk;
+    }
+}
+
+/* Local bytes of one scan work-group of size wg: the padded block + the tree. */
+static size_t scan_local_bytes(size_t wg) {
+    const size_t blk = wg * GATE_ITEMS;
+    return (blk + blk / 32 + 1 + wg) * sizeof(cl_int);
+}
+
+/* The scan work-group size from the device and kernel limits (power of two). */
+static sb_status plan_wg(sb_rt *rt, int max_wg, size_t *wg_out, sb_err *e) {
+    sb_status st = SB_OK;
+    cl_kernel kg, ks;
+    size_t want = GATE_WANT_WG;
+    if (max_wg > 0 && (size_t)max_wg < want) want = (size_t)max_wg;
+    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "gate_scan", &kg, e));
+    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "scan_blocks", &ks, e));
+    size_t wg = min_sz(sb_rt_wg1(rt, kg, want), sb_rt_wg1(rt, ks, want));
+    while (wg > 1 && scan_local_bytes(wg) > rt->dev.local_mem) wg >>= 1;
+    if (wg < 1) wg = 1;
+    *wg_out = wg;
+done:
+    return st;
+}
+
+/* A buffer must exist, be 4-byte aligned and hold `bytes` bytes from its
+ * offset; returns the element offset. */
+static sb_status check_buf(const char *op, const char *name, sb_buf b, size_t bytes, cl_ulong *elem_off,
+                           sb_err *e) {
+    size_t size = 0;
+    if (!b.mem) return sb_fail(e, SB_ERR_ARG, "%s: buffer %s is NULL", op, name);
+    if (b.off % 4 != 0)
+        return sb_fail(e, SB_ERR_ARG, "%s: offset of %s (%zu bytes) is not a multiple of 4", op, name,
+                       b.off);
+    cl_int err = clGetMemObjectInfo(b.mem, CL_MEM_SIZE, sizeof size, &size, NULL);
+    if (err != CL_SUCCESS)
+        return sb_fail(e, SB_ERR_OPENCL, "%s: clGetMemObjectInfo(%s) failed: %s (%d)", op, name,
+                       sb_cl_error_string(err), err);
+    if (b.off > size || size - b.off < bytes)
+        return sb_fail(e, SB_ERR_ARG,
+                       "%s: buffer %s holds %zu bytes from offset %zu, %zu needed", op, name,
+                       b.off > size ? (size_t)0 : size - b.off, b.off, bytes);
+    *elem_off = (cl_ulong)(b.off / 4);
+    return SB_OK;
+}
+
+/* Launch a 1-D kernel over n items with a work-group from the limits. */
+static sb_status launch_1d(sb_rt *rt, cl_kernel k, size_t n, const char *what, sb_err *e) {
+    const size_t wg = sb_rt_wg1(rt, k, GATE_WANT_WG);
+    const size_t gws = sb_round_up(n, wg);
+    return sb_rt_launch(rt, k, 1, &gws, &wg, what, e);
+}
+
+/* Launch a 2-D kernel over (n0 columns, n1 rows); global sizes are multiples
+ * of the local sizes. */
+static sb_status launch_2d(sb_rt *rt, cl_kernel k, size_t n0, size_t n1, const char *what, sb_err *e) {
+    const size_t wg = sb_rt_wg1(rt, k, GATE_WANT_WG);
+    const size_t mx0 = pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1);
+    const size_t mx1 = pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1);
+    const size_t lx = min_sz(min_sz(pow2_ceil(n0), wg), mx0);
+    size_t ly = min_sz(min_sz(wg / lx, mx1), pow2_ceil(n1));
+    if (ly < 1) ly = 1;
+    const size_t lws[2] = {lx, ly};
+    const size_t gws[2] = {sb_round_up(n0, lx), sb_round_up(n1, ly)};
+    return sb_rt_launch(rt, k, 2, gws, lws, what, e);
+}
+
+size_t sb_op_compact_scratch_bytes_wg(sb_rt *rt, int total_rows, int max_wg) {
+    gate_plan p;
+    size_t wg = 1; /* if the kernels cannot be had, the smallest block: an upper bound */
+    if (rt && plan_wg(rt, max_wg, &wg, NULL) != SB_OK) wg = 1;
+    plan_levels(total_rows > 0 ? (size_t)total_rows : 1, wg, &p);
+    return p.ints * sizeof(cl_int);
+}
+
+size_t sb_op_compact_scratch_bytes(sb_rt *rt, int total_rows) {
+    return sb_op_compact_scratch_bytes_wg(rt, total_rows, 0);
+}
+
+/* The sequence table must describe a contiguous packing of T rows. */
+static sb_status check_seqs(const sb_seqs *s, sb_err *e) {
+    if (!s || s->n < 1 || !s->start || !s->len)
+        return sb_fail(e, SB_ERR_ARG, "gate_compact: empty or NULL sequence table");
+    if (s->total < 1 || s->total >= GATE_MAX_T)
+        return sb_fail(e, SB_ERR_ARG, "gate_compact: total rows %d outside 1..2^30-1", s->total);
+    long long next = 0;
+    for (int b = 0; b < s->n; b++) {
+        if (s->len[b] < 1 || s->start[b] != next)
+            return sb_fail(e, SB_ERR_ARG,
+                           "gate_compact: sequence %d (start %d, len %d) does not follow the packed "
+                           "rows before it (expected start %lld, len >= 1)",
+                           b, s->start[b], s->len[b], next);
+        next += s->len[b];
+    }
+    if (next != s->total)
+        return sb_fail(e, SB_ERR_ARG, "gate_compact: lengths sum to %lld, total says %d", next,
+                       s->total);
+    return SB_OK;
+}
+
+sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld, float temp,
+                                sb_buf w, sb_buf cidx, sb_buf crow_tok, sb_buf crow_pos,
+                                sb_buf cstart, int *h_cstart, sb_buf scratch, int max_wg,
+                                sb_err *e) {
+    sb_status st = SB_OK;
+    static const char *op = "gate_compact";
+    cl_kernel kg, ks, ka, kst, kc;
+    cl_ulong uo, wo, co, to, po, so, sco, sto;
+    gate_plan p;
+    size_t wg;
+    if (!rt || !h_cstart) SB_FAIL(SB_ERR_ARG, "%s: NULL runtime or h_cstart", op);
+    SB_TRY(check_seqs(seqs, e));
+    if (ld < 2) SB_FAIL(SB_ERR_ARG, "%s: row stride ld=%d < 2", op, ld);
+    const size_t T = (size_t)seqs->total, B = (size_t)seqs->n;
+    SB_TRY(plan_wg(rt, max_wg, &wg, e));
+    plan_levels(T, wg, &p);
+    SB_TRY(check_buf(op, "u", u, ((T - 1) * (size_t)ld + 2) * sizeof(float), &uo, e));
+    SB_TRY(check_buf(op, "w", w, T * sizeof(float), &wo, e));
+    SB_TRY(check_buf(op, "cidx", cidx, T * sizeof(cl_int), &co, e));
+    SB_TRY(check_buf(op, "crow_tok", crow_tok, T * sizeof(cl_int), &to, e));
+    SB_TRY(check_buf(op, "crow_pos", crow_pos, T * sizeof(cl_int), &po, e));
+    SB_TRY(check_buf(op, "cstart", cstart, (B + 1) * sizeof(cl_int), &sco, e));
+    SB_TRY(check_buf(op, "scratch", scratch, p.ints * sizeof(cl_int), &so, e));
+    SB_TRY(check_buf(op, "seqs->d_start", seqs->d_start, B * sizeof(cl_int), &sto, e));
+
+    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "gate_scan", &kg, e));
+    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "scan_blocks", &ks, e));
+    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "scan_add", &ka, e));
+    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "seq_starts", &kst, e));
+    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "compact", &kc, e));
+    {
+        const size_t lbuf = (p.blk + p.blk / 32 + 1) * sizeof(cl_int), ltree = p.wg * sizeof(cl_int);
+        const cl_int cT = (cl_int)T, cB = (cl_int)B, cld = ld, cblk = (cl_int)p.blk;
+        const cl_float inv_tau = (cl_float)exp(-(double)temp);
+        /* 1. gate + block-local scan of the flags; block totals -> level 0 */
+        {
+            const size_t gws = p.len[0] * p.wg;
+            const cl_ulong s0 = so + p.off[0];
+            SB_ARG(kg, 0, cT);
+            SB_ARG(kg, 1, u.mem);
+            SB_ARG(kg, 2, uo);
+            SB_ARG(kg, 3, cld);
+            SB_ARG(kg, 4, inv_tau);
+            SB_ARG(kg, 5, w.mem);
+            SB_ARG(kg, 6, wo);
+            SB_ARG(kg, 7, cidx.mem);
+            SB_ARG(kg, 8, co);
+            SB_ARG(kg, 9, scratch.mem);
+            SB_ARG(kg, 10, s0);
+            SB_ARG_LOCAL(kg, 11, lbuf);
+            SB_ARG_LOCAL(kg, 12, ltree);
+            SB_TRY(sb_rt_launch(rt, kg, 1, &gws, &p.wg, "gate_scan", e));
+        }
+        /* 2. scan each level in place, its block totals feeding the next */
+        for (int l = 0; l + 1 < p.nlev; l++) {
+            const size_t gws = p.len[l + 1] * p.wg;
+            const cl_int n = (cl_int)p.len[l];
+            const cl_ulong dl = so + p.off[l], sl = so + p.off[l + 1];
+            SB_ARG(ks, 0, n);
+            SB_ARG(ks, 1, scratch.mem);
+            SB_ARG(ks, 2, dl);
+            SB_ARG(ks, 3, scratch.mem);
+            SB_ARG(ks, 4, sl);
+            SB_ARG_LOCAL(ks, 5, lbuf);
+            SB_ARG_LOCAL(ks, 6, ltree);
+            SB_TRY(sb_rt_launch(rt, ks, 1, &gws, &p.wg, "scan_blocks", e));
+        }
+        /* 3. add block offsets back down; level nlev-2 was scanned in one block */
+        for (int l = p.nlev - 3; l >= 0; l--) {
+            const cl_int n = (cl_int)p.len[l];
+            const cl_ulong dl = so + p.off[l], sl = so + p.off[l + 1];
+            SB_ARG(ka, 0, n);
+            SB_ARG(ka, 1, scratch.mem);
+            SB_ARG(ka, 2, dl);
+            SB_ARG(ka, 3, scratch.mem);
+            SB_ARG(ka, 4, sl);
+            SB_ARG(ka, 5, cblk);
+            SB_TRY(launch_1d(rt, ka, p.len[l], "scan_add", e));
+        }
+        /* 4. per-sequence starts (before compact overwrites the codes) */
+        {
+            const cl_ulong s0 = so + p.off[0], top = so + p.off[p.nlev - 1];
+            SB_ARG(kst, 0, cB);
+            SB_ARG(kst, 1, seqs->d_start.mem);
+            SB_ARG(kst, 2, sto);
+            SB_ARG(kst, 3, cidx.mem);
+            SB_ARG(kst, 4, co);
+            SB_ARG(kst, 5, scratch.mem);
+            SB_ARG(kst, 6, s0);
+            SB_ARG(kst, 7, cblk);
+            SB_ARG(kst, 8, scratch.mem);
+            SB_ARG(kst, 9, top);
+            SB_ARG(kst, 10, cstart.mem);
+            SB_ARG(kst, 11, sco);
+            SB_TRY(launch_1d(rt, kst, B + 1, "seq_starts", e));
+        }
+        /* 5. compaction */
+        {
+            const cl_ulong s0 = so + p.off[0];
+            SB_ARG(kc, 0, cT);
+            SB_ARG(kc, 1, cidx.mem);
+            SB_ARG(kc, 2, co);
+            SB_ARG(kc, 3, scratch.mem);
+            SB_ARG(kc, 4, s0);
+            SB_ARG(kc, 5, cblk);
+            SB_ARG(kc, 6, cB);
+            SB_ARG(kc, 7, seqs->d_start.mem);
+            SB_ARG(kc, 8, sto);
+            SB_ARG(kc, 9, crow_tok.mem);
+            SB_ARG(kc, 10, to);
+            SB_ARG(kc, 11, crow_pos.mem);
+            SB_ARG(kc, 12, po);
+            SB_TRY(launch_1d(rt, kc, T, "compact", e));
+        }
+        SB_TRY(sb_rt_read(rt, cstart.mem, cstart.off, (B + 1) * sizeof(cl_int), h_cstart, e));
+        if (h_cstart[0] != 0 || h_cstart[B] < 0 || (size_t)h_cstart[B] > T)
+            SB_FAIL(SB_ERR_INTERNAL, "%s: device returned cstart[0]=%d, M=%d for T=%zu", op,
+                    h_cstart[0], h_cstart[B], T);
+    }
+done:
+    return st;
+}
+
+sb_status sb_op_gate_compact(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld, float temp, sb_buf w,
+                             sb_buf cidx, sb_buf crow_tok, sb_buf crow_pos, sb_buf cstart,
+                             int *h_cstart, sb_buf scratch, sb_err *e) {
+    return sb_op_gate_compact_wg(rt, seqs, u, ld, temp, w, cidx, crow_tok, crow_pos, cstart, h_cstart,
+                                 scratch, 0, e);
+}
+
+sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int M, int ncols,
+                            sb_buf dst, int dst_ld, sb_err *e) {
+    sb_status st = SB_OK;
+    static const char *op = "gather_rows";
+    cl_kernel k;
+    cl_ulong so, ro, dof;
+    if (!rt) SB_FAIL(SB_ERR_ARG, "%s: NULL runtime", op);
+    if (M < 0 || ncols < 1 || src_ld < ncols || dst_ld < ncols)
+        SB_FAIL(SB_ERR_ARG, "%s: bad shape M=%d ncols=%d src_ld=%d dst_ld=%d", op, M, ncols, src_ld,
+                dst_ld);
+    if (M == 0) return SB_OK;
+    SB_TRY(check_buf(op, "src", src, (size_t)ncols * sizeof(float), &so, e));
+    SB_TRY(check_buf(op, "rows", rows, (size_t)M * sizeof(cl_int), &ro, e));
+    SB_TRY(check_buf(op, "dst", dst, ((size_t)(M - 1) * (size_t)dst_ld + (size_t)ncols) * sizeof(float),
+                     &dof, e));
+    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "gather_rows", &k, e));
+    {
+        const cl_int cM = M, cn = ncols, csl = src_ld, cdl = dst_ld;
+        SB_ARG(k, 0, cM);
+        SB_ARG(k, 1, cn);
+        SB_ARG(k, 2, src.mem);
+        SB_ARG(k, 3, so);
+        SB_ARG(k, 4, csl);
+        SB_ARG(k, 5, rows.mem);
+        SB_ARG(k, 6, ro);
+        SB_ARG(k, 7, dst.mem);
+        SB_ARG(k, 8, dof);
+        SB_ARG(k, 9, cdl);
+        SB_TRY(launch_2d(rt, k, (size_t)ncols, (size_t)M, op, e));
+    }
+done:
+    return st;
+}
+
+sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g, sb_buf w,
+                        sb_buf cidx, sb_buf res, sb_buf out, sb_err *e) {
+    sb_status st = SB_OK;
+    static const char *op = "combine";
+    cl_kernel k;
+    cl_ulong ho, go, wo, co, ro, oo;
+    if (!rt) SB_FAIL(SB_ERR_ARG, "%s: NULL runtime", op);
+    if (T < 0 || D < 1 || hx_ld < D) SB_FAIL(SB_ERR_ARG, "%s: bad shape T=%d D=%d hx_ld=%d", op, T, D, hx_ld);
+    if (T == 0) return SB_OK;
+    const size_t rows_bytes = (size_t)T * (size_t)D * sizeof(float);
+    SB_TRY(check_buf(op, "hx", hx, ((size_t)(T - 1) * (size_t)hx_ld + (size_t)D) * sizeof(float), &ho, e));
+    SB_TRY(check_buf(op, "g", g, (size_t)D * sizeof(float), &go, e));
+    SB_TRY(check_buf(op, "w", w, (size_t)T * sizeof(float), &wo, e));
+    SB_TRY(check_buf(op, "cidx", cidx, (size_t)T * sizeof(cl_int), &co, e));
+    SB_TRY(check_buf(op, "res", res, rows_bytes, &ro, e));
+    SB_TRY(check_buf(op, "out", out, rows_bytes, &oo, e));
+    const int inplace = res.mem == out.mem && res.off == out.off;
+    if (!inplace && res.mem == out.mem && res.off < out.off + rows_bytes && out.off < res.off + rows_bytes)
+        SB_FAIL(SB_ERR_ARG, "%s: out overlaps res without being the same rows", op);
+    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, inplace ? "combine_inplace" : "combine", &k, e));
+    {
+        const cl_int cT = T, cD = D, chl = hx_ld;
+        SB_ARG(k, 0, cT);
+        SB_ARG(k, 1, cD);
+        SB_ARG(k, 2, hx.mem);
+        SB_ARG(k, 3, ho);
+        SB_ARG(k, 4, chl);
+        SB_ARG(k, 5, g.mem);
+        SB_ARG(k, 6, go);
+        SB_ARG(k, 7, w.mem);
+        SB_ARG(k, 8, wo);
+        SB_ARG(k, 9, cidx.mem);
+        SB_ARG(k, 10, co);
+        if (inplace) {
+            SB_ARG(k, 11, out.mem);
+            SB_ARG(k, 12, oo);
+        } else {
+            SB_ARG(k, 11, res.mem);
+            SB_ARG(k, 12, ro);
+            SB_ARG(k, 13, out.mem);
+            SB_ARG(k, 14, oo);
+        }
+        SB_TRY(launch_2d(rt, k, (size_t)D, (size_t)T, op, e));
+    }
+done:
+    return st;
+}

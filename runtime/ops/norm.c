@@ -1,0 +1,259 @@
+/* norm.c - host launchers for cl/norm_eltwise.cl: LayerNorm, BatchNorm (eval),
+ * bias + activation, embedding gather, pack / unpack and mean pooling. */
+#include "norm.h"
+
+#define NORM_STEM "norm_eltwise"
+#define NORM_WANT_WG 256  /* preferred work-group size (capped by device and kernel) */
+#define POOL_MAX_CX 16    /* columns per mean_pool work-group */
+
+static size_t pow2_ceil(size_t n) {
+    size_t p = 1;
+    while (p < n) p <<= 1;
+    return p;
+}
+
+static size_t pow2_floor(size_t n) {
+    size_t p = 1;
+    while (p <= n / 2) p <<= 1;
+    return p;
+}
+
+static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+/* A buffer must exist and be float/int aligned; returns the element offset. */
+static sb_status check_buf(const char *op, const char *name, sb_buf b, cl_ulong *elem_off, sb_err *e) {
+    if (!b.mem) return sb_fail(e, SB_ERR_ARG, "%s: buffer %s is NULL", op, name);
+    if (b.off % 4 != 0)
+        return sb_fail(e, SB_ERR_ARG, "%s: offset of %s (%zu bytes) is not a multiple of 4", op, name,
+                       b.off);
+    *elem_off = (cl_ulong)(b.off / 4);
+    return SB_OK;
+}
+
+/* A work-group size for kernel k that also fits `per_item` bytes of local
+ * memory per work-item (0 = none). */
+static size_t pick_wg(sb_rt *rt, cl_kernel k, size_t per_item) {
+    size_t wg = sb_rt_wg1(rt, k, NORM_WANT_WG);
+    if (wg < 1) wg = 1;
+    if (per_item)
+        while (wg > 1 && wg * per_item > rt->dev.local_mem) wg >>= 1;
+    return wg;
+}
+
+/* Launch a 2-D kernel over (n0, n1) with a work-group (lx, ly) from the device
+ * limits; global sizes are multiples of the local sizes. */
+static sb_status launch_2d(sb_rt *rt, cl_kernel k, size_t n0, size_t n1, const char *what, sb_err *e) {
+    const size_t wg = pick_wg(rt, k, 0);
+    size_t lx = min_sz(min_sz(pow2_ceil(n0), wg), pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1));
+    size_t ly = min_sz(wg / lx, pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1));
+    if (ly < 1) ly = 1;
+    const size_t lws[2] = {lx, ly};
+    const size_t gws[2] = {sb_round_up(n0, lx), sb_round_up(n1, ly)};
+    return sb_rt_launch(rt, k, 2, gws, lws, what, e);
+}
+
+sb_status sb_op_layernorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf w, sb_buf b, sb_buf y, sb_err *e) {
+    sb_status st = SB_OK;
+    cl_kernel k;
+    cl_ulong xo, wo, bo, yo;
+    if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "layernorm: bad shape T=%d D=%d", T, D);
+    SB_TRY(check_buf("layernorm", "x", x, &xo, e));
+    SB_TRY(check_buf("layernorm", "weight", w, &wo, e));
+    SB_TRY(check_buf("layernorm", "bias", b, &bo, e));
+    SB_TRY(check_buf("layernorm", "y", y, &yo, e));
+    if (T == 0) return SB_OK;
+    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "layernorm", &k, e));
+    {
+        const size_t wg = pick_wg(rt, k, sizeof(float));
+        const cl_int S = (cl_int)min_sz(pow2_ceil((size_t)D), wg);
+        const size_t rows_per_group = wg / (size_t)S;
+        const size_t groups = ((size_t)T + rows_per_group - 1) / rows_per_group;
+        const size_t gws = groups * wg;
+        const cl_int cT = T, cD = D;
+        SB_ARG(k, 0, cT);
+        SB_ARG(k, 1, cD);
+        SB_ARG(k, 2, S);
+        SB_ARG(k, 3, x.mem);
+        SB_ARG(k, 4, xo);
+        SB_ARG(k, 5, w.mem);
+        SB_ARG(k, 6, wo);
+        SB_ARG(k, 7, b.mem);
+        SB_ARG(k, 8, bo);
+        SB_ARG(k, 9, y.mem);
+        SB_ARG(k, 10, yo);
+        SB_ARG_LOCAL(k, 11, wg * sizeof(float));
+        SB_TRY(sb_rt_launch(rt, k, 1, &gws, &wg, "layernorm", e));
+    }
+done:
+    return st;
+}
+
+sb_status sb_op_batchnorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf mean, sb_buf var, sb_buf w,
+                          sb_buf b, sb_buf y, sb_err *e) {
+    sb_status st = SB_OK;
+    cl_kernel k;
+    cl_ulong xo, mo, vo, wo, bo, yo;
+    const cl_int cT = T, cD = D;
+    if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "batchnorm: bad shape T=%d D=%d", T, D);
+    SB_TRY(check_buf("batchnorm", "x", x, &xo, e));
+    SB_TRY(check_buf("batchnorm", "running_mean", mean, &mo, e));
+    SB_TRY(check_buf("batchnorm", "running_var", var, &vo, e));
+    SB_TRY(check_buf("batchnorm", "weight", w, &wo, e));
+    SB_TRY(check_buf("batchnorm", "bias", b, &bo, e));
+    SB_TRY(check_buf("batchnorm", "y", y, &yo, e));
+    if (T == 0) return SB_OK;
+    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "batchnorm", &k, e));
+    SB_ARG(k, 0, cT);
+    SB_ARG(k, 1, cD);
+    SB_ARG(k, 2, x.mem);
+    SB_ARG(k, 3, xo);
+    SB_ARG(k, 4, mean.mem);
+    SB_ARG(k, 5, mo);
+    SB_ARG(k, 6, var.mem);
+    SB_ARG(k, 7, vo);
+    SB_ARG(k, 8, w.mem);
+    SB_ARG(k, 9, wo);
+    SB_ARG(k, 10, b.mem);
+    SB_ARG(k, 11, bo);
+    SB_ARG(k, 12, y.mem);
+    SB_ARG(k, 13, yo);
+    SB_TRY(launch_2d(rt, k, (size_t)D, (size_t)T, "batchnorm", e));
+done:
+    return st;
+}
+
+sb_status sb_op_bias_act(sb_rt *rt, int T, int F, int ld, sb_buf x, sb_buf bias, int act, sb_err *e) {
+    sb_status st = SB_OK;
+    cl_kernel k;
+    cl_ulong xo, bo = 0;
+    const cl_int cT = T, cF = F, cld = ld, cact = act, has_bias = bias.mem != NULL;
+    if (T < 0 || F < 1 || ld < F)
+        SB_FAIL(SB_ERR_ARG, "bias_act: bad shape T=%d F=%d ld=%d", T, F, ld);
+    if (act != 0 && act != 1) SB_FAIL(SB_ERR_ARG, "bias_act: unknown activation %d", act);
+    SB_TRY(check_buf("bias_act", "x", x, &xo, e));
+    if (has_bias) SB_TRY(check_buf("bias_act", "bias", bias, &bo, e));
+    if (T == 0) return SB_OK;
+    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "bias_act", &k, e));
+    SB_ARG(k, 0, cT);
+    SB_ARG(k, 1, cF);
+    SB_ARG(k, 2, cld);
+    SB_ARG(k, 3, x.mem);
+    SB_ARG(k, 4, xo);
+    /* Without a bias the argument still needs a valid buffer; it is not read. */
+    if (has_bias) SB_ARG(k, 5, bias.mem);
+    else SB_ARG(k, 5, x.mem);
+    SB_ARG(k, 6, bo);
+    SB_ARG(k, 7, has_bias);
+    SB_ARG(k, 8, cact);
+    SB_TRY(launch_2d(rt, k, (size_t)F, (size_t)T, "bias_act", e));
+done:
+    return st;
+}
+
+sb_status sb_op_embed(sb_rt *rt, int T, int D, sb_buf ids, sb_buf table, sb_buf y, sb_err *e) {
+    sb_status st = SB_OK;
+    cl_kernel k;
+    cl_ulong io, to, yo;
+    const cl_int cT = T, cD = D;
+    if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "embed: bad shape T=%d D=%d", T, D);
+    SB_TRY(check_buf("embed", "ids", ids, &io, e));
+    SB_TRY(check_buf("embed", "table", table, &to, e));
+    SB_TRY(check_buf("embed", "y", y, &yo, e));
+    if (T == 0) return SB_OK;
+    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "embed", &k, e));
+    SB_ARG(k, 0, cT);
+    SB_ARG(k, 1, cD);
+    SB_ARG(k, 2, ids.mem);
+    SB_ARG(k, 3, io);
+    SB_ARG(k, 4, table.mem);
+    SB_ARG(k, 5, to);
+    SB_ARG(k, 6, y.mem);
+    SB_ARG(k, 7, yo);
+    SB_TRY(launch_2d(rt, k, (size_t)D, (size_t)T, "embed", e));
+done:
+    return st;
+}
+
+/* Shared checks of the sequence table for pack / unpack / mean_pool. */
+static sb_status check_seqs(const char *op, const sb_seqs *s, cl_ulong *so, cl_ulong *lo, sb_err *e) {
+    sb_status st;
+    if (!s || s->n < 0) return sb_fail(e, SB_ERR_ARG, "%s: no sequence table", op);
+    if (s->n == 0) return SB_OK;
+    if ((st = check_buf(op, "seqs->d_start", s->d_start, so, e)) != SB_OK) return st;
+    return check_buf(op, "seqs->d_len", s->d_len, lo, e);
+}
+
+/* pack and unpack take the same arguments: (src, dst) in that order. */
+static sb_status pack_common(sb_rt *rt, const char *name, const sb_seqs *s, int L, int F, sb_buf src,
+                             sb_buf dst, sb_err *e) {
+    sb_status st = SB_OK;
+    cl_kernel k;
+    cl_ulong so = 0, lo = 0, ao, bo;
+    const cl_int cB = s ? s->n : 0, cL = L, cF = F;
+    SB_TRY(check_seqs(name, s, &so, &lo, e));
+    if (L < 1 || F < 1) SB_FAIL(SB_ERR_ARG, "%s: bad shape L=%d F=%d", name, L, F);
+    if (s->n > 0 && s->max_len > L)
+        SB_FAIL(SB_ERR_ARG, "%s: longest sequence (%d) exceeds the padded length L=%d", name,
+                s->max_len, L);
+    SB_TRY(check_buf(name, "src", src, &ao, e));
+    SB_TRY(check_buf(name, "dst", dst, &bo, e));
+    if (s->n == 0) return SB_OK;
+    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, name, &k, e));
+    SB_ARG(k, 0, cB);
+    SB_ARG(k, 1, cL);
+    SB_ARG(k, 2, cF);
+    SB_ARG(k, 3, s->d_start.mem);
+    SB_ARG(k, 4, so);
+    SB_ARG(k, 5, s->d_len.mem);
+    SB_ARG(k, 6, lo);
+    SB_ARG(k, 7, src.mem);
+    SB_ARG(k, 8, ao);
+    SB_ARG(k, 9, dst.mem);
+    SB_ARG(k, 10, bo);
+    SB_TRY(launch_2d(rt, k, (size_t)F, (size_t)s->n * (size_t)L, name, e));
+done:
+    return st;
+}
+
+sb_status sb_op_pack(sb_rt *rt, const sb_seqs *s, int L, int F, sb_buf padded, sb_buf packed, sb_err *e) {
+    return pack_common(rt, "pack", s, L, F, padded, packed, e);
+}
+
+sb_status sb_op_unpack(sb_rt *rt, const sb_seqs *s, int L, int F, sb_buf packed, sb_buf padded, sb_err *e) {
+    return pack_common(rt, "unpack", s, L, F, packed, padded, e);
+}
+
+sb_status sb_op_mean_pool(sb_rt *rt, const sb_seqs *s, int D, sb_buf x, sb_buf y, sb_err *e) {
+    sb_status st = SB_OK;
+    cl_kernel k;
+    cl_ulong so = 0, lo = 0, xo, yo;
+    const cl_int cD = D;
+    SB_TRY(check_seqs("mean_pool", s, &so, &lo, e));
+    if (D < 1) SB_FAIL(SB_ERR_ARG, "mean_pool: bad feature count D=%d", D);
+    SB_TRY(check_buf("mean_pool", "x", x, &xo, e));
+    SB_TRY(check_buf("mean_pool", "y", y, &yo, e));
+    if (s->n == 0) return SB_OK;
+    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "mean_pool", &k, e));
+    {
+        const size_t wg = pick_wg(rt, k, sizeof(float));
+        const size_t cx = min_sz(min_sz(min_sz(pow2_ceil((size_t)D), POOL_MAX_CX), wg),
+                                 pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1));
+        size_t ry = min_sz(wg / cx, pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1));
+        if (ry < 1) ry = 1;
+        const size_t lws[2] = {cx, ry};
+        const size_t gws[2] = {sb_round_up((size_t)D, cx), (size_t)s->n * ry};
+        SB_ARG(k, 0, cD);
+        SB_ARG(k, 1, s->d_start.mem);
+        SB_ARG(k, 2, so);
+        SB_ARG(k, 3, s->d_len.mem);
+        SB_ARG(k, 4, lo);
+        SB_ARG(k, 5, x.mem);
+        SB_ARG(k, 6, xo);
+        SB_ARG(k, 7, y.mem);
+        SB_ARG(k, 8, yo);
+        SB_ARG_LOCAL(k, 9, cx * ry * sizeof(float));
+        SB_TRY(sb_rt_launch(rt, k, 2, gws, lws, "mean_pool", e));
+    }
+done:
+    return st;
+}
