@@ -5,10 +5,6 @@
 #include "model.h"
 #include "program_cache.h"
 
-struct sb_model {
-    sb_model_impl *impl;
-    sb_err err;
-};
 
 sb_options sb_options_default(void) {
     sb_options o = {NULL, NULL, 0};

@@ -223,12 +223,12 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
         {B_W, Tz * fl, 4, 9, "gate weights"},
         {B_CIDX, Tz * in, 4, 9, "compressed index"},
         {B_CTOK, Tz * in, 4, 5, "compressed tokens"},
-        {B_CPOS, Tz * in, 4, 7, "compressed positions"},
+        {B_CPOS, Tz * in, 4, 8, "compressed positions"},
         {B_CSTART, (Bz + 1) * in, 4, 7, "compressed starts"},
         {B_CSTART_CH, (Bz + 1) * in, 5, 7, "chunk starts"},
         {B_CMP_SCR, sb_op_compact_scratch_bytes(m->rt, T), 4, 4, "compaction scratch"},
         {B_MXC, rows * D * fl, 5, 6, "mx compressed"},
-        {B_S, rows * (Z + 2 * H) * fl, 6, 7, "mx_proj out"},
+        {B_S, rows * (Z + 2 * H) * fl, 6, 8, "mx_proj out"},
         {B_AO, rows * H * fl, 7, 8, "attention out"},
         {B_ATT_SCR, sb_op_attn_scratch_bytes(m->rt, &ac, B, (int)rows), 7, 7, "attention scratch"},
         {B_G, Tz * D * fl, 8, 9, "h_proj out"},
@@ -292,8 +292,25 @@ static sb_status linear(sb_model_impl *m, size_t rows, size_t n, size_t k, sb_bu
                    c.off / 4, ldc, e);
 }
 
-sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs, sb_buf state_out,
+/* Copy the EMA inputs of the last min(T, trunc) tokens of a single sequence into
+ * the ring row t % trunc (at most two contiguous copies). */
+static sb_status capture_tail(sb_rt *rt, sb_buf xin, int T, int D, int trunc, sb_buf ring,
                               sb_err *e) {
+    int first = T > trunc ? T - trunc : 0;
+    for (int t = first; t < T;) {
+        int slot = t % trunc, n = trunc - slot;
+        if (n > T - t) n = T - t;
+        cl_int err = clEnqueueCopyBuffer(rt->queue, xin.mem, ring.mem, xin.off + (size_t)t * D * 4,
+                                         ring.off + (size_t)slot * D * 4, (size_t)n * D * 4, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return sb_fail(e, SB_ERR_OPENCL, "copying the EMA input tail: %s", sb_cl_error_string(err));
+        t += n;
+    }
+    return SB_OK;
+}
+
+sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
+                              const sb_layer_capture *cap, sb_err *e) {
     sb_status st = SB_OK;
     const sb_config *c = &m->cfg;
     sb_dev_layer *L = &m->layers[li];
@@ -313,7 +330,11 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs, sb_
     }
     rt->phase = SB_PHASE_EMA;
     sb_ema_coef ec = ema_coef(m, li);
+    sb_buf state_out = {NULL, 0};
+    if (cap) state_out = cap->ema_state;
     SB_TRY(sb_op_ema(rt, seqs, &ec, xin, mx, PB(m, B_EMA_SCR), state_out, e));
+    if (cap && cap->xin_ring.mem && c->truncation > 0)
+        SB_TRY(capture_tail(rt, xin, T, (int)D, c->truncation, cap->xin_ring, e));
     rt->phase = SB_PHASE_PROJ;
     SB_TRY(linear(m, (size_t)T, D + 2, D, mx, D, L->hx_w, hxu, D + 2, e));
     SB_TRY(sb_op_bias_act(rt, T, (int)(D + 2), (int)(D + 2), hxu, BUF(L->hx_b), 0, e));
@@ -330,15 +351,17 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs, sb_
     /* GAU over the compressed rows, chunk by chunk. */
     sb_attn_cfg ac = attn_cfg(c);
     size_t right = c->bidirectional ? W : 0;
-    size_t cap = (size_t)m->fp.chunk_cap;
-    size_t step = cap > W + right ? cap - W - right : 1;
-    if ((size_t)M <= cap) step = (size_t)M;
+    size_t chunk = (size_t)m->fp.chunk_cap;
+    size_t step = chunk > W + right ? chunk - W - right : 1;
+    if ((size_t)M <= chunk) step = (size_t)M;
+    size_t last_h0 = 0;
     for (size_t r0 = 0; r0 < (size_t)M; r0 += step) {
         size_t r1 = r0 + step < (size_t)M ? r0 + step : (size_t)M;
         size_t h0 = r0 > W ? r0 - W : 0;
         size_t h1 = r1 + right < (size_t)M ? r1 + right : (size_t)M;
-        if ((size_t)M <= cap) h0 = 0, h1 = (size_t)M;
+        if ((size_t)M <= chunk) h0 = 0, h1 = (size_t)M;
         int n = (int)(h1 - h0);
+        last_h0 = h0;
         sb_buf cst = PB(m, B_CSTART);
         if (h0 != 0 || h1 != (size_t)M) {
             for (int b = 0; b <= Bn; b++) {
@@ -362,6 +385,9 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs, sb_
         SB_TRY(linear(m, r1 - r0, D, H, at(ao, (r0 - h0) * H * 4), H, L->h_w, g, D, e));
         SB_TRY(sb_op_bias_act(rt, (int)(r1 - r0), (int)D, (int)D, g, BUF(L->h_b), 0, e));
     }
+    if (cap && cap->ring && M > 0) /* the last chunk's s still holds rows [last_h0, M) */
+        SB_TRY(sb_op_attn_ring_append(rt, &ac, cap->ring, (int)((size_t)M - last_h0), PB(m, B_S),
+                                      at(PB(m, B_CPOS), last_h0 * 4), BUF(L->qk_g), BUF(L->qk_b), e));
     rt->phase = SB_PHASE_GATE;
     SB_TRY(sb_op_combine(rt, T, (int)D, at(hxu, 2 * 4), (int)(D + 2), PB(m, B_G), PB(m, B_W),
                          PB(m, B_CIDX), x, x, e));
@@ -403,6 +429,12 @@ static sb_status make_seqs(const sb_config *c, int B, int L, const int32_t *ids,
 
 sb_status sb_model_impl_forward(sb_model_impl *m, int B, int L, const float *x,
                                 const int32_t *ids, const int32_t *lengths, float *out, sb_err *e) {
+    return sb_model_impl_forward_ex(m, B, L, x, ids, lengths, out, NULL, e);
+}
+
+sb_status sb_model_impl_forward_ex(sb_model_impl *m, int B, int L, const float *x,
+                                   const int32_t *ids, const int32_t *lengths, float *out,
+                                   const sb_layer_capture *caps, sb_err *e) {
     sb_status st = SB_OK;
     const sb_config *c = &m->cfg;
     sb_rt *rt = m->rt;
@@ -447,10 +479,9 @@ sb_status sb_model_impl_forward(sb_model_impl *m, int B, int L, const float *x,
         SB_TRY(linear(m, (size_t)T, D, F, xe, F, m->enc_w, xb, D, e));
         SB_TRY(sb_op_bias_act(rt, T, (int)D, (int)D, xb, BUF(m->enc_b), 0, e));
     }
-    for (int li = 0; li < c->n_layers; li++) {
-        sb_buf none = {NULL, 0};
-        SB_TRY(sb_model_impl_layer(m, li, &seqs, none, e));
-    }
+    if (caps && B != 1) SB_FAIL(SB_ERR_ARG, "state capture needs a single sequence");
+    for (int li = 0; li < c->n_layers; li++)
+        SB_TRY(sb_model_impl_layer(m, li, &seqs, caps ? &caps[li] : NULL, e));
     rt->phase = SB_PHASE_OTHER;
     sb_buf xf = xb;
     if (c->prenorm) {

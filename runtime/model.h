@@ -54,6 +54,12 @@ typedef struct sb_model_impl {
     size_t chunk_budget;     /* bytes for the GAU chunk buffers (0 = default) */
 } sb_model_impl;
 
+/* The public handle (seqboat.h). */
+struct sb_model {
+    sb_model_impl *impl;
+    sb_err err;
+};
+
 /* Load the file, upload the weights. */
 sb_status sb_model_impl_create(const char *path, const sb_rt_options *opt, sb_model_impl **out,
                                sb_err *e);
@@ -71,8 +77,20 @@ sb_status sb_model_impl_forward(sb_model_impl *m, int B, int L, const float *x,
  * padded); returns the planned peak bytes. */
 sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *peak, sb_err *e);
 
+/* What a streaming prefill takes from one layer of a single-sequence forward:
+ * exactly the state the step path would have built. */
+typedef struct sb_layer_capture {
+    sb_buf ema_state;        /* float [D][N] EMA end state (mem NULL = none) */
+    sb_buf xin_ring;         /* truncation: float [trunc][D], row t % trunc = EMA input at t */
+    sb_attn_ring *ring;      /* attention ring seeded with the last W activated rows */
+} sb_layer_capture;
+
 /* One layer on packed rows already in the plan's buffers (used by forward and
- * by the streaming prefill). state_out: optional EMA end state (causal). */
-sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs, sb_buf state_out,
-                              sb_err *e);
+ * by the streaming prefill). cap may be NULL. */
+sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
+                              const sb_layer_capture *cap, sb_err *e);
+/* Forward with per-layer captures (caps[n_layers] or NULL). */
+sb_status sb_model_impl_forward_ex(sb_model_impl *m, int B, int L, const float *x,
+                                   const int32_t *ids, const int32_t *lengths, float *out,
+                                   const sb_layer_capture *caps, sb_err *e);
 #endif

@@ -166,6 +166,38 @@ SB_API const char *sb_model_cache_note(const sb_model *m);
 SB_API sb_status sb_inspect(const char *path, char **text);
 SB_API void sb_free(void *p);
 
+/* ---- streaming decode ------------------------------------------------------
+ * A stream carries, per layer, the EMA state (D x N, plus the last `truncation`
+ * inputs when the kernel is truncated) and a ring of the last W activated
+ * tokens' keys, values and positions: each step costs the same at any position.
+ * Only causal lm/sequence models stream (others: SB_ERR_STATE). Several streams
+ * may be open on one model; a stream and its model are used by one thread at a
+ * time. Outputs are d_output floats per token (logits for lm). */
+typedef struct sb_stream sb_stream;
+
+SB_API sb_status sb_stream_open(sb_model *m, sb_stream **out);
+SB_API void sb_stream_free(sb_stream *s);
+/* Back to position 0 (state cleared). */
+SB_API sb_status sb_stream_reset(sb_stream *s);
+SB_API const char *sb_stream_last_error(const sb_stream *s);
+/* Tokens consumed so far. */
+SB_API long sb_stream_position(const sb_stream *s);
+
+/* Feed n >= 1 tokens. At position 0 this is a prefill through the parallel
+ * forward that hands over exactly the state the step path builds; later, the
+ * tokens are stepped one by one. out_all [n][d_output] and out_last
+ * [d_output] may each be NULL. ids for lm, x [n][d_input] for sequence models. */
+SB_API sb_status sb_stream_feed_ids(sb_stream *s, const int32_t *ids, int n, float *out_all,
+                                    float *out_last);
+SB_API sb_status sb_stream_feed(sb_stream *s, const float *x, int n, float *out_all,
+                                float *out_last);
+/* One token: its outputs into out [d_output]. */
+SB_API sb_status sb_stream_step_id(sb_stream *s, int32_t id, float *out);
+SB_API sb_status sb_stream_step(sb_stream *s, const float *x, float *out);
+/* Activated tokens per layer counted over steps (not prefill) since open/reset. */
+SB_API sb_status sb_stream_layer_activity(const sb_stream *s, int layer, long *steps,
+                                          long *activated);
+
 #ifdef __cplusplus
 }
 #endif

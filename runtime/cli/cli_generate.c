@@ -1,0 +1,168 @@
+/* cli_generate.c - `seqboat generate`: stream bytes from a byte-level lm. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+typedef struct { float p; int id; } cand;
+
+static int cmp_cand(const void *a, const void *b) {
+    float x = ((const cand *)a)->p, y = ((const cand *)b)->p;
+    return x < y ? 1 : x > y ? -1 : ((const cand *)a)->id - ((const cand *)b)->id;
+}
+
+/* Greedy when temperature <= 0, else softmax(logits / T) with nucleus top_p. */
+static int sample(const float *logits, int V, double temperature, double top_p, uint64_t *rng,
+                  cand *buf) {
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (temperature <= 0) return best;
+    double sum = 0;
+    for (int i = 0; i < V; i++) {
+        buf[i].p = (float)exp((logits[i] - logits[best]) / temperature);
+        buf[i].id = i;
+        sum += buf[i].p;
+    }
+    qsort(buf, (size_t)V, sizeof *buf, cmp_cand);
+    double acc = 0;
+    int n = 0;
+    while (n < V) {
+        acc += buf[n].p / sum;
+        n++;
+        if (acc >= top_p) break;
+    }
+    double r = (double)(rng_next(rng) >> 11) * (1.0 / 9007199254740992.0) * acc, c = 0;
+    for (int i = 0; i < n; i++) {
+        c += buf[i].p / sum;
+        if (r < c) return buf[i].id;
+    }
+    return buf[n - 1].id;
+}
+
+static const char *default_model(void) {
+    const char *env = getenv("SEQBOAT_MODEL");
+    if (env && *env) return env;
+    if (access(SB_DEFAULT_MODEL, R_OK) == 0) return SB_DEFAULT_MODEL;
+    return SB_INSTALLED_MODEL;
+}
+
+int cli_generate(int argc, char **argv) {
+    const char *model = cli_opt(argc, argv, "--model");
+    const char *prompt = cli_opt(argc, argv, "--prompt");
+    const char *v;
+    long max_tokens = 200;
+    double temperature = 0.8, top_p = 0.95;
+    uint64_t seed = 1;
+    int stats = cli_flag(argc, argv, "--stats");
+    if (cli_flag(argc, argv, "--help")) {
+        printf("seqboat generate [--model M] --prompt TEXT [--max-tokens N] [--temperature T]\n"
+               "                 [--top-p P] [--seed S] [--device D] [--stats]\n");
+        return 0;
+    }
+    if ((v = cli_opt(argc, argv, "--max-tokens"))) max_tokens = strtol(v, NULL, 10);
+    if ((v = cli_opt(argc, argv, "--temperature"))) temperature = strtod(v, NULL);
+    if ((v = cli_opt(argc, argv, "--top-p"))) top_p = strtod(v, NULL);
+    if ((v = cli_opt(argc, argv, "--seed"))) seed = strtoull(v, NULL, 10);
+    if (!prompt) {
+        fprintf(stderr, "seqboat generate: --prompt TEXT is required\n");
+        return 2;
+    }
+    if (max_tokens < 0 || max_tokens > 100000000 || temperature < 0 || !(top_p > 0 && top_p <= 1)) {
+        fprintf(stderr, "seqboat generate: need 0 <= --max-tokens, --temperature >= 0, 0 < --top-p <= 1\n");
+        return 2;
+    }
+    if (!model) model = default_model();
+    sb_options o = sb_options_default();
+    o.device = cli_opt(argc, argv, "--device");
+    sb_model *m = NULL;
+    sb_stream *s = NULL;
+    int rc = 1;
+    float *logits = NULL;
+    cand *buf = NULL;
+    int32_t *ids = NULL;
+    if (sb_model_load(model, &o, &m) != SB_OK) {
+        fprintf(stderr, "seqboat generate: %s\n", sb_last_error());
+        return 1;
+    }
+    sb_model_info info;
+    sb_model_get_info(m, &info);
+    if (info.task != SB_LM || info.vocab_size != 256) {
+        fprintf(stderr, "seqboat generate: %s is not a byte-level lm (task lm, vocab_size 256)\n", model);
+        goto out;
+    }
+    if (sb_stream_open(m, &s) != SB_OK) {
+        fprintf(stderr, "seqboat generate: %s\n", sb_last_error());
+        goto out;
+    }
+    size_t plen = strlen(prompt);
+    if (plen == 0) prompt = "\n", plen = 1;
+    ids = malloc(plen * sizeof *ids);
+    logits = malloc(sizeof(float) * 256);
+    buf = malloc(sizeof(cand) * 256);
+    if (!ids || !logits || !buf) goto out;
+    for (size_t i = 0; i < plen; i++) ids[i] = (unsigned char)prompt[i];
+    fwrite(prompt, 1, plen, stdout);
+    fflush(stdout);
+    double t0 = now_s();
+    if (sb_stream_feed_ids(s, ids, (int)plen, NULL, logits) != SB_OK) {
+        fprintf(stderr, "\nseqboat generate: %s\n", sb_stream_last_error(s));
+        goto out;
+    }
+    double t1 = now_s();
+    uint64_t rng = seed;
+    long produced = 0;
+    for (long i = 0; i < max_tokens; i++) {
+        int id = sample(logits, 256, temperature, top_p, &rng, buf);
+        unsigned char ch = (unsigned char)id;
+        fwrite(&ch, 1, 1, stdout);
+        fflush(stdout);
+        produced++;
+        if (i + 1 == max_tokens) break;
+        if (sb_stream_step_id(s, id, logits) != SB_OK) {
+            fprintf(stderr, "\nseqboat generate: %s\n", sb_stream_last_error(s));
+            goto out;
+        }
+    }
+    double t2 = now_s();
+    printf("\n");
+    if (stats) {
+        fprintf(stderr, "device: %s\n", info.device);
+        fprintf(stderr, "prefill: %zu tokens in %.3f s (%.1f tokens/s, includes first-use kernel builds)\n",
+                plen, t1 - t0, plen / (t1 - t0));
+        long steps = produced > 0 ? produced - 1 : 0;
+        if (steps > 0)
+            fprintf(stderr, "decode: %ld tokens in %.3f s (%.1f tokens/s, %.2f ms/token)\n", steps,
+                    t2 - t1, steps / (t2 - t1), 1e3 * (t2 - t1) / steps);
+        for (int l = 0; l < info.n_layers; l++) {
+            long st = 0, act = 0;
+            sb_stream_layer_activity(s, l, &st, &act);
+            fprintf(stderr, "layer %d: activated %ld of %ld generated tokens (%.1f%%)\n", l, act, st,
+                    st ? 100.0 * act / st : 0.0);
+        }
+    }
+    rc = 0;
+out:
+    free(ids);
+    free(logits);
+    free(buf);
+    sb_stream_free(s);
+    sb_model_free(m);
+    return rc;
+}
