@@ -369,6 +369,10 @@ sb_status sb_input_from_st(const sb_st_file *stf, const sb_config *cfg, sb_input
         if (!in.ids) SB_FAIL(SB_ERR_HOST_MEMORY, "out of memory for %zu token ids", BL);
         for (size_t i = 0; i < BL; i++) {
             int64_t v = int_at(t, i);
+            if ((int64_t)(i % (size_t)in.L) >= in.lengths[i / (size_t)in.L]) {
+                in.ids[i] = 0; /* padding: any value, never read */
+                continue;
+            }
             if (v < 0 || v >= cfg->vocab_size)
                 SB_FAIL(SB_ERR_ARG, "token id %lld at (b=%d, t=%d) is outside [0, %d) (vocab_size)",
                         (long long)v, (int)(i / (size_t)in.L), (int)(i % (size_t)in.L), cfg->vocab_size);

@@ -227,12 +227,11 @@ static sb_status parse_header(sb_st_file *f, const char *hdr, size_t hlen, sb_er
         SB_FAIL(SB_ERR_FORMAT, "safetensors header is not a JSON object (expected "
                 "{\"name\": {...}, ...})");
 
-    int total = cJSON_GetArraySize(root), nt = 0;
+    int total = cJSON_GetArraySize(root), nt = 0, seen_meta = 0;
     const cJSON *ent;
     cJSON_ArrayForEach(ent, root) {
         if (ent->string && strcmp(ent->string, "__metadata__") == 0) {
-            if (f->meta_k || f->n_meta)
-                SB_FAIL(SB_ERR_FORMAT, "safetensors header has '__metadata__' twice");
+            if (seen_meta++) SB_FAIL(SB_ERR_FORMAT, "safetensors header has '__metadata__' twice");
             SB_TRY(parse_metadata(f, ent, e));
         }
     }

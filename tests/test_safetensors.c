@@ -283,6 +283,12 @@ START_TEST(test_bad_matrix) {
                  (const unsigned char *)"abcd", 4);
     expect_fail(&b, SB_ERR_FORMAT, "'a' appears twice", "duplicate");
     free(b.b);
+    b = make_raw("{\"__metadata__\": {}, \"__metadata__\": {\"k\": \"v\"}}", NULL, 0);
+    expect_fail(&b, SB_ERR_FORMAT, "'__metadata__' twice", "duplicate metadata");
+    free(b.b);
+    b = make_raw("{\"__metadata__\": {\"k\": \"v\", \"k\": \"w\"}}", NULL, 0);
+    expect_fail(&b, SB_ERR_FORMAT, "metadata key 'k' appears twice", "duplicate metadata key");
+    free(b.b);
 
     static const struct {
         const char *name, *field, *val, *sub;

@@ -1,0 +1,350 @@
+/* test_cli.c - the seqboat program as a user runs it: `run` on fixture cases
+ * (compared with the reference within SPEC section 6 tolerance), `devices`,
+ * `inspect`, and bad invocations that must exit non-zero (not by a signal) with
+ * a message on stderr. The program is started with fork/execv so that a crash
+ * shows up as a signal rather than through a shell's exit code. */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "testutil.h"
+#include "../runtime/safetensors.h"
+
+#define DATA SB_TEST_DATA_DIR "/"
+
+/* A temporary folder per test, removed (with its files) at the end. */
+typedef struct {
+    char dir[64];
+    char out[128], err[128];   /* captured stdout / stderr */
+    char *out_text, *err_text; /* read back after each run */
+} tmp_t;
+
+static void tmp_open(tmp_t *t) {
+    memset(t, 0, sizeof *t);
+    snprintf(t->dir, sizeof t->dir, "/tmp/sb_cli_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(t->dir));
+    snprintf(t->out, sizeof t->out, "%s/stdout.txt", t->dir);
+    snprintf(t->err, sizeof t->err, "%s/stderr.txt", t->dir);
+}
+
+static void tmp_path(const tmp_t *t, const char *name, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/%s", t->dir, name);
+}
+
+static char *slurp(const char *path) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(s);
+    size_t got = fread(s, 1, (size_t)n, fp);
+    s[got] = 0;
+    fclose(fp);
+    return s;
+}
+
+static void tmp_close(tmp_t *t) {
+    free(t->out_text);
+    free(t->err_text);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Run SB_CLI_PATH with args (NULL-terminated), stdout/stderr into files; returns
+ * the raw wait status. */
+static int run_cli(tmp_t *t, const char *const *args) {
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)SB_CLI_PATH;
+    for (; args[n - 1] && n < 31; n++) argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(t->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(t->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fo < 0 || fe < 0) _exit(127);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        close(fo);
+        close(fe);
+        execv(SB_CLI_PATH, argv);
+        _exit(127);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    free(t->out_text);
+    free(t->err_text);
+    t->out_text = slurp(t->out);
+    t->err_text = slurp(t->err);
+    ck_assert_ptr_nonnull(t->out_text);
+    ck_assert_ptr_nonnull(t->err_text);
+    return status;
+}
+
+static void expect_ok(const tmp_t *t, int status, const char *what) {
+    ck_assert_msg(WIFEXITED(status), "%s: ended by signal %d; stderr: %s", what,
+                  WIFSIGNALED(status) ? WTERMSIG(status) : -1, t->err_text);
+    ck_assert_msg(WEXITSTATUS(status) == 0, "%s: exit status %d; stderr: %s", what,
+                  WEXITSTATUS(status), t->err_text);
+}
+
+/* A clean failure: exited (no signal), non-zero, below the shell's signal range,
+ * a message on stderr containing `needle` (case-insensitive) when given. */
+static void expect_fail(const tmp_t *t, int status, const char *needle, const char *what) {
+    ck_assert_msg(WIFEXITED(status), "%s: ended by signal %d instead of an exit status; stderr: %s",
+                  what, WIFSIGNALED(status) ? WTERMSIG(status) : -1, t->err_text);
+    int code = WEXITSTATUS(status);
+    ck_assert_msg(code != 0, "%s: exit status 0 for a bad invocation; stdout: %s", what,
+                  t->out_text);
+    ck_assert_msg(code < 126, "%s: exit status %d", what, code);
+    ck_assert_msg(strlen(t->err_text) > 0, "%s: nothing on stderr", what);
+    if (needle) {
+        int found = 0;
+        size_t nl = strlen(needle);
+        for (const char *p = t->err_text; *p && !found; p++) {
+            size_t i = 0;
+            while (i < nl && p[i] && tolower((unsigned char)p[i]) == tolower((unsigned char)needle[i])) i++;
+            found = i == nl;
+        }
+        ck_assert_msg(found, "%s: stderr does not mention '%s': %s", what, needle, t->err_text);
+    }
+}
+
+static int file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* Compare the `output` of two files: SPEC section 6 agreement. */
+static void check_output_file(const char *got_path, const char *want_path, const char *what) {
+    sb_st_file *g = NULL, *w = NULL;
+    TU_OK(sb_st_open(got_path, &g, &tu_err));
+    TU_OK(sb_st_open(want_path, &w, &tu_err));
+    const sb_tensor *a = sb_st_find(g, "output"), *b = sb_st_find(w, "output");
+    ck_assert_msg(a && b, "%s: tensor 'output' missing", what);
+    ck_assert_int_eq(a->dtype, SB_DT_F32);
+    ck_assert_int_eq(a->ndim, b->ndim);
+    for (int i = 0; i < a->ndim; i++) ck_assert_int_eq(a->shape[i], b->shape[i]);
+    ck_assert_uint_eq(a->nbytes, b->nbytes);
+    const float *x = a->data, *y = b->data;
+    size_t n = a->nbytes / sizeof(float);
+    double d2 = 0, y2 = 0, dmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(isfinite(x[i]), "%s: output[%zu] = %g", what, i, x[i]);
+        double d = (double)x[i] - y[i];
+        d2 += d * d;
+        y2 += (double)y[i] * y[i];
+        if (fabs(d) > dmax) dmax = fabs(d);
+    }
+    double rel = sqrt(d2 / (y2 > 0 ? y2 : 1));
+    ck_assert_msg(rel <= 1e-4 && dmax <= 2e-3, "%s: relative L2 %.3g, max abs %.3g", what, rel, dmax);
+    sb_st_free(g);
+    sb_st_free(w);
+}
+
+static void run_case(const char *name) {
+    tmp_t t;
+    tmp_open(&t);
+    char model[512], io[512], out[256];
+    snprintf(model, sizeof model, DATA "%s.model.safetensors", name);
+    snprintf(io, sizeof io, DATA "%s.io.safetensors", name);
+    tmp_path(&t, "out.safetensors", out, sizeof out);
+    const char *args[] = {"run", "--model", model, "--input", io, "--output", out, "--stats", NULL};
+    int st = run_cli(&t, args);
+    expect_ok(&t, st, name);
+    check_output_file(out, io, name);
+    /* --stats reports per-layer activation on stderr */
+    ck_assert_msg(strstr(t.err_text, "layer 0") != NULL, "%s: --stats printed no layer line: %s",
+                  name, t.err_text);
+    tmp_close(&t);
+}
+
+START_TEST(run_classify) { run_case("bidir_softmax_batchnorm_classify"); }
+END_TEST
+START_TEST(run_lm) { run_case("lm_tokens"); }
+END_TEST
+START_TEST(run_ragged) { run_case("ragged_batch"); }
+END_TEST
+
+START_TEST(devices) {
+    tmp_t t;
+    tmp_open(&t);
+    const char *args[] = {"devices", NULL};
+    int st = run_cli(&t, args);
+    expect_ok(&t, st, "seqboat devices");
+    ck_assert_msg(strstr(t.out_text, "pthread") || strstr(t.out_text, "Portable Computing Language"),
+                  "seqboat devices does not list the PoCL device:\n%s", t.out_text);
+    tmp_close(&t);
+}
+END_TEST
+
+START_TEST(inspect) {
+    tmp_t t;
+    tmp_open(&t);
+    const char *args[] = {"inspect", "--model", DATA "bidir_softmax_batchnorm_classify.model.safetensors",
+                          NULL};
+    int st = run_cli(&t, args);
+    expect_ok(&t, st, "seqboat inspect");
+    /* 5769 = sum of the F32 tensor sizes of this file (see test_model_file.c) */
+    ck_assert_msg(strstr(t.out_text, "parameters: 5769") != NULL,
+                  "inspect printed no 'parameters: 5769' line:\n%s", t.out_text);
+    ck_assert_msg(strstr(t.out_text, "bidirectional") != NULL, "inspect output:\n%s", t.out_text);
+
+    const char *bad[] = {"inspect", "--model", DATA "no_such_model.safetensors", NULL};
+    st = run_cli(&t, bad);
+    expect_fail(&t, st, "no_such_model", "inspect of a missing file");
+    tmp_close(&t);
+}
+END_TEST
+
+START_TEST(bad_missing_input) {
+    tmp_t t;
+    tmp_open(&t);
+    char out[256];
+    tmp_path(&t, "out.safetensors", out, sizeof out);
+    const char *args[] = {"run", "--model", DATA "causal_rotary.model.safetensors", "--output", out,
+                          NULL};
+    int st = run_cli(&t, args);
+    expect_fail(&t, st, "--input", "run without --input");
+    ck_assert(!file_exists(out));
+    /* no command at all, and an unknown command */
+    const char *none[] = {NULL};
+    expect_fail(&t, run_cli(&t, none), NULL, "no command");
+    const char *unk[] = {"frobnicate", NULL};
+    expect_fail(&t, run_cli(&t, unk), "frobnicate", "unknown command");
+    tmp_close(&t);
+}
+END_TEST
+
+START_TEST(bad_missing_model) {
+    tmp_t t;
+    tmp_open(&t);
+    char out[256];
+    tmp_path(&t, "out.safetensors", out, sizeof out);
+    const char *args[] = {"run", "--model", DATA "does_not_exist.safetensors", "--input",
+                          DATA "causal_rotary.io.safetensors", "--output", out, NULL};
+    int st = run_cli(&t, args);
+    expect_fail(&t, st, "does_not_exist", "run with a nonexistent model");
+    ck_assert(!file_exists(out));
+    /* a missing input file names the input */
+    const char *args2[] = {"run", "--model", DATA "causal_rotary.model.safetensors", "--input",
+                           DATA "no_input_here.safetensors", "--output", out, NULL};
+    st = run_cli(&t, args2);
+    expect_fail(&t, st, "no_input_here", "run with a nonexistent input");
+    ck_assert(!file_exists(out));
+    tmp_close(&t);
+}
+END_TEST
+
+/* Write an input file: float [B][L][F] (ids NULL) or I64 ids [B][L]; lengths I64 [B]. */
+static void write_input(const char *path, int B, int L, int F, const float *x, const int64_t *ids,
+                        const int64_t *lengths) {
+    int64_t xs[3] = {B, L, F}, ls[1] = {B};
+    sb_st_out t[2];
+    t[0].name = "input";
+    t[0].dtype = ids ? SB_DT_I64 : SB_DT_F32;
+    t[0].ndim = ids ? 2 : 3;
+    t[0].shape = xs;
+    t[0].data = ids ? (const void *)ids : (const void *)x;
+    t[1].name = "lengths";
+    t[1].dtype = SB_DT_I64;
+    t[1].ndim = 1;
+    t[1].shape = ls;
+    t[1].data = lengths;
+    TU_OK(sb_st_write(path, t, lengths ? 2 : 1, NULL, &tu_err));
+}
+
+START_TEST(bad_lengths) {
+    tmp_t t;
+    tmp_open(&t);
+    char in[256], out[256];
+    tmp_path(&t, "in.safetensors", in, sizeof in);
+    tmp_path(&t, "out.safetensors", out, sizeof out);
+    enum { B = 2, L = 10, F = 3 };
+    float x[B * L * F];
+    tu_fill(x, B * L * F, 7, -1, 1);
+    const int64_t cases[][B] = {{10, 11}, {0, 5}, {-3, 10}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        write_input(in, B, L, F, x, NULL, cases[k]);
+        const char *args[] = {"run", "--model", DATA "causal_relu2_layernorm.model.safetensors",
+                              "--input", in, "--output", out, NULL};
+        int st = run_cli(&t, args);
+        char what[64];
+        snprintf(what, sizeof what, "lengths {%lld, %lld}", (long long)cases[k][0],
+                 (long long)cases[k][1]);
+        expect_fail(&t, st, "lengths", what);
+        ck_assert(!file_exists(out));
+    }
+    /* the same file with valid lengths runs */
+    const int64_t good[B] = {10, 4};
+    write_input(in, B, L, F, x, NULL, good);
+    const char *args[] = {"run", "--model", DATA "causal_relu2_layernorm.model.safetensors",
+                          "--input", in, "--output", out, NULL};
+    expect_ok(&t, run_cli(&t, args), "valid lengths");
+    ck_assert(file_exists(out));
+    tmp_close(&t);
+}
+END_TEST
+
+START_TEST(bad_token_id) {
+    tmp_t t;
+    tmp_open(&t);
+    char in[256], out[256];
+    tmp_path(&t, "in.safetensors", in, sizeof in);
+    tmp_path(&t, "out.safetensors", out, sizeof out);
+    enum { B = 1, L = 8 };
+    int64_t ids[B * L] = {1, 2, 3, 4, 50, 6, 7, 8}; /* vocab_size is 50 */
+    int64_t lengths[B] = {L};
+    write_input(in, B, L, 0, NULL, ids, lengths);
+    const char *args[] = {"run", "--model", DATA "lm_tokens.model.safetensors", "--input", in,
+                          "--output", out, NULL};
+    expect_fail(&t, run_cli(&t, args), "vocab", "token id 50 with vocab_size 50");
+    ck_assert(!file_exists(out));
+    ids[4] = -1;
+    write_input(in, B, L, 0, NULL, ids, lengths);
+    expect_fail(&t, run_cli(&t, args), "vocab", "token id -1");
+    ck_assert(!file_exists(out));
+    /* float input given to an lm model: wrong dtype, clean failure */
+    float x[B * L * 3];
+    tu_fill(x, sizeof x / sizeof x[0], 3, -1, 1);
+    write_input(in, B, L, 3, x, NULL, lengths);
+    expect_fail(&t, run_cli(&t, args), "input", "float input to an lm model");
+    ids[4] = 49;
+    write_input(in, B, L, 0, NULL, ids, lengths);
+    expect_ok(&t, run_cli(&t, args), "valid ids");
+    ck_assert(file_exists(out));
+    tmp_close(&t);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("run");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, run_classify);
+    tcase_add_test(tc, run_lm);
+    tcase_add_test(tc, run_ragged);
+    suite_add_tcase(s, tc);
+    TCase *ti = tcase_create("commands");
+    tcase_set_timeout(ti, 300);
+    tcase_add_test(ti, devices);
+    tcase_add_test(ti, inspect);
+    suite_add_tcase(s, ti);
+    TCase *tb = tcase_create("bad");
+    tcase_set_timeout(tb, 300);
+    tcase_add_test(tb, bad_missing_input);
+    tcase_add_test(tb, bad_missing_model);
+    tcase_add_test(tb, bad_lengths);
+    tcase_add_test(tb, bad_token_id);
+    suite_add_tcase(s, tb);
+    return tu_run(s);
+}
