@@ -1,9 +1,29 @@
-/* api_model.c - the public model API over model.c. */
+/* api_model.c - the public model API over model.c (one device) and multi.c
+ * (a device list: the batch is split across per-device models). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
+#include "multi.h"
 #include "program_cache.h"
+
+/* What sb_model_load allocates: the public struct first (sb_model * points at
+ * it), then the device list. impl is the only device, or the first of the list
+ * (streams run there). */
+typedef struct model_handle {
+    sb_model pub;
+    sb_multi *multi; /* NULL on one device */
+} model_handle;
+
+static sb_multi *multi_of(const sb_model *m) { return ((const model_handle *)m)->multi; }
+
+/* The forward every entry point uses. */
+static sb_status forward_any(sb_model *m, int B, int L, const float *x, const int32_t *ids,
+                             const int32_t *lengths, float *out, sb_err *e) {
+    sb_multi *mm = multi_of(m);
+    if (mm) return sb_multi_forward(mm, B, L, x, ids, lengths, out, e);
+    return sb_model_impl_forward(m->impl, B, L, x, ids, lengths, out, e);
+}
 
 
 sb_options sb_options_default(void) {
@@ -24,7 +44,8 @@ sb_status sb_model_load(const char *path, const sb_options *opt, sb_model **out)
         return sb_api_fail_tls(&e);
     }
     *out = NULL;
-    sb_model *m = calloc(1, sizeof *m);
+    model_handle *h = calloc(1, sizeof *h);
+    sb_model *m = h ? &h->pub : NULL;
     if (!m) {
         sb_fail(&e, SB_ERR_HOST_MEMORY, "out of host memory");
         return sb_api_fail_tls(&e);
@@ -35,9 +56,25 @@ sb_status sb_model_load(const char *path, const sb_options *opt, sb_model **out)
         ro.cache_dir = opt->cache_dir;
         ro.profiling = opt->profiling;
     }
-    sb_status st = sb_model_impl_create(path, &ro, &m->impl, &e);
+    const char *sel = NULL;
+    sb_status st;
+    if (sb_multi_is_list(ro.device, &sel)) {
+        int index[SB_MULTI_MAX_DEVICES], n = 0;
+        st = sb_multi_resolve(sel, index, SB_MULTI_MAX_DEVICES, &n, &e);
+        if (st == SB_OK && n == 1) {
+            char one[32];
+            snprintf(one, sizeof one, "%d", index[0]);
+            ro.device = one;
+            st = sb_model_impl_create(path, &ro, &m->impl, &e);
+        } else if (st == SB_OK) {
+            st = sb_multi_create(path, &ro, index, n, &h->multi, &e);
+            if (st == SB_OK) m->impl = h->multi->dev[0];
+        }
+    } else {
+        st = sb_model_impl_create(path, &ro, &m->impl, &e);
+    }
     if (st != SB_OK) {
-        free(m);
+        free(h);
         /* prefix the file name for context */
         sb_err e2 = e;
         size_t pl = strlen(path);
@@ -54,8 +91,12 @@ sb_status sb_model_load(const char *path, const sb_options *opt, sb_model **out)
 
 void sb_model_free(sb_model *m) {
     if (!m) return;
-    sb_model_impl_free(m->impl);
-    free(m);
+    model_handle *h = (model_handle *)m;
+    if (h->multi)
+        sb_multi_free(h->multi); /* owns impl */
+    else
+        sb_model_impl_free(m->impl);
+    free(h);
 }
 
 const char *sb_model_last_error(const sb_model *m) { return m ? m->err.msg : "model is NULL"; }
@@ -82,14 +123,17 @@ sb_status sb_model_get_info(const sb_model *m, sb_model_info *info) {
     info->softmax = c->softmax;
     info->batchnorm = c->norm == SB_NORM_BATCH;
     info->n_params = m->impl->mf->n_params;
-    snprintf(info->device, sizeof info->device, "%s", m->impl->rt->dev.name);
+    if (multi_of(m))
+        sb_multi_describe(multi_of(m), info->device, sizeof info->device);
+    else
+        snprintf(info->device, sizeof info->device, "%s", m->impl->rt->dev.name);
     return SB_OK;
 }
 
 sb_status sb_model_forward(sb_model *m, int batch, int length, const float *x, const int32_t *ids,
                            const int32_t *lengths, float *out) {
     if (!m) return SB_ERR_ARG;
-    return keep(m, sb_model_impl_forward(m->impl, batch, length, x, ids, lengths, out, &m->err));
+    return keep(m, forward_any(m, batch, length, x, ids, lengths, out, &m->err));
 }
 
 sb_status sb_model_run_file(sb_model *m, const char *in_path, const char *out_path) {
@@ -106,7 +150,7 @@ sb_status sb_model_run_file(sb_model *m, const char *in_path, const char *out_pa
     size_t n = (size_t)in.B * per * (size_t)c->d_output;
     out = malloc(n * sizeof(float));
     if (!out) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory for %zu outputs", n);
-    SB_TRY(sb_model_impl_forward(m->impl, in.B, in.L, in.x, in.ids, in.lengths, out, e));
+    SB_TRY(forward_any(m, in.B, in.L, in.x, in.ids, in.lengths, out, e));
     int64_t shape[3] = {in.B, in.L, c->d_output};
     int64_t cshape[2] = {in.B, c->d_output};
     sb_st_out t = {"output", SB_DT_F32, c->task == SB_TASK_CLASSIFY ? 2 : 3,
@@ -120,7 +164,7 @@ done:
 
 sb_status sb_model_layer_stats(const sb_model *m, int layer, int *tokens, int *activated, double *ms) {
     if (!m || layer < 0 || layer >= m->impl->cfg.n_layers) return SB_ERR_ARG;
-    const sb_layer_stats *s = &m->impl->stats[layer];
+    const sb_layer_stats *s = multi_of(m) ? &multi_of(m)->stats[layer] : &m->impl->stats[layer];
     if (tokens) *tokens = s->tokens;
     if (activated) *activated = s->activated;
     if (ms) *ms = s->ms;
@@ -131,6 +175,7 @@ sb_status sb_model_plan(sb_model *m, int batch, int length, size_t *peak_bytes) 
     if (!m) return SB_ERR_ARG;
     if (batch < 1 || length < 1 || (size_t)batch * (size_t)length > (size_t)1 << 31)
         return keep(m, sb_fail(&m->err, SB_ERR_ARG, "bad shape %d x %d", batch, length));
+    if (multi_of(m)) return keep(m, sb_multi_plan(multi_of(m), batch, length, peak_bytes, &m->err));
     return keep(m, sb_model_impl_plan(m->impl, batch * length, batch, (size_t)batch * length,
                                       peak_bytes, &m->err));
 }

@@ -8,12 +8,15 @@
  *   4 gate + compaction (M rows)        9 combine: x = silu(hx + w*g + x), postnorm
  *   5 gather mx rows -> mx_c
  * Steps 5-8 run over the M compressed rows in chunks (with a W-row halo of keys
- * on each side) so the widest buffers are bounded by the chunk, not by M. */
+ * on each side) so the widest buffers are bounded by the chunk, not by M.
+ * Steps 5-8 repeat per chunk, so every buffer they touch is planned live over
+ * the whole of steps 5-8. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "gemm.h"
 #include "model.h"
+#include "ops/bench_force.h"
 #include "ops/gate.h"
 #include "ops/norm.h"
 
@@ -217,21 +220,21 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
         {B_LEN, Bz * in, 0, 12, "sequence lengths"},
         {B_X, Tz * D * fl, 0, 12, "x"},
         {B_XN, c->prenorm ? Tz * D * fl : 0, 1, 2, "x normed"},
-        {B_MX, Tz * D * fl, 2, 5, "mx"},
+        {B_MX, Tz * D * fl, 2, 8, "mx"},
         {B_EMA_SCR, sb_op_ema_scratch_bytes(&ec, B, T), 2, 2, "ema scratch"},
         {B_HXU, Tz * (D + 2) * fl, 3, 9, "hx_proj out"},
         {B_W, Tz * fl, 4, 9, "gate weights"},
         {B_CIDX, Tz * in, 4, 9, "compressed index"},
-        {B_CTOK, Tz * in, 4, 5, "compressed tokens"},
+        {B_CTOK, Tz * in, 4, 8, "compressed tokens"},
         {B_CPOS, Tz * in, 4, 8, "compressed positions"},
-        {B_CSTART, (Bz + 1) * in, 4, 7, "compressed starts"},
-        {B_CSTART_CH, (Bz + 1) * in, 5, 7, "chunk starts"},
+        {B_CSTART, (Bz + 1) * in, 4, 8, "compressed starts"},
+        {B_CSTART_CH, (Bz + 1) * in, 5, 8, "chunk starts"},
         {B_CMP_SCR, sb_op_compact_scratch_bytes(m->rt, T), 4, 4, "compaction scratch"},
-        {B_MXC, rows * D * fl, 5, 6, "mx compressed"},
-        {B_S, rows * (Z + 2 * H) * fl, 6, 8, "mx_proj out"},
-        {B_AO, rows * H * fl, 7, 8, "attention out"},
-        {B_ATT_SCR, sb_op_attn_scratch_bytes(m->rt, &ac, B, (int)rows), 7, 7, "attention scratch"},
-        {B_G, Tz * D * fl, 8, 9, "h_proj out"},
+        {B_MXC, rows * D * fl, 5, 8, "mx compressed"},
+        {B_S, rows * (Z + 2 * H) * fl, 5, 8, "mx_proj out"},
+        {B_AO, rows * H * fl, 5, 8, "attention out"},
+        {B_ATT_SCR, sb_op_attn_scratch_bytes(m->rt, &ac, B, (int)rows), 5, 8, "attention scratch"},
+        {B_G, Tz * D * fl, 5, 9, "h_proj out"},
         {B_XF, c->prenorm ? Tz * D * fl : 0, 10, 11, "final norm"},
         {B_Y, c->task == SB_TASK_CLASSIFY ? Bz * Dout * fl : Tz * Dout * fl, 11, 12, "decoder out"},
         {B_POOL, c->task == SB_TASK_CLASSIFY ? Bz * D * fl : 0, 10, 11, "pooled"},
@@ -342,6 +345,8 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
     hch = malloc(sizeof(int) * (size_t)(Bn + 1));
     if (!hcs || !hch) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    if (m->force_share_on) /* bench only: a fixed activation share */
+        SB_TRY(sb_op_force_router(rt, seqs, hxu, (int)(D + 2), m->force_share, e));
     SB_TRY(sb_op_gate_compact(rt, seqs, hxu, (int)(D + 2), L->temp, PB(m, B_W), PB(m, B_CIDX),
                               PB(m, B_CTOK), PB(m, B_CPOS), PB(m, B_CSTART), hcs, PB(m, B_CMP_SCR), e));
     int M = hcs[Bn];

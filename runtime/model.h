@@ -52,6 +52,11 @@ typedef struct sb_model_impl {
     sb_layer_stats *stats;   /* [n_layers] */
     double last_ms;
     size_t chunk_budget;     /* bytes for the GAU chunk buffers (0 = default) */
+    /* Bench only (`seqboat bench`): when force_share_on, every layer overwrites
+     * its router inputs so that a fixed share of tokens is activated
+     * (runtime/ops/bench_force.h). Off (0) in every normal run. */
+    int force_share_on;
+    double force_share;
 } sb_model_impl;
 
 /* The public handle (seqboat.h). */

@@ -201,6 +201,9 @@ static sb_status need_norm(need_ctx *c, const char *prefix, const sb_config *cfg
     return SB_OK;
 }
 
+/* Tensors every layer has whatever its config (need_layer's unconditional ones). */
+#define SB_LAYER_MIN_TENSORS 16
+
 static sb_status need_layer(need_ctx *c, int i, const sb_config *cfg, sb_layer_w *w) {
     char pre[48], name[128];
     const int64_t D = cfg->d_model, Z = cfg->d_qk, H = cfg->d_hidden, N = cfg->d_ema;
@@ -259,8 +262,6 @@ sb_status sb_model_file_from_st(sb_st_file *stf, sb_model_file **out, sb_err *e)
     SB_TRY(sb_config_from_meta(stf, &m->cfg, e));
     const sb_config *cfg = &m->cfg;
     const int64_t D = cfg->d_model;
-    m->layers = calloc((size_t)cfg->n_layers, sizeof *m->layers);
-    if (!m->layers) SB_FAIL(SB_ERR_HOST_MEMORY, "out of memory for %d layers", cfg->n_layers);
     need_ctx c = {stf, 0, e};
     if (cfg->task == SB_TASK_LM) {
         SB_TRY(need(&c, "embed_tokens.weight", 2, cfg->vocab_size, D, 0, &m->embed));
@@ -268,6 +269,17 @@ sb_status sb_model_file_from_st(sb_st_file *stf, sb_model_file **out, sb_err *e)
         SB_TRY(need(&c, "encoder.weight", 2, D, cfg->d_input, 0, &m->enc_w));
         SB_TRY(need(&c, "encoder.bias", 1, D, 0, 0, &m->enc_b));
     }
+    /* Every layer has at least SB_LAYER_MIN_TENSORS tensors of its own. A file with
+     * fewer cannot hold n_layers layers: name the first missing tensor without
+     * allocating per-layer records for an n_layers that only the metadata claims. */
+    if ((uint64_t)cfg->n_layers * SB_LAYER_MIN_TENSORS > (uint64_t)sb_st_count(stf)) {
+        sb_layer_w probe;
+        size_t np = c.n_params;
+        for (int i = 0; i < cfg->n_layers; i++) SB_TRY(need_layer(&c, i, cfg, &probe));
+        c.n_params = np;
+    }
+    m->layers = calloc((size_t)cfg->n_layers, sizeof *m->layers);
+    if (!m->layers) SB_FAIL(SB_ERR_HOST_MEMORY, "out of memory for %d layers", cfg->n_layers);
     for (int i = 0; i < cfg->n_layers; i++) SB_TRY(need_layer(&c, i, cfg, &m->layers[i]));
     if (cfg->prenorm) SB_TRY(need_norm(&c, "final_", cfg, &m->final_norm));
     SB_TRY(need(&c, "decoder.weight", 2, cfg->d_output, D, 0, &m->dec_w));

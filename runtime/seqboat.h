@@ -10,6 +10,62 @@
  *   - The library never prints, exits or aborts.
  *   - Threads: a handle may be used by one thread at a time. Different handles
  *     may be used concurrently from different threads.
+ *   - Only the functions declared SB_API below are exported from the shared
+ *     library; everything else in it is hidden. Link with pkg-config
+ *     (`pkg-config --cflags --libs seqboat`) or CMake
+ *     (`find_package(seqboat)`, target seqboat::seqboat). docs/API.md walks
+ *     through the API with examples.
+ *
+ * Ownership
+ *   - sb_model (from sb_model_load) and sb_stream (from sb_stream_open) belong
+ *     to the caller, who releases them with sb_model_free / sb_stream_free. A
+ *     stream uses its model: free every stream of a model before the model.
+ *   - Arrays the caller passes (inputs, lengths, outputs, the sb_device_desc
+ *     array, report buffers) stay the caller's. The library reads or fills
+ *     them during the call and keeps no pointer to them afterwards; sizes are
+ *     given at each call.
+ *   - Strings the caller passes (file paths, sb_options.device,
+ *     sb_options.cache_dir) are read during the call only (copied if needed).
+ *   - Strings the library returns are never freed by the caller:
+ *     sb_status_string and sb_version_string are static; sb_last_error,
+ *     sb_model_last_error, sb_stream_last_error and sb_model_cache_note point
+ *     into the thread's or the handle's storage, whose text changes with the
+ *     next call that records a message there and which dies with the handle.
+ *     Copy a message you want to keep.
+ *   - The only memory handed over to the caller is sb_inspect's text,
+ *     released with sb_free.
+ *
+ * Threads
+ *   - The library has no global mutable state and takes no global lock.
+ *     Calls without a handle (sb_status_string, sb_version_*, sb_last_error,
+ *     sb_devices, sb_selftest, sb_options_default, sb_inspect, sb_free) and
+ *     sb_model_load are safe from any number of threads at once.
+ *   - A model and the streams opened on it share one OpenCL context, queue
+ *     and activation memory: use a model together with its streams from one
+ *     thread at a time (or under one lock held by the caller). Different
+ *     models, even on the same device, may be used concurrently from
+ *     different threads: for parallel inference, load one model per thread.
+ *   - sb_last_error() is per thread: it reports the calling thread's last
+ *     handle-less failure.
+ *
+ * Errors
+ *   - Calls on a model record a message in sb_model_last_error(m), calls on
+ *     a stream in sb_stream_last_error(s); a successful sb_model_forward,
+ *     sb_model_run_file, sb_model_plan or stream feed/step/reset clears it.
+ *   - sb_model_load and sb_stream_open (whose handle does not exist yet) and
+ *     calls without a handle record the message in sb_last_error() of the
+ *     calling thread; successes leave it unchanged.
+ *   - A NULL handle gives SB_ERR_ARG and records nothing.
+ *
+ * Environment (read by sb_model_load and sb_selftest)
+ *   SEQBOAT_DEVICE     default device selection (see "Device selection strings")
+ *   SEQBOAT_CACHE_DIR  folder of the compiled-program cache, or "off"
+ *   XDG_CACHE_HOME, HOME   default cache folder: $XDG_CACHE_HOME/seqboat, else
+ *                      ~/.cache/seqboat
+ *   SEQBOAT_KERNEL_DIR development only: read the kernel sources (.cl files)
+ *                      from this folder instead of the copies embedded in the
+ *                      library. Unset, nothing is looked up on disk but the
+ *                      model and input files and the cache.
  */
 #ifndef SEQBOAT_H
 #define SEQBOAT_H
@@ -21,12 +77,20 @@
 extern "C" {
 #endif
 
+/* Version of this header. SB_VERSION_NUMBER is MAJOR * 10000 + MINOR * 100 +
+ * PATCH (0.1.0 -> 100) for #if tests; SB_VERSION_STRING is "MAJOR.MINOR.PATCH".
+ * sb_version_number() / sb_version_string() give the version of the library
+ * actually loaded: compare them to catch a header/library mismatch. Before
+ * 1.0, a MINOR change may change the API and ABI (CMake's version file
+ * accepts only the same MAJOR.MINOR); from 1.0 on, only a MAJOR change. */
 #define SB_VERSION_MAJOR 0
 #define SB_VERSION_MINOR 1
 #define SB_VERSION_PATCH 0
 #define SB_VERSION_NUMBER (SB_VERSION_MAJOR * 10000 + SB_VERSION_MINOR * 100 + SB_VERSION_PATCH)
 #define SB_VERSION_STRING "0.1.0"
 
+/* SB_API marks the exported functions; the library is built with hidden
+ * visibility, so nothing else is visible to the dynamic linker. */
 #if defined(_WIN32)
 #define SB_API
 #elif defined(__GNUC__)
@@ -35,19 +99,32 @@ extern "C" {
 #define SB_API
 #endif
 
-/* Status codes, grouped by hundreds. */
+/* Status codes, grouped by hundreds: test `st / 100` for the group. The values
+ * are stable; later versions may add values inside a group, so handle unknown
+ * ones by their group (sb_status_string() gives "unknown status" for values
+ * it does not know). The handle's message (see "Errors" above) names the
+ * detail: the tensor, the metadata key, the file, the OpenCL call and its
+ * error code, the build log.
+ *   1xx  the caller's arguments or the order of calls; fix the call.
+ *   2xx  a model or input file is unreadable or breaks SPEC section 4/5.
+ *   3xx  a valid request this build or host cannot serve.
+ *   4xx  out of host or device memory; a smaller batch/length may work.
+ *   5xx  the OpenCL platform, the device, a kernel build or CLBlast failed.
+ *   9xx  a bug in seqboat; please report it with the message. */
 typedef enum sb_status {
-    SB_OK = 0,
+    SB_OK = 0,                /* success */
     /* 1xx: the caller passed something wrong */
-    SB_ERR_ARG = 100,         /* bad argument (NULL, out of range, wrong size) */
-    SB_ERR_STATE = 101,       /* call not valid in this state (e.g. stream on a bidirectional model) */
+    SB_ERR_ARG = 100,         /* bad argument (NULL, out of range, wrong size,
+                                 ids for a float model, token id outside the vocabulary) */
+    SB_ERR_STATE = 101,       /* call not valid in this state (e.g. stream on a bidirectional
+                                 or classify model, stream position limit reached) */
     /* 2xx: a file is wrong */
     SB_ERR_IO = 200,          /* cannot open / read / write a file */
     SB_ERR_FORMAT = 201,      /* not a valid safetensors file (header, JSON, offsets) */
     SB_ERR_TENSOR = 202,      /* a tensor is missing or has the wrong dtype or shape */
     SB_ERR_META = 203,        /* a metadata key is missing or has an unknown value */
     /* 3xx: valid but not supported */
-    SB_ERR_UNSUPPORTED = 300,
+    SB_ERR_UNSUPPORTED = 300, /* e.g. safetensors on a big-endian host */
     /* 4xx: out of resources */
     SB_ERR_HOST_MEMORY = 400, /* host allocation failed */
     SB_ERR_DEVICE_MEMORY = 401, /* device allocation failed or beyond the device's limits */
@@ -56,20 +133,25 @@ typedef enum sb_status {
     SB_ERR_NO_DEVICE = 501,   /* no OpenCL device, or none matches the selection */
     SB_ERR_BUILD = 502,       /* a kernel failed to build; the message carries the build log */
     SB_ERR_BLAS = 503,        /* CLBlast returned an error */
-    /* 9xx */
-    SB_ERR_INTERNAL = 900
+    /* 9xx: seqboat itself */
+    SB_ERR_INTERNAL = 900     /* an internal check failed (a bug), or sb_selftest found
+                                 wrong results on the device */
 } sb_status;
 
-/* A static English string for a status value (never NULL). */
+/* A static English string for a status value (never NULL; not to be freed).
+ * Any thread, any time. */
 SB_API const char *sb_status_string(sb_status status);
 
-/* Run-time version: SB_VERSION_NUMBER / SB_VERSION_STRING of the library binary. */
+/* Run-time version: SB_VERSION_NUMBER / SB_VERSION_STRING of the library binary
+ * (the string is static). Any thread, any time. */
 SB_API unsigned sb_version_number(void);
 SB_API const char *sb_version_string(void);
 
 
 /* Message of the last failed call made without a handle (sb_devices, sb_model_load
- * failing before a handle exists, ...) on this thread. Never NULL. */
+ * failing before a handle exists, ...) on this thread. Never NULL ("" before
+ * any failure). The text is the calling thread's own: it is not cleared by
+ * successful calls and is overwritten by this thread's next such failure. */
 SB_API const char *sb_last_error(void);
 
 /* ---- devices ------------------------------------------------------------ */
@@ -90,7 +172,9 @@ typedef struct sb_device_desc {
 } sb_device_desc;
 
 /* Fill up to `cap` entries of out (may be NULL when cap is 0); *count receives
- * the number of devices. Zero devices is SB_OK with *count = 0. */
+ * the number of devices. Zero devices is SB_OK with *count = 0. The array is
+ * the caller's; call once with cap 0 to size it. Enumerates all platforms on
+ * each call (no state kept); any thread. Errors: sb_last_error(). */
 SB_API sb_status sb_devices(sb_device_desc *out, int cap, int *count);
 
 /* Device selection strings, used wherever a `device` argument appears:
@@ -100,30 +184,44 @@ SB_API sb_status sb_devices(sb_device_desc *out, int cap, int *count);
 
 /* Runs a GEMM through CLBlast and one of the library's kernels on the selected
  * device and checks both against plain C. Writes a short report into
- * report[0..report_len). */
+ * report[0..report_len) (the caller's buffer, NUL-terminated; report may be
+ * NULL). Uses its own OpenCL context, released before returning; any thread.
+ * Errors: sb_last_error(). */
 SB_API sb_status sb_selftest(const char *device, char *report, size_t report_len);
 
 /* ---- models ------------------------------------------------------------- */
 
 /* A model loaded onto one device: its weights, compiled kernels and activation
- * memory. Owns everything it allocates; sb_model_free releases it. */
+ * memory. Owns everything it allocates; sb_model_free releases it. The model
+ * file is read completely at load time and not kept open. One thread at a
+ * time per model (together with its streams); see "Threads" above. */
 typedef struct sb_model sb_model;
 
 typedef struct sb_options {
     const char *device;     /* NULL: see "Device selection strings" above */
     const char *cache_dir;  /* NULL: env SEQBOAT_CACHE_DIR, else $XDG_CACHE_HOME/seqboat,
                                else ~/.cache/seqboat; "off": no disk cache */
-    int profiling;          /* 0: per-phase device timings (sb_model_phase_ms) when 1 */
+    int profiling;          /* 0; 1: time each phase with OpenCL event profiling
+                               (used by the benchmark; costs a little per kernel) */
 } sb_options;
 
-/* The defaults above. */
+/* The defaults above. The strings in sb_options are the caller's and are only
+ * read during sb_model_load. */
 SB_API sb_options sb_options_default(void);
 
 /* Load a model file (safetensors, SPEC section 4) onto a device. opt may be NULL.
- * On failure *out is NULL and sb_last_error() names the problem. */
+ * On failure *out is NULL and sb_last_error() names the problem. On success
+ * *out is a new model owned by the caller. Kernels are compiled on first use
+ * (and kept in the program cache, see sb_options.cache_dir). Safe to call
+ * from several threads at once; each call creates its own OpenCL context.
+ * Typical errors: SB_ERR_IO, SB_ERR_FORMAT, SB_ERR_TENSOR, SB_ERR_META,
+ * SB_ERR_NO_DEVICE, SB_ERR_DEVICE_MEMORY. */
 SB_API sb_status sb_model_load(const char *path, const sb_options *opt, sb_model **out);
+/* Release the model and everything it owns (NULL is a no-op). Free its streams
+ * first. Waits for the model's queued device work. */
 SB_API void sb_model_free(sb_model *m);
-/* Message of the last failed call on m ("" when none). Valid until the next call on m. */
+/* Message of the last failed call on m ("" when none). Valid until the next call on m.
+ * The string belongs to m; copy it to keep it. */
 SB_API const char *sb_model_last_error(const sb_model *m);
 
 typedef enum sb_task_kind { SB_CLASSIFY = 0, SB_SEQUENCE = 1, SB_LM = 2 } sb_task_kind;
@@ -136,6 +234,7 @@ typedef struct sb_model_info {
     uint64_t n_params;
     char device[256];       /* name of the device the model runs on */
 } sb_model_info;
+/* Fill *info (the caller's struct) from the loaded model's configuration. */
 SB_API sb_status sb_model_get_info(const sb_model *m, sb_model_info *info);
 
 /* Forward a padded batch.
@@ -144,26 +243,39 @@ SB_API sb_status sb_model_get_info(const sb_model *m, sb_model_info *info);
  *   lengths: int32 [batch], each 1..length, or NULL (= all length)
  *   out:     float [batch][length][d_output] (sequence, lm; 0 at padded positions)
  *            or [batch][d_output] (classify: mean over valid positions, then decoder)
- * Buffers are the caller's; nothing is kept after the call returns. */
+ * Buffers are the caller's; nothing is kept after the call returns.
+ * Blocking: returns when out is filled. Values at padded positions of x/ids
+ * are ignored. Activation memory on the device is planned for the largest batch x
+ * length seen so far and kept by m until sb_model_free (sb_model_plan sizes it
+ * ahead of time). One thread at a time per model. Errors: sb_model_last_error(m)
+ * (SB_ERR_ARG for shapes, lengths, ids; SB_ERR_DEVICE_MEMORY; SB_ERR_OPENCL). */
 SB_API sb_status sb_model_forward(sb_model *m, int batch, int length, const float *x,
                                   const int32_t *ids, const int32_t *lengths, float *out);
 
 /* Run SPEC section 5 files: reads `input` (+ optional `lengths`) from in_path,
- * writes `output` to out_path (written to a temporary file, then renamed). */
+ * writes `output` to out_path (written to a temporary file, then renamed).
+ * Host buffers are allocated and released inside the call. As
+ * sb_model_forward for threads and errors (plus SB_ERR_IO / SB_ERR_FORMAT /
+ * SB_ERR_TENSOR for the files). */
 SB_API sb_status sb_model_run_file(sb_model *m, const char *in_path, const char *out_path);
 
-/* Per-layer figures of the last forward: valid tokens, activated tokens, ms. */
+/* Per-layer figures of the last forward: valid tokens, activated tokens, ms.
+ * Each out pointer may be NULL. SB_ERR_ARG when layer is out of range. */
 SB_API sb_status sb_model_layer_stats(const sb_model *m, int layer, int *tokens, int *activated,
                                       double *ms);
 /* Plan activation memory for a shape now (normally done by the first forward
- * of that size) and report the planned device peak in bytes. */
+ * of that size) and report the planned device peak in bytes (peak_bytes may be
+ * NULL). The memory stays with m. */
 SB_API sb_status sb_model_plan(sb_model *m, int batch, int length, size_t *peak_bytes);
-/* A note from the program cache (e.g. why the disk cache is off) or NULL. */
+/* A note from the program cache (e.g. why the disk cache is off) or NULL.
+ * The string belongs to m. */
 SB_API const char *sb_model_cache_note(const sb_model *m);
 
 /* Describe a model file without a device: config, tensors, parameter count.
- * *text is malloc'd; release it with sb_free. */
+ * *text is malloc'd; release it with sb_free. Any thread; errors in
+ * sb_last_error(). */
 SB_API sb_status sb_inspect(const char *path, char **text);
+/* Release memory the library handed over (sb_inspect's text); NULL is a no-op. */
 SB_API void sb_free(void *p);
 
 /* ---- streaming decode ------------------------------------------------------
@@ -172,29 +284,44 @@ SB_API void sb_free(void *p);
  * tokens' keys, values and positions: each step costs the same at any position.
  * Only causal lm/sequence models stream (others: SB_ERR_STATE). Several streams
  * may be open on one model; a stream and its model are used by one thread at a
- * time. Outputs are d_output floats per token (logits for lm). */
+ * time. Outputs are d_output floats per token (logits for lm).
+ * Ownership: a stream belongs to the caller and refers to its model (which it
+ * does not own): free the streams before the model. Its state lives in device
+ * memory allocated at sb_stream_open, fixed in size (independent of the
+ * position), and released by sb_stream_free. Errors: sb_stream_last_error(s). */
 typedef struct sb_stream sb_stream;
 
+/* Open a stream at position 0 on m. On failure *out is NULL and
+ * sb_last_error() names the problem (SB_ERR_STATE for a bidirectional or
+ * classify model, SB_ERR_DEVICE_MEMORY). */
 SB_API sb_status sb_stream_open(sb_model *m, sb_stream **out);
+/* Release the stream (NULL is a no-op); its model stays loaded. */
 SB_API void sb_stream_free(sb_stream *s);
 /* Back to position 0 (state cleared). */
 SB_API sb_status sb_stream_reset(sb_stream *s);
+/* Message of the last failed call on s ("" when none); belongs to s. */
 SB_API const char *sb_stream_last_error(const sb_stream *s);
-/* Tokens consumed so far. */
+/* Tokens consumed so far (-1 for NULL). */
 SB_API long sb_stream_position(const sb_stream *s);
 
 /* Feed n >= 1 tokens. At position 0 this is a prefill through the parallel
  * forward that hands over exactly the state the step path builds; later, the
  * tokens are stepped one by one. out_all [n][d_output] and out_last
- * [d_output] may each be NULL. ids for lm, x [n][d_input] for sequence models. */
+ * [d_output] may each be NULL. ids for lm, x [n][d_input] for sequence models.
+ * All arrays are the caller's and are not kept. A prefill uses the model's
+ * activation memory (planned for length n, as sb_model_forward). If a prefill
+ * fails the stream is back at position 0; if a later step fails, the state
+ * may be partly advanced: call sb_stream_reset before using the stream again. */
 SB_API sb_status sb_stream_feed_ids(sb_stream *s, const int32_t *ids, int n, float *out_all,
                                     float *out_last);
 SB_API sb_status sb_stream_feed(sb_stream *s, const float *x, int n, float *out_all,
                                 float *out_last);
-/* One token: its outputs into out [d_output]. */
+/* One token: its outputs into out [d_output] (out may be NULL). Same cost at
+ * any position; blocking. At position 0 this is a prefill of one token. */
 SB_API sb_status sb_stream_step_id(sb_stream *s, int32_t id, float *out);
 SB_API sb_status sb_stream_step(sb_stream *s, const float *x, float *out);
-/* Activated tokens per layer counted over steps (not prefill) since open/reset. */
+/* Activated tokens per layer counted over steps (not prefill) since open/reset.
+ * Either out pointer may be NULL; SB_ERR_ARG when layer is out of range. */
 SB_API sb_status sb_stream_layer_activity(const sb_stream *s, int layer, long *steps,
                                           long *activated);
 

@@ -62,6 +62,9 @@ int cli_run(int argc, char **argv) {
             fprintf(stderr, "layer %d: activated %d of %d valid tokens (%.1f%%), %.2f ms\n", l, act,
                     tok, tok ? 100.0 * act / tok : 0.0, ms);
         }
+        size_t peak = 0;
+        if (sb_model_plan(m, 1, 1, &peak) == SB_OK)
+            fprintf(stderr, "planned device peak (activations): %.1f MiB\n", peak / 1048576.0);
         const char *note = sb_model_cache_note(m);
         if (note) fprintf(stderr, "note: %s\n", note);
     }

@@ -13,6 +13,7 @@ static void usage(FILE *f) {
             "  generate [--model M] --prompt TEXT [--max-tokens N] [--temperature T]\n"
             "           [--top-p P] [--seed S] [--device D] [--stats]\n"
             "  selftest [--device D]         run a small kernel on the device\n"
+            "  bench [--device D|all] [--lengths L,...] [--shares S,...] ...  (bench --help)\n"
             "  version\n"
             "environment: SEQBOAT_DEVICE (index or name), SEQBOAT_CACHE_DIR (folder or 'off'),\n"
             "             SEQBOAT_KERNEL_DIR (load cl/*.cl from a folder, for development)\n");
@@ -29,6 +30,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cli_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect")) return cli_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "selftest")) return cli_selftest(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "version")) {
         printf("seqboat %s\n", SB_VERSION_STRING);
         return 0;

@@ -76,15 +76,19 @@ static void plan_tiles(sb_rt *rt, const sb_attn_cfg *c, int nt, attn_plan *p) {
     /* a short window gains nothing from many rows per group (causal waste) */
     const int wcap = pow2_ceil_i(c->W + 1 > 4 ? c->W + 1 : 4);
     if (tq > wcap) tq = wcap;
-    int tk = nt / tq;
+    int tk = pow2_floor_i((size_t)(nt / tq));
     if (tk < ATTN_MIN_TK) tk = ATTN_MIN_TK;
     if (tk > ATTN_MAX_TK) tk = ATTN_MAX_TK;
+    if (tk > nt) tk = nt; /* the score mapping needs NT % TK == 0 (both powers of two) */
     int zs = c->Z < ATTN_MAX_ZS ? c->Z : ATTN_MAX_ZS;
     size_t budget = rt->dev.local_mem ? (size_t)rt->dev.local_mem : 16384;
     budget = budget > 1024 ? budget - 1024 : budget; /* room for the implementation */
     while (zs > 8 && window_local_bytes(tq, tk, zs) > budget) zs = (zs + 1) / 2;
     while (tk > 4 && window_local_bytes(tq, tk, zs) > budget) tk /= 2;
     while (tq > 1 && window_local_bytes(tq, tk, zs) > budget) tq /= 2;
+    if (getenv("XTQ")) tq = atoi(getenv("XTQ"));
+    if (getenv("XTK")) tk = atoi(getenv("XTK"));
+    if (getenv("XZS")) zs = atoi(getenv("XZS"));
     p->nt = nt;
     p->tq = tq;
     p->tk = tk;
@@ -139,6 +143,7 @@ static sb_status attn_kernel(sb_rt *rt, const sb_attn_cfg *c, const char *name, 
     int nt = pow2_floor_i(lim);
     const int want = pow2_ceil_i(c->H < ATTN_MIN_NT ? ATTN_MIN_NT : c->H);
     if (nt > want) nt = want;
+    if (getenv("XNT")) nt = atoi(getenv("XNT"));
     for (;;) {
         int ok = 1;
         plan_tiles(rt, c, nt, p);

@@ -1,0 +1,185 @@
+/* bench.h - the library side of `seqboat bench` (runtime/cli/cli_bench*.c):
+ * random bench models, the forced activation share, the work model (FLOPs and
+ * bytes), timed forwards with per-phase device times, and the JSON / CSV
+ * report. Internal: the bench tool includes it; it is not part of seqboat.h.
+ *
+ * FLOP model (SPEC section 3; multiply + add = 2 FLOPs; silu = 4, exp = 1).
+ * T = valid tokens, M_b = activated tokens of sequence b, M = sum M_b,
+ * K = D (causal) or 2D (bidirectional), F = d_input, O = d_output,
+ * pairs = sum_b P(M_b), P(m) = attention (query, key) pairs of m compressed rows:
+ *   causal:        P(m) = m(m+1)/2                  if m <= W+1,
+ *                         (W+1)m - W(W+1)/2         otherwise;
+ *   bidirectional: P(m) = 2 Pc(m) - m (the window both ways, the diagonal once).
+ * Per layer, by the phase that runs it (rt.h SB_PHASE_*):
+ *   OTHER  norm                  8 T D
+ *   EMA    scan + omega + silu   5 T K N + 6 T D
+ *   PROJ   hx_proj + bias        2 T D (D+2) + T (D+2)
+ *          mx_proj + bias, silu  2 M D (Z+2H) + 5 M (Z+2H)
+ *          h_proj + bias         2 M H D + M D
+ *   GATE   router                10 T
+ *          combine               7 T D
+ *   ATTN   q, k (+ rotary)       4 M Z (+ 6 M Z)
+ *          scores, bias, act     pairs (2Z + 3)    (softmax: pairs (2Z + 6))
+ *          values, o * r         pairs 2H + M H
+ * Outside the layers (OTHER): encoder 2 T F D + T D (lm: 0), final norm 8 T D
+ * (prenorm), decoder 2 T D O + T O (classify: pool T D + 2 B D O + B O).
+ * The halo rows that the chunked GAU recomputes are not counted: the figure is
+ * the work of the computation, not of our schedule.
+ *
+ * Bytes model: compulsory device-memory traffic in float32, every operand read
+ * once and every result written once per op: a GEMM m x n x k moves
+ * 4 (mk + kn + mn), an element-wise op over r x c moves 8 r c, attention reads
+ * M (Z+2H) and writes M H plus q, k scratch (16 M Z), EMA reads and writes T D.
+ * Caches and window reuse are not modelled: GB/s from it is a lower bound.
+ */
+#ifndef SB_BENCH_H
+#define SB_BENCH_H
+#include <stdio.h>
+#include "model.h"
+
+/* ---- bench models ---------------------------------------------------------- */
+
+/* A bench configuration: task sequence, d_input = d_output = 16, one layer of
+ * D=512 Z=128 H=1024 N=16 W=256, causal, prenorm layernorm, simple bias,
+ * relu2, P = 8192, no truncation. */
+void sb_bench_config_default(sb_config *c);
+
+/* Write a valid model file (SPEC section 4) of config c with random weights
+ * of sane scale (unit-variance activations; EMA and router initialised like
+ * the reference's) drawn from `seed`. Through sb_st_write (temp + rename). */
+sb_status sb_bench_write_model(const char *path, const sb_config *c, uint64_t seed, sb_err *e);
+
+/* Deterministic uniform floats in [-1, 1) (inputs). */
+void sb_bench_fill(float *x, size_t n, uint64_t seed);
+
+/* ---- work model ------------------------------------------------------------ */
+
+typedef struct sb_bench_work {
+    double flops[SB_PHASE_COUNT]; /* by phase */
+    double flops_total;
+    double gemm_flops;            /* the layers' GEMMs (the PROJ phase, biases excluded) */
+    double bytes;                 /* estimated compulsory traffic */
+    double attn_pairs;
+} sb_bench_work;
+
+/* Attention pairs of m compressed rows with window W (formula above). */
+double sb_bench_attn_pairs(double m, double W, int causal);
+/* Add one layer's work: B sequences of len[b] valid tokens, act[b] activated. */
+void sb_bench_count_layer(const sb_config *c, int B, const long *len, const long *act,
+                          sb_bench_work *w);
+/* Add the work outside the layers (encoder/embedding, final norm, decoder). */
+void sb_bench_count_io(const sb_config *c, int B, const long *len, sb_bench_work *w);
+/* Zero w, then the whole forward with the same act[] in every layer. */
+void sb_bench_count_forward(const sb_config *c, int B, const long *len, const long *act,
+                            sb_bench_work *w);
+
+/* Sorts v[0..n) and returns min, median (mean of the middle two for even n),
+ * max. n >= 1. */
+void sb_bench_summary(double *v, int n, double *min, double *med, double *max);
+
+/* ---- report ------------------------------------------------------------------ */
+
+#define SB_BENCH_STR 256
+
+typedef struct sb_bench_device {
+    int index;
+    char name[SB_BENCH_STR], vendor[SB_BENCH_STR], type[16];
+    char platform[SB_BENCH_STR], platform_version[SB_BENCH_STR];
+    char driver[SB_BENCH_STR], device_version[SB_BENCH_STR], c_version[SB_BENCH_STR];
+    unsigned compute_units;
+    double global_mem, local_mem, max_alloc; /* bytes */
+    /* program builds: first forward minus a steady forward, on a fresh model */
+    double build_cold_ms;  /* empty seqboat program cache */
+    double build_warm_ms;  /* same cache folder again (disk hits) */
+    unsigned programs_built, programs_disk_hits;
+    double load_ms;        /* model load (weights upload) with a warm cache */
+    char status[SB_BENCH_STR]; /* "ok" or why the device was skipped */
+} sb_bench_device;
+
+typedef struct sb_bench_row {
+    int device_index;
+    char device[SB_BENCH_STR];
+    char method[16];       /* "sma", "dense", "quadratic", "model" */
+    int B, L, layers, D, Z, H, N, W, causal, softmax;
+    long tokens;           /* valid tokens T */
+    double share_target;   /* forced share, or -1 (the model's own router) */
+    double share;          /* activated / valid tokens, mean over layers */
+    int repeats;
+    double ms_min, ms_med, ms_max; /* whole forward (host to host) */
+    double layer_ms;       /* sum of the layers' wall times, median run */
+    double tokens_per_s;   /* T / ms_med */
+    double gflop, gflop_s; /* work model / ms_med */
+    double phase_ms[SB_PHASE_COUNT]; /* device time per phase, mean per forward (profiling) */
+    double gemm_gflop_s;   /* gemm_flops / phase_ms[PROJ] */
+    double gbytes, gb_s;   /* estimated traffic, / ms_med */
+    double peak_bytes;     /* planned activation peak */
+    double weight_bytes;
+    double ref_tokens_per_s, ref_ratio; /* filled by bench/reference_pytorch.py (0 = none) */
+    char status[SB_BENCH_STR]; /* "ok", "skipped: ...", "error: ..." */
+} sb_bench_row;
+
+typedef struct sb_bench_report {
+    char library_version[32];
+    char build_type[32];
+    char build_options[SB_BENCH_STR]; /* OpenCL program build options */
+    char kernel_dir[SB_BENCH_STR];    /* SEQBOAT_KERNEL_DIR or "" (embedded kernels) */
+    char cache_dir[SB_BENCH_STR];     /* SEQBOAT_CACHE_DIR or "" */
+    char driver_cache[64];            /* e.g. "POCL_KERNEL_CACHE=0" or "default" */
+    char command[1024];
+    char timestamp[64];               /* UTC, ISO 8601 */
+    char host[SB_BENCH_STR];
+    char model[SB_BENCH_STR];         /* "random" or the --model path */
+    uint64_t seed;
+    int warmup, repeats;
+    sb_config cfg;
+    sb_bench_device *dev;
+    int n_dev, cap_dev;
+    sb_bench_row *rows;
+    int n_rows, cap_rows;
+} sb_bench_report;
+
+/* Fill library_version, build_type, build_options, kernel_dir, cache_dir,
+ * timestamp and host. */
+void sb_bench_report_init(sb_bench_report *r);
+void sb_bench_report_free(sb_bench_report *r);
+/* Append (copies); NULL on out of memory. */
+sb_bench_row *sb_bench_report_add_row(sb_bench_report *r, const sb_bench_row *row);
+sb_bench_device *sb_bench_report_add_device(sb_bench_report *r, const sb_bench_device *d);
+void sb_bench_device_from_info(const sb_device_info *i, sb_bench_device *d);
+
+/* JSON: {"header": {...}, "config": {...}, "devices": [...], "results": [...]}. */
+sb_status sb_bench_write_json(const sb_bench_report *r, const char *path, sb_err *e);
+/* CSV: "# key,value" header lines, then one column-name line, then one line
+ * per result (fields quoted when they contain a comma or a quote). */
+sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err *e);
+/* The column names of the CSV, in order (NULL-terminated). */
+extern const char *const sb_bench_csv_columns[];
+
+/* ---- timed forwards ------------------------------------------------------------ */
+
+typedef struct sb_bench_run_opt {
+    int B, L;
+    const int32_t *lengths;   /* [B] or NULL (all L) */
+    const float *x;           /* [B][L][d_input] or NULL: random */
+    const int32_t *ids;       /* lm: [B][L] or NULL: random */
+    double share;             /* forced share, < 0: the model's router */
+    int warmup, repeats;      /* >= 0, >= 1 */
+    double max_seconds;       /* cap on the timed repeats of one point (0 = none) */
+} sb_bench_run_opt;
+
+/* Warm up, then time `repeats` forwards of m (fewer when one forward takes
+ * longer than max_seconds / repeats; at least one). Fills the timing, share,
+ * work, phase and memory fields of row (not the device/method fields). The
+ * model's rt should have profiling on for the phase split. */
+sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row *row, sb_err *e);
+
+/* Program build time on a fresh model of `path` on `device`: cold with an
+ * empty cache folder, warm with the same folder again. L: length of the
+ * forwards used. Fills the build_* and load_ms fields of d. */
+sb_status sb_bench_build_times(const char *path, const char *device, int L, sb_bench_device *d,
+                               sb_err *e);
+
+/* OpenCL build options of the library's programs (as rt.c passes them). */
+const char *sb_bench_build_options(void);
+
+#endif
