@@ -173,7 +173,7 @@ sb_status sb_model_layer_stats(const sb_model *m, int layer, int *tokens, int *a
 
 sb_status sb_model_plan(sb_model *m, int batch, int length, size_t *peak_bytes) {
     if (!m) return SB_ERR_ARG;
-    if (batch < 1 || length < 1 || (size_t)batch * (size_t)length > (size_t)1 << 31)
+    if (batch < 1 || length < 1 || (size_t)batch * (size_t)length >= (size_t)1 << 31)
         return keep(m, sb_fail(&m->err, SB_ERR_ARG, "bad shape %d x %d", batch, length));
     if (multi_of(m)) return keep(m, sb_multi_plan(multi_of(m), batch, length, peak_bytes, &m->err));
     return keep(m, sb_model_impl_plan(m->impl, batch * length, batch, (size_t)batch * length,

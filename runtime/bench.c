@@ -362,6 +362,16 @@ void sb_bench_summary(double *v, int n, double *min, double *med, double *max) {
 
 /* ---- timed forwards ------------------------------------------------------------------ */
 
+double sb_bench_load_avg(void) {
+    double v = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &v) != 1) v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
 const char *sb_bench_build_options(void) { return "-cl-std=CL1.2"; /* = rt.c SB_BUILD_OPTIONS */ }
 
 /* Inputs for m: the given ones, or random floats / ids. */
@@ -397,6 +407,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     if (o->B < 1 || o->L < 1 || o->repeats < 1 || o->warmup < 0)
         return sb_fail(e, SB_ERR_ARG, "bench: B, L, repeats must be >= 1 and warmup >= 0");
     const int B = o->B;
+    row->load_avg = sb_bench_load_avg();
     size_t per = c->task == SB_TASK_CLASSIFY ? 1 : (size_t)o->L;
     out = malloc((size_t)B * per * (size_t)c->d_output * sizeof *out);
     times = calloc((size_t)o->repeats, sizeof *times);

@@ -114,6 +114,7 @@ typedef struct sb_bench_row {
     double gbytes, gb_s;   /* estimated traffic, / ms_med */
     double peak_bytes;     /* planned activation peak */
     double weight_bytes;
+    double load_avg;       /* host 1-minute load average when the point started (-1 = unknown) */
     double ref_tokens_per_s, ref_ratio; /* filled by bench/reference_pytorch.py (0 = none) */
     char status[SB_BENCH_STR]; /* "ok", "skipped: ...", "error: ..." */
 } sb_bench_row;
@@ -178,6 +179,9 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
  * forwards used. Fills the build_* and load_ms fields of d. */
 sb_status sb_bench_build_times(const char *path, const char *device, int L, sb_bench_device *d,
                                sb_err *e);
+
+/* The host's 1-minute load average (/proc/loadavg), -1 when unknown. */
+double sb_bench_load_avg(void);
 
 /* OpenCL build options of the library's programs (as rt.c passes them). */
 const char *sb_bench_build_options(void);

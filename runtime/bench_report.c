@@ -195,6 +195,7 @@ static cJSON *json_row(jctx *j, const sb_bench_row *r) {
         jnum(j, o, "ref_tokens_per_s", r->ref_tokens_per_s);
         jnum(j, o, "ref_ratio", r->ref_ratio);
     }
+    jnum(j, o, "load_avg", r->load_avg);
     jstr(j, o, "status", r->status);
     return o;
 }
@@ -271,7 +272,7 @@ const char *const sb_bench_csv_columns[] = {
     "causal", "softmax", "share_target", "share", "repeats", "ms_min", "ms_median", "ms_max",
     "layer_ms", "tokens_per_s", "gflop", "gflop_per_s", "other_ms", "ema_ms", "gate_ms", "proj_ms",
     "attn_ms", "gemm_gflop_per_s", "gbytes", "gbytes_per_s", "peak_bytes", "weight_bytes",
-    "build_cold_ms", "build_warm_ms", "status", NULL};
+    "build_cold_ms", "build_warm_ms", "load_avg", "status", NULL};
 
 /* A field, quoted when it holds a comma, quote or newline. */
 static void csv_str(FILE *f, const char *s) {
@@ -335,7 +336,8 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
         for (int p = 0; p < SB_PHASE_COUNT; p++) fprintf(f, ",%.6g", w->phase_ms[p]);
         fprintf(f, ",%.6g,%.6g,%.6g,%.0f,%.0f", w->gemm_gflop_s, w->gbytes, w->gb_s, w->peak_bytes,
                 w->weight_bytes);
-        snprintf(num, sizeof num, ",%.6g,%.6g,", d ? d->build_cold_ms : 0.0, d ? d->build_warm_ms : 0.0);
+        snprintf(num, sizeof num, ",%.6g,%.6g,%.3g,", d ? d->build_cold_ms : 0.0,
+                 d ? d->build_warm_ms : 0.0, w->load_avg);
         fputs(num, f);
         csv_str(f, w->status);
         fputc('\n', f);

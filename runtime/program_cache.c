@@ -226,7 +226,9 @@ static void store_disk(sb_progcache *pc, const sb_device_info *dev, cl_program p
     for (int i = 0; i < 4; i++) hdr[4 + i] = (unsigned char)(SB_PROGCACHE_FORMAT >> (8 * i));
     for (int i = 0; i < 8; i++) hdr[8 + i] = (unsigned char)((uint64_t)size >> (8 * i));
     memcpy(hdr + 16, raw, 32);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), pc->seq++);
+    /* unique per process, cache object and write: threads with their own caches may
+     * store the same program into one folder at the same time */
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%p.%u", path, (long)getpid(), (void *)pc, pc->seq++);
     f = fopen(tmp, "wb");
     if (!f) {
         char why[4400];

@@ -525,9 +525,11 @@ sb_status sb_st_write(const char *path, const sb_st_out *t, int n, const char *c
     for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)(hl >> (8 * i));
 
     size_t pl = strlen(path);
-    tmp = malloc(pl + 32);
+    tmp = malloc(pl + 64);
     if (!tmp) SB_FAIL(SB_ERR_HOST_MEMORY, "out of memory");
-    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
+    /* pid + an address on this call's stack: unique among concurrent writers, also
+     * threads of one process writing the same path */
+    snprintf(tmp, pl + 64, "%s.tmp.%ld.%p", path, (long)getpid(), (void *)lenb);
     fp = fopen(tmp, "wb");
     if (!fp) SB_FAIL(SB_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
     SB_TRY(write_all(fp, lenb, 8, tmp, e));

@@ -180,7 +180,17 @@ SB_API sb_status sb_devices(sb_device_desc *out, int cap, int *count);
 /* Device selection strings, used wherever a `device` argument appears:
  * NULL or "" = env SEQBOAT_DEVICE if set, else the first GPU, else the first
  * device; "3" = global index 3; any other text = first device whose
- * "platform name vendor type" contains it (case-insensitive). */
+ * "platform name vendor type" contains it (case-insensitive).
+ * Several devices (sb_model_load only, also through SEQBOAT_DEVICE): a comma-
+ * separated list of those items, e.g. "0,1" or "gpu,gpu" (a name picks the
+ * first matching device not already listed; a device listed twice is
+ * SB_ERR_ARG). The model is loaded once per device; sb_model_forward and
+ * sb_model_run_file split the batch into contiguous runs of sequences balanced
+ * by valid-token count and run them concurrently, one thread per device.
+ * Outputs equal one device's within SPEC tolerance (bit for bit with relu2
+ * attention). Streams run on the first device. sb_model_layer_stats sums
+ * tokens over devices (ms: the slowest device); sb_model_plan reports the
+ * largest per-device peak; sb_model_info.device reads "N devices: [i] name; ...". */
 
 /* Runs a GEMM through CLBlast and one of the library's kernels on the selected
  * device and checks both against plain C. Writes a short report into

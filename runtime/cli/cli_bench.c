@@ -168,9 +168,9 @@ static int parse(int argc, char **argv, bench_opts *o) {
 }
 
 static void print_header(void) {
-    printf("%-3s %-9s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %8s %7s %8s\n", "dev", "method",
-           "L", "share", "act", "ms min / median / max", "tokens/s", "GFLOP/s", "ema%", "gate%",
-           "proj%", "attn%", "oth%", "GEMM GF/s", "GB/s", "peak MiB");
+    printf("%-3s %-9s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %8s %7s %8s %5s\n", "dev",
+           "method", "L", "share", "act", "ms min / median / max", "tokens/s", "GFLOP/s", "ema%",
+           "gate%", "proj%", "attn%", "oth%", "GEMM GF/s", "GB/s", "peak MiB", "load");
 }
 
 static void print_row(const sb_bench_row *r) {
@@ -188,10 +188,11 @@ static void print_row(const sb_bench_row *r) {
     for (int p = 0; p < SB_PHASE_COUNT; p++) pc[p] = tot > 0 ? 100 * r->phase_ms[p] / tot : 0;
     char ms[64];
     snprintf(ms, sizeof ms, "%.1f / %.1f / %.1f", r->ms_min, r->ms_med, r->ms_max);
-    printf("%-3d %-9s %8d %5s %6.3f %27s %10.0f %7.1f %5.1f %5.1f %5.1f %5.1f %5.1f %8.1f %7.1f %8.1f\n",
+    printf("%-3d %-9s %8d %5s %6.3f %27s %10.0f %7.1f %5.1f %5.1f %5.1f %5.1f %5.1f %8.1f %7.1f %8.1f "
+           "%5.1f\n",
            r->device_index, r->method, r->L, sh, r->share, ms, r->tokens_per_s, r->gflop_s,
            pc[SB_PHASE_EMA], pc[SB_PHASE_GATE], pc[SB_PHASE_PROJ], pc[SB_PHASE_ATTN],
-           pc[SB_PHASE_OTHER], r->gemm_gflop_s, r->gb_s, r->peak_bytes / 1048576.0);
+           pc[SB_PHASE_OTHER], r->gemm_gflop_s, r->gb_s, r->peak_bytes / 1048576.0, r->load_avg);
     fflush(stdout);
 }
 
