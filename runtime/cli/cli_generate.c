@@ -60,6 +60,17 @@ static const char *default_model(void) {
     const char *env = getenv("SEQBOAT_MODEL");
     if (env && *env) return env;
     if (access(SB_DEFAULT_MODEL, R_OK) == 0) return SB_DEFAULT_MODEL;
+    /* installed: <prefix>/bin/seqboat -> <prefix>/share/seqboat/... */
+    static char rel[4096];
+    ssize_t n = readlink("/proc/self/exe", rel, sizeof rel - 64);
+    if (n > 0) {
+        rel[n] = '\0';
+        char *slash = strrchr(rel, '/');
+        if (slash) {
+            snprintf(slash, sizeof rel - (size_t)(slash - rel), "/../share/seqboat/tiny-pystdlib.safetensors");
+            if (access(rel, R_OK) == 0) return rel;
+        }
+    }
     return SB_INSTALLED_MODEL;
 }
 
