@@ -90,7 +90,10 @@ void sb_multi_free(sb_multi *mm) {
 /* Put "device i (name): " in front of e->msg. */
 static void prefix_device(sb_err *e, int index, const char *name) {
     char head[320];
-    snprintf(head, sizeof head, "device %d (%s): ", index, name ? name : "?");
+    if (name)
+        snprintf(head, sizeof head, "device %d (%s): ", index, name);
+    else
+        snprintf(head, sizeof head, "device %d: ", index);
     size_t hl = strlen(head), ml = strlen(e->msg);
     if (hl + ml + 1 > sizeof e->msg) ml = sizeof e->msg - hl - 1;
     memmove(e->msg + hl, e->msg, ml);
@@ -120,7 +123,8 @@ sb_status sb_multi_create(const char *path, const sb_rt_options *base, const int
         mm->index[i] = index[i];
         st = sb_model_impl_create(path, &o, &mm->dev[i], e);
         if (st != SB_OK) {
-            prefix_device(e, index[i], NULL);
+            if (st < 200 || st >= 300) /* file errors are the same on every device */
+                prefix_device(e, index[i], NULL);
             goto done;
         }
     }

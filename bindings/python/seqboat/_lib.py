@@ -1,0 +1,139 @@
+"""Finding libseqboat and declaring its C functions for ctypes.
+
+The structures below mirror runtime/seqboat.h field by field (the tests parse
+the header and compare). Nothing here is compiled: only ctypes and the shared
+library are needed.
+"""
+import ctypes
+import ctypes.util
+import os
+
+_c_int_p = ctypes.POINTER(ctypes.c_int)
+_c_float_p = ctypes.POINTER(ctypes.c_float)
+_c_int32_p = ctypes.POINTER(ctypes.c_int32)
+
+
+class DeviceDesc(ctypes.Structure):
+    _fields_ = [
+        ("index", ctypes.c_int),
+        ("platform", ctypes.c_char * 256),
+        ("platform_version", ctypes.c_char * 256),
+        ("name", ctypes.c_char * 256),
+        ("vendor", ctypes.c_char * 256),
+        ("type", ctypes.c_char * 16),
+        ("opencl_c_version", ctypes.c_char * 256),
+        ("driver_version", ctypes.c_char * 256),
+        ("compute_units", ctypes.c_uint),
+        ("global_mem_bytes", ctypes.c_uint64),
+        ("local_mem_bytes", ctypes.c_uint64),
+        ("max_alloc_bytes", ctypes.c_uint64),
+        ("max_work_group_size", ctypes.c_size_t),
+    ]
+
+
+class Options(ctypes.Structure):
+    _fields_ = [
+        ("device", ctypes.c_char_p),
+        ("cache_dir", ctypes.c_char_p),
+        ("profiling", ctypes.c_int),
+    ]
+
+
+class ModelInfo(ctypes.Structure):
+    _fields_ = [
+        ("task", ctypes.c_int),
+        ("d_input", ctypes.c_int),
+        ("vocab_size", ctypes.c_int),
+        ("d_output", ctypes.c_int),
+        ("d_model", ctypes.c_int),
+        ("n_layers", ctypes.c_int),
+        ("d_qk", ctypes.c_int),
+        ("d_hidden", ctypes.c_int),
+        ("d_ema", ctypes.c_int),
+        ("mem_size", ctypes.c_int),
+        ("max_positions", ctypes.c_int),
+        ("truncation", ctypes.c_int),
+        ("bidirectional", ctypes.c_int),
+        ("prenorm", ctypes.c_int),
+        ("rotary", ctypes.c_int),
+        ("softmax", ctypes.c_int),
+        ("batchnorm", ctypes.c_int),
+        ("n_params", ctypes.c_uint64),
+        ("device", ctypes.c_char * 256),
+    ]
+
+
+# (name, restype, argtypes)
+_SIGNATURES = [
+    ("sb_status_string", ctypes.c_char_p, [ctypes.c_int]),
+    ("sb_version_number", ctypes.c_uint, []),
+    ("sb_version_string", ctypes.c_char_p, []),
+    ("sb_last_error", ctypes.c_char_p, []),
+    ("sb_devices", ctypes.c_int, [ctypes.POINTER(DeviceDesc), ctypes.c_int, _c_int_p]),
+    ("sb_options_default", Options, []),
+    ("sb_model_load", ctypes.c_int,
+     [ctypes.c_char_p, ctypes.POINTER(Options), ctypes.POINTER(ctypes.c_void_p)]),
+    ("sb_model_free", None, [ctypes.c_void_p]),
+    ("sb_model_last_error", ctypes.c_char_p, [ctypes.c_void_p]),
+    ("sb_model_get_info", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ModelInfo)]),
+    ("sb_model_forward", ctypes.c_int,
+     [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, _c_float_p, _c_int32_p, _c_int32_p, _c_float_p]),
+    ("sb_model_run_file", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]),
+    ("sb_model_layer_stats", ctypes.c_int,
+     [ctypes.c_void_p, ctypes.c_int, _c_int_p, _c_int_p, ctypes.POINTER(ctypes.c_double)]),
+    ("sb_stream_open", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]),
+    ("sb_stream_free", None, [ctypes.c_void_p]),
+    ("sb_stream_reset", ctypes.c_int, [ctypes.c_void_p]),
+    ("sb_stream_last_error", ctypes.c_char_p, [ctypes.c_void_p]),
+    ("sb_stream_position", ctypes.c_long, [ctypes.c_void_p]),
+    ("sb_stream_feed_ids", ctypes.c_int,
+     [ctypes.c_void_p, _c_int32_p, ctypes.c_int, _c_float_p, _c_float_p]),
+    ("sb_stream_feed", ctypes.c_int,
+     [ctypes.c_void_p, _c_float_p, ctypes.c_int, _c_float_p, _c_float_p]),
+    ("sb_stream_step_id", ctypes.c_int, [ctypes.c_void_p, ctypes.c_int32, _c_float_p]),
+    ("sb_stream_step", ctypes.c_int, [ctypes.c_void_p, _c_float_p, _c_float_p]),
+    ("sb_stream_layer_activity", ctypes.c_int,
+     [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_long), ctypes.POINTER(ctypes.c_long)]),
+]
+
+
+def _candidates():
+    """Where to look, in order: $SEQBOAT_LIBRARY; next to the package; the
+    source tree's build folder; the system's library path (installed libdir)."""
+    env = os.environ.get("SEQBOAT_LIBRARY")
+    if env:
+        yield env, "SEQBOAT_LIBRARY"
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    for d in (here, os.path.dirname(here)):
+        yield os.path.join(d, "libseqboat.so"), "next to the package"
+    root = os.path.normpath(os.path.join(here, "..", "..", ".."))
+    yield os.path.join(root, "build", "libseqboat.so"), "build folder"
+    found = ctypes.util.find_library("seqboat")
+    if found:
+        yield found, "system library path"
+
+
+def load():
+    tried = []
+    for path, why in _candidates():
+        if why != "system library path" and not os.path.exists(path):
+            tried.append("%s (%s: not found)" % (path, why))
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as exc:
+            tried.append("%s (%s: %s)" % (path, why, exc))
+            if why == "SEQBOAT_LIBRARY":
+                break
+            continue
+        for name, restype, argtypes in _SIGNATURES:
+            fn = getattr(lib, name)
+            fn.restype = restype
+            fn.argtypes = argtypes
+        lib._seqboat_path = path
+        return lib
+    if not tried:
+        tried.append("ctypes.util.find_library('seqboat') found nothing")
+    raise OSError("cannot load libseqboat; tried: " + "; ".join(tried)
+                  + ". Set SEQBOAT_LIBRARY to the path of libseqboat.so.")
