@@ -58,6 +58,9 @@
 #define NZS ((Z + ZS - 1) / ZS)         /* feature slices */
 #define SPT ((TQ * TK + NT - 1) / NT)   /* scores per work-item per tile */
 #define KLD (ZS + 1)                    /* padded row of the staged k tile */
+#if NT % TK != 0
+#error "NT must be a multiple of TK"
+#endif
 
 #if ROTARY && Z >= 2
 #ifdef ROT_FREQ
@@ -195,9 +198,9 @@ void attn_window(const int M,
     const int kmin = qlo[0];
     const int kmax = qhi[nq - 1];
 
-    float acc[TQ][NHS];
-    for (int q = 0; q < TQ; q++)
-        for (int c = 0; c < NHS; c++) acc[q][c] = 0.0f;
+    float acc[NHS][TQ];
+    for (int c = 0; c < NHS; c++)
+        for (int q = 0; q < TQ; q++) acc[c][q] = 0.0f;
 
     for (int j0 = kmin; j0 <= kmax; j0 += TK) {
         float dot[SPT];
@@ -219,13 +222,16 @@ void attn_window(const int M,
             if (z0 == 0)
                 for (int j = t; j < TK; j += NT) kps[j] = j0 + j <= kmax ? cpos[cpos_off + j0 + j] : 0;
             barrier(CLK_LOCAL_MEM_FENCE);
-            for (int p = 0; p < SPT; p++) {
-                const int x = t + p * NT;
-                if (x < TQ * TK) {
-                    const int q = x / TK, j = x % TK;
-                    float d = 0.0f;
-                    for (int c = 0; c < zn; c++) d += qs[q * ZS + c] * ks[j * KLD + c];
-                    dot[p] += d;
+            /* work-item t owns pairs x = t + p*NT: one key j = t % TK (NT is a
+             * multiple of TK), queries q = x / TK; k is read once per feature */
+            {
+                const int j = t % TK;
+                for (int c = 0; c < zn; c++) {
+                    const float kv = ks[j * KLD + c];
+                    for (int p = 0; p < SPT; p++) {
+                        const int q = (t + p * NT) / TK;
+                        if (q < TQ) dot[p] += qs[q * ZS + c] * kv;
+                    }
                 }
             }
         }
@@ -240,10 +246,10 @@ void attn_window(const int M,
                 sv += rel_bias_at(rel + rel_off, qps[q], kps[j]);
 #endif
 #if SOFTMAX
-                sc[x] = ok ? sv : -INFINITY;
+                sc[j * TQ + q] = ok ? sv : -INFINITY;
 #else
                 const float rl = fmax(sv, 0.0f);
-                sc[x] = ok ? rl * rl : 0.0f;
+                sc[j * TQ + q] = ok ? rl * rl : 0.0f;
 #endif
             }
         }
@@ -251,17 +257,17 @@ void attn_window(const int M,
 #if SOFTMAX
         for (int q = t; q < TQ; q += NT) {
             float mx = -INFINITY;
-            for (int j = 0; j < TK; j++) mx = fmax(mx, sc[q * TK + j]);
+            for (int j = 0; j < TK; j++) mx = fmax(mx, sc[j * TQ + q]);
             const float mold = mrun[q];
             const float mnew = fmax(mold, mx);
             if (mnew == -INFINITY) { /* nothing valid yet for this row */
-                for (int j = 0; j < TK; j++) sc[q * TK + j] = 0.0f;
+                for (int j = 0; j < TK; j++) sc[j * TQ + q] = 0.0f;
                 alph[q] = 1.0f;
             } else {
                 float sum = 0.0f;
                 for (int j = 0; j < TK; j++) {
-                    const float e = exp(sc[q * TK + j] - mnew);
-                    sc[q * TK + j] = e;
+                    const float e = exp(sc[j * TQ + q] - mnew);
+                    sc[j * TQ + q] = e;
                     sum += e;
                 }
                 const float a = exp(mold - mnew);
@@ -277,12 +283,12 @@ void attn_window(const int M,
             const int h = t + c * NT;
             if (h < H) {
 #if SOFTMAX
-                for (int q = 0; q < TQ; q++) acc[q][c] *= alph[q];
+                for (int q = 0; q < TQ; q++) acc[c][q] *= alph[q];
 #endif
                 __global const float *vp = s + s_off + (ulong)j0 * LDS + Z + H + h;
                 for (int j = 0; j < jn; j++) {
                     const float v = vp[(ulong)j * LDS];
-                    for (int q = 0; q < TQ; q++) acc[q][c] += sc[q * TK + j] * v;
+                    for (int q = 0; q < TQ; q++) acc[c][q] += sc[j * TQ + q] * v;
                 }
             }
         }
@@ -294,9 +300,9 @@ void attn_window(const int M,
             for (int q = 0; q < nq; q++) {
                 const ulong i = (ulong)(i0 + q);
 #if SOFTMAX
-                const float o = acc[q][c] / lrun[q];
+                const float o = acc[c][q] / lrun[q];
 #else
-                const float o = acc[q][c];
+                const float o = acc[c][q];
 #endif
                 out[out_off + i * H + h] = o * s[s_off + i * LDS + Z + h];
             }

@@ -163,24 +163,19 @@ static void run_combo(int causal, int softmax, int rotary) {
     sb_rt *rt = tu_rt();
     const int zsmall = rotary ? 6 : 5, zmid = rotary ? 8 : 33;
     const int ragged[] = {0, 1, 17, 0, 40, 2};
-    const int one[] = {1};
-    const int two[] = {23, 0};
-    const int wide[] = {70, 0, 45};
-    const int big[] = {200};
+    const int few[] = {23, 0, 1};
+    const int wide[] = {70, 0, 45, 200};
     uint32_t seed = 100u * (uint32_t)(causal * 4 + softmax * 2 + rotary) + 1u;
     /* ragged batch, empty sequences, sparse positions far beyond P = 8 */
     run_batch(rt, &(sb_attn_cfg){zsmall, 33, 3, causal, softmax, rotary, 8}, 6, ragged, 7, seed++);
     /* W = 1 */
     run_batch(rt, &(sb_attn_cfg){zsmall, 33, 1, causal, softmax, rotary, 8}, 6, ragged, 2, seed++);
-    /* W far beyond M; a single row */
-    run_batch(rt, &(sb_attn_cfg){zmid, 33, 1000, causal, softmax, rotary, 16}, 2, two, 3, seed++);
-    run_batch(rt, &(sb_attn_cfg){zmid, 7, 4, causal, softmax, rotary, 4}, 1, one, 1, seed++);
-    /* H over one work-group slice, Z over one staged slice, long positions */
-    run_batch(rt, &(sb_attn_cfg){rotary ? 134 : 131, 301, 20, causal, softmax, rotary, 32}, 3, wide,
+    /* W far beyond M; a sequence of one row */
+    run_batch(rt, &(sb_attn_cfg){zmid, 33, 1000, causal, softmax, rotary, 16}, 3, few, 3, seed++);
+    /* H over one work-group slice, Z over one staged slice, long positions,
+     * many work-groups and key tiles */
+    run_batch(rt, &(sb_attn_cfg){rotary ? 134 : 131, 301, 20, causal, softmax, rotary, 32}, 4, wide,
               40, seed++);
-    /* many rows: many work-groups and key tiles */
-    run_batch(rt, &(sb_attn_cfg){zmid, 64, 37, causal, softmax, rotary, 64}, 1, big, 2, seed++);
-    (void)cfg;
     sb_rt_free(rt);
 }
 
@@ -285,6 +280,19 @@ START_TEST(test_step_softmax_rotary) {
 }
 END_TEST
 
+/* Pretend a small device: tiny work-groups and local memory force small
+ * tiles, several feature slices and many tiles per window. */
+START_TEST(test_small_device_limits) {
+    sb_rt *rt = tu_rt();
+    rt->dev.max_wg = 8;
+    rt->dev.local_mem = 4096;
+    const int ragged[] = {5, 0, 61};
+    run_batch(rt, &(sb_attn_cfg){33, 45, 9, 1, 1, 0, 8}, 3, ragged, 3, 901);
+    run_batch(rt, &(sb_attn_cfg){34, 45, 9, 0, 0, 1, 8}, 3, ragged, 3, 902);
+    sb_rt_free(rt);
+}
+END_TEST
+
 START_TEST(test_empty_and_bad_args) {
     sb_rt *rt = tu_rt();
     sb_attn_cfg c = cfg(5, 33, 3, 1, 0, 0, 8);
@@ -345,6 +353,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_step_relu2_rotary);
     tcase_add_test(tc, test_step_softmax_simple);
     tcase_add_test(tc, test_step_softmax_rotary);
+    tcase_add_test(tc, test_small_device_limits);
     tcase_add_test(tc, test_empty_and_bad_args);
     suite_add_tcase(s, tc);
     return s;

@@ -64,7 +64,7 @@ static sb_status check_buf(const char *op, const char *name, sb_buf b, cl_ulong 
 /* The q divisor of the score: W' (relu2) or sqrt(Z) (softmax). */
 static float attn_qdiv(const sb_attn_cfg *c) {
     if (c->softmax) return sqrtf((float)c->Z);
-    return (float)(c->causal ? c->W : 2 * c->W);
+    return c->causal ? (float)c->W : 2.0f * (float)c->W;
 }
 
 /* Tile sizes for a work-group of nt items (power of two). */
@@ -74,7 +74,7 @@ static void plan_tiles(sb_rt *rt, const sb_attn_cfg *c, int nt, attn_plan *p) {
     if (tq > ATTN_MAX_TQ) tq = ATTN_MAX_TQ;
     if (tq < 1) tq = 1;
     /* a short window gains nothing from many rows per group (causal waste) */
-    const int wcap = pow2_ceil_i(c->W + 1 > 4 ? c->W + 1 : 4);
+    const int wcap = c->W >= 64 ? 64 : pow2_ceil_i(c->W + 1 > 4 ? c->W + 1 : 4);
     if (tq > wcap) tq = wcap;
     int tk = pow2_floor_i((size_t)(nt / tq));
     if (tk < ATTN_MIN_TK) tk = ATTN_MIN_TK;
@@ -86,9 +86,6 @@ static void plan_tiles(sb_rt *rt, const sb_attn_cfg *c, int nt, attn_plan *p) {
     while (zs > 8 && window_local_bytes(tq, tk, zs) > budget) zs = (zs + 1) / 2;
     while (tk > 4 && window_local_bytes(tq, tk, zs) > budget) tk /= 2;
     while (tq > 1 && window_local_bytes(tq, tk, zs) > budget) tq /= 2;
-    if (getenv("XTQ")) tq = atoi(getenv("XTQ"));
-    if (getenv("XTK")) tk = atoi(getenv("XTK"));
-    if (getenv("XZS")) zs = atoi(getenv("XZS"));
     p->nt = nt;
     p->tq = tq;
     p->tk = tk;
@@ -143,7 +140,6 @@ static sb_status attn_kernel(sb_rt *rt, const sb_attn_cfg *c, const char *name, 
     int nt = pow2_floor_i(lim);
     const int want = pow2_ceil_i(c->H < ATTN_MIN_NT ? ATTN_MIN_NT : c->H);
     if (nt > want) nt = want;
-    if (getenv("XNT")) nt = atoi(getenv("XNT"));
     for (;;) {
         int ok = 1;
         plan_tiles(rt, c, nt, p);
@@ -259,8 +255,9 @@ static sb_status check_ring(const char *op, const sb_attn_cfg *c, const sb_attn_
                             cl_ulong *vo, cl_ulong *po, sb_err *e) {
     sb_status st = SB_OK;
     if (!r) return sb_fail(e, SB_ERR_ARG, "%s: ring is NULL", op);
-    if (r->cap < c->W + 1 || r->cap < 1)
-        return sb_fail(e, SB_ERR_ARG, "%s: ring capacity %d is below W+1 = %d", op, r->cap, c->W + 1);
+    if ((long)r->cap < (long)c->W + 1)
+        return sb_fail(e, SB_ERR_ARG, "%s: ring capacity %d is below W+1 = %ld", op, r->cap,
+                       (long)c->W + 1);
     if (r->head < 0 || r->head >= r->cap || r->n < 0 || r->n > c->W)
         return sb_fail(e, SB_ERR_ARG, "%s: ring state head=%d n=%d out of range (cap %d, W %d)", op,
                        r->head, r->n, r->cap, c->W);

@@ -27,7 +27,7 @@ void ref_attn_qk(const sb_attn_cfg *c, const float *z, int pos, const float *gam
 
 static float qdiv_of(const sb_attn_cfg *c) {
     if (c->softmax) return sqrtf((float)c->Z);
-    return (float)(c->causal ? c->W : 2 * c->W);
+    return c->causal ? (float)c->W : 2.0f * (float)c->W;
 }
 
 static float bias_of(const sb_attn_cfg *c, const float *rel, int pi, int pj) {
