@@ -101,11 +101,14 @@ __kernel void ema_local(__global const float *x, const ulong x_off,
 }
 
 /* Pass 2: gws = (round_up(K*NS, wg), n_seq). want_state: write the final
- * state of each sequence to state[b][r][n] (causal, r < D = K). */
+ * state of each sequence to state[b][r][n] (causal, r < D = K). have_in:
+ * start each sequence from state_in[b][r][n] instead of zero. */
 __kernel void ema_carry(__global const float *coef, const ulong coef_off,
                         __global float *scr, const ulong st_off, const ulong seq_tab_off,
                         __global float *state, const ulong state_off,
-                        const int want_state, const int D, const int K) {
+                        const int want_state, const int D, const int K,
+                        __global const float *state_in, const ulong state_in_off,
+                        const int have_in) {
     const int i = (int)get_global_id(0);
     const int b = (int)get_global_id(1);
     if (i >= K * NS) return;
@@ -115,7 +118,10 @@ __kernel void ema_carry(__global const float *coef, const ulong coef_off,
     const float q = coef[coef_off + (ulong)r * NS + n];
     const float q_chunk = pown(q, CHUNK);
     const int back = r >= D;
-    float carry = 0.0f;
+    /* have_in: the sequence continues from a given state (causal rows only);
+     * state_in may be the same buffer as state (read here, written below by
+     * the same work-item). */
+    float carry = have_in && !back ? state_in[state_in_off + ((ulong)b * D + r) * NS + n] : 0.0f;
     for (int k = 0; k < nc; ++k) {
         const int jj = back ? nc - 1 - k : k;
         const int clen = min(CHUNK, slen - jj * CHUNK);

@@ -208,7 +208,7 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
     size_t halo = c->bidirectional ? 2 * W : W;
     size_t rows = budget / per_row;
     if (rows < halo + W) rows = halo + W;
-    if (rows > Tz) rows = Tz;
+    if (rows > Tz + W) rows = Tz + W; /* + a carried halo (model_block.c) */
     fp->chunk_cap = (int)rows;
     sb_attn_cfg ac = attn_cfg(c);
     sb_ema_coef ec = ema_coef(m, 0);
@@ -220,13 +220,13 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
         {B_LEN, Bz * in, 0, 12, "sequence lengths"},
         {B_X, Tz * D * fl, 0, 12, "x"},
         {B_XN, c->prenorm ? Tz * D * fl : 0, 1, 2, "x normed"},
-        {B_MX, Tz * D * fl, 2, 8, "mx"},
+        {B_MX, (Tz + W) * D * fl, 2, 8, "mx"},
         {B_EMA_SCR, sb_op_ema_scratch_bytes(&ec, B, T), 2, 2, "ema scratch"},
         {B_HXU, Tz * (D + 2) * fl, 3, 9, "hx_proj out"},
         {B_W, Tz * fl, 4, 9, "gate weights"},
         {B_CIDX, Tz * in, 4, 9, "compressed index"},
-        {B_CTOK, Tz * in, 4, 8, "compressed tokens"},
-        {B_CPOS, Tz * in, 4, 8, "compressed positions"},
+        {B_CTOK, (Tz + W) * in, 4, 8, "compressed tokens"},
+        {B_CPOS, (Tz + W) * in, 4, 8, "compressed positions"},
         {B_CSTART, (Bz + 1) * in, 4, 8, "compressed starts"},
         {B_CSTART_CH, (Bz + 1) * in, 5, 8, "chunk starts"},
         {B_CMP_SCR, sb_op_compact_scratch_bytes(m->rt, T), 4, 4, "compaction scratch"},
@@ -234,7 +234,7 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
         {B_S, rows * (Z + 2 * H) * fl, 5, 8, "mx_proj out"},
         {B_AO, rows * H * fl, 5, 8, "attention out"},
         {B_ATT_SCR, sb_op_attn_scratch_bytes(m->rt, &ac, B, (int)rows), 5, 8, "attention scratch"},
-        {B_G, Tz * D * fl, 5, 9, "h_proj out"},
+        {B_G, (Tz + W) * D * fl, 5, 9, "h_proj out"},
         {B_XF, c->prenorm ? Tz * D * fl : 0, 10, 11, "final norm"},
         {B_Y, c->task == SB_TASK_CLASSIFY ? Bz * Dout * fl : Tz * Dout * fl, 11, 12, "decoder out"},
         {B_POOL, c->task == SB_TASK_CLASSIFY ? Bz * D * fl : 0, 10, 11, "pooled"},
@@ -312,8 +312,62 @@ static sb_status capture_tail(sb_rt *rt, sb_buf xin, int T, int D, int trunc, sb
     return SB_OK;
 }
 
+/* Blocked run: put the carried halo in front of the block's rows (mx rows
+ * [W-h, W), table entries [0, h)) and make the block's tables absolute. */
+static sb_status carry_in(sb_model_impl *m, sb_layer_carry *cr, int M, sb_err *e) {
+    sb_status st = SB_OK;
+    sb_rt *rt = m->rt;
+    size_t D = (size_t)m->cfg.d_model;
+    int W = m->cfg.mem_size, h = cr->halo_n;
+    sb_buf mx = PB(m, B_MX), ctok = PB(m, B_CTOK), cpos = PB(m, B_CPOS);
+    if (h > 0) {
+        cl_int err = clEnqueueCopyBuffer(rt->queue, cr->halo_mx, mx.mem, 0,
+                                         mx.off + (size_t)(W - h) * D * 4, (size_t)h * D * 4, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            SB_FAIL(SB_ERR_OPENCL, "copying the carried rows: %s", sb_cl_error_string(err));
+    }
+    cl_kernel k;
+    SB_TRY(sb_rt_kernel(rt, "block_carry", NULL, "block_rows", &k, e));
+    cl_ulong to = ctok.off / 4, po = cpos.off / 4;
+    SB_ARG(k, 0, ctok.mem);
+    SB_ARG(k, 1, to);
+    SB_ARG(k, 2, cpos.mem);
+    SB_ARG(k, 3, po);
+    SB_ARG(k, 4, cr->halo_pos);
+    SB_ARG(k, 5, h);
+    SB_ARG(k, 6, M);
+    SB_ARG(k, 7, W);
+    SB_ARG(k, 8, cr->pos0);
+    size_t lws = sb_rt_wg1(rt, k, 256), gws = sb_round_up((size_t)(h + M), lws);
+    SB_TRY(sb_rt_launch(rt, k, 1, &gws, &lws, "block_rows", e));
+done:
+    return st;
+}
+
+/* Keep the last min(W, Mx) compressed rows (mx rows and positions) for the
+ * next block. */
+static sb_status carry_out(sb_model_impl *m, sb_layer_carry *cr, int Mx, sb_err *e) {
+    sb_status st = SB_OK;
+    sb_rt *rt = m->rt;
+    int D = m->cfg.d_model, W = m->cfg.mem_size;
+    int hn = Mx < W ? Mx : W;
+    sb_buf halo = {cr->halo_mx, 0};
+    SB_TRY(sb_op_gather_rows(rt, PB(m, B_MX), D, at(PB(m, B_CTOK), (size_t)(Mx - hn) * 4), hn, D,
+                             halo, D, e));
+    if (hn > 0) {
+        sb_buf cpos = PB(m, B_CPOS);
+        cl_int err = clEnqueueCopyBuffer(rt->queue, cpos.mem, cr->halo_pos,
+                                         cpos.off + (size_t)(Mx - hn) * 4, 0, (size_t)hn * 4, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            SB_FAIL(SB_ERR_OPENCL, "keeping the carried positions: %s", sb_cl_error_string(err));
+    }
+    cr->halo_n = hn;
+done:
+    return st;
+}
+
 sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
-                              const sb_layer_capture *cap, sb_err *e) {
+                              const sb_layer_capture *cap, sb_layer_carry *carry, sb_err *e) {
     sb_status st = SB_OK;
     const sb_config *c = &m->cfg;
     sb_dev_layer *L = &m->layers[li];
@@ -323,6 +377,9 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     size_t SW = Z + 2 * H, W = (size_t)c->mem_size;
     int *hcs = NULL, *hch = NULL;
     sb_buf x = PB(m, B_X), mx = PB(m, B_MX), hxu = PB(m, B_HXU);
+    /* with a carry the block's mx rows start after W halo rows */
+    size_t h = carry ? (size_t)carry->halo_n : 0;
+    sb_buf mxb = carry ? at(mx, (size_t)c->mem_size * D * 4) : mx;
     sb_buf xin = x;
     double t0 = now_ms();
 
@@ -333,13 +390,14 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     }
     rt->phase = SB_PHASE_EMA;
     sb_ema_coef ec = ema_coef(m, li);
-    sb_buf state_out = {NULL, 0};
+    sb_buf state_out = {NULL, 0}, state_in = {NULL, 0};
     if (cap) state_out = cap->ema_state;
-    SB_TRY(sb_op_ema(rt, seqs, &ec, xin, mx, PB(m, B_EMA_SCR), state_out, e));
+    if (carry) state_in = state_out = carry->ema_state;
+    SB_TRY(sb_op_ema_ex(rt, seqs, &ec, xin, mxb, PB(m, B_EMA_SCR), state_in, state_out, e));
     if (cap && cap->xin_ring.mem && c->truncation > 0)
         SB_TRY(capture_tail(rt, xin, T, (int)D, c->truncation, cap->xin_ring, e));
     rt->phase = SB_PHASE_PROJ;
-    SB_TRY(linear(m, (size_t)T, D + 2, D, mx, D, L->hx_w, hxu, D + 2, e));
+    SB_TRY(linear(m, (size_t)T, D + 2, D, mxb, D, L->hx_w, hxu, D + 2, e));
     SB_TRY(sb_op_bias_act(rt, T, (int)(D + 2), (int)(D + 2), hxu, BUF(L->hx_b), 0, e));
     rt->phase = SB_PHASE_GATE;
     hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
@@ -348,10 +406,17 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     if (m->force_share_on) /* bench only: a fixed activation share */
         SB_TRY(sb_op_force_router(rt, seqs, hxu, (int)(D + 2), m->force_share, e));
     SB_TRY(sb_op_gate_compact(rt, seqs, hxu, (int)(D + 2), L->temp, PB(m, B_W), PB(m, B_CIDX),
-                              PB(m, B_CTOK), PB(m, B_CPOS), PB(m, B_CSTART), hcs, PB(m, B_CMP_SCR), e));
-    int M = hcs[Bn];
+                              at(PB(m, B_CTOK), h * 4), at(PB(m, B_CPOS), h * 4), PB(m, B_CSTART),
+                              hcs, PB(m, B_CMP_SCR), e));
     m->stats[li].tokens = T;
-    m->stats[li].activated = M;
+    m->stats[li].activated = hcs[Bn];
+    int upload_all = 0;
+    if (carry) { /* one sequence: the halo rows join the block's compressed rows */
+        SB_TRY(carry_in(m, carry, hcs[1], e));
+        hcs[1] += (int)h;
+        upload_all = 1;
+    }
+    int M = hcs[Bn];
 
     /* GAU over the compressed rows, chunk by chunk. */
     sb_attn_cfg ac = attn_cfg(c);
@@ -368,7 +433,7 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
         int n = (int)(h1 - h0);
         last_h0 = h0;
         sb_buf cst = PB(m, B_CSTART);
-        if (h0 != 0 || h1 != (size_t)M) {
+        if (upload_all || h0 != 0 || h1 != (size_t)M) {
             for (int b = 0; b <= Bn; b++) {
                 long v = (long)hcs[b] - (long)h0;
                 hch[b] = v < 0 ? 0 : (v > n ? n : (int)v);
@@ -393,9 +458,10 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     if (cap && cap->ring && M > 0) /* the last chunk's s still holds rows [last_h0, M) */
         SB_TRY(sb_op_attn_ring_append(rt, &ac, cap->ring, (int)((size_t)M - last_h0), PB(m, B_S),
                                       at(PB(m, B_CPOS), last_h0 * 4), BUF(L->qk_g), BUF(L->qk_b), e));
+    if (carry) SB_TRY(carry_out(m, carry, M, e));
     rt->phase = SB_PHASE_GATE;
-    SB_TRY(sb_op_combine(rt, T, (int)D, at(hxu, 2 * 4), (int)(D + 2), PB(m, B_G), PB(m, B_W),
-                         PB(m, B_CIDX), x, x, e));
+    SB_TRY(sb_op_combine(rt, T, (int)D, at(hxu, 2 * 4), (int)(D + 2), at(PB(m, B_G), h * D * 4),
+                         PB(m, B_W), PB(m, B_CIDX), x, x, e));
     rt->phase = SB_PHASE_OTHER;
     if (!c->prenorm) SB_TRY(norm_rows(m, &L->norm, T, x, x, e));
     SB_TRY(sb_rt_finish(rt, e));
@@ -440,6 +506,14 @@ sb_status sb_model_impl_forward(sb_model_impl *m, int B, int L, const float *x,
 sb_status sb_model_impl_forward_ex(sb_model_impl *m, int B, int L, const float *x,
                                    const int32_t *ids, const int32_t *lengths, float *out,
                                    const sb_layer_capture *caps, sb_err *e) {
+    if (B >= 1 && L >= 1 && out && sb_model_impl_blocked(m, B, L, lengths, caps))
+        return sb_model_impl_forward_blocked(m, B, L, x, ids, lengths, out, caps, e);
+    return sb_model_impl_pass(m, B, L, x, ids, lengths, out, caps, NULL, e);
+}
+
+sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, const int32_t *ids,
+                             const int32_t *lengths, float *out, const sb_layer_capture *caps,
+                             sb_layer_carry *carries, sb_err *e) {
     sb_status st = SB_OK;
     const sb_config *c = &m->cfg;
     sb_rt *rt = m->rt;
@@ -484,9 +558,10 @@ sb_status sb_model_impl_forward_ex(sb_model_impl *m, int B, int L, const float *
         SB_TRY(linear(m, (size_t)T, D, F, xe, F, m->enc_w, xb, D, e));
         SB_TRY(sb_op_bias_act(rt, T, (int)D, (int)D, xb, BUF(m->enc_b), 0, e));
     }
-    if (caps && B != 1) SB_FAIL(SB_ERR_ARG, "state capture needs a single sequence");
+    if ((caps || carries) && B != 1) SB_FAIL(SB_ERR_ARG, "state capture needs a single sequence");
     for (int li = 0; li < c->n_layers; li++)
-        SB_TRY(sb_model_impl_layer(m, li, &seqs, caps ? &caps[li] : NULL, e));
+        SB_TRY(sb_model_impl_layer(m, li, &seqs, caps ? &caps[li] : NULL,
+                                   carries ? &carries[li] : NULL, e));
     rt->phase = SB_PHASE_OTHER;
     sb_buf xf = xb;
     if (c->prenorm) {

@@ -9,6 +9,8 @@
 #include "ops/ops.h"
 #include "rt.h"
 
+#define SB_BLOCK_TOKENS 65536
+
 typedef struct sb_dev_norm {
     cl_mem w, b, mean, var; /* mean/var NULL for layernorm */
 } sb_dev_norm;
@@ -52,6 +54,8 @@ typedef struct sb_model_impl {
     sb_layer_stats *stats;   /* [n_layers] */
     double last_ms;
     size_t chunk_budget;     /* bytes for the GAU chunk buffers (0 = default) */
+    int block_tokens;        /* causal sequences longer than this run block by block
+                                (0 = default SB_BLOCK_TOKENS) */
     /* Bench only (`seqboat bench`): when force_share_on, every layer overwrites
      * its router inputs so that a fixed share of tokens is activated
      * (runtime/ops/bench_force.h). Off (0) in every normal run. */
@@ -90,10 +94,33 @@ typedef struct sb_layer_capture {
     sb_attn_ring *ring;      /* attention ring seeded with the last W activated rows */
 } sb_layer_capture;
 
+/* What one layer carries from block to block when a long causal sequence
+ * runs block by block (model_block.c): the EMA state and the last W compressed
+ * rows (their mx rows and absolute positions), the keys of the next block's
+ * first queries. */
+typedef struct sb_layer_carry {
+    sb_buf ema_state;        /* float [D][N], read and written */
+    cl_mem halo_mx;          /* float [W][D] */
+    cl_mem halo_pos;         /* int [W] */
+    int halo_n;              /* rows held (<= W) */
+    int pos0;                /* absolute position of the block's first token */
+} sb_layer_carry;
+
 /* One layer on packed rows already in the plan's buffers (used by forward and
- * by the streaming prefill). cap may be NULL. */
+ * by the streaming prefill). cap and carry may be NULL; with a carry the
+ * batch is one sequence (one block of it). */
 sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
-                              const sb_layer_capture *cap, sb_err *e);
+                              const sb_layer_capture *cap, sb_layer_carry *carry, sb_err *e);
+/* One pass over a padded batch (no blocking); carries per layer or NULL. */
+sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, const int32_t *ids,
+                             const int32_t *lengths, float *out, const sb_layer_capture *caps,
+                             sb_layer_carry *carries, sb_err *e);
+/* Whether a batch runs block by block, and that run (model_block.c). */
+int sb_model_impl_blocked(const sb_model_impl *m, int B, int L, const int32_t *lengths,
+                          const sb_layer_capture *caps);
+sb_status sb_model_impl_forward_blocked(sb_model_impl *m, int B, int L, const float *x,
+                                        const int32_t *ids, const int32_t *lengths, float *out,
+                                        const sb_layer_capture *caps, sb_err *e);
 /* Forward with per-layer captures (caps[n_layers] or NULL). */
 sb_status sb_model_impl_forward_ex(sb_model_impl *m, int B, int L, const float *x,
                                    const int32_t *ids, const int32_t *lengths, float *out,

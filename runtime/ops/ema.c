@@ -91,10 +91,18 @@ static sb_status ema_check(const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, 
 
 sb_status sb_op_ema(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, sb_buf mx,
                     sb_buf scratch, sb_buf state_out, sb_err *e) {
+    sb_buf none = {NULL, 0};
+    return sb_op_ema_ex(rt, seqs, p, x, mx, scratch, none, state_out, e);
+}
+
+sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, sb_buf mx,
+                       sb_buf scratch, sb_buf state_in, sb_buf state_out, sb_err *e) {
     sb_status st = SB_OK;
     int *tab = NULL;
     ema_layout l;
     SB_TRY(ema_check(seqs, p, x, mx, state_out, e));
+    if (state_in.mem && (p->bidir || p->truncation > 0 || state_in.off % sizeof(float)))
+        SB_FAIL(SB_ERR_ARG, "ema: state_in needs a causal layer without truncation and an aligned offset");
     if (!ema_layout_of(p, seqs->n, seqs->total, &l))
         SB_FAIL(SB_ERR_ARG, "ema: scratch size overflows (D=%d N=%d rows=%d)", p->D, p->N, seqs->total);
     if (!scratch.mem || scratch.off % sizeof(float))
@@ -183,6 +191,12 @@ sb_status sb_op_ema(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_buf
         SB_ARG(k2, 7, want);
         SB_ARG(k2, 8, D);
         SB_ARG(k2, 9, K);
+        cl_mem si_mem = state_in.mem ? state_in.mem : scratch.mem;
+        const cl_ulong si_off = state_in.off / sizeof(float);
+        const int have_in = state_in.mem != NULL;
+        SB_ARG(k2, 10, si_mem);
+        SB_ARG(k2, 11, si_off);
+        SB_ARG(k2, 12, have_in);
         const size_t items = (size_t)K * (size_t)p->N;
         size_t lws[2] = {ema_wg0(rt, k2, items), 1};
         size_t gws[2] = {sb_round_up(items, lws[0]), (size_t)B};

@@ -50,5 +50,10 @@ size_t sb_op_ema_scratch_bytes(const sb_ema_coef *p, int n_seq, int total_rows);
  * Runs asynchronously on rt's queue apart from the table upload. */
 sb_status sb_op_ema(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, sb_buf mx,
                     sb_buf scratch, sb_buf state_out, sb_err *e);
+/* The same, continuing each sequence from state_in (device float [B][D][N],
+ * mem NULL = from zero; causal layers without truncation only). state_in may
+ * be the same buffer as state_out. */
+sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, sb_buf mx,
+                       sb_buf scratch, sb_buf state_in, sb_buf state_out, sb_err *e);
 
 #endif
