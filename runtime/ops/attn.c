@@ -52,14 +52,6 @@ static sb_status check_cfg(const char *op, const sb_attn_cfg *c, sb_err *e) {
     return SB_OK;
 }
 
-static sb_status check_buf(const char *op, const char *name, sb_buf b, cl_ulong *elem_off, sb_err *e) {
-    if (!b.mem) return sb_fail(e, SB_ERR_ARG, "%s: buffer %s is NULL", op, name);
-    if (b.off % 4 != 0)
-        return sb_fail(e, SB_ERR_ARG, "%s: offset of %s (%zu bytes) is not a multiple of 4", op, name,
-                       b.off);
-    *elem_off = (cl_ulong)(b.off / 4);
-    return SB_OK;
-}
 
 /* The q divisor of the score: W' (relu2) or sqrt(Z) (softmax). */
 static float attn_qdiv(const sb_attn_cfg *c) {
@@ -182,14 +174,14 @@ sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf c
     SB_TRY(check_cfg("attention", c, e));
     if (n_seq < 1 || M < 0) SB_FAIL(SB_ERR_ARG, "attention: bad batch n_seq=%d M=%d", n_seq, M);
     if (M == 0) return SB_OK;
-    SB_TRY(check_buf("attention", "cstart", cstart, &cso, e));
-    SB_TRY(check_buf("attention", "crow_pos", crow_pos, &cpo, e));
-    SB_TRY(check_buf("attention", "s", s, &so, e));
-    SB_TRY(check_buf("attention", "qk_gamma", qk_gamma, &go, e));
-    SB_TRY(check_buf("attention", "qk_beta", qk_beta, &bo, e));
-    SB_TRY(check_buf("attention", "out", out, &oo, e));
-    SB_TRY(check_buf("attention", "scratch", scratch, &sco, e));
-    if (!c->rotary) SB_TRY(check_buf("attention", "rel_bias", rel_bias, &ro, e));
+    SB_TRY(sb_ops_check_buf("attention", "cstart", cstart, 0, &cso, e));
+    SB_TRY(sb_ops_check_buf("attention", "crow_pos", crow_pos, 0, &cpo, e));
+    SB_TRY(sb_ops_check_buf("attention", "s", s, 0, &so, e));
+    SB_TRY(sb_ops_check_buf("attention", "qk_gamma", qk_gamma, 0, &go, e));
+    SB_TRY(sb_ops_check_buf("attention", "qk_beta", qk_beta, 0, &bo, e));
+    SB_TRY(sb_ops_check_buf("attention", "out", out, 0, &oo, e));
+    SB_TRY(sb_ops_check_buf("attention", "scratch", scratch, 0, &sco, e));
+    if (!c->rotary) SB_TRY(sb_ops_check_buf("attention", "rel_bias", rel_bias, 0, &ro, e));
     {
         const cl_mem rel_mem = c->rotary ? s.mem : rel_bias.mem; /* never read when rotary */
         const cl_ulong qo = sco, ko = sco + sb_op_attn_scratch_k_off(c, M) / 4,
@@ -261,9 +253,9 @@ static sb_status check_ring(const char *op, const sb_attn_cfg *c, const sb_attn_
     if (r->head < 0 || r->head >= r->cap || r->n < 0 || r->n > c->W)
         return sb_fail(e, SB_ERR_ARG, "%s: ring state head=%d n=%d out of range (cap %d, W %d)", op,
                        r->head, r->n, r->cap, c->W);
-    SB_TRY(check_buf(op, "ring.k", r->k, ko, e));
-    SB_TRY(check_buf(op, "ring.v", r->v, vo, e));
-    SB_TRY(check_buf(op, "ring.pos", r->pos, po, e));
+    SB_TRY(sb_ops_check_buf(op, "ring.k", r->k, 0, ko, e));
+    SB_TRY(sb_ops_check_buf(op, "ring.v", r->v, 0, vo, e));
+    SB_TRY(sb_ops_check_buf(op, "ring.pos", r->pos, 0, po, e));
 done:
     return st;
 }
@@ -279,11 +271,11 @@ sb_status sb_op_attn_step(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *ring, i
         SB_FAIL(SB_ERR_STATE, "attention step: a bidirectional layer cannot be decoded one token at a time");
     if (pos < 0) SB_FAIL(SB_ERR_ARG, "attention step: negative position %d", pos);
     SB_TRY(check_ring("attention step", c, ring, &kro, &vro, &pro, e));
-    SB_TRY(check_buf("attention step", "s", s, &so, e));
-    SB_TRY(check_buf("attention step", "qk_gamma", qk_gamma, &go, e));
-    SB_TRY(check_buf("attention step", "qk_beta", qk_beta, &bo, e));
-    SB_TRY(check_buf("attention step", "out", out, &oo, e));
-    if (!c->rotary) SB_TRY(check_buf("attention step", "rel_bias", rel_bias, &ro, e));
+    SB_TRY(sb_ops_check_buf("attention step", "s", s, 0, &so, e));
+    SB_TRY(sb_ops_check_buf("attention step", "qk_gamma", qk_gamma, 0, &go, e));
+    SB_TRY(sb_ops_check_buf("attention step", "qk_beta", qk_beta, 0, &bo, e));
+    SB_TRY(sb_ops_check_buf("attention step", "out", out, 0, &oo, e));
+    if (!c->rotary) SB_TRY(sb_ops_check_buf("attention step", "rel_bias", rel_bias, 0, &ro, e));
     {
         const cl_mem rel_mem = c->rotary ? s.mem : rel_bias.mem;
         const cl_int cpos = pos, chead = ring->head, cn = ring->n, ccap = ring->cap;
@@ -331,10 +323,10 @@ sb_status sb_op_attn_ring_append(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *
     SB_TRY(check_ring("attention ring append", c, ring, &kro, &vro, &pro, e));
     if (n_rows < 0) SB_FAIL(SB_ERR_ARG, "attention ring append: negative row count %d", n_rows);
     if (n_rows == 0) return SB_OK;
-    SB_TRY(check_buf("attention ring append", "s", s, &so, e));
-    SB_TRY(check_buf("attention ring append", "crow_pos", crow_pos, &cpo, e));
-    SB_TRY(check_buf("attention ring append", "qk_gamma", qk_gamma, &go, e));
-    SB_TRY(check_buf("attention ring append", "qk_beta", qk_beta, &bo, e));
+    SB_TRY(sb_ops_check_buf("attention ring append", "s", s, 0, &so, e));
+    SB_TRY(sb_ops_check_buf("attention ring append", "crow_pos", crow_pos, 0, &cpo, e));
+    SB_TRY(sb_ops_check_buf("attention ring append", "qk_gamma", qk_gamma, 0, &go, e));
+    SB_TRY(sb_ops_check_buf("attention ring append", "qk_beta", qk_beta, 0, &bo, e));
     {
         const int first = n_rows > c->W ? n_rows - c->W : 0;
         const cl_int cnr = n_rows, cfirst = first, cbase = (ring->head + ring->n) % ring->cap,

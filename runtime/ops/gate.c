@@ -23,17 +23,7 @@ typedef struct gate_plan {
     size_t ints;              /* scratch ints in all */
 } gate_plan;
 
-static size_t pow2_ceil(size_t n) {
-    size_t p = 1;
-    while (p < n) p <<= 1;
-    return p;
-}
 
-static size_t pow2_floor(size_t n) {
-    size_t p = 1;
-    while (p <= n / 2) p <<= 1;
-    return p;
-}
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -76,27 +66,6 @@ done:
     return st;
 }
 
-/* A buffer must exist, be 4-byte aligned and hold `bytes` bytes from its
- * offset; returns the element offset. */
-static sb_status check_buf(const char *op, const char *name, sb_buf b, size_t bytes, cl_ulong *elem_off,
-                           sb_err *e) {
-    size_t size = 0;
-    if (!b.mem) return sb_fail(e, SB_ERR_ARG, "%s: buffer %s is NULL", op, name);
-    if (b.off % 4 != 0)
-        return sb_fail(e, SB_ERR_ARG, "%s: offset of %s (%zu bytes) is not a multiple of 4", op, name,
-                       b.off);
-    cl_int err = clGetMemObjectInfo(b.mem, CL_MEM_SIZE, sizeof size, &size, NULL);
-    if (err != CL_SUCCESS)
-        return sb_fail(e, SB_ERR_OPENCL, "%s: clGetMemObjectInfo(%s) failed: %s (%d)", op, name,
-                       sb_cl_error_string(err), err);
-    if (b.off > size || size - b.off < bytes)
-        return sb_fail(e, SB_ERR_ARG,
-                       "%s: buffer %s holds %zu bytes from offset %zu, %zu needed", op, name,
-                       b.off > size ? (size_t)0 : size - b.off, b.off, bytes);
-    *elem_off = (cl_ulong)(b.off / 4);
-    return SB_OK;
-}
-
 /* Launch a 1-D kernel over n items with a work-group from the limits. */
 static sb_status launch_1d(sb_rt *rt, cl_kernel k, size_t n, const char *what, sb_err *e) {
     const size_t wg = sb_rt_wg1(rt, k, GATE_WANT_WG);
@@ -108,10 +77,10 @@ static sb_status launch_1d(sb_rt *rt, cl_kernel k, size_t n, const char *what, s
  * of the local sizes. */
 static sb_status launch_2d(sb_rt *rt, cl_kernel k, size_t n0, size_t n1, const char *what, sb_err *e) {
     const size_t wg = sb_rt_wg1(rt, k, GATE_WANT_WG);
-    const size_t mx0 = pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1);
-    const size_t mx1 = pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1);
-    const size_t lx = min_sz(min_sz(pow2_ceil(n0), wg), mx0);
-    size_t ly = min_sz(min_sz(wg / lx, mx1), pow2_ceil(n1));
+    const size_t mx0 = sb_pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1);
+    const size_t mx1 = sb_pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1);
+    const size_t lx = min_sz(min_sz(sb_pow2_ceil(n0), wg), mx0);
+    size_t ly = min_sz(min_sz(wg / lx, mx1), sb_pow2_ceil(n1));
     if (ly < 1) ly = 1;
     const size_t lws[2] = {lx, ly};
     const size_t gws[2] = {sb_round_up(n0, lx), sb_round_up(n1, ly)};
@@ -167,14 +136,14 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
     const size_t T = (size_t)seqs->total, B = (size_t)seqs->n;
     SB_TRY(plan_wg(rt, max_wg, &wg, e));
     plan_levels(T, wg, &p);
-    SB_TRY(check_buf(op, "u", u, ((T - 1) * (size_t)ld + 2) * sizeof(float), &uo, e));
-    SB_TRY(check_buf(op, "w", w, T * sizeof(float), &wo, e));
-    SB_TRY(check_buf(op, "cidx", cidx, T * sizeof(cl_int), &co, e));
-    SB_TRY(check_buf(op, "crow_tok", crow_tok, T * sizeof(cl_int), &to, e));
-    SB_TRY(check_buf(op, "crow_pos", crow_pos, T * sizeof(cl_int), &po, e));
-    SB_TRY(check_buf(op, "cstart", cstart, (B + 1) * sizeof(cl_int), &sco, e));
-    SB_TRY(check_buf(op, "scratch", scratch, p.ints * sizeof(cl_int), &so, e));
-    SB_TRY(check_buf(op, "seqs->d_start", seqs->d_start, B * sizeof(cl_int), &sto, e));
+    SB_TRY(sb_ops_check_buf(op, "u", u, ((T - 1) * (size_t)ld + 2) * sizeof(float), &uo, e));
+    SB_TRY(sb_ops_check_buf(op, "w", w, T * sizeof(float), &wo, e));
+    SB_TRY(sb_ops_check_buf(op, "cidx", cidx, T * sizeof(cl_int), &co, e));
+    SB_TRY(sb_ops_check_buf(op, "crow_tok", crow_tok, T * sizeof(cl_int), &to, e));
+    SB_TRY(sb_ops_check_buf(op, "crow_pos", crow_pos, T * sizeof(cl_int), &po, e));
+    SB_TRY(sb_ops_check_buf(op, "cstart", cstart, (B + 1) * sizeof(cl_int), &sco, e));
+    SB_TRY(sb_ops_check_buf(op, "scratch", scratch, p.ints * sizeof(cl_int), &so, e));
+    SB_TRY(sb_ops_check_buf(op, "seqs->d_start", seqs->d_start, B * sizeof(cl_int), &sto, e));
 
     SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "gate_scan", &kg, e));
     SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "scan_blocks", &ks, e));
@@ -292,9 +261,9 @@ sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int 
         SB_FAIL(SB_ERR_ARG, "%s: bad shape M=%d ncols=%d src_ld=%d dst_ld=%d", op, M, ncols, src_ld,
                 dst_ld);
     if (M == 0) return SB_OK;
-    SB_TRY(check_buf(op, "src", src, (size_t)ncols * sizeof(float), &so, e));
-    SB_TRY(check_buf(op, "rows", rows, (size_t)M * sizeof(cl_int), &ro, e));
-    SB_TRY(check_buf(op, "dst", dst, ((size_t)(M - 1) * (size_t)dst_ld + (size_t)ncols) * sizeof(float),
+    SB_TRY(sb_ops_check_buf(op, "src", src, (size_t)ncols * sizeof(float), &so, e));
+    SB_TRY(sb_ops_check_buf(op, "rows", rows, (size_t)M * sizeof(cl_int), &ro, e));
+    SB_TRY(sb_ops_check_buf(op, "dst", dst, ((size_t)(M - 1) * (size_t)dst_ld + (size_t)ncols) * sizeof(float),
                      &dof, e));
     SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "gather_rows", &k, e));
     {
@@ -325,12 +294,12 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
     if (T < 0 || D < 1 || hx_ld < D) SB_FAIL(SB_ERR_ARG, "%s: bad shape T=%d D=%d hx_ld=%d", op, T, D, hx_ld);
     if (T == 0) return SB_OK;
     const size_t rows_bytes = (size_t)T * (size_t)D * sizeof(float);
-    SB_TRY(check_buf(op, "hx", hx, ((size_t)(T - 1) * (size_t)hx_ld + (size_t)D) * sizeof(float), &ho, e));
-    SB_TRY(check_buf(op, "g", g, (size_t)D * sizeof(float), &go, e));
-    SB_TRY(check_buf(op, "w", w, (size_t)T * sizeof(float), &wo, e));
-    SB_TRY(check_buf(op, "cidx", cidx, (size_t)T * sizeof(cl_int), &co, e));
-    SB_TRY(check_buf(op, "res", res, rows_bytes, &ro, e));
-    SB_TRY(check_buf(op, "out", out, rows_bytes, &oo, e));
+    SB_TRY(sb_ops_check_buf(op, "hx", hx, ((size_t)(T - 1) * (size_t)hx_ld + (size_t)D) * sizeof(float), &ho, e));
+    SB_TRY(sb_ops_check_buf(op, "g", g, (size_t)D * sizeof(float), &go, e));
+    SB_TRY(sb_ops_check_buf(op, "w", w, (size_t)T * sizeof(float), &wo, e));
+    SB_TRY(sb_ops_check_buf(op, "cidx", cidx, (size_t)T * sizeof(cl_int), &co, e));
+    SB_TRY(sb_ops_check_buf(op, "res", res, rows_bytes, &ro, e));
+    SB_TRY(sb_ops_check_buf(op, "out", out, rows_bytes, &oo, e));
     const int inplace = res.mem == out.mem && res.off == out.off;
     if (!inplace && res.mem == out.mem && res.off < out.off + rows_bytes && out.off < res.off + rows_bytes)
         SB_FAIL(SB_ERR_ARG, "%s: out overlaps res without being the same rows", op);

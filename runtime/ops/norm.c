@@ -6,29 +6,9 @@
 #define NORM_WANT_WG 256  /* preferred work-group size (capped by device and kernel) */
 #define POOL_MAX_CX 16    /* columns per mean_pool work-group */
 
-static size_t pow2_ceil(size_t n) {
-    size_t p = 1;
-    while (p < n) p <<= 1;
-    return p;
-}
 
-static size_t pow2_floor(size_t n) {
-    size_t p = 1;
-    while (p <= n / 2) p <<= 1;
-    return p;
-}
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
-
-/* A buffer must exist and be float/int aligned; returns the element offset. */
-static sb_status check_buf(const char *op, const char *name, sb_buf b, cl_ulong *elem_off, sb_err *e) {
-    if (!b.mem) return sb_fail(e, SB_ERR_ARG, "%s: buffer %s is NULL", op, name);
-    if (b.off % 4 != 0)
-        return sb_fail(e, SB_ERR_ARG, "%s: offset of %s (%zu bytes) is not a multiple of 4", op, name,
-                       b.off);
-    *elem_off = (cl_ulong)(b.off / 4);
-    return SB_OK;
-}
 
 /* A work-group size for kernel k that also fits `per_item` bytes of local
  * memory per work-item (0 = none). */
@@ -44,8 +24,8 @@ static size_t pick_wg(sb_rt *rt, cl_kernel k, size_t per_item) {
  * limits; global sizes are multiples of the local sizes. */
 static sb_status launch_2d(sb_rt *rt, cl_kernel k, size_t n0, size_t n1, const char *what, sb_err *e) {
     const size_t wg = pick_wg(rt, k, 0);
-    size_t lx = min_sz(min_sz(pow2_ceil(n0), wg), pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1));
-    size_t ly = min_sz(wg / lx, pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1));
+    size_t lx = min_sz(min_sz(sb_pow2_ceil(n0), wg), sb_pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1));
+    size_t ly = min_sz(wg / lx, sb_pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1));
     if (ly < 1) ly = 1;
     const size_t lws[2] = {lx, ly};
     const size_t gws[2] = {sb_round_up(n0, lx), sb_round_up(n1, ly)};
@@ -57,15 +37,15 @@ sb_status sb_op_layernorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf w, sb_buf b,
     cl_kernel k;
     cl_ulong xo, wo, bo, yo;
     if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "layernorm: bad shape T=%d D=%d", T, D);
-    SB_TRY(check_buf("layernorm", "x", x, &xo, e));
-    SB_TRY(check_buf("layernorm", "weight", w, &wo, e));
-    SB_TRY(check_buf("layernorm", "bias", b, &bo, e));
-    SB_TRY(check_buf("layernorm", "y", y, &yo, e));
+    SB_TRY(sb_ops_check_buf("layernorm", "x", x, 0, &xo, e));
+    SB_TRY(sb_ops_check_buf("layernorm", "weight", w, 0, &wo, e));
+    SB_TRY(sb_ops_check_buf("layernorm", "bias", b, 0, &bo, e));
+    SB_TRY(sb_ops_check_buf("layernorm", "y", y, 0, &yo, e));
     if (T == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "layernorm", &k, e));
     {
         const size_t wg = pick_wg(rt, k, sizeof(float));
-        const cl_int S = (cl_int)min_sz(pow2_ceil((size_t)D), wg);
+        const cl_int S = (cl_int)min_sz(sb_pow2_ceil((size_t)D), wg);
         const size_t rows_per_group = wg / (size_t)S;
         const size_t groups = ((size_t)T + rows_per_group - 1) / rows_per_group;
         const size_t gws = groups * wg;
@@ -95,12 +75,12 @@ sb_status sb_op_batchnorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf mean, sb_buf
     cl_ulong xo, mo, vo, wo, bo, yo;
     const cl_int cT = T, cD = D;
     if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "batchnorm: bad shape T=%d D=%d", T, D);
-    SB_TRY(check_buf("batchnorm", "x", x, &xo, e));
-    SB_TRY(check_buf("batchnorm", "running_mean", mean, &mo, e));
-    SB_TRY(check_buf("batchnorm", "running_var", var, &vo, e));
-    SB_TRY(check_buf("batchnorm", "weight", w, &wo, e));
-    SB_TRY(check_buf("batchnorm", "bias", b, &bo, e));
-    SB_TRY(check_buf("batchnorm", "y", y, &yo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "x", x, 0, &xo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "running_mean", mean, 0, &mo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "running_var", var, 0, &vo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "weight", w, 0, &wo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "bias", b, 0, &bo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "y", y, 0, &yo, e));
     if (T == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "batchnorm", &k, e));
     SB_ARG(k, 0, cT);
@@ -130,8 +110,8 @@ sb_status sb_op_bias_act(sb_rt *rt, int T, int F, int ld, sb_buf x, sb_buf bias,
     if (T < 0 || F < 1 || ld < F)
         SB_FAIL(SB_ERR_ARG, "bias_act: bad shape T=%d F=%d ld=%d", T, F, ld);
     if (act != 0 && act != 1) SB_FAIL(SB_ERR_ARG, "bias_act: unknown activation %d", act);
-    SB_TRY(check_buf("bias_act", "x", x, &xo, e));
-    if (has_bias) SB_TRY(check_buf("bias_act", "bias", bias, &bo, e));
+    SB_TRY(sb_ops_check_buf("bias_act", "x", x, 0, &xo, e));
+    if (has_bias) SB_TRY(sb_ops_check_buf("bias_act", "bias", bias, 0, &bo, e));
     if (T == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "bias_act", &k, e));
     SB_ARG(k, 0, cT);
@@ -156,9 +136,9 @@ sb_status sb_op_embed(sb_rt *rt, int T, int D, sb_buf ids, sb_buf table, sb_buf 
     cl_ulong io, to, yo;
     const cl_int cT = T, cD = D;
     if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "embed: bad shape T=%d D=%d", T, D);
-    SB_TRY(check_buf("embed", "ids", ids, &io, e));
-    SB_TRY(check_buf("embed", "table", table, &to, e));
-    SB_TRY(check_buf("embed", "y", y, &yo, e));
+    SB_TRY(sb_ops_check_buf("embed", "ids", ids, 0, &io, e));
+    SB_TRY(sb_ops_check_buf("embed", "table", table, 0, &to, e));
+    SB_TRY(sb_ops_check_buf("embed", "y", y, 0, &yo, e));
     if (T == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "embed", &k, e));
     SB_ARG(k, 0, cT);
@@ -179,8 +159,8 @@ static sb_status check_seqs(const char *op, const sb_seqs *s, cl_ulong *so, cl_u
     sb_status st;
     if (!s || s->n < 0) return sb_fail(e, SB_ERR_ARG, "%s: no sequence table", op);
     if (s->n == 0) return SB_OK;
-    if ((st = check_buf(op, "seqs->d_start", s->d_start, so, e)) != SB_OK) return st;
-    return check_buf(op, "seqs->d_len", s->d_len, lo, e);
+    if ((st = sb_ops_check_buf(op, "seqs->d_start", s->d_start, 0, so, e)) != SB_OK) return st;
+    return sb_ops_check_buf(op, "seqs->d_len", s->d_len, 0, lo, e);
 }
 
 /* pack and unpack take the same arguments: (src, dst) in that order. */
@@ -195,8 +175,8 @@ static sb_status pack_common(sb_rt *rt, const char *name, const sb_seqs *s, int 
     if (s->n > 0 && s->max_len > L)
         SB_FAIL(SB_ERR_ARG, "%s: longest sequence (%d) exceeds the padded length L=%d", name,
                 s->max_len, L);
-    SB_TRY(check_buf(name, "src", src, &ao, e));
-    SB_TRY(check_buf(name, "dst", dst, &bo, e));
+    SB_TRY(sb_ops_check_buf(name, "src", src, 0, &ao, e));
+    SB_TRY(sb_ops_check_buf(name, "dst", dst, 0, &bo, e));
     if (s->n == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, name, &k, e));
     SB_ARG(k, 0, cB);
@@ -230,15 +210,15 @@ sb_status sb_op_mean_pool(sb_rt *rt, const sb_seqs *s, int D, sb_buf x, sb_buf y
     const cl_int cD = D;
     SB_TRY(check_seqs("mean_pool", s, &so, &lo, e));
     if (D < 1) SB_FAIL(SB_ERR_ARG, "mean_pool: bad feature count D=%d", D);
-    SB_TRY(check_buf("mean_pool", "x", x, &xo, e));
-    SB_TRY(check_buf("mean_pool", "y", y, &yo, e));
+    SB_TRY(sb_ops_check_buf("mean_pool", "x", x, 0, &xo, e));
+    SB_TRY(sb_ops_check_buf("mean_pool", "y", y, 0, &yo, e));
     if (s->n == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "mean_pool", &k, e));
     {
         const size_t wg = pick_wg(rt, k, sizeof(float));
-        const size_t cx = min_sz(min_sz(min_sz(pow2_ceil((size_t)D), POOL_MAX_CX), wg),
-                                 pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1));
-        size_t ry = min_sz(wg / cx, pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1));
+        const size_t cx = min_sz(min_sz(min_sz(sb_pow2_ceil((size_t)D), POOL_MAX_CX), wg),
+                                 sb_pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1));
+        size_t ry = min_sz(wg / cx, sb_pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1));
         if (ry < 1) ry = 1;
         const size_t lws[2] = {cx, ry};
         const size_t gws[2] = {sb_round_up((size_t)D, cx), (size_t)s->n * ry};

@@ -29,4 +29,12 @@ typedef struct sb_seqs {
     sb_buf d_len;             /* device int32 [B] copy of len */
 } sb_seqs;
 
+/* Shared by the launchers: a buffer must exist and be 4-byte aligned; with
+ * bytes > 0 it must also hold that many bytes from its offset. Writes the
+ * element (float/int) offset. `op` and `name` go into the message. */
+sb_status sb_ops_check_buf(const char *op, const char *name, sb_buf b, size_t bytes,
+                           cl_ulong *elem_off, sb_err *e);
+size_t sb_pow2_ceil(size_t n);  /* smallest power of two >= n */
+size_t sb_pow2_floor(size_t n); /* largest power of two <= n (1 for n <= 1) */
+
 #endif
