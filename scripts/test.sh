@@ -1,11 +1,27 @@
 #!/bin/sh
-# Install what is missing, build, run every test (CTest running the Check suites).
+# Install what is missing, build, run every test: the Check suites through
+# CTest, then the install/packaging checks (examples built with pkg-config and
+# find_package), the Python binding's pytest suite, the sanitizer build and
+# short fuzz runs. Exits non-zero if any step fails.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/bootstrap.sh
 sh scripts/build.sh
 rc=0
-ctest --test-dir build --output-on-failure -j2 --timeout 1500 --output-log build/ctest.log || rc=$?
-echo "Check counts per suite:"
-grep -E "^[0-9]+%: Checks: " build/ctest.log || true
+step() {
+    echo "== $*"
+    if "$@"; then echo "== ok: $*"; else echo "== FAILED: $*"; rc=1; fi
+}
+ctest_all() {
+    r=0
+    ctest --test-dir build --output-on-failure -j2 --timeout 1500 --output-log build/ctest.log || r=$?
+    echo "Check counts per suite:"
+    grep -E "^[0-9]+%: Checks: " build/ctest.log || true
+    return $r
+}
+step ctest_all
+step sh scripts/ci_package.sh
+step sh scripts/ci_python.sh
+[ -f scripts/ci_sanitize.sh ] && step sh scripts/ci_sanitize.sh
+[ -f scripts/ci_fuzz.sh ] && step sh scripts/ci_fuzz.sh
 exit $rc
