@@ -14,9 +14,10 @@ step() {
 }
 ctest_all() {
     r=0
-    ctest --test-dir build --output-on-failure -j2 --timeout 1500 --output-log build/ctest.log || r=$?
-    echo "Check counts per suite:"
-    grep -E "^[0-9]+%: Checks: " build/ctest.log || true
+    ctest --test-dir build -V -j2 --timeout 1500 > build/ctest.log 2>&1 || r=$?
+    echo "Check counts per suite (full log: build/ctest.log):"
+    grep -E "^[0-9]+: [0-9]+%: Checks: |^[0-9]+: .*:[FE]:" build/ctest.log || true
+    sed -n '/tests passed, /,$p' build/ctest.log
     return $r
 }
 step ctest_all
