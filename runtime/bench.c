@@ -429,7 +429,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     SB_TRY(sb_model_impl_plan(m, (int)T, B, (size_t)B * (size_t)o->L, &peak, e));
     for (int i = 0; i < o->warmup; i++)
         SB_TRY(sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e));
-    double phase[SB_PHASE_COUNT] = {0}, act_sum = 0;
+    double phase[SB_PHASE_COUNT] = {0}, act_sum = 0, wall_sum = 0;
     int n = 0;
     double t_start = now_ms();
     for (int i = 0; i < o->repeats; i++) {
@@ -437,6 +437,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
         double t0 = now_ms();
         SB_TRY(sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e));
         times[n] = now_ms() - t0;
+        wall_sum += times[n];
         double lm = 0;
         for (int l = 0; l < c->n_layers; l++) {
             lm += m->stats[l].ms;
@@ -467,8 +468,11 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     row->tokens_per_s = (double)T / (row->ms_med * 1e-3);
     row->gflop = w.flops_total * 1e-9;
     row->gflop_s = w.flops_total / (row->ms_med * 1e6);
-    row->gemm_gflop_s = row->phase_ms[SB_PHASE_PROJ] > 0
-                            ? w.gemm_flops / (row->phase_ms[SB_PHASE_PROJ] * 1e6) : 0;
+    double phase_sum = 0;
+    for (int p = 0; p < SB_PHASE_COUNT; p++) phase_sum += row->phase_ms[p];
+    row->unattributed_ms = phase_sum > 0 && wall_sum / n > phase_sum ? wall_sum / n - phase_sum : 0;
+    double gemm_ms = row->phase_ms[SB_PHASE_PROJ] + row->unattributed_ms;
+    row->gemm_gflop_s = phase_sum > 0 && gemm_ms > 0 ? w.gemm_flops / (gemm_ms * 1e6) : 0;
     row->gbytes = w.bytes * 1e-9;
     row->gb_s = w.bytes / (row->ms_med * 1e6);
     row->peak_bytes = (double)peak;

@@ -93,6 +93,7 @@ typedef struct sb_bench_device {
     double build_warm_ms;  /* same cache folder again (disk hits) */
     unsigned programs_built, programs_disk_hits;
     double load_ms;        /* model load (weights upload) with a warm cache */
+    char gemm_params[64];  /* tuned CLBlast parameters applied (gemm_tune.c), "" = CLBlast's */
     char status[SB_BENCH_STR]; /* "ok" or why the device was skipped */
 } sb_bench_device;
 
@@ -110,7 +111,10 @@ typedef struct sb_bench_row {
     double tokens_per_s;   /* T / ms_med */
     double gflop, gflop_s; /* work model / ms_med */
     double phase_ms[SB_PHASE_COUNT]; /* device time per phase, mean per forward (profiling) */
-    double gemm_gflop_s;   /* gemm_flops / phase_ms[PROJ] */
+    double unattributed_ms; /* mean forward wall minus the sum of phase_ms: host copies,
+                             * syncs, and device work without an event of its own (CLBlast
+                             * returns the event of its last kernel only) */
+    double gemm_gflop_s;   /* gemm_flops / (phase_ms[PROJ] + unattributed_ms): see README */
     double gbytes, gb_s;   /* estimated traffic, / ms_med */
     double peak_bytes;     /* planned activation peak */
     double weight_bytes;

@@ -148,6 +148,7 @@ static cJSON *json_device(jctx *j, const sb_bench_device *d) {
     jnum(j, o, "programs_built", d->programs_built);
     jnum(j, o, "programs_disk_hits", d->programs_disk_hits);
     jnum(j, o, "load_ms", d->load_ms);
+    jstr(j, o, "gemm_params", d->gemm_params[0] ? d->gemm_params : "clblast-default");
     jstr(j, o, "status", d->status);
     return o;
 }
@@ -186,6 +187,7 @@ static cJSON *json_row(jctx *j, const sb_bench_row *r) {
     if (!ph) j->bad++;
     else
         for (int p = 0; p < SB_PHASE_COUNT; p++) jnum(j, ph, phase_names[p], r->phase_ms[p]);
+    jnum(j, o, "unattributed_ms", r->unattributed_ms);
     jnum(j, o, "gemm_gflop_per_s", r->gemm_gflop_s);
     jnum(j, o, "gbytes", r->gbytes);
     jnum(j, o, "gbytes_per_s", r->gb_s);
@@ -271,7 +273,7 @@ const char *const sb_bench_csv_columns[] = {
     "device_index", "device", "method", "B", "L", "tokens", "layers", "D", "Z", "H", "N", "W",
     "causal", "softmax", "share_target", "share", "repeats", "ms_min", "ms_median", "ms_max",
     "layer_ms", "tokens_per_s", "gflop", "gflop_per_s", "other_ms", "ema_ms", "gate_ms", "proj_ms",
-    "attn_ms", "gemm_gflop_per_s", "gbytes", "gbytes_per_s", "peak_bytes", "weight_bytes",
+    "attn_ms", "unattributed_ms", "gemm_gflop_per_s", "gbytes", "gbytes_per_s", "peak_bytes", "weight_bytes",
     "build_cold_ms", "build_warm_ms", "load_avg", "status", NULL};
 
 /* A field, quoted when it holds a comma, quote or newline. */
@@ -313,8 +315,9 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
         const sb_bench_device *d = &r->dev[i];
         char key[32], val[1400];
         snprintf(key, sizeof key, "device.%d", d->index);
-        snprintf(val, sizeof val, "%s | %s | %s | driver %s | %s", d->name, d->vendor, d->platform,
-                 d->driver, d->status);
+        snprintf(val, sizeof val, "%s | %s | %s | driver %s | gemm %s | %s", d->name, d->vendor,
+                 d->platform, d->driver, d->gemm_params[0] ? d->gemm_params : "clblast-default",
+                 d->status);
         csv_meta(f, key, val);
     }
     for (int c = 0; sb_bench_csv_columns[c]; c++)
@@ -334,7 +337,7 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
                 w->softmax, w->share_target, w->share, w->repeats, w->ms_min, w->ms_med, w->ms_max,
                 w->layer_ms, w->tokens_per_s, w->gflop, w->gflop_s);
         for (int p = 0; p < SB_PHASE_COUNT; p++) fprintf(f, ",%.6g", w->phase_ms[p]);
-        fprintf(f, ",%.6g,%.6g,%.6g,%.0f,%.0f", w->gemm_gflop_s, w->gbytes, w->gb_s, w->peak_bytes,
+        fprintf(f, ",%.6g,%.6g,%.6g,%.6g,%.0f,%.0f", w->unattributed_ms, w->gemm_gflop_s, w->gbytes, w->gb_s, w->peak_bytes,
                 w->weight_bytes);
         snprintf(num, sizeof num, ",%.6g,%.6g,%.3g,", d ? d->build_cold_ms : 0.0,
                  d ? d->build_warm_ms : 0.0, w->load_avg);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "../bench.h"
+#include "../gemm_tune.h"
 #include "cli.h"
 
 #define MAX_LIST 64
@@ -19,7 +20,7 @@ typedef struct bench_opts {
     double shares[MAX_LIST];
     int n_share;
     int sma, dense, quad;
-    int B, warmup, repeats, build_time, profile, quiet;
+    int B, warmup, repeats, build_time, profile, quiet, gemm_tune;
     double max_seconds, quad_budget_s;
     int quad_max_len;
     uint64_t seed;
@@ -49,6 +50,8 @@ static void usage(FILE *f) {
             "  --no-build-time         skip the cold/warm program build measurement\n"
             "  --no-profile            no OpenCL event profiling (no phase split)\n"
             "  --driver-cache off      also turn PoCL's own kernel cache off (POCL_KERNEL_CACHE=0)\n"
+            "  --gemm-tune             apply the library's tuned CLBlast parameters\n"
+            "                          (runtime/gemm_tune.c) to each device first\n"
             "  --quiet                 no progress lines on stderr\n");
 }
 
@@ -161,6 +164,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
     o->build_time = !cli_flag(argc, argv, "--no-build-time");
     o->profile = !cli_flag(argc, argv, "--no-profile");
     o->quiet = cli_flag(argc, argv, "--quiet");
+    o->gemm_tune = cli_flag(argc, argv, "--gemm-tune");
     const char *dc = cli_opt(argc, argv, "--driver-cache");
     if (dc && !strcmp(dc, "off")) setenv("POCL_KERNEL_CACHE", "0", 1); /* before any OpenCL call */
     if (o->input && !o->model) fprintf(stderr, "seqboat bench: --input needs --model\n"), bad = 1;
@@ -168,9 +172,9 @@ static int parse(int argc, char **argv, bench_opts *o) {
 }
 
 static void print_header(void) {
-    printf("%-3s %-9s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %8s %7s %8s %5s\n", "dev",
+    printf("%-3s %-9s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %5s %8s %7s %8s %5s\n", "dev",
            "method", "L", "share", "act", "ms min / median / max", "tokens/s", "GFLOP/s", "ema%",
-           "gate%", "proj%", "attn%", "oth%", "GEMM GF/s", "GB/s", "peak MiB", "load");
+           "gate%", "proj%", "attn%", "oth%", "gap%", "GEMM GF/s", "GB/s", "peak MiB", "load");
 }
 
 static void print_row(const sb_bench_row *r) {
@@ -182,17 +186,17 @@ static void print_row(const sb_bench_row *r) {
         fflush(stdout);
         return;
     }
-    double tot = 0;
+    double tot = r->unattributed_ms;
     for (int p = 0; p < SB_PHASE_COUNT; p++) tot += r->phase_ms[p];
-    double pc[SB_PHASE_COUNT];
+    double pc[SB_PHASE_COUNT], gap = tot > 0 ? 100 * r->unattributed_ms / tot : 0;
     for (int p = 0; p < SB_PHASE_COUNT; p++) pc[p] = tot > 0 ? 100 * r->phase_ms[p] / tot : 0;
     char ms[64];
     snprintf(ms, sizeof ms, "%.1f / %.1f / %.1f", r->ms_min, r->ms_med, r->ms_max);
-    printf("%-3d %-9s %8d %5s %6.3f %27s %10.0f %7.1f %5.1f %5.1f %5.1f %5.1f %5.1f %8.1f %7.1f %8.1f "
-           "%5.1f\n",
+    printf("%-3d %-9s %8d %5s %6.3f %27s %10.0f %7.1f %5.1f %5.1f %5.1f %5.1f %5.1f %5.1f %8.1f %7.1f "
+           "%8.1f %5.1f\n",
            r->device_index, r->method, r->L, sh, r->share, ms, r->tokens_per_s, r->gflop_s,
            pc[SB_PHASE_EMA], pc[SB_PHASE_GATE], pc[SB_PHASE_PROJ], pc[SB_PHASE_ATTN],
-           pc[SB_PHASE_OTHER], r->gemm_gflop_s, r->gb_s, r->peak_bytes / 1048576.0, r->load_avg);
+           pc[SB_PHASE_OTHER], gap, r->gemm_gflop_s, r->gb_s, r->peak_bytes / 1048576.0, r->load_avg);
     fflush(stdout);
 }
 
@@ -265,6 +269,13 @@ static int bench_device(sweep *s, const sb_device_info *d) {
     sb_err e;
     sb_err_clear(&e);
     sb_model_impl *m = NULL, *mq = NULL;
+    if (o->gemm_tune) {
+        int applied = 0;
+        if (sb_gemm_tune_apply(d, &applied, &e) != SB_OK)
+            fprintf(stderr, "seqboat bench: device %d: %s\n", d->index, e.msg);
+        else if (applied)
+            snprintf(bd.gemm_params, sizeof bd.gemm_params, "%s", sb_gemm_tune_entry(d->name));
+    }
     if (o->build_time) {
         int L0 = s->in ? s->in->L : (o->lengths[0] < 1024 ? o->lengths[0] : 1024);
         if (!o->quiet) fprintf(stderr, "bench: device %d: program build time (cold, warm)\n", d->index);

@@ -1,0 +1,27 @@
+/* gemm_tune.h - tuned CLBlast parameters that the library carries per device.
+ *
+ * CLBlast ships tuned parameters for many GPUs but none for PoCL's CPU device,
+ * where its defaults reach only a small fraction of the machine. The table in
+ * gemm_tune.c holds parameters found with CLBlast's own tuners
+ * (clblast_tuner_xgemm, Debian package clblast-utils); sb_gemm_tune_apply()
+ * hands the entry matching a device to CLBlastOverrideParameters once per
+ * process and device. Parameters only change speed, never results (CLBlast
+ * validates a kernel's parameters when it builds it; the tuner checked each
+ * configuration against a reference).
+ *
+ * Env SEQBOAT_GEMM_TUNE=off leaves CLBlast's own choice; SEQBOAT_GEMM_XGEMM=
+ * "GEMMK,MWG,NWG,KWG,MDIMC,NDIMC,MDIMA,NDIMB,KWI,VWM,VWN,STRM,STRN,SA,SB,KREG"
+ * (16 integers, as clblast_tuner_xgemm prints them) applies those instead, on
+ * any device (for trying a tuner's result). Thread-safe.
+ */
+#ifndef SB_GEMM_TUNE_H
+#define SB_GEMM_TUNE_H
+#include "rt.h"
+
+/* Apply the table's parameters for dev (no-op when none matches, when they
+ * were applied before in this process, or when switched off). *applied (may
+ * be NULL) gets the number of kernels overridden by this call. */
+sb_status sb_gemm_tune_apply(const sb_device_info *dev, int *applied, sb_err *e);
+/* Name of the table entry for a device name, or NULL. */
+const char *sb_gemm_tune_entry(const char *device_name);
+#endif

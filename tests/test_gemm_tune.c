@@ -1,0 +1,91 @@
+/* test_gemm_tune.c - the library's tuned CLBlast parameters (runtime/gemm_tune.h):
+ * GEMMs after applying them still match a plain-C GEMM on shapes large
+ * enough for CLBlast's indirect (tuned) kernel and on odd ones; bad
+ * SEQBOAT_GEMM_XGEMM values are refused with a message. */
+#include <stdlib.h>
+#include <string.h>
+#include "../runtime/gemm.h"
+#include "../runtime/gemm_tune.h"
+#include "testutil.h"
+
+static void check_gemm(sb_rt *rt, int tb, size_t m, size_t n, size_t k, uint32_t seed) {
+    size_t ldb = tb ? k : n;
+    float *a = malloc(m * k * 4), *b = malloc(n * k * 4), *c = malloc(m * n * 4), *want = malloc(m * n * 4);
+    tu_fill(a, m * k, seed, -1, 1);
+    tu_fill(b, n * k, seed + 1, -1, 1);
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double s = 0;
+            for (size_t p = 0; p < k; p++) s += (double)a[i * k + p] * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+            want[i * n + j] = (float)s;
+        }
+    cl_mem da = tu_upload(rt, a, m * k * 4), db = tu_upload(rt, b, n * k * 4), dc = tu_alloc(rt, m * n * 4);
+    TU_OK(sb_gemm(rt, 0, tb, m, n, k, 1.0f, da, 0, k, db, 0, ldb, 0.0f, dc, 0, n, &tu_err));
+    tu_download(rt, dc, c, m * n * 4);
+    char what[96];
+    snprintf(what, sizeof what, "tuned gemm tb=%d %zux%zux%zu", tb, m, n, k);
+    tu_check_close(c, want, m * n, 1e-4f, 1e-4f * (float)k, what);
+    clReleaseMemObject(da);
+    clReleaseMemObject(db);
+    clReleaseMemObject(dc);
+    free(a);
+    free(b);
+    free(c);
+    free(want);
+}
+
+START_TEST(test_tuned_gemm_correct) {
+    sb_rt *rt = tu_rt();
+    int applied = -1;
+    TU_OK(sb_gemm_tune_apply(&rt->dev, &applied, &tu_err));
+    ck_assert_int_eq(applied, sb_gemm_tune_entry(rt->dev.name) != NULL);
+    int again = -1;
+    TU_OK(sb_gemm_tune_apply(&rt->dev, &again, &tu_err));
+    ck_assert_int_eq(again, 0); /* once per process and device */
+    check_gemm(rt, 1, 300, 514, 256, 1);
+    check_gemm(rt, 0, 257, 130, 129, 2);
+    check_gemm(rt, 1, 37, 129, 65, 3);
+    sb_rt_free(rt);
+}
+END_TEST
+
+START_TEST(test_env_values) {
+    sb_rt *rt = tu_rt();
+    setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32", 1);
+    ck_assert_int_eq(sb_gemm_tune_apply(&rt->dev, NULL, &tu_err), SB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(tu_err.msg, "SEQBOAT_GEMM_XGEMM"));
+    /* a valid custom set (CLBlast's generic defaults) applies on any device */
+    setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32,8,8,8,8,2,1,1,0,0,1,1,1", 1);
+    int applied = 0;
+    TU_OK(sb_gemm_tune_apply(&rt->dev, &applied, &tu_err));
+    ck_assert_int_eq(applied, 1);
+    check_gemm(rt, 1, 200, 160, 96, 4);
+    unsetenv("SEQBOAT_GEMM_XGEMM");
+    sb_rt_free(rt);
+}
+END_TEST
+
+START_TEST(test_off) {
+    sb_rt *rt = tu_rt();
+    setenv("SEQBOAT_GEMM_TUNE", "off", 1);
+    int applied = -1;
+    TU_OK(sb_gemm_tune_apply(&rt->dev, &applied, &tu_err));
+    ck_assert_int_eq(applied, 0);
+    unsetenv("SEQBOAT_GEMM_TUNE");
+    ck_assert_ptr_null(sb_gemm_tune_entry("NVIDIA GeForce RTX 4090"));
+    ck_assert_str_eq(sb_gemm_tune_entry("pthread-skylake-avx512-Intel(R) Xeon(R) Processor"),
+                     "pocl-cpu-xgemm-v1");
+    sb_rt_free(rt);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("gemm_tune");
+    TCase *tc = tcase_create("gemm_tune");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_tuned_gemm_correct);
+    tcase_add_test(tc, test_env_values);
+    tcase_add_test(tc, test_off);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
