@@ -2,8 +2,9 @@
  * (CLBlast through sb_gemm) on the same machine, for the GEMM speed target.
  * Shapes: 1024^3 and the three projection GEMMs of a SeqBoat layer
  * (row-major, C[m x n] = A[m x k] @ W[n x k]^T as runtime/model.c calls them).
- * Build and run: bench/sgemm_compare.sh (needs libopenblas-dev); --tuned applies
- * the parameters of runtime/gemm_tune.c first. Not part of
+ * Build and run: bench/sgemm_compare.sh (needs libopenblas-dev). The runtime
+ * applies the tuned parameters of runtime/gemm_tune.c; --untuned keeps CLBlast's
+ * own (SEQBOAT_GEMM_TUNE=off). Not part of
  * the library or the tests. Prints one line per (backend, shape) and a JSON
  * line per shape on request (--json). */
 #include <cblas.h>
@@ -35,10 +36,10 @@ typedef struct shape {
 
 int main(int argc, char **argv) {
     const char *dev = NULL;
-    int json = 0, tuned = 0;
+    int json = 0, untuned = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--tuned")) tuned = 1;
+        else if (!strcmp(argv[i], "--untuned")) untuned = 1;
         else dev = argv[i];
     }
     const shape shapes[] = {
@@ -50,17 +51,14 @@ int main(int argc, char **argv) {
     sb_err e;
     sb_err_clear(&e);
     sb_rt *rt = NULL;
+    if (untuned) setenv("SEQBOAT_GEMM_TUNE", "off", 1);
     sb_rt_options ro = {dev, NULL, 1};
     if (sb_rt_create(&ro, &rt, &e) != SB_OK) {
         fprintf(stderr, "sgemm_compare: %s\n", e.msg);
         return 1;
     }
-    int applied = 0;
-    if (tuned && sb_gemm_tune_apply(&rt->dev, &applied, &e) != SB_OK) {
-        fprintf(stderr, "sgemm_compare: %s\n", e.msg);
-        return 1;
-    }
-    printf("CLBlast parameters: %s\n", applied ? sb_gemm_tune_entry(rt->dev.name) : "CLBlast's own");
+    const char *active = sb_gemm_tune_active(&rt->dev);
+    printf("CLBlast parameters: %s\n", active ? active : "CLBlast's own");
     printf("OpenCL device: %s (%s), OpenBLAS %s, %d threads\n", rt->dev.name, rt->dev.platform_name,
            openblas_get_config(), openblas_get_num_threads());
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

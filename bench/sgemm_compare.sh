@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build and run bench/sgemm_compare.c: OpenBLAS SGEMM vs the library's CLBlast
 # GEMM on the same machine. Needs libopenblas-dev and a build of the library:
-#   bench/sgemm_compare.sh [BUILD_DIR] [DEVICE] [--tuned] [--json]
+#   bench/sgemm_compare.sh [BUILD_DIR] [DEVICE] [--untuned] [--json]
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}

@@ -112,9 +112,9 @@ typedef struct sb_bench_row {
     double gflop, gflop_s; /* work model / ms_med */
     double phase_ms[SB_PHASE_COUNT]; /* device time per phase, mean per forward (profiling) */
     double unattributed_ms; /* mean forward wall minus the sum of phase_ms: host copies,
-                             * syncs, and device work without an event of its own (CLBlast
-                             * returns the event of its last kernel only) */
-    double gemm_gflop_s;   /* gemm_flops / (phase_ms[PROJ] + unattributed_ms): see README */
+                             * syncs, host launch gaps (device idle) */
+    double gemm_gflop_s;   /* gemm_flops / phase_ms[PROJ] (projection phase: whole CLBlast
+                            * calls timed from a marker before each, plus bias ops) */
     double gbytes, gb_s;   /* estimated traffic, / ms_med */
     double peak_bytes;     /* planned activation peak */
     double weight_bytes;

@@ -9,6 +9,9 @@ sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_
     if (k == 0)
         return sb_fail(e, SB_ERR_ARG, "gemm with k = 0 (m=%zu n=%zu)", m, n);
     cl_event ev = NULL;
+    /* CLBlast may run several kernels (pad, transpose, gemm) and returns the
+     * event of the last one only: time the whole call from a marker. */
+    cl_event from = sb_rt_marker(rt);
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor,
                                        trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k,
@@ -16,6 +19,7 @@ sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_
                                        &rt->queue, rt->profiling ? &ev : NULL);
     if (s != CLBlastSuccess) {
         if (ev) clReleaseEvent(ev);
+        if (from) clReleaseEvent(from);
         sb_status st = (s == CLBlastOpenCLOutOfResources || s == CLBlastTempBufferAllocFailure)
                            ? SB_ERR_DEVICE_MEMORY
                            : SB_ERR_BLAS;
@@ -24,5 +28,5 @@ sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_
                        "with CLBlast status %d",
                        m, n, k, trans_a, trans_b, lda, ldb, ldc, (int)s);
     }
-    return sb_rt_track_event(rt, ev, e);
+    return sb_rt_track_span(rt, from, ev, e);
 }

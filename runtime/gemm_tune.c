@@ -31,6 +31,7 @@ static const tune_entry table[] = {
 #define MAX_DONE 64
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
 static cl_device_id done[MAX_DONE];
+static const char *done_name[MAX_DONE]; /* entry applied (static strings) */
 static int n_done;
 
 static const tune_entry *find(const char *device_name) {
@@ -55,7 +56,7 @@ sb_status sb_gemm_tune_apply(const sb_device_info *dev, int *applied, sb_err *e)
     const char *cv = getenv("SEQBOAT_GEMM_XGEMM");
     if (cv && *cv) { /* 16 comma-separated values in xgemm_names order, for any device */
         memset(&custom, 0, sizeof custom);
-        custom.name = "SEQBOAT_GEMM_XGEMM";
+        custom.name = "SEQBOAT_GEMM_XGEMM"; /* a static string: kept in done_name */
         custom.kernel = "Xgemm";
         const char *p = cv;
         for (int i = 0; i < XGEMM_NPARAM; i++) {
@@ -82,9 +83,22 @@ sb_status sb_gemm_tune_apply(const sb_device_info *dev, int *applied, sb_err *e)
                      t->kernel, t->name, (int)s);
         goto unlock;
     }
-    if (n_done < MAX_DONE) done[n_done++] = dev->device;
+    if (n_done < MAX_DONE) {
+        done_name[n_done] = t->name;
+        done[n_done++] = dev->device;
+    }
     if (applied) *applied = 1;
 unlock:
     pthread_mutex_unlock(&done_lock);
     return st;
+}
+
+const char *sb_gemm_tune_active(const sb_device_info *dev) {
+    const char *name = NULL;
+    if (!dev) return NULL;
+    pthread_mutex_lock(&done_lock);
+    for (int i = 0; i < n_done; i++)
+        if (done[i] == dev->device) name = done_name[i];
+    pthread_mutex_unlock(&done_lock);
+    return name;
 }

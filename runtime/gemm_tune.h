@@ -9,6 +9,7 @@
  * validates a kernel's parameters when it builds it; the tuner checked each
  * configuration against a reference).
  *
+ * sb_rt_create() applies them to its device, so every runtime uses them.
  * Env SEQBOAT_GEMM_TUNE=off leaves CLBlast's own choice; SEQBOAT_GEMM_XGEMM=
  * "GEMMK,MWG,NWG,KWG,MDIMC,NDIMC,MDIMA,NDIMB,KWI,VWM,VWN,STRM,STRN,SA,SB,KREG"
  * (16 integers, as clblast_tuner_xgemm prints them) applies those instead, on
@@ -22,6 +23,8 @@
  * were applied before in this process, or when switched off). *applied (may
  * be NULL) gets the number of kernels overridden by this call. */
 sb_status sb_gemm_tune_apply(const sb_device_info *dev, int *applied, sb_err *e);
+/* Name of the entry applied to dev in this process, or NULL (CLBlast's own). */
+const char *sb_gemm_tune_active(const sb_device_info *dev);
 /* Name of the table entry for a device name, or NULL. */
 const char *sb_gemm_tune_entry(const char *device_name);
 #endif

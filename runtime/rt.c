@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "gemm_tune.h"
 #include "program_cache.h"
 #include "rt.h"
 
@@ -36,6 +37,9 @@ sb_status sb_rt_create(const sb_rt_options *opt, sb_rt **out, sb_err *e) {
     rt->kernels = calloc(1, sizeof *rt->kernels);
     if (!rt->kernels) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     SB_TRY(sb_device_select(opt->device, &rt->dev, e));
+    /* Tuned CLBlast parameters for this device, if the library has some
+     * (speed only; an invalid SEQBOAT_GEMM_XGEMM is an error). */
+    SB_TRY(sb_gemm_tune_apply(&rt->dev, NULL, e));
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->dev.platform, 0};
     rt->ctx = clCreateContext(props, 1, &rt->dev.device, NULL, NULL, &err);
     if (err != CL_SUCCESS) {
@@ -61,7 +65,10 @@ void sb_rt_free(sb_rt *rt) {
     if (!rt) return;
     if (rt->queue) clFinish(rt->queue);
     for (int i = 0; i < rt->n_pending; i++) clReleaseEvent(rt->pending[i]);
+    for (int i = 0; i < rt->n_pending; i++)
+        if (rt->pending_from[i]) clReleaseEvent(rt->pending_from[i]);
     free(rt->pending);
+    free(rt->pending_from);
     free(rt->pending_phase);
     if (rt->kernels) {
         for (int i = 0; i < rt->kernels->n; i++) {
@@ -145,39 +152,58 @@ static sb_status collect_events(sb_rt *rt, sb_err *e) {
     (void)e;
     for (int i = 0; i < rt->n_pending; i++) {
         cl_ulong t0 = 0, t1 = 0;
-        cl_event ev = rt->pending[i];
-        if (clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
+        cl_event ev = rt->pending[i], from = rt->pending_from[i];
+        cl_int r0 = from ? clGetEventProfilingInfo(from, CL_PROFILING_COMMAND_END, sizeof t0, &t0, NULL)
+                         : clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
+        if (r0 == CL_SUCCESS &&
             clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS &&
             t1 >= t0) {
             int ph = rt->pending_phase ? rt->pending_phase[i] : 0;
             rt->phase_ms[ph] += (double)(t1 - t0) * 1e-6;
         }
         clReleaseEvent(ev);
+        if (from) clReleaseEvent(from);
     }
     rt->n_pending = 0;
     return SB_OK;
 }
 
-sb_status sb_rt_track_event(sb_rt *rt, cl_event ev, sb_err *e) {
+sb_status sb_rt_track_span(sb_rt *rt, cl_event from, cl_event ev, sb_err *e) {
     if (!rt->profiling || !ev) {
         if (ev) clReleaseEvent(ev);
+        if (from) clReleaseEvent(from);
         return SB_OK;
     }
     if (rt->n_pending == rt->cap_pending) {
         int cap = rt->cap_pending ? rt->cap_pending * 2 : 256;
         cl_event *np = realloc(rt->pending, (size_t)cap * sizeof *np);
-        int *nph = np ? realloc(rt->pending_phase, (size_t)cap * sizeof *nph) : NULL;
         if (np) rt->pending = np;
-        if (!np || !nph) {
+        cl_event *nf = np ? realloc(rt->pending_from, (size_t)cap * sizeof *nf) : NULL;
+        if (nf) rt->pending_from = nf;
+        int *nph = nf ? realloc(rt->pending_phase, (size_t)cap * sizeof *nph) : NULL;
+        if (!np || !nf || !nph) {
             clReleaseEvent(ev);
+            if (from) clReleaseEvent(from);
             return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory tracking events");
         }
         rt->pending_phase = nph;
         rt->cap_pending = cap;
     }
     rt->pending_phase[rt->n_pending] = rt->phase;
+    rt->pending_from[rt->n_pending] = from;
     rt->pending[rt->n_pending++] = ev;
     return SB_OK;
+}
+
+sb_status sb_rt_track_event(sb_rt *rt, cl_event ev, sb_err *e) {
+    return sb_rt_track_span(rt, NULL, ev, e);
+}
+
+cl_event sb_rt_marker(sb_rt *rt) {
+    cl_event m = NULL;
+    if (!rt->profiling) return NULL;
+    if (clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, &m) != CL_SUCCESS) return NULL;
+    return m;
 }
 
 sb_status sb_rt_launch(sb_rt *rt, cl_kernel k, cl_uint dims, const size_t *gws, const size_t *lws,

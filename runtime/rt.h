@@ -58,6 +58,7 @@ typedef struct sb_rt {
     int phase;                /* current SB_PHASE_* */
     double phase_ms[SB_PHASE_COUNT];
     cl_event *pending;        /* profiled events not yet read */
+    cl_event *pending_from;   /* NULL, or a marker whose end starts the span (sb_rt_track_span) */
     int *pending_phase;       /* phase of each pending event */
     int n_pending, cap_pending;
 } sb_rt;
@@ -96,6 +97,13 @@ sb_status sb_rt_fill_zero(sb_rt *rt, cl_mem m, size_t off, size_t bytes, sb_err 
 sb_status sb_rt_finish(sb_rt *rt, sb_err *e);
 /* Profiling: keep an event (released later) to add its time to rt->phase. */
 sb_status sb_rt_track_event(sb_rt *rt, cl_event ev, sb_err *e);
+/* Profiling: time from the end of `from` (a marker enqueued before a library
+ * call that launches several kernels, e.g. CLBlast) to the end of `ev` (its
+ * last event). Takes ownership of both (either may be NULL). */
+sb_status sb_rt_track_span(sb_rt *rt, cl_event from, cl_event ev, sb_err *e);
+/* When profiling: a marker on rt's queue (ends when all earlier commands
+ * have), for sb_rt_track_span; NULL otherwise or when the marker fails. */
+cl_event sb_rt_marker(sb_rt *rt);
 
 /* Round n up to a multiple of m (m > 0). */
 static inline size_t sb_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }

@@ -23,6 +23,6 @@ ctest_all() {
 step ctest_all
 step sh scripts/ci_package.sh
 step sh scripts/ci_python.sh
-[ -f scripts/ci_sanitize.sh ] && step sh scripts/ci_sanitize.sh
-[ -f scripts/ci_fuzz.sh ] && step sh scripts/ci_fuzz.sh
+step bash scripts/ci_sanitize.sh
+step bash scripts/ci_fuzz.sh
 exit $rc

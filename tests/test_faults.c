@@ -234,7 +234,7 @@ END_TEST
 
 /* Copy every kernel file of cl/ into dir. */
 static void copy_kernels(const char *dir) {
-    char cmd[512];
+    char cmd[1200];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s'/cl/*.cl '%s'/", dir, SB_SOURCE_DIR, dir);
     ck_assert_int_eq(system(cmd), 0);
 }

@@ -35,10 +35,13 @@ static void check_gemm(sb_rt *rt, int tb, size_t m, size_t n, size_t k, uint32_t
 }
 
 START_TEST(test_tuned_gemm_correct) {
-    sb_rt *rt = tu_rt();
-    int applied = -1;
-    TU_OK(sb_gemm_tune_apply(&rt->dev, &applied, &tu_err));
-    ck_assert_int_eq(applied, sb_gemm_tune_entry(rt->dev.name) != NULL);
+    unsetenv("SEQBOAT_GEMM_TUNE");
+    unsetenv("SEQBOAT_GEMM_XGEMM");
+    sb_rt *rt = tu_rt(); /* sb_rt_create applies the table's entry, if any */
+    const char *entry = sb_gemm_tune_entry(rt->dev.name);
+    const char *active = sb_gemm_tune_active(&rt->dev);
+    if (entry) ck_assert_str_eq(active, entry);
+    else ck_assert_ptr_null(active);
     int again = -1;
     TU_OK(sb_gemm_tune_apply(&rt->dev, &again, &tu_err));
     ck_assert_int_eq(again, 0); /* once per process and device */
@@ -50,15 +53,19 @@ START_TEST(test_tuned_gemm_correct) {
 END_TEST
 
 START_TEST(test_env_values) {
-    sb_rt *rt = tu_rt();
+    unsetenv("SEQBOAT_GEMM_TUNE");
     setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32", 1);
-    ck_assert_int_eq(sb_gemm_tune_apply(&rt->dev, NULL, &tu_err), SB_ERR_ARG);
+    sb_rt *rt = NULL;
+    sb_rt_options o = {0};
+    ck_assert_int_eq(sb_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
+    ck_assert_ptr_null(rt);
     ck_assert_ptr_nonnull(strstr(tu_err.msg, "SEQBOAT_GEMM_XGEMM"));
+    setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32,8,8,8,8,2,1,1,0,0,1,1,x", 1);
+    ck_assert_int_eq(sb_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
     /* a valid custom set (CLBlast's generic defaults) applies on any device */
     setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32,8,8,8,8,2,1,1,0,0,1,1,1", 1);
-    int applied = 0;
-    TU_OK(sb_gemm_tune_apply(&rt->dev, &applied, &tu_err));
-    ck_assert_int_eq(applied, 1);
+    rt = tu_rt();
+    ck_assert_str_eq(sb_gemm_tune_active(&rt->dev), "SEQBOAT_GEMM_XGEMM");
     check_gemm(rt, 1, 200, 160, 96, 4);
     unsetenv("SEQBOAT_GEMM_XGEMM");
     sb_rt_free(rt);
@@ -66,11 +73,13 @@ START_TEST(test_env_values) {
 END_TEST
 
 START_TEST(test_off) {
-    sb_rt *rt = tu_rt();
     setenv("SEQBOAT_GEMM_TUNE", "off", 1);
+    sb_rt *rt = tu_rt();
+    ck_assert_ptr_null(sb_gemm_tune_active(&rt->dev));
     int applied = -1;
     TU_OK(sb_gemm_tune_apply(&rt->dev, &applied, &tu_err));
     ck_assert_int_eq(applied, 0);
+    check_gemm(rt, 0, 130, 70, 33, 5);
     unsetenv("SEQBOAT_GEMM_TUNE");
     ck_assert_ptr_null(sb_gemm_tune_entry("NVIDIA GeForce RTX 4090"));
     ck_assert_str_eq(sb_gemm_tune_entry("pthread-skylake-avx512-Intel(R) Xeon(R) Processor"),

@@ -50,8 +50,8 @@ static void usage(FILE *f) {
             "  --no-build-time         skip the cold/warm program build measurement\n"
             "  --no-profile            no OpenCL event profiling (no phase split)\n"
             "  --driver-cache off      also turn PoCL's own kernel cache off (POCL_KERNEL_CACHE=0)\n"
-            "  --gemm-tune             apply the library's tuned CLBlast parameters\n"
-            "                          (runtime/gemm_tune.c) to each device first\n"
+            "  --no-gemm-tune          CLBlast's own parameters, not the library's tuned ones\n"
+            "                          (runtime/gemm_tune.c; same as SEQBOAT_GEMM_TUNE=off)\n"
             "  --quiet                 no progress lines on stderr\n");
 }
 
@@ -164,7 +164,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
     o->build_time = !cli_flag(argc, argv, "--no-build-time");
     o->profile = !cli_flag(argc, argv, "--no-profile");
     o->quiet = cli_flag(argc, argv, "--quiet");
-    o->gemm_tune = cli_flag(argc, argv, "--gemm-tune");
+    o->gemm_tune = !cli_flag(argc, argv, "--no-gemm-tune");
+    if (!o->gemm_tune) setenv("SEQBOAT_GEMM_TUNE", "off", 1); /* before any runtime is made */
     const char *dc = cli_opt(argc, argv, "--driver-cache");
     if (dc && !strcmp(dc, "off")) setenv("POCL_KERNEL_CACHE", "0", 1); /* before any OpenCL call */
     if (o->input && !o->model) fprintf(stderr, "seqboat bench: --input needs --model\n"), bad = 1;
@@ -269,13 +270,6 @@ static int bench_device(sweep *s, const sb_device_info *d) {
     sb_err e;
     sb_err_clear(&e);
     sb_model_impl *m = NULL, *mq = NULL;
-    if (o->gemm_tune) {
-        int applied = 0;
-        if (sb_gemm_tune_apply(d, &applied, &e) != SB_OK)
-            fprintf(stderr, "seqboat bench: device %d: %s\n", d->index, e.msg);
-        else if (applied)
-            snprintf(bd.gemm_params, sizeof bd.gemm_params, "%s", sb_gemm_tune_entry(d->name));
-    }
     if (o->build_time) {
         int L0 = s->in ? s->in->L : (o->lengths[0] < 1024 ? o->lengths[0] : 1024);
         if (!o->quiet) fprintf(stderr, "bench: device %d: program build time (cold, warm)\n", d->index);
@@ -294,6 +288,8 @@ static int bench_device(sweep *s, const sb_device_info *d) {
         sb_bench_report_add_device(s->rep, &bd);
         return 1;
     }
+    const char *tuned = sb_gemm_tune_active(d);
+    snprintf(bd.gemm_params, sizeof bd.gemm_params, "%s", tuned ? tuned : "");
     sb_bench_report_add_device(s->rep, &bd);
     print_header();
     if (s->in) {
