@@ -326,6 +326,42 @@ START_TEST(bad_token_id) {
 }
 END_TEST
 
+/* generate: --prompt-file gives the same greedy bytes as --prompt with the
+ * file's text; bad values exit 2 with a message. */
+START_TEST(generate_prompt_file) {
+    tmp_t t;
+    tmp_open(&t);
+    const char *text = "import os\ndef main(";
+    char pf[256];
+    tmp_path(&t, "prompt.txt", pf, sizeof pf);
+    FILE *fp = fopen(pf, "wb");
+    ck_assert_ptr_nonnull(fp);
+    fputs(text, fp);
+    fclose(fp);
+    const char *model = SB_SOURCE_DIR "/models/tiny-pystdlib.safetensors";
+    const char *a1[] = {"generate", "--model", model, "--prompt", text, "--max-tokens", "24",
+                        "--temperature", "0", NULL};
+    expect_ok(&t, run_cli(&t, a1), "generate --prompt");
+    char *want = strdup(t.out_text);
+    ck_assert_uint_gt(strlen(want), strlen(text) + 20);
+    ck_assert(!strncmp(want, text, strlen(text)));
+    const char *a2[] = {"generate", "--model", model, "--prompt-file", pf, "--max-tokens", "24",
+                        "--temperature", "0", NULL};
+    expect_ok(&t, run_cli(&t, a2), "generate --prompt-file");
+    ck_assert_str_eq(t.out_text, want);
+    free(want);
+    const char *b1[] = {"generate", "--model", model, "--prompt", "x", "--max-tokens", "5x", NULL};
+    expect_fail(&t, run_cli(&t, b1), "max-tokens", "--max-tokens 5x");
+    const char *b2[] = {"generate", "--model", model, "--prompt-file", "/nonexistent/p.txt", NULL};
+    expect_fail(&t, run_cli(&t, b2), "prompt-file", "missing prompt file");
+    const char *b3[] = {"generate", "--model", model, "--prompt", "x", "--prompt-file", pf, NULL};
+    expect_fail(&t, run_cli(&t, b3), "one of", "both prompt options");
+    const char *b4[] = {"generate", "--model", model, "--prompt", "x", "--top-p", "0", NULL};
+    expect_fail(&t, run_cli(&t, b4), "top-p", "--top-p 0");
+    tmp_close(&t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("run");
@@ -338,6 +374,7 @@ int main(void) {
     tcase_set_timeout(ti, 300);
     tcase_add_test(ti, devices);
     tcase_add_test(ti, inspect);
+    tcase_add_test(ti, generate_prompt_file);
     suite_add_tcase(s, ti);
     TCase *tb = tcase_create("bad");
     tcase_set_timeout(tb, 300);

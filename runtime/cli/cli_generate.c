@@ -77,26 +77,59 @@ static const char *default_model(void) {
 int cli_generate(int argc, char **argv) {
     const char *model = cli_opt(argc, argv, "--model");
     const char *prompt = cli_opt(argc, argv, "--prompt");
+    const char *prompt_file = cli_opt(argc, argv, "--prompt-file");
+    char *file_text = NULL;
+    size_t plen = 0;
     const char *v;
     long max_tokens = 200;
     double temperature = 0.8, top_p = 0.95;
     uint64_t seed = 1;
     int stats = cli_flag(argc, argv, "--stats");
     if (cli_flag(argc, argv, "--help")) {
-        printf("seqboat generate [--model M] --prompt TEXT [--max-tokens N] [--temperature T]\n"
-               "                 [--top-p P] [--seed S] [--device D] [--stats]\n");
+        printf("seqboat generate [--model M] (--prompt TEXT | --prompt-file F) [--max-tokens N]\n"
+               "                 [--temperature T] [--top-p P] [--seed S] [--device D] [--stats]\n");
         return 0;
     }
-    if ((v = cli_opt(argc, argv, "--max-tokens"))) max_tokens = strtol(v, NULL, 10);
-    if ((v = cli_opt(argc, argv, "--temperature"))) temperature = strtod(v, NULL);
-    if ((v = cli_opt(argc, argv, "--top-p"))) top_p = strtod(v, NULL);
-    if ((v = cli_opt(argc, argv, "--seed"))) seed = strtoull(v, NULL, 10);
-    if (!prompt) {
-        fprintf(stderr, "seqboat generate: --prompt TEXT is required\n");
+    char *end;
+    if ((v = cli_opt(argc, argv, "--max-tokens")) && ((max_tokens = strtol(v, &end, 10)), *end || end == v))
+        return fprintf(stderr, "seqboat generate: --max-tokens '%s' is not an integer\n", v), 2;
+    if ((v = cli_opt(argc, argv, "--temperature")) && ((temperature = strtod(v, &end)), *end || end == v))
+        return fprintf(stderr, "seqboat generate: --temperature '%s' is not a number\n", v), 2;
+    if ((v = cli_opt(argc, argv, "--top-p")) && ((top_p = strtod(v, &end)), *end || end == v))
+        return fprintf(stderr, "seqboat generate: --top-p '%s' is not a number\n", v), 2;
+    if ((v = cli_opt(argc, argv, "--seed")) && ((seed = strtoull(v, &end, 10)), *end || end == v))
+        return fprintf(stderr, "seqboat generate: --seed '%s' is not an integer\n", v), 2;
+    if (!prompt == !prompt_file) {
+        fprintf(stderr, "seqboat generate: give one of --prompt TEXT or --prompt-file F\n");
         return 2;
     }
-    if (max_tokens < 0 || max_tokens > 100000000 || temperature < 0 || !(top_p > 0 && top_p <= 1)) {
+    if (prompt_file) { /* bytes of the file, as they are (a byte-level model) */
+        FILE *f = fopen(prompt_file, "rb");
+        if (!f) return fprintf(stderr, "seqboat generate: cannot open --prompt-file '%s'\n", prompt_file), 2;
+        size_t cap = 0;
+        for (;;) {
+            if (plen == cap) {
+                char *nt = realloc(file_text, cap = cap ? cap * 2 : 65536);
+                if (!nt) break;
+                file_text = nt;
+            }
+            size_t got = fread(file_text + plen, 1, cap - plen, f);
+            plen += got;
+            if (got == 0) break;
+        }
+        int bad = ferror(f) || !file_text;
+        fclose(f);
+        if (bad || plen > 0x7fffffff) {
+            free(file_text);
+            return fprintf(stderr, "seqboat generate: cannot read --prompt-file '%s'\n", prompt_file), 2;
+        }
+        prompt = file_text;
+    } else {
+        plen = strlen(prompt);
+    }
+    if (max_tokens < 0 || max_tokens > 100000000 || !(temperature >= 0) || !(top_p > 0 && top_p <= 1)) {
         fprintf(stderr, "seqboat generate: need 0 <= --max-tokens, --temperature >= 0, 0 < --top-p <= 1\n");
+        free(file_text);
         return 2;
     }
     if (!model) model = default_model();
@@ -110,6 +143,7 @@ int cli_generate(int argc, char **argv) {
     int32_t *ids = NULL;
     if (sb_model_load(model, &o, &m) != SB_OK) {
         fprintf(stderr, "seqboat generate: %s\n", sb_last_error());
+        free(file_text);
         return 1;
     }
     sb_model_info info;
@@ -122,7 +156,6 @@ int cli_generate(int argc, char **argv) {
         fprintf(stderr, "seqboat generate: %s\n", sb_last_error());
         goto out;
     }
-    size_t plen = strlen(prompt);
     if (plen == 0) prompt = "\n", plen = 1;
     ids = malloc(plen * sizeof *ids);
     logits = malloc(sizeof(float) * 256);
@@ -170,6 +203,7 @@ int cli_generate(int argc, char **argv) {
     }
     rc = 0;
 out:
+    free(file_text);
     free(ids);
     free(logits);
     free(buf);
