@@ -120,6 +120,7 @@ typedef struct sb_bench_row {
     double weight_bytes;
     double load_avg;       /* host 1-minute load average when the point started (-1 = unknown) */
     double ref_tokens_per_s, ref_ratio; /* filled by bench/reference_pytorch.py (0 = none) */
+    double prefill_ms;     /* decode rows: the prompt's prefill (L tokens) */
     char status[SB_BENCH_STR]; /* "ok", "skipped: ...", "error: ..." */
 } sb_bench_row;
 
@@ -177,6 +178,14 @@ typedef struct sb_bench_run_opt {
  * work, phase and memory fields of row (not the device/method fields). The
  * model's rt should have profiling on for the phase split. */
 sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row *row, sb_err *e);
+
+/* Method "decode": open a stream on m (causal), prefill a prompt of L random
+ * tokens (one parallel feed; prefill_ms), then time `steps` single-token steps
+ * one by one after two untimed ones. Fills B=1, L, tokens = repeats = steps,
+ * ms_min/med/max per step, tokens_per_s = 1000 / ms_med, share = activated
+ * share of the steps, the model sizes and status "ok". */
+sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench_row *row,
+                          sb_err *e);
 
 /* Program build time on a fresh model of `path` on `device`: cold with an
  * empty cache folder, warm with the same folder again. L: length of the

@@ -198,6 +198,7 @@ static cJSON *json_row(jctx *j, const sb_bench_row *r) {
         jnum(j, o, "ref_ratio", r->ref_ratio);
     }
     jnum(j, o, "load_avg", r->load_avg);
+    if (!strcmp(r->method, "decode")) jnum(j, o, "prefill_ms", r->prefill_ms);
     jstr(j, o, "status", r->status);
     return o;
 }
@@ -274,7 +275,7 @@ const char *const sb_bench_csv_columns[] = {
     "causal", "softmax", "share_target", "share", "repeats", "ms_min", "ms_median", "ms_max",
     "layer_ms", "tokens_per_s", "gflop", "gflop_per_s", "other_ms", "ema_ms", "gate_ms", "proj_ms",
     "attn_ms", "unattributed_ms", "gemm_gflop_per_s", "gbytes", "gbytes_per_s", "peak_bytes", "weight_bytes",
-    "build_cold_ms", "build_warm_ms", "load_avg", "status", NULL};
+    "build_cold_ms", "build_warm_ms", "load_avg", "prefill_ms", "status", NULL};
 
 /* A field, quoted when it holds a comma, quote or newline. */
 static void csv_str(FILE *f, const char *s) {
@@ -297,7 +298,7 @@ static void csv_meta(FILE *f, const char *k, const char *v) {
 }
 
 sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err *e) {
-    char tmp[1100], num[64];
+    char tmp[1100], num[128];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) return sb_fail(e, SB_ERR_IO, "bench: cannot write '%s'", tmp);
@@ -339,8 +340,8 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
         for (int p = 0; p < SB_PHASE_COUNT; p++) fprintf(f, ",%.6g", w->phase_ms[p]);
         fprintf(f, ",%.6g,%.6g,%.6g,%.6g,%.0f,%.0f", w->unattributed_ms, w->gemm_gflop_s, w->gbytes, w->gb_s, w->peak_bytes,
                 w->weight_bytes);
-        snprintf(num, sizeof num, ",%.6g,%.6g,%.3g,", d ? d->build_cold_ms : 0.0,
-                 d ? d->build_warm_ms : 0.0, w->load_avg);
+        snprintf(num, sizeof num, ",%.6g,%.6g,%.3g,%.6g,", d ? d->build_cold_ms : 0.0,
+                 d ? d->build_warm_ms : 0.0, w->load_avg, w->prefill_ms);
         fputs(num, f);
         csv_str(f, w->status);
         fputc('\n', f);

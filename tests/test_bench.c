@@ -358,6 +358,51 @@ START_TEST(test_forced_share_forward) {
 }
 END_TEST
 
+/* Decode points: a causal model gives a row with the prompt position, the
+ * step count, ordered per-step times and a share in [0, 1]; a
+ * bidirectional model is refused with a message. */
+START_TEST(test_decode_point) {
+    char path[] = "/tmp/sb_test_bench_model_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    for (int bidir = 0; bidir < 2; bidir++) {
+        sb_config c = tiny_cfg();
+        c.d_model = 16;
+        c.d_qk = 8;
+        c.d_hidden = 24;
+        c.d_ema = 2;
+        c.mem_size = 8;
+        c.n_layers = 2;
+        c.bidirectional = bidir;
+        TU_OK(sb_bench_write_model(path, &c, 5, &tu_err));
+        sb_options o = sb_options_default();
+        sb_model *m = NULL;
+        ck_assert_int_eq(sb_model_load(path, &o, &m), SB_OK);
+        sb_bench_row row;
+        memset(&row, 0, sizeof row);
+        sb_status st = sb_bench_decode(m, 40, 5, 9, &row, &tu_err);
+        if (bidir) {
+            ck_assert_int_eq(st, SB_ERR_STATE);
+            ck_assert_ptr_nonnull(strstr(tu_err.msg, "bidirectional"));
+        } else {
+            TU_OK(st);
+            ck_assert_str_eq(row.status, "ok");
+            ck_assert_int_eq(row.L, 40);
+            ck_assert_int_eq(row.tokens, 5);
+            ck_assert_int_eq(row.layers, 2);
+            ck_assert(row.share >= 0 && row.share <= 1);
+            ck_assert(row.ms_min > 0 && row.ms_min <= row.ms_med && row.ms_med <= row.ms_max);
+            ck_assert(row.prefill_ms > 0);
+            ck_assert_double_eq_tol(row.tokens_per_s, 1e3 / row.ms_med, 1e-9 * row.tokens_per_s);
+        }
+        ck_assert_int_eq(sb_bench_decode(m, 0, 5, 9, &row, &tu_err), SB_ERR_ARG);
+        sb_model_free(m);
+    }
+    unlink(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("bench");
     TCase *tc = tcase_create("bench");
@@ -369,6 +414,7 @@ int main(void) {
     tcase_add_test(tc, test_csv_roundtrip);
     tcase_add_test(tc, test_random_models);
     tcase_add_test(tc, test_forced_share_forward);
+    tcase_add_test(tc, test_decode_point);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

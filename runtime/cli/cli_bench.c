@@ -19,7 +19,7 @@ typedef struct bench_opts {
     int lengths[MAX_LIST], n_len;
     double shares[MAX_LIST];
     int n_share;
-    int sma, dense, quad;
+    int sma, dense, quad, decode, decode_steps;
     int B, warmup, repeats, build_time, profile, quiet, gemm_tune;
     double max_seconds, quad_budget_s;
     int quad_max_len;
@@ -35,7 +35,8 @@ static void usage(FILE *f) {
             "  --batch B               sequences per forward (default 1)\n"
             "  --shares S1,...|router  forced activation shares for SMA, or the model's own\n"
             "                          router (default 0.5)\n"
-            "  --methods m1,...        sma, dense, quadratic (default all three)\n"
+            "  --methods m1,...        sma, dense, quadratic, decode (default: the first three)\n"
+            "  --decode-steps N        decode: timed single-token steps per length (64)\n"
             "  --d-model 512 --d-qk 128 --d-hidden 1024 --d-ema 16 --window 256 --layers 1\n"
             "  --d-input 16 --d-output 16 --max-positions 8192 --truncation 0\n"
             "  --bidirectional --softmax --rotary --postnorm --batchnorm\n"
@@ -136,8 +137,11 @@ static int parse(int argc, char **argv, bench_opts *o) {
     o->sma = strstr(me, "sma") != NULL;
     o->dense = strstr(me, "dense") != NULL;
     o->quad = strstr(me, "quad") != NULL;
-    if (!o->sma && !o->dense && !o->quad)
-        fprintf(stderr, "seqboat bench: --methods '%s' names none of sma, dense, quadratic\n", me), bad = 1;
+    o->decode = strstr(me, "decode") != NULL;
+    if (!o->sma && !o->dense && !o->quad && !o->decode)
+        fprintf(stderr, "seqboat bench: --methods '%s' names none of sma, dense, quadratic, decode\n",
+                me), bad = 1;
+    o->decode_steps = opt_int(argc, argv, "--decode-steps", 64, 1, &bad);
     o->B = opt_int(argc, argv, "--batch", 1, 1, &bad);
     o->warmup = opt_int(argc, argv, "--warmup", 1, 0, &bad);
     o->repeats = opt_int(argc, argv, "--repeats", 5, 1, &bad);
@@ -184,6 +188,16 @@ static void print_row(const sb_bench_row *r) {
     else snprintf(sh, sizeof sh, "%.2f", r->share_target);
     if (strcmp(r->status, "ok") != 0) {
         printf("%-3d %-9s %8d %5s %6s  %s\n", r->device_index, r->method, r->L, sh, "", r->status);
+        fflush(stdout);
+        return;
+    }
+    if (!strcmp(r->method, "decode")) { /* ms per token, not per forward */
+        char ms[64];
+        snprintf(ms, sizeof ms, "%.2f / %.2f / %.2f", r->ms_min, r->ms_med, r->ms_max);
+        printf("%-3d %-9s %8d %5s %6.3f %27s %10.1f   (ms per token at position L; prefill of L "
+               "tokens %.0f ms, %.0f tokens/s)\n",
+               r->device_index, r->method, r->L, sh, r->share, ms, r->tokens_per_s, r->prefill_ms,
+               r->prefill_ms > 0 ? r->L / (r->prefill_ms * 1e-3) : 0);
         fflush(stdout);
         return;
     }
@@ -250,6 +264,40 @@ static void run_point(sweep *s, sb_model_impl *m, const sb_device_info *d, const
     }
     print_row(&row);
     if (!sb_bench_report_add_row(s->rep, &row)) fprintf(stderr, "seqboat bench: out of memory\n");
+}
+
+/* Method decode: a stream at each length L (prompt of L tokens), ms per step. */
+static void bench_decode(sweep *s, const sb_device_info *d, const char *spec) {
+    const bench_opts *o = s->o;
+    sb_options mo = sb_options_default();
+    mo.device = spec;
+    sb_model *pm = NULL;
+    char why[SB_BENCH_STR] = "";
+    if (sb_model_load(s->path, &mo, &pm) != SB_OK)
+        snprintf(why, sizeof why, "error: loading the model for decode: %.200s", sb_last_error());
+    else if (o->cfg.bidirectional || o->cfg.task == SB_TASK_CLASSIFY)
+        snprintf(why, sizeof why, "skipped: decode needs a causal sequence or lm model");
+    for (int li = 0; li < o->n_len; li++) {
+        int L = o->lengths[li];
+        sb_bench_row row;
+        memset(&row, 0, sizeof row);
+        progress(s, d, "decode", L, -1);
+        row.device_index = d->index;
+        snprintf(row.device, sizeof row.device, "%s", d->name);
+        snprintf(row.method, sizeof row.method, "decode");
+        row.B = 1, row.L = L, row.share_target = -1;
+        if (why[0]) {
+            snprintf(row.status, sizeof row.status, "%s", why);
+        } else {
+            sb_err e;
+            sb_err_clear(&e);
+            if (sb_bench_decode(pm, L, o->decode_steps, o->seed + (uint64_t)L, &row, &e) != SB_OK)
+                snprintf(row.status, sizeof row.status, "error: %.240s", e.msg);
+        }
+        print_row(&row);
+        if (!sb_bench_report_add_row(s->rep, &row)) fprintf(stderr, "seqboat bench: out of memory\n");
+    }
+    sb_model_free(pm);
 }
 
 /* Estimated ms of a full-attention forward at L from the dense row at L. */
@@ -343,6 +391,7 @@ static int bench_device(sweep *s, const sb_device_info *d) {
     }
     sb_model_impl_free(mq);
     sb_model_impl_free(m);
+    if (o->decode) bench_decode(s, d, spec);
     return 0;
 }
 
@@ -422,6 +471,7 @@ int cli_bench(int argc, char **argv) {
     }
     {
         int per = s.in ? 1 + o.n_share : o.n_len * ((o.sma ? o.n_share : 0) + o.dense + o.quad);
+        per += o.decode ? o.n_len : 0;
         s.n_points = per * n_dev;
     }
     printf("seqboat bench %s (%s), D=%d Z=%d H=%d N=%d W=%d layers=%d %s %s, batch %d\n",

@@ -1,0 +1,90 @@
+/* bench_decode.c - streaming-decode points of `seqboat bench` (method
+ * "decode"): the cost of one token at a given position. See bench.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "bench.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* Deterministic token ids in [0, vocab). */
+static void fill_ids(int32_t *ids, size_t n, int vocab, uint64_t seed) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        ids[i] = (int32_t)(s % (uint64_t)vocab);
+    }
+}
+
+sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench_row *row,
+                          sb_err *e) {
+    sb_status st = SB_OK;
+    sb_stream *s = NULL;
+    float *x = NULL, *out = NULL;
+    int32_t *ids = NULL;
+    double *times = NULL;
+    sb_model_info info;
+    if (!m || !row || L < 1 || steps < 1)
+        return sb_fail(e, SB_ERR_ARG, "sb_bench_decode: need a model, a row, L >= 1, steps >= 1");
+    SB_TRY(sb_model_get_info(m, &info) == SB_OK ? SB_OK
+                                                 : sb_fail(e, SB_ERR_ARG, "%s", sb_model_last_error(m)));
+    if (sb_stream_open(m, &s) != SB_OK) SB_FAIL(SB_ERR_STATE, "%s", sb_last_error());
+    int lm = info.task == SB_LM;
+    size_t F = lm ? 1 : (size_t)info.d_input;
+    /* The prompt: L tokens, one parallel prefill (the stream's first feed). */
+    if (lm) ids = malloc((size_t)L * sizeof *ids);
+    else x = malloc(sb_mul_size((size_t)L, F) * sizeof *x);
+    out = malloc((size_t)info.d_output * sizeof *out);
+    times = malloc((size_t)steps * sizeof *times);
+    if ((!ids && !x) || !out || !times)
+        SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory for a prompt of %d tokens", L);
+    if (lm) fill_ids(ids, (size_t)L, info.vocab_size, seed);
+    else sb_bench_fill(x, (size_t)L * F, seed);
+    double t0 = now_ms();
+    sb_status fs = lm ? sb_stream_feed_ids(s, ids, L, NULL, out) : sb_stream_feed(s, x, L, NULL, out);
+    if (fs != SB_OK) SB_FAIL(fs, "prefill of %d tokens: %s", L, sb_stream_last_error(s));
+    row->prefill_ms = now_ms() - t0;
+    /* Two untimed steps, then `steps` timed ones, each on its own. */
+    uint64_t tok_seed = seed + 0x51ED;
+    for (int i = -2; i < steps; i++) {
+        if (lm) fill_ids(ids, 1, info.vocab_size, tok_seed + (uint64_t)(i + 2));
+        else sb_bench_fill(x, F, tok_seed + (uint64_t)(i + 2));
+        double a = now_ms();
+        fs = lm ? sb_stream_step_id(s, ids[0], out) : sb_stream_step(s, x, out);
+        if (fs != SB_OK) SB_FAIL(fs, "step at position %ld: %s", sb_stream_position(s),
+                                 sb_stream_last_error(s));
+        if (i >= 0) times[i] = now_ms() - a;
+    }
+    long act = 0, tot = 0;
+    for (int l = 0; l < info.n_layers; l++) {
+        long st_l = 0, a_l = 0;
+        sb_stream_layer_activity(s, l, &st_l, &a_l);
+        tot += st_l, act += a_l;
+    }
+    row->B = 1;
+    row->L = L;
+    row->tokens = steps;
+    row->repeats = steps;
+    row->layers = info.n_layers, row->D = info.d_model, row->Z = info.d_qk, row->H = info.d_hidden;
+    row->N = info.d_ema, row->W = info.mem_size, row->causal = !info.bidirectional;
+    row->softmax = info.softmax;
+    row->share = tot > 0 ? (double)act / (double)tot : 0;
+    sb_bench_summary(times, steps, &row->ms_min, &row->ms_med, &row->ms_max);
+    row->tokens_per_s = row->ms_med > 0 ? 1e3 / row->ms_med : 0;
+    row->load_avg = sb_bench_load_avg();
+    snprintf(row->status, sizeof row->status, "ok");
+done:
+    sb_stream_free(s);
+    free(x);
+    free(ids);
+    free(out);
+    free(times);
+    return st;
+}
