@@ -1,8 +1,8 @@
 #!/bin/sh
 # Install what is missing, build, run every test: the Check suites through
 # CTest, then the install/packaging checks (examples built with pkg-config and
-# find_package), the Python binding's pytest suite, the sanitizer build and
-# short fuzz runs. Exits non-zero if any step fails.
+# find_package), the Python binding's pytest suite, Valgrind memcheck on the
+# host-only suites, the sanitizer build and short fuzz runs. Exits non-zero if any step fails.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/bootstrap.sh
@@ -23,6 +23,7 @@ ctest_all() {
 step ctest_all
 step sh scripts/ci_package.sh
 step sh scripts/ci_python.sh
+step sh scripts/ci_valgrind.sh
 step bash scripts/ci_sanitize.sh
 step bash scripts/ci_fuzz.sh
 exit $rc
