@@ -2,7 +2,8 @@
 # Install what is missing, build, run every test: the Check suites through
 # CTest, then the install/packaging checks (examples built with pkg-config and
 # find_package), the Python binding's pytest suite, Valgrind memcheck on the
-# host-only suites, the sanitizer build and short fuzz runs. Exits non-zero if any step fails.
+# host-only suites, the ASan+UBSan build, ThreadSanitizer on the threading
+# test and short fuzz runs. Exits non-zero if any step fails.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/bootstrap.sh
@@ -25,5 +26,6 @@ step sh scripts/ci_package.sh
 step sh scripts/ci_python.sh
 step sh scripts/ci_valgrind.sh
 step bash scripts/ci_sanitize.sh
+step sh scripts/ci_tsan.sh
 step bash scripts/ci_fuzz.sh
 exit $rc
