@@ -426,7 +426,14 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
         T += len[b];
     }
     size_t peak = 0;
-    SB_TRY(sb_model_impl_plan(m, (int)T, B, (size_t)B * (size_t)o->L, &peak, e));
+    if (sb_model_impl_blocked(m, B, o->L, o->lengths, NULL)) {
+        /* long causal sequences run block by block (model_block.c): the plan
+         * the forward makes covers one block, whatever the length */
+        int Tb = m->block_tokens > 0 ? m->block_tokens : SB_BLOCK_TOKENS;
+        SB_TRY(sb_model_impl_plan(m, Tb, 1, (size_t)Tb, &peak, e));
+    } else {
+        SB_TRY(sb_model_impl_plan(m, (int)T, B, (size_t)B * (size_t)o->L, &peak, e));
+    }
     for (int i = 0; i < o->warmup; i++)
         SB_TRY(sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e));
     double phase[SB_PHASE_COUNT] = {0}, act_sum = 0, wall_sum = 0;

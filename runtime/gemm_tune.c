@@ -18,14 +18,17 @@ static const char *const xgemm_names[XGEMM_NPARAM] = {
     "GEMMK", "MWG", "NWG", "KWG", "MDIMC", "NDIMC", "MDIMA", "NDIMB",
     "KWI", "VWM", "VWN", "STRM", "STRN", "SA", "SB", "KREG"};
 
-/* Found with `clblast_tuner_xgemm -precision 32 -m 512 -n 512 -k 512`
- * (random search, PoCL 3.1 on a 2-core Skylake-AVX512 Xeon), then checked on the
- * model's GEMM shapes (8192x514x512, 4096x2176x512, 4096x512x1024): about 3x
- * faster Xgemm kernels than CLBlast's defaults there. */
+/* PoCL's CPU device (device names "pthread-<cpu>"). Start: a random search of
+ * `clblast_tuner_xgemm -precision 32 -m 512 -n 512 -k 512` (PoCL 3.1, 2-core
+ * AVX-512 Xeon); then a hand search around it on the model's GEMM shapes
+ * (bench/sgemm_compare.sh with SEQBOAT_GEMM_XGEMM: 8192x514x512, 4096x2176x512,
+ * 4096x512x1024 and 1024^3), where deeper K tiles (KWG 128) and 8-wide vectors
+ * in both directions won: about 59 / 71 / 70 / 78 GFLOP/s there, against 17-29
+ * with CLBlast's defaults and 45-58 with the 512^3 search's best. */
 static const tune_entry table[] = {
-    {"pocl-cpu-xgemm-v1", "pthread-", "Xgemm",
+    {"pocl-cpu-xgemm-v2", "pthread-", "Xgemm",
      /* GEMMK MWG NWG KWG MDIMC NDIMC MDIMA NDIMB KWI VWM VWN STRM STRN SA SB KREG */
-     {0, 128, 64, 32, 8, 16, 16, 32, 2, 8, 2, 0, 0, 1, 1, 1}},
+     {0, 128, 64, 128, 16, 8, 16, 8, 2, 8, 8, 0, 0, 1, 1, 1}},
 };
 
 #define MAX_DONE 64
