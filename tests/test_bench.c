@@ -46,6 +46,24 @@ static sb_config tiny_cfg(void) {
     return c;
 }
 
+/* A small model that runs (2 layers, D=16, W=8) and a temp file name for it. */
+static sb_config small_cfg(void) {
+    sb_config c = tiny_cfg();
+    c.d_model = 16;
+    c.d_qk = 8;
+    c.d_hidden = 24;
+    c.d_ema = 2;
+    c.mem_size = 8;
+    c.n_layers = 2;
+    return c;
+}
+
+static void temp_model_path(char *path) { /* path: "/tmp/sb_test_bench_model_XXXXXX" */
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+}
+
 START_TEST(test_flops_hand) {
     /* D=2 Z=1 H=1 N=1 W=1 causal relu2, one sequence of T=3 tokens, M=2
      * activated: K=2, S=Z+2H=3, pairs = P(2) = 3.
@@ -285,9 +303,7 @@ END_TEST
 /* Random models of several configurations load and have the expected size. */
 START_TEST(test_random_models) {
     char path[] = "/tmp/sb_test_bench_model_XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
+    temp_model_path(path);
     for (int v = 0; v < 4; v++) {
         sb_config c = tiny_cfg();
         c.d_model = 12;
@@ -322,16 +338,8 @@ END_TEST
 /* A forced share gives exactly the hashed tokens through a whole forward. */
 START_TEST(test_forced_share_forward) {
     char path[] = "/tmp/sb_test_bench_model_XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    sb_config c = tiny_cfg();
-    c.d_model = 16;
-    c.d_qk = 8;
-    c.d_hidden = 24;
-    c.d_ema = 2;
-    c.mem_size = 8;
-    c.n_layers = 2;
+    temp_model_path(path);
+    sb_config c = small_cfg();
     TU_OK(sb_bench_write_model(path, &c, 3, &tu_err));
     sb_model_impl *m = NULL;
     sb_rt_options ro = {NULL, NULL, 1};
@@ -363,17 +371,9 @@ END_TEST
  * bidirectional model is refused with a message. */
 START_TEST(test_decode_point) {
     char path[] = "/tmp/sb_test_bench_model_XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
+    temp_model_path(path);
     for (int bidir = 0; bidir < 2; bidir++) {
-        sb_config c = tiny_cfg();
-        c.d_model = 16;
-        c.d_qk = 8;
-        c.d_hidden = 24;
-        c.d_ema = 2;
-        c.mem_size = 8;
-        c.n_layers = 2;
+        sb_config c = small_cfg();
         c.bidirectional = bidir;
         TU_OK(sb_bench_write_model(path, &c, 5, &tu_err));
         sb_options o = sb_options_default();
@@ -394,7 +394,9 @@ START_TEST(test_decode_point) {
             ck_assert(row.share >= 0 && row.share <= 1);
             ck_assert(row.ms_min > 0 && row.ms_min <= row.ms_med && row.ms_med <= row.ms_max);
             ck_assert(row.prefill_ms > 0);
-            ck_assert_double_eq_tol(row.tokens_per_s, 1e3 / row.ms_med, 1e-9 * row.tokens_per_s);
+            /* steps over their total time: between the rates of the slowest and fastest step */
+            ck_assert(row.tokens_per_s >= 1e3 / row.ms_max * (1 - 1e-12));
+            ck_assert(row.tokens_per_s <= 1e3 / row.ms_min * (1 + 1e-12));
         }
         ck_assert_int_eq(sb_bench_decode(m, 0, 5, 9, &row, &tu_err), SB_ERR_ARG);
         sb_model_free(m);

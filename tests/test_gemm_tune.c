@@ -8,32 +8,6 @@
 #include "../runtime/gemm_tune.h"
 #include "testutil.h"
 
-static void check_gemm(sb_rt *rt, int tb, size_t m, size_t n, size_t k, uint32_t seed) {
-    size_t ldb = tb ? k : n;
-    float *a = malloc(m * k * 4), *b = malloc(n * k * 4), *c = malloc(m * n * 4), *want = malloc(m * n * 4);
-    tu_fill(a, m * k, seed, -1, 1);
-    tu_fill(b, n * k, seed + 1, -1, 1);
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < n; j++) {
-            double s = 0;
-            for (size_t p = 0; p < k; p++) s += (double)a[i * k + p] * (tb ? b[j * ldb + p] : b[p * ldb + j]);
-            want[i * n + j] = (float)s;
-        }
-    cl_mem da = tu_upload(rt, a, m * k * 4), db = tu_upload(rt, b, n * k * 4), dc = tu_alloc(rt, m * n * 4);
-    TU_OK(sb_gemm(rt, 0, tb, m, n, k, 1.0f, da, 0, k, db, 0, ldb, 0.0f, dc, 0, n, &tu_err));
-    tu_download(rt, dc, c, m * n * 4);
-    char what[96];
-    snprintf(what, sizeof what, "tuned gemm tb=%d %zux%zux%zu", tb, m, n, k);
-    tu_check_close(c, want, m * n, 1e-4f, 1e-4f * (float)k, what);
-    clReleaseMemObject(da);
-    clReleaseMemObject(db);
-    clReleaseMemObject(dc);
-    free(a);
-    free(b);
-    free(c);
-    free(want);
-}
-
 START_TEST(test_tuned_gemm_correct) {
     unsetenv("SEQBOAT_GEMM_TUNE");
     unsetenv("SEQBOAT_GEMM_XGEMM");
@@ -45,12 +19,13 @@ START_TEST(test_tuned_gemm_correct) {
     int again = -1;
     TU_OK(sb_gemm_tune_apply(&rt->dev, &again, &tu_err));
     ck_assert_int_eq(again, 0); /* once per process and device */
-    check_gemm(rt, 1, 300, 514, 256, 1);
+    tu_check_gemm(rt, 0, 1, 300, 514, 256, 1.0f, 0.0f, 1);
     /* m n k above 384^3: CLBlast's indirect Xgemm, the kernel the table tunes */
-    check_gemm(rt, 1, 521, 530, 263, 6);
-    check_gemm(rt, 0, 600, 257, 513, 7);
-    check_gemm(rt, 0, 257, 130, 129, 2);
-    check_gemm(rt, 1, 37, 129, 65, 3);
+    tu_check_gemm(rt, 0, 1, 521, 530, 263, 1.0f, 0.0f, 6);
+    tu_check_gemm(rt, 0, 0, 600, 257, 513, 1.0f, 0.0f, 7);
+    tu_check_gemm(rt, 1, 0, 530, 520, 270, 0.5f, -1.0f, 8);
+    tu_check_gemm(rt, 0, 0, 257, 130, 129, 1.0f, 0.0f, 2);
+    tu_check_gemm(rt, 0, 1, 37, 129, 65, 1.0f, 0.0f, 3);
     sb_rt_free(rt);
 }
 END_TEST
@@ -69,7 +44,7 @@ START_TEST(test_env_values) {
     setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32,8,8,8,8,2,1,1,0,0,1,1,1", 1);
     rt = tu_rt();
     ck_assert_str_eq(sb_gemm_tune_active(&rt->dev), "SEQBOAT_GEMM_XGEMM");
-    check_gemm(rt, 1, 200, 160, 96, 4);
+    tu_check_gemm(rt, 0, 1, 200, 160, 96, 1.0f, 0.0f, 4);
     unsetenv("SEQBOAT_GEMM_XGEMM");
     sb_rt_free(rt);
 }
@@ -82,7 +57,7 @@ START_TEST(test_off) {
     int applied = -1;
     TU_OK(sb_gemm_tune_apply(&rt->dev, &applied, &tu_err));
     ck_assert_int_eq(applied, 0);
-    check_gemm(rt, 0, 130, 70, 33, 5);
+    tu_check_gemm(rt, 0, 0, 130, 70, 33, 1.0f, 0.0f, 5);
     unsetenv("SEQBOAT_GEMM_TUNE");
     ck_assert_ptr_null(sb_gemm_tune_entry("NVIDIA GeForce RTX 4090"));
     ck_assert_str_eq(sb_gemm_tune_entry("pthread-skylake-avx512-Intel(R) Xeon(R) Processor"),

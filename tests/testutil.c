@@ -1,6 +1,7 @@
 /* testutil.c - shared helpers of the Check suites. */
 #include <string.h>
 #include "testutil.h"
+#include "../runtime/gemm.h"
 
 sb_err tu_err;
 
@@ -62,4 +63,47 @@ int tu_run(Suite *s) {
     int failed = srunner_ntests_failed(r);
     srunner_free(r);
     return failed == 0 ? 0 : 1;
+}
+
+/* ---- GEMM against plain C -------------------------------------------------- */
+
+static void ref_gemm(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *a,
+                     size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc) {
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double s = 0;
+            for (size_t p = 0; p < k; p++) {
+                float av = ta ? a[p * lda + i] : a[i * lda + p];
+                float bv = tb ? b[j * ldb + p] : b[p * ldb + j];
+                s += (double)av * bv;
+            }
+            c[i * ldc + j] = (float)(alpha * s + beta * c[i * ldc + j]);
+        }
+}
+
+void tu_check_gemm(sb_rt *rt, int ta, int tb, size_t m, size_t n, size_t k, float alpha, float beta,
+                uint32_t seed) {
+    size_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
+    size_t ar = ta ? k : m, br = tb ? n : k;
+    size_t aoff = 5, boff = 7, coff = 11, canary = 16;
+    size_t asz = aoff + ar * lda, bsz = boff + br * ldb, csz = coff + m * ldc + canary;
+    float *a = malloc(asz * 4), *b = malloc(bsz * 4), *c = malloc(csz * 4), *want = malloc(csz * 4);
+    tu_fill(a, asz, seed, -1, 1);
+    tu_fill(b, bsz, seed + 1, -1, 1);
+    tu_fill(c, csz, seed + 2, -1, 1);
+    for (size_t i = 0; i < csz; i++) want[i] = c[i];
+    cl_mem da = tu_upload(rt, a, asz * 4), db = tu_upload(rt, b, bsz * 4), dc = tu_upload(rt, c, csz * 4);
+    TU_OK(sb_gemm(rt, ta, tb, m, n, k, alpha, da, aoff, lda, db, boff, ldb, beta, dc, coff, ldc, &tu_err));
+    tu_download(rt, dc, c, csz * 4);
+    ref_gemm(ta, tb, m, n, k, alpha, a + aoff, lda, b + boff, ldb, beta, want + coff, ldc);
+    char what[128];
+    snprintf(what, sizeof what, "gemm ta=%d tb=%d %zux%zux%zu", ta, tb, m, n, k);
+    tu_check_close(c, want, csz, 1e-4f, 1e-4f * (float)k, what);
+    clReleaseMemObject(da);
+    clReleaseMemObject(db);
+    clReleaseMemObject(dc);
+    free(a);
+    free(b);
+    free(c);
+    free(want);
 }

@@ -25,6 +25,11 @@ void tu_check_close(const float *got, const float *want, size_t n, float rtol, f
 cl_mem tu_upload(sb_rt *rt, const void *data, size_t bytes);
 cl_mem tu_alloc(sb_rt *rt, size_t bytes);
 void tu_download(sb_rt *rt, cl_mem m, void *dst, size_t bytes);
+/* sb_gemm (row-major C = alpha op(A) op(B) + beta C, with odd leading
+ * dimensions, offsets and a canary after C) against a plain-C GEMM in double;
+ * fails the test on a mismatch. */
+void tu_check_gemm(sb_rt *rt, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                   float beta, uint32_t seed);
 /* Run a Check suite, return process exit code. */
 int tu_run(Suite *s);
 

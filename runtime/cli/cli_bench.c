@@ -194,9 +194,10 @@ static void print_row(const sb_bench_row *r) {
     if (!strcmp(r->method, "decode")) { /* ms per token, not per forward */
         char ms[64];
         snprintf(ms, sizeof ms, "%.2f / %.2f / %.2f", r->ms_min, r->ms_med, r->ms_max);
-        printf("%-3d %-9s %8d %5s %6.3f %27s %10.1f   (ms per token at position L; prefill of L "
-               "tokens %.0f ms, %.0f tokens/s)\n",
-               r->device_index, r->method, r->L, sh, r->share, ms, r->tokens_per_s, r->prefill_ms,
+        printf("%-3d %-9s %8d %5s %6.3f %27s %10.1f   (ms per token at position L, mean %.2f; "
+               "prefill of L tokens %.0f ms, %.0f tokens/s)\n",
+               r->device_index, r->method, r->L, sh, r->share, ms, r->tokens_per_s,
+               r->tokens_per_s > 0 ? 1e3 / r->tokens_per_s : 0, r->prefill_ms,
                r->prefill_ms > 0 ? r->L / (r->prefill_ms * 1e-3) : 0);
         fflush(stdout);
         return;
