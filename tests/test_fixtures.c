@@ -275,6 +275,16 @@ START_TEST(chunked_ragged) {
 }
 END_TEST
 
+/* Every case listed in tests/data/extra/cases.json (more reference cases made
+ * the same way as the shared fixtures; see tests/data/extra/README.md). */
+START_TEST(extra_cases) {
+    char names[64][96];
+    int n = tu_extra_cases(names, 64, 0);
+    ck_assert_int_ge(n, 14);
+    for (int i = 0; i < n; i++) run_case(names[i]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("fixtures");
     TCase *tc = tcase_create("cases");
@@ -287,6 +297,7 @@ int main(void) {
     tcase_add_test(tc, lm_tokens);
     tcase_add_test(tc, truncated_ema);
     tcase_add_test(tc, sparse_router);
+    tcase_add_test(tc, extra_cases);
     suite_add_tcase(s, tc);
     TCase *tk = tcase_create("chunked");
     tcase_set_timeout(tk, 300);

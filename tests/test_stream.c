@@ -97,6 +97,17 @@ END_TEST
 START_TEST(test_sparse_router) { run_case("sparse_router", NULL); }
 END_TEST
 
+/* The causal sequence/lm cases of tests/data/extra (post-norm, batchnorm,
+ * rotary + softmax + truncated EMA lm, windows of 1 row and longer than the
+ * sequence, three wider layers, a long sequence with a wide window). */
+START_TEST(test_extra_causal_cases) {
+    char names[64][96];
+    int n = tu_extra_cases(names, 64, 1);
+    ck_assert_int_ge(n, 8);
+    for (int i = 0; i < n; i++) run_case(names[i], NULL);
+}
+END_TEST
+
 /* A causal model with a truncated EMA: the same weights with truncation = 5. */
 START_TEST(test_truncated_causal) {
     sb_st_file *f = NULL;
@@ -198,6 +209,7 @@ int main(void) {
     tcase_add_test(t, test_causal_relu2_layernorm);
     tcase_add_test(t, test_causal_rotary);
     tcase_add_test(t, test_lm_tokens);
+    tcase_add_test(t, test_extra_causal_cases);
     tcase_add_test(t, test_long_beyond_max_positions);
     tcase_add_test(t, test_sparse_router);
     tcase_add_test(t, test_truncated_causal);

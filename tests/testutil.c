@@ -1,5 +1,6 @@
 /* testutil.c - shared helpers of the Check suites. */
 #include <string.h>
+#include <cjson/cJSON.h>
 #include "testutil.h"
 #include "../runtime/gemm.h"
 
@@ -106,4 +107,35 @@ void tu_check_gemm(sb_rt *rt, int ta, int tb, size_t m, size_t n, size_t k, floa
     free(b);
     free(c);
     free(want);
+}
+
+/* ---- extra reference cases --------------------------------------------------- */
+
+int tu_extra_cases(char (*names)[96], int cap, int streamable) {
+    FILE *f = fopen(SB_TEST_DATA_DIR "/extra/cases.json", "rb");
+    ck_assert_msg(f != NULL, "cannot open " SB_TEST_DATA_DIR "/extra/cases.json");
+    char *text = malloc(1 << 20);
+    ck_assert_ptr_nonnull(text);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    text[n] = 0;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    ck_assert_msg(cJSON_IsArray(root), "extra/cases.json is not a JSON array");
+    int count = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(it, "made_with");
+        ck_assert(cJSON_IsString(name) && cJSON_IsObject(args));
+        const cJSON *bi = cJSON_GetObjectItemCaseSensitive(args, "bidirectional");
+        const cJSON *task = cJSON_GetObjectItemCaseSensitive(args, "task");
+        int causal = !cJSON_IsTrue(bi);
+        int pooled = cJSON_IsString(task) && !strcmp(task->valuestring, "classify");
+        if (streamable && (!causal || pooled)) continue;
+        ck_assert_int_lt(count, cap);
+        snprintf(names[count++], 96, "extra/%s", name->valuestring);
+    }
+    cJSON_Delete(root);
+    return count;
 }

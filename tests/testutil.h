@@ -30,6 +30,11 @@ void tu_download(sb_rt *rt, cl_mem m, void *dst, size_t bytes);
  * fails the test on a mismatch. */
 void tu_check_gemm(sb_rt *rt, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                    float beta, uint32_t seed);
+/* Names of the cases in tests/data/extra/cases.json as "extra/<name>" (paths
+ * relative to tests/data, without ".model.safetensors"), at most cap; with
+ * streamable, only causal sequence/lm cases. Returns the count (fails the
+ * test when the list cannot be read). */
+int tu_extra_cases(char (*names)[96], int cap, int streamable);
 /* Run a Check suite, return process exit code. */
 int tu_run(Suite *s);
 
