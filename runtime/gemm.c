@@ -12,11 +12,28 @@ sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_
     /* CLBlast may run several kernels (pad, transpose, gemm) and returns the
      * event of the last one only: time the whole call from a marker. */
     cl_event from = sb_rt_marker(rt);
-    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor,
-                                       trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-                                       trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k,
-                                       alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc,
-                                       &rt->queue, rt->profiling ? &ev : NULL);
+    CLBlastStatusCode s;
+    if (m == 1 && beta == 0.0f) {
+        /* CLBlast's GEMV computes beta * y even for beta = 0: y must not hold NaN */
+        sb_status z = sb_rt_fill_zero(rt, c, c_off * sizeof(float), n * sizeof(float), e);
+        if (z != SB_OK) {
+            if (from) clReleaseEvent(from);
+            return z;
+        }
+    }
+    if (m == 1) {
+        /* One row (streaming decode): c = alpha op(B)^T a + beta c as a
+         * matrix-vector product, which CLBlast runs far faster than a GEMM
+         * with one row. a's k elements are lda apart when A is transposed. */
+        s = CLBlastSgemv(CLBlastLayoutRowMajor, trans_b ? CLBlastTransposeNo : CLBlastTransposeYes,
+                         trans_b ? n : k, trans_b ? k : n, alpha, b, b_off, ldb, a, a_off,
+                         trans_a ? lda : 1, beta, c, c_off, 1, &rt->queue, rt->profiling ? &ev : NULL);
+    } else {
+        s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+                         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off,
+                         lda, b, b_off, ldb, beta, c, c_off, ldc, &rt->queue,
+                         rt->profiling ? &ev : NULL);
+    }
     if (s != CLBlastSuccess) {
         if (ev) clReleaseEvent(ev);
         if (from) clReleaseEvent(from);
@@ -24,9 +41,9 @@ sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_
                            ? SB_ERR_DEVICE_MEMORY
                            : SB_ERR_BLAS;
         return sb_fail(e, st,
-                       "CLBlastSgemm(m=%zu n=%zu k=%zu ta=%d tb=%d lda=%zu ldb=%zu ldc=%zu) failed "
+                       "CLBlast%s(m=%zu n=%zu k=%zu ta=%d tb=%d lda=%zu ldb=%zu ldc=%zu) failed "
                        "with CLBlast status %d",
-                       m, n, k, trans_a, trans_b, lda, ldb, ldc, (int)s);
+                       m == 1 ? "Sgemv" : "Sgemm", m, n, k, trans_a, trans_b, lda, ldb, ldc, (int)s);
     }
     return sb_rt_track_span(rt, from, ev, e);
 }

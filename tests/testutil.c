@@ -78,7 +78,7 @@ static void ref_gemm(int ta, int tb, size_t m, size_t n, size_t k, float alpha, 
                 float bv = tb ? b[j * ldb + p] : b[p * ldb + j];
                 s += (double)av * bv;
             }
-            c[i * ldc + j] = (float)(alpha * s + beta * c[i * ldc + j]);
+            c[i * ldc + j] = beta == 0 ? (float)(alpha * s) : (float)(alpha * s + beta * c[i * ldc + j]);
         }
 }
 
@@ -92,6 +92,9 @@ void tu_check_gemm(sb_rt *rt, int ta, int tb, size_t m, size_t n, size_t k, floa
     tu_fill(a, asz, seed, -1, 1);
     tu_fill(b, bsz, seed + 1, -1, 1);
     tu_fill(c, csz, seed + 2, -1, 1);
+    if (beta == 0) /* as in BLAS, C is not read: NaN there must not leak into the result */
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) c[coff + i * ldc + j] = NAN;
     for (size_t i = 0; i < csz; i++) want[i] = c[i];
     cl_mem da = tu_upload(rt, a, asz * 4), db = tu_upload(rt, b, bsz * 4), dc = tu_upload(rt, c, csz * 4);
     TU_OK(sb_gemm(rt, ta, tb, m, n, k, alpha, da, aoff, lda, db, boff, ldb, beta, dc, coff, ldc, &tu_err));

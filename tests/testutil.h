@@ -27,7 +27,8 @@ cl_mem tu_alloc(sb_rt *rt, size_t bytes);
 void tu_download(sb_rt *rt, cl_mem m, void *dst, size_t bytes);
 /* sb_gemm (row-major C = alpha op(A) op(B) + beta C, with odd leading
  * dimensions, offsets and a canary after C) against a plain-C GEMM in double;
- * fails the test on a mismatch. */
+ * with beta = 0, C starts as NaN (it must not be read). Fails the test on a
+ * mismatch. */
 void tu_check_gemm(sb_rt *rt, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                    float beta, uint32_t seed);
 /* Names of the cases in tests/data/extra/cases.json as "extra/<name>" (paths
