@@ -42,11 +42,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--untuned")) untuned = 1;
         else dev = argv[i];
     }
-    const shape shapes[] = {
+    shape shapes[] = {
         {"1024^3", 1024, 1024, 1024, 0},
         {"hx_proj 8192x514x512", 8192, 514, 512, 1},
         {"mx_proj 4096x2176x512", 4096, 2176, 512, 1},
         {"h_proj 4096x512x1024", 4096, 512, 1024, 1},
+        {"encoder 32768x512x16", 32768, 512, 16, 1},
+        {"decoder 32768x16x512", 32768, 16, 512, 1},
+        {"encoder 4096x512x16", 4096, 512, 16, 1},
+        {"decoder 4096x16x512", 4096, 16, 512, 1},
     };
     sb_err e;
     sb_err_clear(&e);
