@@ -186,6 +186,7 @@ int cli_generate(int argc, char **argv) {
     }
     double t2 = now_s();
     printf("\n");
+    fflush(stdout); /* before the stats on stderr */
     if (stats) {
         fprintf(stderr, "device: %s\n", info.device);
         fprintf(stderr, "prefill: %zu tokens in %.3f s (%.1f tokens/s, includes first-use kernel builds)\n",
