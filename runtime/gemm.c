@@ -13,18 +13,19 @@ sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_
      * event of the last one only: time the whole call from a marker. */
     cl_event from = sb_rt_marker(rt);
     CLBlastStatusCode s;
-    if (m == 1 && beta == 0.0f) {
-        /* CLBlast's GEMV computes beta * y even for beta = 0: y must not hold NaN */
-        sb_status z = sb_rt_fill_zero(rt, c, c_off * sizeof(float), n * sizeof(float), e);
-        if (z != SB_OK) {
-            if (from) clReleaseEvent(from);
-            return z;
-        }
-    }
     if (m == 1) {
         /* One row (streaming decode): c = alpha op(B)^T a + beta c as a
          * matrix-vector product, which CLBlast runs far faster than a GEMM
-         * with one row. a's k elements are lda apart when A is transposed. */
+         * with one row. a's k elements are lda apart when A is transposed.
+         * CLBlast's GEMV computes beta * y even for beta = 0: zero y first
+         * so that whatever it held (NaN) is not read. */
+        if (beta == 0.0f) {
+            sb_status z = sb_rt_fill_zero(rt, c, c_off * sizeof(float), n * sizeof(float), e);
+            if (z != SB_OK) {
+                if (from) clReleaseEvent(from);
+                return z;
+            }
+        }
         s = CLBlastSgemv(CLBlastLayoutRowMajor, trans_b ? CLBlastTransposeNo : CLBlastTransposeYes,
                          trans_b ? n : k, trans_b ? k : n, alpha, b, b_off, ldb, a, a_off,
                          trans_a ? lda : 1, beta, c, c_off, 1, &rt->queue, rt->profiling ? &ev : NULL);

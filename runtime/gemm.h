@@ -1,6 +1,9 @@
 /* gemm.h - the one GEMM entry point (CLBlast), row-major.
  * C[m x n] = alpha * op(A) @ op(B) + beta * C, op = transpose when trans_* != 0.
- * A is m x k (k x m if trans_a) with leading dimension lda, likewise B. */
+ * A is m x k (k x m if trans_a) with leading dimension lda, likewise B.
+ * With beta = 0, C is only written (as in BLAS). One-row products (m = 1)
+ * run as CLBlast GEMV, the rest as CLBlast GEMM. When rt profiles, the whole
+ * call (every kernel CLBlast launches) counts in rt->phase. */
 #ifndef SB_GEMM_H
 #define SB_GEMM_H
 #include "rt.h"

@@ -64,9 +64,10 @@ done:
 void sb_rt_free(sb_rt *rt) {
     if (!rt) return;
     if (rt->queue) clFinish(rt->queue);
-    for (int i = 0; i < rt->n_pending; i++) clReleaseEvent(rt->pending[i]);
-    for (int i = 0; i < rt->n_pending; i++)
+    for (int i = 0; i < rt->n_pending; i++) {
+        clReleaseEvent(rt->pending[i]);
         if (rt->pending_from[i]) clReleaseEvent(rt->pending_from[i]);
+    }
     free(rt->pending);
     free(rt->pending_from);
     free(rt->pending_phase);
