@@ -58,7 +58,7 @@ static sb_config small_cfg(void) {
     return c;
 }
 
-static void temp_model_path(char *path) { /* path: "/tmp/sb_test_bench_model_XXXXXX" */
+static void temp_path(char *path) { /* path: a mkstemp template */
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     close(fd);
@@ -165,9 +165,7 @@ START_TEST(test_json_roundtrip) {
     sb_bench_report r;
     fill_report(&r);
     char path[] = "/tmp/sb_test_bench_XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
+    temp_path(path);
     TU_OK(sb_bench_write_json(&r, path, &tu_err));
     FILE *f = fopen(path, "rb");
     ck_assert_ptr_nonnull(f);
@@ -243,9 +241,7 @@ START_TEST(test_csv_roundtrip) {
     sb_bench_report r;
     fill_report(&r);
     char path[] = "/tmp/sb_test_bench_XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
+    temp_path(path);
     TU_OK(sb_bench_write_csv(&r, path, &tu_err));
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
@@ -303,7 +299,7 @@ END_TEST
 /* Random models of several configurations load and have the expected size. */
 START_TEST(test_random_models) {
     char path[] = "/tmp/sb_test_bench_model_XXXXXX";
-    temp_model_path(path);
+    temp_path(path);
     for (int v = 0; v < 4; v++) {
         sb_config c = tiny_cfg();
         c.d_model = 12;
@@ -338,7 +334,7 @@ END_TEST
 /* A forced share gives exactly the hashed tokens through a whole forward. */
 START_TEST(test_forced_share_forward) {
     char path[] = "/tmp/sb_test_bench_model_XXXXXX";
-    temp_model_path(path);
+    temp_path(path);
     sb_config c = small_cfg();
     TU_OK(sb_bench_write_model(path, &c, 3, &tu_err));
     sb_model_impl *m = NULL;
@@ -371,7 +367,7 @@ END_TEST
  * bidirectional model is refused with a message. */
 START_TEST(test_decode_point) {
     char path[] = "/tmp/sb_test_bench_model_XXXXXX";
-    temp_model_path(path);
+    temp_path(path);
     for (int bidir = 0; bidir < 2; bidir++) {
         sb_config c = small_cfg();
         c.bidirectional = bidir;
