@@ -181,7 +181,8 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
 
 /* Method "decode": open a stream on m (causal), prefill a prompt of L random
  * tokens (one parallel feed; prefill_ms), then time `steps` single-token steps
- * one by one after two untimed ones. Fills B=1, L, tokens = repeats = steps,
+ * one by one after untimed warm-up steps (until every layer has activated
+ * once, so that first-use kernel builds are not timed; 2 to 256 steps). Fills B=1, L, tokens = repeats = steps,
  * ms_min/med/max per step, tokens_per_s = steps / their total time (so
  * 1000 / tokens_per_s is the mean ms per token), share = activated
  * share of the steps, the model sizes and status "ok". */
