@@ -56,7 +56,8 @@ sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench
         return sb_fail(e, SB_ERR_ARG, "sb_bench_decode: need a model, a row, L >= 1, steps >= 1");
     SB_TRY(sb_model_get_info(m, &info) == SB_OK ? SB_OK
                                                  : sb_fail(e, SB_ERR_ARG, "%s", sb_model_last_error(m)));
-    if (sb_stream_open(m, &s) != SB_OK) SB_FAIL(SB_ERR_STATE, "%s", sb_last_error());
+    sb_status os = sb_stream_open(m, &s);
+    if (os != SB_OK) SB_FAIL(os, "%s", sb_last_error());
     int lm = info.task == SB_LM;
     size_t F = lm ? 1 : (size_t)info.d_input;
     /* The prompt: L tokens, one parallel prefill (the stream's first feed). */
