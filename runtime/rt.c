@@ -37,18 +37,9 @@ sb_status sb_rt_create(const sb_rt_options *opt, sb_rt **out, sb_err *e) {
     rt->kernels = calloc(1, sizeof *rt->kernels);
     if (!rt->kernels) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     SB_TRY(sb_device_select(opt->device, &rt->dev, e));
-    /* Tuned CLBlast parameters for this device, if the library has some.
-     * They only change speed: if CLBlast refuses the table's entry the
-     * runtime goes on with CLBlast's own; parameters the user gave through
-     * SEQBOAT_GEMM_XGEMM that cannot be applied are an error. */
-    if (sb_gemm_tune_apply(&rt->dev, NULL, e) != SB_OK) {
-        const char *user = getenv("SEQBOAT_GEMM_XGEMM");
-        if (user && *user) {
-            st = e ? e->status : SB_ERR_ARG;
-            goto done;
-        }
-        sb_err_clear(e);
-    }
+    /* Tuned CLBlast parameters for this device, if the library has some
+     * (gemm_tune.h: speed only; bad user-given values are an error). */
+    SB_TRY(sb_gemm_tune_apply(&rt->dev, NULL, e));
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->dev.platform, 0};
     rt->ctx = clCreateContext(props, 1, &rt->dev.device, NULL, NULL, &err);
     if (err != CL_SUCCESS) {

@@ -26,6 +26,10 @@ START_TEST(test_tuned_gemm_correct) {
     tu_check_gemm(rt, 1, 0, 530, 520, 270, 0.5f, -1.0f, 8);
     tu_check_gemm(rt, 0, 0, 257, 130, 129, 1.0f, 0.0f, 2);
     tu_check_gemm(rt, 0, 1, 37, 129, 65, 1.0f, 0.0f, 3);
+    /* skinny products (encoder k = 16, decoder n = 16), both kernels */
+    tu_check_gemm(rt, 0, 1, 1000, 512, 16, 1.0f, 0.0f, 9);
+    tu_check_gemm(rt, 0, 1, 999, 16, 512, 1.0f, 0.5f, 10);
+    tu_check_gemm(rt, 0, 1, 9000, 512, 16, 1.0f, 0.0f, 11);
     sb_rt_free(rt);
 }
 END_TEST
@@ -43,9 +47,31 @@ START_TEST(test_env_values) {
     /* a valid custom set (CLBlast's generic defaults) applies on any device */
     setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32,8,8,8,8,2,1,1,0,0,1,1,1", 1);
     rt = tu_rt();
-    ck_assert_str_eq(sb_gemm_tune_active(&rt->dev), "SEQBOAT_GEMM_XGEMM");
+    ck_assert_str_eq(sb_gemm_tune_active(&rt->dev), "user (SEQBOAT_GEMM_XGEMM*)");
     tu_check_gemm(rt, 0, 1, 200, 160, 96, 1.0f, 0.0f, 4);
     unsetenv("SEQBOAT_GEMM_XGEMM");
+    sb_rt_free(rt);
+}
+END_TEST
+
+/* SEQBOAT_GEMM_XGEMM_DIRECT: malformed values are refused; valid ones apply. */
+START_TEST(test_env_direct) {
+    unsetenv("SEQBOAT_GEMM_TUNE");
+    unsetenv("SEQBOAT_GEMM_XGEMM");
+    setenv("SEQBOAT_GEMM_XGEMM_DIRECT", "32,8,8,8,8,2,1,1,1", 1);
+    sb_rt *rt = NULL;
+    sb_rt_options o = {0};
+    ck_assert_int_eq(sb_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(tu_err.msg, "SEQBOAT_GEMM_XGEMM_DIRECT"));
+    ck_assert_ptr_nonnull(strstr(tu_err.msg, "WGD"));
+    setenv("SEQBOAT_GEMM_XGEMM_DIRECT", "32,8,8,8,8,2,1,1,1,-1", 1);
+    ck_assert_int_eq(sb_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
+    setenv("SEQBOAT_GEMM_XGEMM_DIRECT", "32,8,8,8,8,2,1,1,1,1", 1); /* CLBlast's generic set */
+    rt = tu_rt();
+    ck_assert_str_eq(sb_gemm_tune_active(&rt->dev), "user (SEQBOAT_GEMM_XGEMM*)");
+    tu_check_gemm(rt, 0, 1, 130, 70, 33, 1.0f, 0.0f, 12);
+    tu_check_gemm(rt, 1, 0, 100, 16, 300, 1.0f, 0.0f, 13);
+    unsetenv("SEQBOAT_GEMM_XGEMM_DIRECT");
     sb_rt_free(rt);
 }
 END_TEST
@@ -61,7 +87,7 @@ START_TEST(test_off) {
     unsetenv("SEQBOAT_GEMM_TUNE");
     ck_assert_ptr_null(sb_gemm_tune_entry("NVIDIA GeForce RTX 4090"));
     ck_assert_str_eq(sb_gemm_tune_entry("pthread-skylake-avx512-Intel(R) Xeon(R) Processor"),
-                     "pocl-cpu-xgemm-v2");
+                     "pocl-cpu-v3");
     sb_rt_free(rt);
 }
 END_TEST
@@ -72,6 +98,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_tuned_gemm_correct);
     tcase_add_test(tc, test_env_values);
+    tcase_add_test(tc, test_env_direct);
     tcase_add_test(tc, test_off);
     suite_add_tcase(s, tc);
     return tu_run(s);
