@@ -11,7 +11,7 @@
 #include "ops/bench_force.h"
 #include "program_cache.h"
 
-static double now_ms(void) {
+double sb_bench_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
@@ -67,6 +67,11 @@ static double rng_trunc(rng64 *r, double mean, double std) {
 void sb_bench_fill(float *x, size_t n, uint64_t seed) {
     rng64 r = {seed * 0x2545f4914f6cdd1dull + 7};
     for (size_t i = 0; i < n; i++) x[i] = (float)(2.0 * rng_unit(&r) - 1.0);
+}
+
+void sb_bench_fill_ids(int32_t *ids, size_t n, int vocab, uint64_t seed) {
+    rng64 r = {seed};
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(rng_next(&r) % (uint64_t)vocab);
 }
 
 /* ---- random model file ---------------------------------------------------------- */
@@ -385,8 +390,7 @@ static sb_status make_inputs(const sb_model_impl *m, const sb_bench_run_opt *o, 
         if (o->ids) return SB_OK;
         *ids = malloc(BL * sizeof **ids);
         if (!*ids) return sb_fail(e, SB_ERR_HOST_MEMORY, "bench: out of host memory for %zu ids", BL);
-        rng64 r = {12345};
-        for (size_t i = 0; i < BL; i++) (*ids)[i] = (int32_t)(rng_next(&r) % (uint64_t)c->vocab_size);
+        sb_bench_fill_ids(*ids, BL, c->vocab_size, 12345);
         return SB_OK;
     }
     if (o->x) return SB_OK;
@@ -429,7 +433,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     if (sb_model_impl_blocked(m, B, o->L, o->lengths, NULL)) {
         /* long causal sequences run block by block (model_block.c): the plan
          * the forward makes covers one block, whatever the length */
-        int Tb = m->block_tokens > 0 ? m->block_tokens : SB_BLOCK_TOKENS;
+        int Tb = sb_model_impl_block_tokens(m);
         SB_TRY(sb_model_impl_plan(m, Tb, 1, (size_t)Tb, &peak, e));
     } else {
         SB_TRY(sb_model_impl_plan(m, (int)T, B, (size_t)B * (size_t)o->L, &peak, e));
@@ -438,12 +442,12 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
         SB_TRY(sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e));
     double phase[SB_PHASE_COUNT] = {0}, act_sum = 0, wall_sum = 0;
     int n = 0;
-    double t_start = now_ms();
+    double t_start = sb_bench_now_ms();
     for (int i = 0; i < o->repeats; i++) {
         for (int p = 0; p < SB_PHASE_COUNT; p++) m->rt->phase_ms[p] = 0;
-        double t0 = now_ms();
+        double t0 = sb_bench_now_ms();
         SB_TRY(sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e));
-        times[n] = now_ms() - t0;
+        times[n] = sb_bench_now_ms() - t0;
         wall_sum += times[n];
         double lm = 0;
         for (int l = 0; l < c->n_layers; l++) {
@@ -453,7 +457,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
         layer_ms[n] = lm;
         for (int p = 0; p < SB_PHASE_COUNT; p++) phase[p] += m->rt->phase_ms[p];
         n++;
-        if (o->max_seconds > 0 && now_ms() - t_start > 1e3 * o->max_seconds) break;
+        if (o->max_seconds > 0 && sb_bench_now_ms() - t_start > 1e3 * o->max_seconds) break;
     }
     row->repeats = n;
     row->tokens = T;
@@ -531,21 +535,21 @@ static sb_status first_vs_steady(const char *path, const char *device, const cha
     float *x = NULL, *out = NULL;
     int32_t *ids = NULL;
     sb_rt_options ro = {device, dir, 0};
-    double t0 = now_ms();
+    double t0 = sb_bench_now_ms();
     SB_TRY(sb_model_impl_create(path, &ro, &m, e));
-    *load_ms = now_ms() - t0;
+    *load_ms = sb_bench_now_ms() - t0;
     sb_bench_run_opt o = {1, L, NULL, NULL, NULL, -1, 0, 1, 0};
     SB_TRY(make_inputs(m, &o, &x, &ids, e));
     size_t per = m->cfg.task == SB_TASK_CLASSIFY ? 1 : (size_t)L;
     out = malloc(per * (size_t)m->cfg.d_output * sizeof *out);
     if (!out) SB_FAIL(SB_ERR_HOST_MEMORY, "bench: out of host memory");
     SB_TRY(sb_model_impl_plan(m, L, 1, (size_t)L, NULL, e));
-    double t1 = now_ms();
+    double t1 = sb_bench_now_ms();
     SB_TRY(sb_model_impl_forward(m, 1, L, x, ids, NULL, out, e));
-    double first = now_ms() - t1;
-    t1 = now_ms();
+    double first = sb_bench_now_ms() - t1;
+    t1 = sb_bench_now_ms();
     SB_TRY(sb_model_impl_forward(m, 1, L, x, ids, NULL, out, e));
-    double steady = now_ms() - t1;
+    double steady = sb_bench_now_ms() - t1;
     *extra_ms = first > steady ? first - steady : 0;
     *ps = sb_progcache_get_stats(m->rt->progs);
 done:

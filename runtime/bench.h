@@ -49,8 +49,11 @@ void sb_bench_config_default(sb_config *c);
  * the reference's) drawn from `seed`. Through sb_st_write (temp + rename). */
 sb_status sb_bench_write_model(const char *path, const sb_config *c, uint64_t seed, sb_err *e);
 
-/* Deterministic uniform floats in [-1, 1) (inputs). */
+/* Deterministic uniform floats in [-1, 1) (inputs), token ids in [0, vocab). */
 void sb_bench_fill(float *x, size_t n, uint64_t seed);
+void sb_bench_fill_ids(int32_t *ids, size_t n, int vocab, uint64_t seed);
+/* Monotonic clock in milliseconds. */
+double sb_bench_now_ms(void);
 
 /* ---- work model ------------------------------------------------------------ */
 
@@ -182,8 +185,8 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
 /* Method "decode": open a stream on m (causal), prefill a prompt of L random
  * tokens (one parallel feed; prefill_ms), then time `steps` single-token steps
  * one by one after untimed warm-up steps (until every layer has activated
- * once, so that first-use kernel builds are not timed; 2 to 256 steps). Fills B=1, L, tokens = repeats = steps,
- * ms_min/med/max per step, tokens_per_s = steps / their total time (so
+ * once, so that first-use kernel builds are not timed; 2 to 256 steps).
+ * Fills B=1, L, tokens = repeats = steps, ms_min/med/max per step, tokens_per_s = steps / their total time (so
  * 1000 / tokens_per_s is the mean ms per token), share = activated
  * share of the steps, the model sizes and status "ok". */
 sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench_row *row,

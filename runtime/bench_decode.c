@@ -3,25 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "bench.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-/* Deterministic token ids in [0, vocab). */
-static void fill_ids(int32_t *ids, size_t n, int vocab, uint64_t seed) {
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-    for (size_t i = 0; i < n; i++) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        ids[i] = (int32_t)(s % (uint64_t)vocab);
-    }
-}
 
 #define WARM_MAX 256
 
@@ -67,12 +49,12 @@ sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench
     times = malloc((size_t)steps * sizeof *times);
     if ((!ids && !x) || !out || !times)
         SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory for a prompt of %d tokens", L);
-    if (lm) fill_ids(ids, (size_t)L, info.vocab_size, seed);
+    if (lm) sb_bench_fill_ids(ids, (size_t)L, info.vocab_size, seed);
     else sb_bench_fill(x, (size_t)L * F, seed);
-    double t0 = now_ms();
+    double t0 = sb_bench_now_ms();
     sb_status fs = lm ? sb_stream_feed_ids(s, ids, L, NULL, out) : sb_stream_feed(s, x, L, NULL, out);
     if (fs != SB_OK) SB_FAIL(fs, "prefill of %d tokens: %s", L, sb_stream_last_error(s));
-    row->prefill_ms = now_ms() - t0;
+    row->prefill_ms = sb_bench_now_ms() - t0;
     /* Untimed warm-up steps until every layer has run its attention path once
      * (first use builds kernels; at least 2, at most WARM_MAX), then `steps`
      * timed ones, each on its own. */
@@ -82,13 +64,13 @@ sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench
         int warm = i < WARM_MAX;
         if (warm && i >= 2 && all_layers_active(s, info.n_layers)) i = WARM_MAX; /* warm enough */
         if (i == WARM_MAX) activity(s, info.n_layers, &act0, &tot0);
-        if (lm) fill_ids(ids, 1, info.vocab_size, tok_seed + (uint64_t)i);
+        if (lm) sb_bench_fill_ids(ids, 1, info.vocab_size, tok_seed + (uint64_t)i);
         else sb_bench_fill(x, F, tok_seed + (uint64_t)i);
-        double t = now_ms();
+        double t = sb_bench_now_ms();
         fs = lm ? sb_stream_step_id(s, ids[0], out) : sb_stream_step(s, x, out);
         if (fs != SB_OK) SB_FAIL(fs, "step at position %ld: %s", sb_stream_position(s),
                                  sb_stream_last_error(s));
-        if (i >= WARM_MAX) times[i - WARM_MAX] = now_ms() - t;
+        if (i >= WARM_MAX) times[i - WARM_MAX] = sb_bench_now_ms() - t;
     }
     long act = 0, tot = 0;
     activity(s, info.n_layers, &act, &tot);

@@ -115,7 +115,9 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
 sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, const int32_t *ids,
                              const int32_t *lengths, float *out, const sb_layer_capture *caps,
                              sb_layer_carry *carries, sb_err *e);
-/* Whether a batch runs block by block, and that run (model_block.c). */
+/* Whether a batch runs block by block, the block length, and that run
+ * (model_block.c). */
+int sb_model_impl_block_tokens(const sb_model_impl *m);
 int sb_model_impl_blocked(const sb_model_impl *m, int B, int L, const int32_t *lengths,
                           const sb_layer_capture *caps);
 sb_status sb_model_impl_forward_blocked(sb_model_impl *m, int B, int L, const float *x,

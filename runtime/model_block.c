@@ -17,7 +17,7 @@
 #include <string.h>
 #include "model.h"
 
-static int block_of(const sb_model_impl *m) {
+int sb_model_impl_block_tokens(const sb_model_impl *m) {
     return m->block_tokens > 0 ? m->block_tokens : SB_BLOCK_TOKENS;
 }
 
@@ -32,7 +32,7 @@ int sb_model_impl_blocked(const sb_model_impl *m, int B, int L, const int32_t *l
         if (n < 1 || n > L) return 0; /* the pass reports the bad length */
         if (n > longest) longest = n;
     }
-    return longest > block_of(m);
+    return longest > sb_model_impl_block_tokens(m);
 }
 
 static void free_carries(sb_layer_carry *cr, int n) {
@@ -51,7 +51,7 @@ sb_status sb_model_impl_forward_blocked(sb_model_impl *m, int B, int L, const fl
     sb_status st = SB_OK;
     const sb_config *c = &m->cfg;
     sb_rt *rt = m->rt;
-    int nl = c->n_layers, Tb = block_of(m);
+    int nl = c->n_layers, Tb = sb_model_impl_block_tokens(m);
     size_t D = (size_t)c->d_model, N = (size_t)c->d_ema, W = (size_t)c->mem_size;
     size_t F = c->task == SB_TASK_LM ? 0 : (size_t)c->d_input, dout = (size_t)c->d_output;
     sb_layer_capture *cap_last = NULL;

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs, with apt-get, the Debian packages seqboat-cl needs that are missing.
 # Idempotent: installs nothing when everything is present. Run as root (or with sudo).
+# Arguments name further packages a step needs (the CI scripts: clang, valgrind).
 set -eu
 PKGS="build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev check \
-pocl-opencl-icd libcjson-dev libssl-dev python3"
+pocl-opencl-icd libcjson-dev libssl-dev python3 $*"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

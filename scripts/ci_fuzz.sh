@@ -20,13 +20,8 @@ SECONDS_PER=${FUZZ_SECONDS:-60}
 TARGETS=${FUZZ_TARGETS:-"fuzz_model fuzz_input"}
 CCOMP=${CC:-clang}
 # clang and its libFuzzer/sanitizer runtimes come from Debian's clang and
-# libclang-rt-14-dev; install them when missing (root with apt-get only).
-if ! command -v "$CCOMP" >/dev/null 2>&1 || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "ci_fuzz: installing clang and libclang-rt-14-dev with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
-  fi
-fi
+# libclang-rt-14-dev; scripts/bootstrap.sh installs them when missing.
+sh scripts/bootstrap.sh clang libclang-rt-14-dev
 case "$("$CCOMP" --version 2>/dev/null | head -1)" in
   *clang*) ;;
   *) echo "ci_fuzz: '$CCOMP' is not clang (install the Debian 'clang' package)" >&2; exit 2 ;;

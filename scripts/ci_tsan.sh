@@ -6,17 +6,12 @@
 # report fails. (PoCL and CLBlast are not instrumented: races inside them are
 # out of reach; their pthread calls are intercepted, so our locking is seen.)
 #
-#   CC   a clang (default: clang; installed with apt-get when missing, as root)
+#   CC   a clang (default: clang; scripts/bootstrap.sh installs Debian's when missing)
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=build-tsan
 CCOMP=${CC:-clang}
-if ! command -v "$CCOMP" >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "ci_tsan: installing clang with apt-get"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null
-    fi
-fi
+sh scripts/bootstrap.sh clang
 echo "ci_tsan: configuring $BUILD with $CCOMP -fsanitize=thread"
 cmake -S . -B "$BUILD" -DCMAKE_C_COMPILER="$CCOMP" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \

@@ -10,15 +10,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${SEQBOAT_BUILD_DIR:-build}
-if ! command -v valgrind >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "ci_valgrind: installing valgrind with apt-get"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
-    else
-        echo "ci_valgrind: valgrind is not installed (Debian package 'valgrind')" >&2
-        exit 2
-    fi
-fi
+sh scripts/bootstrap.sh valgrind
 status=0
 run() { # program [CK_RUN_CASE]
     prog=$BUILD/$1

@@ -39,17 +39,7 @@ static inline const char *hu_path(const char *name) {
 /* The whole file, NUL-terminated (malloc'd). */
 static inline hu_blob hu_slurp(const char *path) {
     hu_blob r = {NULL, 0};
-    FILE *fp = fopen(path, "rb");
-    ck_assert_msg(fp != NULL, "cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    r.b = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(r.b);
-    r.n = fread(r.b, 1, (size_t)n, fp);
-    ck_assert_uint_eq(r.n, (size_t)n);
-    r.b[r.n] = 0;
-    fclose(fp);
+    r.b = (unsigned char *)tu_slurp(path, &r.n);
     return r;
 }
 

@@ -167,13 +167,9 @@ START_TEST(test_json_roundtrip) {
     char path[] = "/tmp/sb_test_bench_XXXXXX";
     temp_path(path);
     TU_OK(sb_bench_write_json(&r, path, &tu_err));
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
+    char *buf = tu_slurp(path, NULL);
     cJSON *root = cJSON_Parse(buf);
+    free(buf);
     ck_assert_msg(root != NULL, "the JSON does not parse");
     cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "header");
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(h, "library_version")->valuestring, SB_VERSION_STRING);

@@ -114,14 +114,25 @@ void tu_check_gemm(sb_rt *rt, int ta, int tb, size_t m, size_t n, size_t k, floa
 
 /* ---- extra reference cases --------------------------------------------------- */
 
+char *tu_slurp(const char *path, size_t *n) {
+    FILE *fp = fopen(path, "rb");
+    ck_assert_msg(fp != NULL, "cannot open %s", path);
+    ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
+    long size = ftell(fp);
+    ck_assert_int_ge(size, 0);
+    ck_assert_int_eq(fseek(fp, 0, SEEK_SET), 0);
+    char *b = malloc((size_t)size + 1);
+    ck_assert_ptr_nonnull(b);
+    size_t got = fread(b, 1, (size_t)size, fp);
+    fclose(fp);
+    ck_assert_uint_eq(got, (size_t)size);
+    b[got] = 0;
+    if (n) *n = got;
+    return b;
+}
+
 int tu_extra_cases(char (*names)[96], int cap, int streamable) {
-    FILE *f = fopen(SB_TEST_DATA_DIR "/extra/cases.json", "rb");
-    ck_assert_msg(f != NULL, "cannot open " SB_TEST_DATA_DIR "/extra/cases.json");
-    char *text = malloc(1 << 20);
-    ck_assert_ptr_nonnull(text);
-    size_t n = fread(text, 1, (1 << 20) - 1, f);
-    fclose(f);
-    text[n] = 0;
+    char *text = tu_slurp(SB_TEST_DATA_DIR "/extra/cases.json", NULL);
     cJSON *root = cJSON_Parse(text);
     free(text);
     ck_assert_msg(cJSON_IsArray(root), "extra/cases.json is not a JSON array");

@@ -31,6 +31,9 @@ void tu_download(sb_rt *rt, cl_mem m, void *dst, size_t bytes);
  * mismatch. */
 void tu_check_gemm(sb_rt *rt, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                    float beta, uint32_t seed);
+/* The whole file, NUL-terminated (malloc'd; the caller frees it); its size
+ * into *n when n is not NULL. Fails the test when it cannot be read. */
+char *tu_slurp(const char *path, size_t *n);
 /* Names of the cases in tests/data/extra/cases.json as "extra/<name>" (paths
  * relative to tests/data, without ".model.safetensors"), at most cap; with
  * streamable, only causal sequence/lm cases. Returns the count (fails the

@@ -20,7 +20,7 @@ typedef struct bench_opts {
     double shares[MAX_LIST];
     int n_share;
     int sma, dense, quad, decode, decode_steps;
-    int B, warmup, repeats, build_time, profile, quiet, gemm_tune;
+    int B, warmup, repeats, build_time, profile, quiet;
     double max_seconds, quad_budget_s;
     int quad_max_len;
     uint64_t seed;
@@ -168,8 +168,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
     o->build_time = !cli_flag(argc, argv, "--no-build-time");
     o->profile = !cli_flag(argc, argv, "--no-profile");
     o->quiet = cli_flag(argc, argv, "--quiet");
-    o->gemm_tune = !cli_flag(argc, argv, "--no-gemm-tune");
-    if (!o->gemm_tune) setenv("SEQBOAT_GEMM_TUNE", "off", 1); /* before any runtime is made */
+    if (cli_flag(argc, argv, "--no-gemm-tune")) setenv("SEQBOAT_GEMM_TUNE", "off", 1); /* before any runtime is made */
     const char *dc = cli_opt(argc, argv, "--driver-cache");
     if (dc && !strcmp(dc, "off")) setenv("POCL_KERNEL_CACHE", "0", 1); /* before any OpenCL call */
     if (o->input && !o->model) fprintf(stderr, "seqboat bench: --input needs --model\n"), bad = 1;
