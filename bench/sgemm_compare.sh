@@ -1,13 +1,15 @@
 #!/bin/sh
-# Build and run bench/sgemm_compare.c: OpenBLAS SGEMM vs the library's CLBlast
-# GEMM on the same machine. Needs libopenblas-dev and a build of the library:
+# Build (CMake target sgemm_compare, configured when OpenBLAS is installed:
+# libopenblas-dev) and run bench/sgemm_compare.c: OpenBLAS SGEMM vs the
+# library's GEMM on the same machine.
 #   bench/sgemm_compare.sh [BUILD_DIR] [DEVICE] [--untuned] [--json]
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
 shift 2>/dev/null || true
-out=${TMPDIR:-/tmp}/seqboat-sgemm-compare
-cc -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -DCL_TARGET_OPENCL_VERSION=120 \
-   -I"$here/../runtime" "$here/sgemm_compare.c" "$build/libseqboat.a" \
-   -lopenblas -lclblast -lOpenCL -lcjson -lcrypto -lpthread -lm -o "$out"
-exec "$out" "$@"
+cmake -S "$here/.." -B "$build" >/dev/null
+if ! cmake --build "$build" --target sgemm_compare -j"$(nproc)" >/dev/null; then
+    echo "sgemm_compare.sh: the sgemm_compare target did not build (is libopenblas-dev installed?)" >&2
+    exit 1
+fi
+exec "$build/sgemm_compare" "$@"

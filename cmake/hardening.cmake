@@ -55,7 +55,7 @@ if(SEQBOAT_FUZZ)
       ${CMAKE_SOURCE_DIR}/runtime/model_file.c ${CMAKE_SOURCE_DIR}/runtime/status.c)
   foreach(_f fuzz_model fuzz_input)
     add_executable(${_f} ${CMAKE_SOURCE_DIR}/tests/fuzz/${_f}.c ${_sb_fuzz_lib})
-    target_include_directories(${_f} PRIVATE ${CMAKE_SOURCE_DIR}/runtime)
+    target_include_directories(${_f} PRIVATE ${CMAKE_SOURCE_DIR}/runtime ${CMAKE_SOURCE_DIR}/include)
     target_compile_options(${_f} PRIVATE ${SB_WARN} -g -fsanitize=fuzzer,address,undefined
                            -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
     target_link_options(${_f} PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -31,7 +31,7 @@ install(TARGETS seqboat_static
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development)
 install(TARGETS seqboat_cli
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT Runtime)
-install(FILES ${CMAKE_SOURCE_DIR}/runtime/seqboat.h
+install(FILES ${CMAKE_SOURCE_DIR}/include/seqboat.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT Development)
 install(FILES ${CMAKE_SOURCE_DIR}/models/tiny-pystdlib.safetensors
   DESTINATION ${CMAKE_INSTALL_DATADIR}/seqboat COMPONENT Runtime)
@@ -91,7 +91,7 @@ if(SEQBOAT_BUILD_TESTS)
   # Exported dynamic symbols == the SB_API functions of seqboat.h.
   add_test(NAME package_symbols
     COMMAND ${CMAKE_COMMAND} -DNM=${CMAKE_NM} -DLIB=$<TARGET_FILE:seqboat>
-            -DHEADER=${CMAKE_SOURCE_DIR}/runtime/seqboat.h
+            -DHEADER=${CMAKE_SOURCE_DIR}/include/seqboat.h
             -P ${CMAKE_SOURCE_DIR}/cmake/check_symbols.cmake)
   # The header alone compiles as strict C99.
   file(WRITE ${SB_PKG_DIR}/header_only.c
@@ -99,6 +99,6 @@ if(SEQBOAT_BUILD_TESTS)
     "int main(void) { return sb_status_string(SB_OK) != 0 ? 0 : 1; }\n")
   add_test(NAME package_header_c99
     COMMAND ${CMAKE_C_COMPILER} -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only
-            -I${CMAKE_SOURCE_DIR}/runtime ${SB_PKG_DIR}/header_only.c)
+            -I${CMAKE_SOURCE_DIR}/include ${SB_PKG_DIR}/header_only.c)
   set_tests_properties(package_symbols package_header_c99 PROPERTIES TIMEOUT 60)
 endif()

@@ -16,7 +16,6 @@
 #include <time.h>
 #include "gemm.h"
 #include "model.h"
-#include "ops/bench_force.h"
 #include "ops/gate.h"
 #include "ops/norm.h"
 
@@ -403,8 +402,7 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
     hch = malloc(sizeof(int) * (size_t)(Bn + 1));
     if (!hcs || !hch) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
-    if (m->force_share_on) /* bench only: a fixed activation share */
-        SB_TRY(sb_op_force_router(rt, seqs, hxu, (int)(D + 2), m->force_share, e));
+    if (m->router_hook) SB_TRY(m->router_hook(m->router_hook_user, rt, seqs, hxu, (int)(D + 2), e));
     SB_TRY(sb_op_gate_compact(rt, seqs, hxu, (int)(D + 2), L->temp, PB(m, B_W), PB(m, B_CIDX),
                               at(PB(m, B_CTOK), h * 4), at(PB(m, B_CPOS), h * 4), PB(m, B_CSTART),
                               hcs, PB(m, B_CMP_SCR), e));

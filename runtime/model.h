@@ -43,6 +43,9 @@ typedef struct sb_layer_stats {
     double ms;               /* wall time of the layer */
 } sb_layer_stats;
 
+typedef sb_status (*sb_router_hook)(void *user, sb_rt *rt, const sb_seqs *seqs, sb_buf u,
+                                    int ld, sb_err *e);
+
 typedef struct sb_model_impl {
     sb_rt *rt;
     sb_model_file *mf;
@@ -56,11 +59,12 @@ typedef struct sb_model_impl {
     size_t chunk_budget;     /* bytes for the GAU chunk buffers (0 = default) */
     int block_tokens;        /* causal sequences longer than this run block by block
                                 (0 = default SB_BLOCK_TOKENS) */
-    /* Bench only (`seqboat bench`): when force_share_on, every layer overwrites
-     * its router inputs so that a fixed share of tokens is activated
-     * (runtime/ops/bench_force.h). Off (0) in every normal run. */
-    int force_share_on;
-    double force_share;
+    /* Optional hook run in every layer after the router projection and before
+     * the gate: it may rewrite the router inputs u (ld columns; columns 0 and 1
+     * feed the gate). The benchmark engine uses it to force a fixed activation
+     * share (bench/bench_force.h). NULL (the default) in every normal run. */
+    sb_router_hook router_hook;
+    void *router_hook_user;
 } sb_model_impl;
 
 /* The public handle (seqboat.h). */

@@ -87,6 +87,11 @@ void sb_rt_free(sb_rt *rt) {
 
 sb_status sb_rt_kernel(sb_rt *rt, const char *stem, const char *defines, const char *name,
                        cl_kernel *out, sb_err *e) {
+    return sb_rt_kernel_src(rt, stem, NULL, defines, name, out, e);
+}
+
+sb_status sb_rt_kernel_src(sb_rt *rt, const char *stem, const char *source, const char *defines,
+                           const char *name, cl_kernel *out, sb_err *e) {
     sb_status st = SB_OK;
     char *key = NULL, *file = NULL, *src = NULL;
     if (!defines) defines = "";
@@ -102,7 +107,12 @@ sb_status sb_rt_kernel(sb_rt *rt, const char *stem, const char *defines, const c
             return SB_OK;
         }
     }
-    SB_TRY(sb_kernel_source(stem, &file, e));
+    if (source) {
+        file = strdup(source);
+        if (!file) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    } else {
+        SB_TRY(sb_kernel_source(stem, &file, e));
+    }
     size_t sl = strlen(defines) + strlen(file) + 64 + strlen(stem);
     src = malloc(sl);
     if (!src) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");

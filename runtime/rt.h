@@ -78,6 +78,11 @@ void sb_rt_free(sb_rt *rt);
  * source, defines) and also kept on disk. */
 sb_status sb_rt_kernel(sb_rt *rt, const char *stem, const char *defines, const char *name,
                        cl_kernel *out, sb_err *e);
+/* The same with the program text given by the caller (code outside the library,
+ * such as the benchmark engine, brings its own kernels); `stem` names it in
+ * messages and in the kernel table. source NULL = the library's cl/<stem>.cl. */
+sb_status sb_rt_kernel_src(sb_rt *rt, const char *stem, const char *source, const char *defines,
+                           const char *name, cl_kernel *out, sb_err *e);
 
 /* Launch a 1-3 dimensional kernel; lws may be NULL (device picks). `what`
  * names it in error messages. */

@@ -1,12 +1,12 @@
 /* test_attn.c - cl/window_attn.cl (sb_op_attn, sb_op_attn_step,
- * sb_op_attn_ring_append) vs runtime/ref/ref_attn.c: causal / bidirectional x
+ * sb_op_attn_ring_append) vs tests/ref/ref_attn.c: causal / bidirectional x
  * relu2 / softmax x simple / rotary, odd Z and H, windows from 1 to beyond M,
  * ragged batches with empty sequences, sparse positions beyond max_positions,
  * buffer offsets and canaries; the streaming step against the batched result. */
 #include <string.h>
 #include "testutil.h"
 #include "../runtime/ops/attn.h"
-#include "../runtime/ref/ref_attn.h"
+#include "ref/ref_attn.h"
 
 #define PAD 7          /* floats before each device region (nonzero offsets) */
 #define CAN 16         /* canary floats after it */
@@ -124,7 +124,7 @@ static void run_batch(sb_rt *rt, const sb_attn_cfg *c, int n_seq, const int *len
     tu_fill(s, (size_t)M * ld, seed, -0.3f, 1.5f);
     model_data md;
     model_make(c, seed, &md);
-    ref_attn(c, n_seq, cstart, pos, s, md.gamma, md.beta, md.rel, want);
+    sb_ref_attn(c, n_seq, cstart, pos, s, md.gamma, md.beta, md.rel, want);
 
     sb_buf dcs, dpos, ds, dg, db, drel = {0}, dout, dscr;
     cl_mem mcs = up_int(rt, cstart, n_seq + 1, &dcs), mpos = up_int(rt, pos, M, &dpos);
@@ -210,15 +210,15 @@ static void run_stream(const sb_attn_cfg *c, int M, int pre, int cap, int maxgap
     tu_fill(s, (size_t)M * ld, seed, -0.3f, 1.5f);
     model_data md;
     model_make(c, seed, &md);
-    ref_attn(c, 1, cstart, pos, s, md.gamma, md.beta, md.rel, want);
+    sb_ref_attn(c, 1, cstart, pos, s, md.gamma, md.beta, md.rel, want);
 
     /* host twin */
     float *hk = xmalloc((size_t)cap * c->Z), *hv = xmalloc((size_t)cap * c->H);
     int *hp = imalloc((size_t)cap);
     int hhead = 0, hn = 0;
-    ref_attn_ring_append(c, cap, &hhead, &hn, hk, hv, hp, pre, s, pos, md.gamma, md.beta);
+    sb_ref_attn_ring_append(c, cap, &hhead, &hn, hk, hv, hp, pre, s, pos, md.gamma, md.beta);
     for (int i = pre; i < M; i++)
-        ref_attn_step(c, cap, &hhead, &hn, hk, hv, hp, pos[i], s + (size_t)i * ld, md.gamma,
+        sb_ref_attn_step(c, cap, &hhead, &hn, hk, hv, hp, pos[i], s + (size_t)i * ld, md.gamma,
                       md.beta, md.rel, host + (size_t)i * c->H);
 
     /* device */

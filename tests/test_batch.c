@@ -6,7 +6,7 @@
 #include <string.h>
 #include "testutil.h"
 #include "../runtime/safetensors.h"
-#include "../runtime/seqboat.h"
+#include "seqboat.h"
 
 #define DATA SB_TEST_DATA_DIR "/"
 

@@ -1,9 +1,9 @@
 /* test_bench_force.c - the bench's forced router inputs (runtime/ops/bench_force.h)
- * against the plain-C reference (runtime/ref/ref_bench_force.c) on ragged
+ * against the plain-C reference (tests/ref/ref_bench_force.c) on ragged
  * packed batches; rows past the batch and the other columns must be untouched. */
 #include <string.h>
-#include "../runtime/ops/bench_force.h"
-#include "../runtime/ref/ref_bench_force.h"
+#include "bench_force.h"
+#include "ref/ref_bench_force.h"
 #include "testutil.h"
 
 #define EXTRA_ROWS 3 /* rows after the packed batch: must stay as they were */
@@ -22,7 +22,7 @@ static void run_case(int B, const int *len, int ld, double share, uint32_t seed)
           *got = malloc(n * sizeof(float));
     tu_fill(u, n, seed, -3.0f, 3.0f);
     memcpy(want, u, n * sizeof(float));
-    ref_force_router(B, start, len, want, ld, share);
+    sb_ref_force_router(B, start, len, want, ld, share);
     /* the buffer starts 4 floats into a larger allocation (non-zero offset) */
     float *pad = calloc(n + 4, sizeof(float));
     memcpy(pad + 4, u, n * sizeof(float));

@@ -6,8 +6,8 @@
 #include <string.h>
 #include "../runtime/model.h"
 #include "../runtime/ops/ema.h"
-#include "../runtime/ref/ref_block.h"
-#include "../runtime/ref/ref_ema.h"
+#include "ref/ref_block.h"
+#include "ref/ref_ema.h"
 #include "../runtime/safetensors.h"
 #include "testutil.h"
 
@@ -24,7 +24,7 @@ START_TEST(test_block_rows_kernel) {
         int *wt = malloc(sizeof(int) * n), *wp = malloc(sizeof(int) * n);
         memcpy(wt, tok, sizeof(int) * n);
         memcpy(wp, pos, sizeof(int) * n);
-        ref_block_rows(wt, wp, halo, h, M, W, pos0);
+        sb_ref_block_rows(wt, wp, halo, h, M, W, pos0);
         cl_mem dt = tu_upload(rt, tok, sizeof(int) * n), dp = tu_upload(rt, pos, sizeof(int) * n);
         cl_mem dh = tu_upload(rt, halo, sizeof halo);
         cl_kernel kr;
@@ -71,7 +71,7 @@ START_TEST(test_ema_state_in) {
           *got = malloc(sizeof(float) * L * D), coef[3 * 17 * 4];
     tu_fill(x, (size_t)L * D, 6, -2, 2);
     int st0 = 0, len = L;
-    ref_ema(delta, alpha, beta, gamma, omega, D, N, 0, 0, 1, &st0, &len, x, want);
+    sb_ref_ema(delta, alpha, beta, gamma, omega, D, N, 0, 0, 1, &st0, &len, x, want);
     sb_ema_coef_host(delta, alpha, beta, gamma, D, N, coef);
     cl_mem dc = tu_upload(rt, coef, sizeof coef), dom = tu_upload(rt, omega, sizeof omega);
     cl_mem dx = tu_upload(rt, x, sizeof(float) * L * D), dmx = tu_alloc(rt, sizeof(float) * L * D);

@@ -1,5 +1,5 @@
 /* test_ema.c - the EMA chunked scan (cl/ema_scan.cl) against the convolution
- * reference (runtime/ref/ref_ema.c). */
+ * reference (tests/ref/ref_ema.c). */
 #include <string.h>
 #include "testutil.h"
 #include "ops/ema.h"
@@ -116,7 +116,7 @@ static void run_case(const ema_case *tc, const char *name) {
     for (size_t i = 0; i < N_CANARY; i++)
         ck_assert_msg(got[xn + i] == CANARY, "%s: mx canary %zu overwritten (%g)", name, i, got[xn + i]);
 
-    ref_ema(delta, alpha, beta, gamma, omega, D, N, tc->bidir, tc->trunc, B, start, tc->lens, x, want);
+    sb_ref_ema(delta, alpha, beta, gamma, omega, D, N, tc->bidir, tc->trunc, B, start, tc->lens, x, want);
     char what[96];
     snprintf(what, sizeof what, "%s mx", name);
     check_scaled(got, want, xn, what);
@@ -124,7 +124,7 @@ static void run_case(const ema_case *tc, const char *name) {
     if (tc->state) {
         float *sg = malloc(sizeof(float) * (sn + N_CANARY)), *sw = malloc(sizeof(float) * sn);
         tu_download(rt, d_state, sg, sizeof(float) * (sn + N_CANARY));
-        ref_ema_state(delta, alpha, beta, D, N, tc->trunc, B, start, tc->lens, x, sw);
+        sb_ref_ema_state(delta, alpha, beta, D, N, tc->trunc, B, start, tc->lens, x, sw);
         for (size_t i = 0; i < N_CANARY; i++)
             ck_assert_msg(sg[sn + i] == CANARY, "%s: state canary %zu overwritten", name, i);
         snprintf(what, sizeof what, "%s state", name);

@@ -15,7 +15,7 @@
 #include "testutil.h"
 #include "hardening_util.h"
 #include "../runtime/safetensors.h"
-#include "../runtime/seqboat.h"
+#include "seqboat.h"
 
 #define DATA SB_TEST_DATA_DIR "/"
 #define CASE "causal_relu2_layernorm"

@@ -10,7 +10,7 @@
 #include "testutil.h"
 #include "../runtime/model.h"
 #include "../runtime/safetensors.h"
-#include "../runtime/seqboat.h"
+#include "seqboat.h"
 
 #define DATA SB_TEST_DATA_DIR "/"
 #define REL_L2_MAX 1e-4

@@ -1,9 +1,9 @@
 /* test_gate.c - router gate + compaction, gather and combine (runtime/ops/gate.h)
- * against the plain-C reference (runtime/ref/ref_gate.c) on ragged packed
+ * against the plain-C reference (tests/ref/ref_gate.c) on ragged packed
  * batches, with canaries before and after every output region. */
 #include <string.h>
 #include "../runtime/ops/gate.h"
-#include "../runtime/ref/ref_gate.h"
+#include "ref/ref_gate.h"
 #include "testutil.h"
 
 #define PRE 8           /* words before each output region (buffer offset) */
@@ -141,7 +141,7 @@ static void run_gate(sb_rt *rt, int B, const int *len, int ld, float temp, const
     int *rcs = malloc((size_t)(B + 1) * sizeof *rcs), *gcs = malloc((size_t)(B + 1) * sizeof *gcs);
     int *hcs = malloc((size_t)(B + 1) * sizeof *hcs);
     ck_assert(rw && gw && rc && gc && rtok && gtok && rpos && gpos && rcs && gcs && hcs);
-    const int M = ref_gate_compact(B, start, len, u, ld, temp, rw, rc, rtok, rpos, rcs);
+    const int M = sb_ref_gate_compact(B, start, len, u, ld, temp, rw, rc, rtok, rpos, rcs);
 
     /* u at an odd float offset; outputs between canaries */
     const size_t uoff = 3;
@@ -326,7 +326,7 @@ static void run_gather(sb_rt *rt, int R, int src_ld, int M, int ncols, int dst_l
     for (int i = 0; i < M; i++) rows[i] = (int)(rng_next(&s) % (uint32_t)R);
     const uint32_t canary = CANARY;
     for (size_t i = 0; i < dn; i++) memcpy(&want[i], &canary, 4);
-    ref_gather_rows(src, src_ld, rows, M, ncols, want, dst_ld);
+    sb_ref_gather_rows(src, src_ld, rows, M, ncols, want, dst_ld);
 
     cl_mem d_src = tu_upload(rt, src, (size_t)R * (size_t)src_ld * sizeof *src);
     cl_mem d_rows = tu_upload(rt, rows, ((size_t)M + 1) * sizeof *rows);
@@ -375,7 +375,7 @@ static void run_combine(sb_rt *rt, int T, int D, int inplace, uint32_t seed) {
     tu_fill(res, (size_t)T * (size_t)D, seed + 3, -3.0f, 3.0f);
     uint32_t s = seed | 1u;
     for (int t = 0, m = 0; t < T; t++) cidx[t] = (m < M && (rng_next(&s) & 1u)) ? m++ : -1;
-    ref_combine(T, D, hx + 2, hx_ld, g, w, cidx, res, want);
+    sb_ref_combine(T, D, hx + 2, hx_ld, g, w, cidx, res, want);
 
     cl_mem d_hx = tu_upload(rt, hx, (size_t)T * (size_t)hx_ld * sizeof *hx);
     cl_mem d_g = tu_upload(rt, g, (size_t)M * (size_t)D * sizeof *g);
@@ -434,9 +434,9 @@ START_TEST(test_chain) {
     int *rc = malloc((size_t)T * 4), *rtok = malloc((size_t)T * 4), *rpos = malloc((size_t)T * 4);
     ck_assert(rw && rg && want && got && res && rc && rtok && rpos);
     tu_fill(res, (size_t)T * (size_t)D, 56u, -1.0f, 1.0f);
-    const int M = ref_gate_compact(B, start, len, u, ld, 0.2f, rw, rc, rtok, rpos, rcs);
-    ref_gather_rows(u + 2, ld, rtok, M, D, rg, D);
-    ref_combine(T, D, u + 2, ld, rg, rw, rc, res, want);
+    const int M = sb_ref_gate_compact(B, start, len, u, ld, 0.2f, rw, rc, rtok, rpos, rcs);
+    sb_ref_gather_rows(u + 2, ld, rtok, M, D, rg, D);
+    sb_ref_combine(T, D, u + 2, ld, rg, rw, rc, res, want);
 
     cl_mem d_u = tu_upload(rt, u, (size_t)T * (size_t)ld * 4), d_st = tu_upload(rt, start, sizeof start);
     cl_mem d_w = tu_alloc(rt, (size_t)T * 4), d_c = tu_alloc(rt, (size_t)T * 4);

@@ -21,7 +21,7 @@
 #include "testutil.h"
 #include "../runtime/multi.h"
 #include "../runtime/safetensors.h"
-#include "../runtime/seqboat.h"
+#include "seqboat.h"
 
 #define DATA SB_TEST_DATA_DIR "/"
 #define DEMO SB_SOURCE_DIR "/models/tiny-pystdlib.safetensors"

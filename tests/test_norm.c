@@ -1,9 +1,9 @@
-/* test_norm.c - cl/norm_eltwise.cl ops vs runtime/ref/ref_norm.c on odd shapes,
+/* test_norm.c - cl/norm_eltwise.cl ops vs tests/ref/ref_norm.c on odd shapes,
  * ragged sequences, aliasing, buffer offsets and canaries. */
 #include <string.h>
 #include "testutil.h"
 #include "../runtime/ops/norm.h"
-#include "../runtime/ref/ref_norm.h"
+#include "ref/ref_norm.h"
 
 #define PAD 5          /* floats before each device region (nonzero offsets) */
 #define CAN 16         /* canary floats after it */

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <string.h>
 #include "testutil.h"
-#include "../runtime/seqboat.h"
+#include "seqboat.h"
 
 #define DATA SB_TEST_DATA_DIR "/"
 #define N_THREADS 8

@@ -1,6 +1,6 @@
 /* attn.h - windowed attention over the compressed rows of a batch (SPEC §3
  * steps 6-8, after mx_proj + silu). Kernels: cl/window_attn.cl; reference:
- * runtime/ref/ref_attn.c; test: tests/test_attn.c.
+ * tests/ref/ref_attn.c; test: tests/test_attn.c.
  *
  * Input rows s (Z+2H floats each) are split z = s[0:Z], r = s[Z:Z+H],
  * v = s[Z+H:Z+2H]; q = z*gamma[0]+beta[0], k = z*gamma[1]+beta[1] (qk_gamma and

@@ -1,6 +1,6 @@
 /* gate.h - router gate + compaction, row gather and the final combine of a
  * SeqBoat layer (SPEC section 3, steps 4, 5, 10, 11) on the PACKED row layout
- * (ops.h). Kernels: cl/gate_compact.cl; reference: runtime/ref/ref_gate.c;
+ * (ops.h). Kernels: cl/gate_compact.cl; reference: tests/ref/ref_gate.c;
  * test: tests/test_gate.c.
  *
  * All sb_buf offsets are bytes and must be multiples of 4. Ops only enqueue

@@ -1,5 +1,5 @@
 /* norm.h - norms and cheap element-wise / layout ops on the PACKED row layout
- * (ops.h). Kernels: cl/norm_eltwise.cl; reference: runtime/ref/ref_norm.c;
+ * (ops.h). Kernels: cl/norm_eltwise.cl; reference: tests/ref/ref_norm.c;
  * test: tests/test_norm.c.
  *
  * All offsets in sb_buf are bytes and must be multiples of 4. Sizes of 0 rows

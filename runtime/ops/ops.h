@@ -1,5 +1,5 @@
 /* ops.h - host launchers, one per kernel family (same stem as cl/<stem>.cl and
- * runtime/ref/ref_<stem>.c). Ops never allocate device memory: the caller passes
+ * tests/ref/ref_<stem>.c). Ops never allocate device memory: the caller passes
  * cl_mem + offset (offsets in BYTES unless stated) and any scratch they need
  * (ask the *_scratch_bytes() function).
  *

@@ -2,7 +2,7 @@
  * given on the command line, without libFuzzer: for valgrind, gdb or a compiler
  * without -fsanitize=fuzzer. Example (valgrind over the fuzz corpus):
  *   gcc -g -O1 -Iruntime tests/fuzz/replay_main.c tests/fuzz/fuzz_model.c \
- *       runtime/safetensors.c runtime/model_file.c runtime/status.c -lcjson -o /tmp/replay_model
+ *       -Iinclude runtime/safetensors.c runtime/model_file.c runtime/status.c -lcjson -o /tmp/replay_model
  *   valgrind --leak-check=full --error-exitcode=9 /tmp/replay_model $(ls -d build-fuzz/corpus/fuzz_model/[0-9a-f]*)
  */
 #include <stdint.h>

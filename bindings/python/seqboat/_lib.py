@@ -1,6 +1,6 @@
 """Finding libseqboat and declaring its C functions for ctypes.
 
-The structures below mirror runtime/seqboat.h field by field (the tests parse
+The structures below mirror include/seqboat.h field by field (the tests parse
 the header and compare). Nothing here is compiled: only ctypes and the shared
 library are needed.
 """

@@ -9,7 +9,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 DATA = os.path.join(ROOT, "tests", "data")
-HEADER = os.path.join(ROOT, "runtime", "seqboat.h")
+HEADER = os.path.join(ROOT, "include", "seqboat.h")
 DEMO_MODEL = os.path.join(ROOT, "models", "tiny-pystdlib.safetensors")
 
 REL_L2_MAX = 1e-4

@@ -24,7 +24,7 @@ static void build_kernel(const float *delta, const float *alpha, const float *be
     }
 }
 
-void ref_ema(const float *delta, const float *alpha, const float *beta, const float *gamma,
+void sb_ref_ema(const float *delta, const float *alpha, const float *beta, const float *gamma,
              const float *omega, int D, int N, int bidir, int truncation, int n_seq,
              const int *start, const int *len, const float *x, float *mx) {
     for (int b = 0; b < n_seq; b++) {
@@ -57,7 +57,7 @@ void ref_ema(const float *delta, const float *alpha, const float *beta, const fl
     }
 }
 
-void ref_ema_state(const float *delta, const float *alpha, const float *beta, int D, int N,
+void sb_ref_ema_state(const float *delta, const float *alpha, const float *beta, int D, int N,
                    int truncation, int n_seq, const int *start, const int *len, const float *x,
                    float *state) {
     for (int b = 0; b < n_seq; b++) {

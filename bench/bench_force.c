@@ -1,5 +1,10 @@
-/* bench_force.c - host launcher for cl/bench_force.cl (benchmark only). */
+/* bench_force.c - host launcher for bench/bench_force.cl (benchmark only). */
 #include "bench_force.h"
+#include "model.h"
+
+/* bench/bench_force.cl, embedded by cmake/embed_cl.cmake */
+typedef struct { const char *stem; const char *src; size_t size; } sb_embedded_kernel;
+extern const sb_embedded_kernel sb_bench_kernels[];
 
 #define FORCE_STEM "bench_force"
 #define FORCE_WANT_WG 256
@@ -38,7 +43,7 @@ sb_status sb_op_force_router(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld, d
         SB_FAIL(SB_ERR_ARG, "force_router: a device buffer is NULL");
     if (u.off % 4 || seqs->d_start.off % 4 || seqs->d_len.off % 4)
         SB_FAIL(SB_ERR_ARG, "force_router: buffer offsets must be multiples of 4");
-    SB_TRY(sb_rt_kernel(rt, FORCE_STEM, NULL, "force_router", &k, e));
+    SB_TRY(sb_rt_kernel_src(rt, FORCE_STEM, sb_bench_kernels[0].src, NULL, "force_router", &k, e));
     {
         const cl_ulong uo = u.off / 4, so = seqs->d_start.off / 4, lo = seqs->d_len.off / 4;
         const cl_int cld = ld, cB = seqs->n;
@@ -60,4 +65,9 @@ sb_status sb_op_force_router(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld, d
     }
 done:
     return st;
+}
+
+sb_status sb_force_router_hook(void *user, sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld,
+                               sb_err *e) {
+    return sb_op_force_router(rt, seqs, u, ld, *(const double *)user, e);
 }

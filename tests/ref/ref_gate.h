@@ -13,16 +13,16 @@
  * crow_pos[row] = t - start[b]. cstart has B+1 entries, cstart[B] = M; crow_tok
  * and crow_pos need room for M entries (entries beyond are untouched).
  * Returns M. */
-int ref_gate_compact(int B, const int *start, const int *len, const float *u, int ld, float temp,
+int sb_ref_gate_compact(int B, const int *start, const int *len, const float *u, int ld, float temp,
                      float *w, int *cidx, int *crow_tok, int *crow_pos, int *cstart);
 
 /* dst[i*dst_ld + c] = src[rows[i]*src_ld + c], i < M, c < ncols. */
-void ref_gather_rows(const float *src, int src_ld, const int *rows, int M, int ncols, float *dst,
+void sb_ref_gather_rows(const float *src, int src_ld, const int *rows, int M, int ncols, float *dst,
                      int dst_ld);
 
 /* out[t*D + c] = silu(hx[t*hx_ld + c] + h + res[t*D + c]) with
  * h = w[t] * g[cidx[t]*D + c] when cidx[t] >= 0, else 0. out may alias res. */
-void ref_combine(int T, int D, const float *hx, int hx_ld, const float *g, const float *w,
+void sb_ref_combine(int T, int D, const float *hx, int hx_ld, const float *g, const float *w,
                  const int *cidx, const float *res, float *out);
 
 #endif

@@ -7,5 +7,5 @@
 
 /* For t < len[b]: row = start[b] + t; u[row*ld] = 0, u[row*ld + 1] = +1 if
  * position t is activated at `share`, else -1. */
-void ref_force_router(int B, const int *start, const int *len, float *u, int ld, double share);
+void sb_ref_force_router(int B, const int *start, const int *len, float *u, int ld, double share);
 #endif

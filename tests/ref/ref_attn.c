@@ -4,7 +4,7 @@
 #include <string.h>
 #include "ref_attn.h"
 
-void ref_attn_qk(const sb_attn_cfg *c, const float *z, int pos, const float *gamma,
+void sb_ref_attn_qk(const sb_attn_cfg *c, const float *z, int pos, const float *gamma,
                  const float *beta, float *q, float *k) {
     const int Z = c->Z;
     for (int d = 0; d < Z; d++) {
@@ -70,7 +70,7 @@ static void attend(const sb_attn_cfg *c, const float *qs, int pi, int n, const f
     }
 }
 
-void ref_attn(const sb_attn_cfg *c, int n_seq, const int *cstart, const int *crow_pos,
+void sb_ref_attn(const sb_attn_cfg *c, int n_seq, const int *cstart, const int *crow_pos,
               const float *s, const float *gamma, const float *beta, const float *rel, float *out) {
     const int Z = c->Z, H = c->H, W = c->W, ld = Z + 2 * H;
     const int M = cstart[n_seq];
@@ -84,7 +84,7 @@ void ref_attn(const sb_attn_cfg *c, int n_seq, const int *cstart, const int *cro
     int *kp = malloc(sizeof(int) * ((size_t)M + 1));
     if (q && k && qs && a && kk && vv && kp) {
         for (int i = 0; i < M; i++)
-            ref_attn_qk(c, s + (size_t)i * ld, crow_pos[i], gamma, beta, q + (size_t)i * Z,
+            sb_ref_attn_qk(c, s + (size_t)i * ld, crow_pos[i], gamma, beta, q + (size_t)i * Z,
                         k + (size_t)i * Z);
         for (int b = 0; b < n_seq; b++) {
             for (int i = cstart[b]; i < cstart[b + 1]; i++) {
@@ -112,7 +112,7 @@ void ref_attn(const sb_attn_cfg *c, int n_seq, const int *cstart, const int *cro
     free(kp);
 }
 
-void ref_attn_step(const sb_attn_cfg *c, int cap, int *head, int *n, float *kring, float *vring,
+void sb_ref_attn_step(const sb_attn_cfg *c, int cap, int *head, int *n, float *kring, float *vring,
                    int *pring, int pos, const float *s, const float *gamma, const float *beta,
                    const float *rel, float *out) {
     const int Z = c->Z, H = c->H;
@@ -125,7 +125,7 @@ void ref_attn_step(const sb_attn_cfg *c, int cap, int *head, int *n, float *krin
     const float **vv = malloc(sizeof(float *) * (size_t)nk);
     int *kp = malloc(sizeof(int) * (size_t)nk);
     if (q && a && kk && vv && kp) {
-        ref_attn_qk(c, s, pos, gamma, beta, q, kring + (size_t)slot * Z);
+        sb_ref_attn_qk(c, s, pos, gamma, beta, q, kring + (size_t)slot * Z);
         memcpy(vring + (size_t)slot * H, s + Z + H, sizeof(float) * (size_t)H);
         pring[slot] = pos;
         for (int d = 0; d < Z; d++) q[d] /= qdiv;
@@ -146,7 +146,7 @@ void ref_attn_step(const sb_attn_cfg *c, int cap, int *head, int *n, float *krin
     free(kp);
 }
 
-void ref_attn_ring_append(const sb_attn_cfg *c, int cap, int *head, int *n, float *kring,
+void sb_ref_attn_ring_append(const sb_attn_cfg *c, int cap, int *head, int *n, float *kring,
                           float *vring, int *pring, int n_rows, const float *s,
                           const int *crow_pos, const float *gamma, const float *beta) {
     const int Z = c->Z, H = c->H, ld = Z + 2 * H;
@@ -156,7 +156,7 @@ void ref_attn_ring_append(const sb_attn_cfg *c, int cap, int *head, int *n, floa
     for (int j = 0; j < n_rows; j++) {
         const int slot = (*head + *n) % cap;
         const float *row = s + (size_t)j * ld;
-        ref_attn_qk(c, row, crow_pos[j], gamma, beta, q, kring + (size_t)slot * Z);
+        sb_ref_attn_qk(c, row, crow_pos[j], gamma, beta, q, kring + (size_t)slot * Z);
         memcpy(vring + (size_t)slot * H, row + Z + H, sizeof(float) * (size_t)H);
         pring[slot] = crow_pos[j];
         if (*n < c->W) (*n)++;

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
-#include "ops/bench_force.h"
+#include "bench_force.h"
 #include "program_cache.h"
 
 double sb_bench_now_ms(void) {
@@ -422,8 +422,9 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     SB_TRY(make_inputs(m, o, &x, &ids, e));
     const float *xin = o->x ? o->x : x;
     const int32_t *idin = o->ids ? o->ids : ids;
-    m->force_share_on = o->share >= 0;
-    m->force_share = o->share;
+    double share = o->share;
+    m->router_hook = o->share >= 0 ? sb_force_router_hook : NULL;
+    m->router_hook_user = &share;
     long T = 0;
     for (int b = 0; b < B; b++) {
         len[b] = o->lengths ? o->lengths[b] : o->L;
@@ -498,7 +499,8 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     row->softmax = c->softmax;
     snprintf(row->status, sizeof row->status, "ok");
 done:
-    m->force_share_on = 0;
+    m->router_hook = NULL;
+    m->router_hook_user = NULL;
     free(x);
     free(ids);
     free(out);

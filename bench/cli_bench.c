@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "../bench.h"
-#include "../gemm_tune.h"
+#include "bench.h"
+#include "gemm_tune.h"
 #include "cli.h"
 
 #define MAX_LIST 64

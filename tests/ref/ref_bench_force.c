@@ -12,7 +12,7 @@ static uint32_t mix(uint32_t x) {
     return x;
 }
 
-void ref_force_router(int B, const int *start, const int *len, float *u, int ld, double share) {
+void sb_ref_force_router(int B, const int *start, const int *len, float *u, int ld, double share) {
     double thr = floor(share * 16777216.0 + 0.5);
     if (thr < 0) thr = 0;
     if (thr > 16777216.0) thr = 16777216.0;

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include "ref_gate.h"
 
-int ref_gate_compact(int B, const int *start, const int *len, const float *u, int ld, float temp,
+int sb_ref_gate_compact(int B, const int *start, const int *len, const float *u, int ld, float temp,
                      float *w, int *cidx, int *crow_tok, int *crow_pos, int *cstart) {
     const float tau = expf(temp);
     int m = 0;
@@ -33,14 +33,14 @@ int ref_gate_compact(int B, const int *start, const int *len, const float *u, in
     return m;
 }
 
-void ref_gather_rows(const float *src, int src_ld, const int *rows, int M, int ncols, float *dst,
+void sb_ref_gather_rows(const float *src, int src_ld, const int *rows, int M, int ncols, float *dst,
                      int dst_ld) {
     for (int i = 0; i < M; i++)
         for (int c = 0; c < ncols; c++)
             dst[(size_t)i * (size_t)dst_ld + (size_t)c] = src[(size_t)rows[i] * (size_t)src_ld + (size_t)c];
 }
 
-void ref_combine(int T, int D, const float *hx, int hx_ld, const float *g, const float *w,
+void sb_ref_combine(int T, int D, const float *hx, int hx_ld, const float *g, const float *w,
                  const int *cidx, const float *res, float *out) {
     for (int t = 0; t < T; t++)
         for (int c = 0; c < D; c++) {

@@ -1,7 +1,8 @@
 /* bench_force.h - benchmark only: force a fixed activation share in every
  * SeqBoat layer by overwriting the router inputs before the gate (used by
- * `seqboat bench` through sb_model_impl.force_share_on; never by a normal run).
- * Kernel: cl/bench_force.cl; reference: runtime/ref/ref_bench_force.c;
+ * `seqboat bench` through the model's router hook, sb_model_impl.router_hook;
+ * never by a normal run). Kernel: bench/bench_force.cl (embedded into the bench
+ * engine, not the library); reference: tests/ref/ref_bench_force.c;
  * test: tests/test_bench_force.c.
  *
  * Rule: token t (0-based position inside its own sequence) is activated iff
@@ -11,7 +12,7 @@
  * share +- O(1/sqrt(n)). share <= 0 activates nothing, share >= 1 everything. */
 #ifndef SB_OPS_BENCH_FORCE_H
 #define SB_OPS_BENCH_FORCE_H
-#include "ops.h"
+#include "ops/ops.h"
 
 /* The integer mix of the rule above (host copy of the kernel's). */
 uint32_t sb_force_hash32(uint32_t x);
@@ -27,4 +28,7 @@ long sb_force_count(long n, uint32_t thr);
  * seqs->d_start / d_len must hold the table on the device. ld >= 2. */
 sb_status sb_op_force_router(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld, double share,
                              sb_err *e);
+/* The same as an sb_router_hook: user points to the share (a double). */
+sb_status sb_force_router_hook(void *user, sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld,
+                               sb_err *e);
 #endif

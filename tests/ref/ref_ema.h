@@ -11,14 +11,14 @@
 #define SB_REF_EMA_H
 
 /* mx = silu(y + omega * x) at the rows of the sequences (other rows untouched). */
-void ref_ema(const float *delta, const float *alpha, const float *beta, const float *gamma,
+void sb_ref_ema(const float *delta, const float *alpha, const float *beta, const float *gamma,
              const float *omega, int D, int N, int bidir, int truncation, int n_seq,
              const int *start, const int *len, const float *x, float *mx);
 
 /* Final causal states, state[b][d][n]: the recurrence h_t = q h_{t-1} + c x_t
  * run to t = len[b]-1; with truncation T > 0 the sum over the last T inputs,
  * sum_{l < min(T, len)} q^l c x_{len-1-l}. Rows d < D of the coefficients. */
-void ref_ema_state(const float *delta, const float *alpha, const float *beta, int D, int N,
+void sb_ref_ema_state(const float *delta, const float *alpha, const float *beta, int D, int N,
                    int truncation, int n_seq, const int *start, const int *len, const float *x,
                    float *state);
 

@@ -8,24 +8,24 @@
  */
 #ifndef SB_REF_ATTN_H
 #define SB_REF_ATTN_H
-#include "../ops/attn.h"
+#include "ops/attn.h"
 
 /* q (unscaled) and k of one row z (Z floats) at original position pos. */
-void ref_attn_qk(const sb_attn_cfg *c, const float *z, int pos, const float *gamma,
+void sb_ref_attn_qk(const sb_attn_cfg *c, const float *z, int pos, const float *gamma,
                  const float *beta, float *q, float *k);
 
 /* out [M][H] for the batch: sequence b at rows cstart[b] .. cstart[b+1]-1. */
-void ref_attn(const sb_attn_cfg *c, int n_seq, const int *cstart, const int *crow_pos,
+void sb_ref_attn(const sb_attn_cfg *c, int n_seq, const int *cstart, const int *crow_pos,
               const float *s, const float *gamma, const float *beta, const float *rel, float *out);
 
 /* Host twin of sb_op_attn_step: ring arrays k [cap][Z], v [cap][H], pos [cap];
  * *head / *n updated the same way. */
-void ref_attn_step(const sb_attn_cfg *c, int cap, int *head, int *n, float *kring, float *vring,
+void sb_ref_attn_step(const sb_attn_cfg *c, int cap, int *head, int *n, float *kring, float *vring,
                    int *pring, int pos, const float *s, const float *gamma, const float *beta,
                    const float *rel, float *out);
 
 /* Host twin of sb_op_attn_ring_append. */
-void ref_attn_ring_append(const sb_attn_cfg *c, int cap, int *head, int *n, float *kring,
+void sb_ref_attn_ring_append(const sb_attn_cfg *c, int cap, int *head, int *n, float *kring,
                           float *vring, int *pring, int n_rows, const float *s,
                           const int *crow_pos, const float *gamma, const float *beta);
 
