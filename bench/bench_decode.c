@@ -81,7 +81,7 @@ sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench
     row->repeats = steps;
     row->layers = info.n_layers, row->D = info.d_model, row->Z = info.d_qk, row->H = info.d_hidden;
     row->N = info.d_ema, row->W = info.mem_size, row->causal = !info.bidirectional;
-    row->softmax = info.softmax;
+    row->softmax = info.attention_activation == SB_SOFTMAX;
     row->share = tot > 0 ? (double)act / (double)tot : 0;
     double total = 0;
     for (int i = 0; i < steps; i++) total += times[i];

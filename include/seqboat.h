@@ -66,6 +66,13 @@
  *                      from this folder instead of the copies embedded in the
  *                      library. Unset, nothing is looked up on disk but the
  *                      model and input files and the cache.
+ *   SEQBOAT_GEMM_TUNE  "off": CLBlast's own GEMM parameters instead of the
+ *                      library's table for the device
+ *   SEQBOAT_GEMM_XGEMM, SEQBOAT_GEMM_XGEMM_DIRECT
+ *                      CLBlast Xgemm (16 values) / XgemmDirect (10 values)
+ *                      parameters, comma-separated, for every device
+ *   The `seqboat` program also reads SEQBOAT_MODEL (default model of
+ *   `seqboat generate`); the CLI's and bench's own settings are options.
  */
 #ifndef SEQBOAT_H
 #define SEQBOAT_H
@@ -84,10 +91,10 @@ extern "C" {
  * 1.0, a MINOR change may change the API and ABI (CMake's version file
  * accepts only the same MAJOR.MINOR); from 1.0 on, only a MAJOR change. */
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 1
+#define SB_VERSION_MINOR 2
 #define SB_VERSION_PATCH 0
 #define SB_VERSION_NUMBER (SB_VERSION_MAJOR * 10000 + SB_VERSION_MINOR * 100 + SB_VERSION_PATCH)
-#define SB_VERSION_STRING "0.1.0"
+#define SB_VERSION_STRING "0.2.0"
 
 /* SB_API marks the exported functions; the library is built with hidden
  * visibility, so nothing else is visible to the dynamic linker. */
@@ -208,6 +215,11 @@ SB_API sb_status sb_selftest(const char *device, char *report, size_t report_len
 typedef struct sb_model sb_model;
 
 typedef struct sb_options {
+    size_t struct_size;     /* sizeof(sb_options) as the caller was compiled; set by
+                               sb_options_default(). Always start from that call:
+                               later versions add fields at the end only, and
+                               sb_model_load reads the fields that fit in
+                               struct_size (the rest take their defaults). */
     const char *device;     /* NULL: see "Device selection strings" above */
     const char *cache_dir;  /* NULL: env SEQBOAT_CACHE_DIR, else $XDG_CACHE_HOME/seqboat,
                                else ~/.cache/seqboat; "off": no disk cache */
@@ -215,8 +227,12 @@ typedef struct sb_options {
                                (used by the benchmark; costs a little per kernel) */
 } sb_options;
 
-/* The defaults above. The strings in sb_options are the caller's and are only
- * read during sb_model_load. */
+/* The defaults above, with struct_size = sizeof(sb_options). The strings in
+ * sb_options are the caller's and are only read during sb_model_load.
+ * sb_model_load refuses (SB_ERR_ARG) a struct_size smaller than the first
+ * version of the struct (a caller that did not start from sb_options_default),
+ * and one larger than this library knows whose extra bytes are not all zero
+ * (options this older library cannot honour). */
 SB_API sb_options sb_options_default(void);
 
 /* Load a model file (safetensors, SPEC section 4) onto a device. opt may be NULL.
@@ -236,11 +252,21 @@ SB_API const char *sb_model_last_error(const sb_model *m);
 
 typedef enum sb_task_kind { SB_CLASSIFY = 0, SB_SEQUENCE = 1, SB_LM = 2 } sb_task_kind;
 
+/* The model's kinds, as named by the model file's metadata (SPEC section 4). */
+typedef enum sb_norm_type { SB_LAYERNORM = 0, SB_BATCHNORM = 1 } sb_norm_type;
+typedef enum sb_attention_activation { SB_RELU2 = 0, SB_SOFTMAX = 1 } sb_attention_activation;
+typedef enum sb_rel_pos_bias { SB_POS_SIMPLE = 0, SB_POS_ROTARY = 1 } sb_rel_pos_bias;
+
+/* Filled completely by sb_model_get_info. Fields are only ever added at the
+ * end, and a release that adds one changes the shared library's soname. */
 typedef struct sb_model_info {
     sb_task_kind task;
     int d_input, vocab_size, d_output, d_model, n_layers, d_qk, d_hidden, d_ema;
     int mem_size, max_positions, truncation;
-    int bidirectional, prenorm, rotary, softmax, batchnorm;
+    int bidirectional, prenorm;               /* 0 or 1 */
+    sb_norm_type norm_type;
+    sb_attention_activation attention_activation;
+    sb_rel_pos_bias rel_pos_bias;
     uint64_t n_params;
     char device[256];       /* name of the device the model runs on */
 } sb_model_info;

@@ -2,6 +2,7 @@
  * (a device list: the batch is split across per-device models). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include "model.h"
 #include "multi.h"
@@ -27,8 +28,35 @@ static sb_status forward_any(sb_model *m, int B, int L, const float *x, const in
 
 
 sb_options sb_options_default(void) {
-    sb_options o = {NULL, NULL, 0};
+    sb_options o = {sizeof(sb_options), NULL, NULL, 0};
     return o;
+}
+
+/* The first sb_options: struct_size, device, cache_dir, profiling. */
+#define SB_OPTIONS_SIZE_V1 (offsetof(sb_options, profiling) + sizeof(int))
+
+/* A copy of the caller's options with the fields it lacks at their defaults
+ * (see sb_options.struct_size in seqboat.h). */
+static sb_status read_options(const sb_options *opt, sb_options *o, sb_err *e) {
+    *o = sb_options_default();
+    if (!opt) return SB_OK;
+    if (opt->struct_size < SB_OPTIONS_SIZE_V1)
+        return sb_fail(e, SB_ERR_ARG,
+                       "sb_model_load: sb_options.struct_size is %zu, less than the smallest "
+                       "sb_options (%zu bytes): start from sb_options_default()",
+                       opt->struct_size, (size_t)SB_OPTIONS_SIZE_V1);
+    if (opt->struct_size > sizeof(sb_options)) {
+        const unsigned char *extra = (const unsigned char *)opt + sizeof(sb_options);
+        for (size_t i = 0; i < opt->struct_size - sizeof(sb_options); i++)
+            if (extra[i])
+                return sb_fail(e, SB_ERR_ARG,
+                               "sb_model_load: sb_options.struct_size is %zu but this library "
+                               "(%s) knows %zu bytes of options and the caller set a newer one",
+                               opt->struct_size, SB_VERSION_STRING, sizeof(sb_options));
+    }
+    memcpy(o, opt, opt->struct_size < sizeof *o ? opt->struct_size : sizeof *o);
+    o->struct_size = sizeof *o;
+    return SB_OK;
 }
 
 static sb_status keep(sb_model *m, sb_status st) {
@@ -50,12 +78,15 @@ sb_status sb_model_load(const char *path, const sb_options *opt, sb_model **out)
         sb_fail(&e, SB_ERR_HOST_MEMORY, "out of host memory");
         return sb_api_fail_tls(&e);
     }
-    sb_rt_options ro = {0};
-    if (opt) {
-        ro.device = opt->device;
-        ro.cache_dir = opt->cache_dir;
-        ro.profiling = opt->profiling;
+    sb_options o;
+    if (read_options(opt, &o, &e) != SB_OK) {
+        free(h);
+        return sb_api_fail_tls(&e);
     }
+    sb_rt_options ro = {0};
+    ro.device = o.device;
+    ro.cache_dir = o.cache_dir;
+    ro.profiling = o.profiling;
     const char *sel = NULL;
     sb_status st;
     if (sb_multi_is_list(ro.device, &sel)) {
@@ -119,9 +150,9 @@ sb_status sb_model_get_info(const sb_model *m, sb_model_info *info) {
     info->truncation = c->truncation;
     info->bidirectional = c->bidirectional;
     info->prenorm = c->prenorm;
-    info->rotary = c->rotary;
-    info->softmax = c->softmax;
-    info->batchnorm = c->norm == SB_NORM_BATCH;
+    info->norm_type = c->norm == SB_NORM_BATCH ? SB_BATCHNORM : SB_LAYERNORM;
+    info->attention_activation = c->softmax ? SB_SOFTMAX : SB_RELU2;
+    info->rel_pos_bias = c->rotary ? SB_POS_ROTARY : SB_POS_SIMPLE;
     info->n_params = m->impl->mf->n_params;
     if (multi_of(m))
         sb_multi_describe(multi_of(m), info->device, sizeof info->device);

@@ -522,6 +522,34 @@ START_TEST(nan_inf_input) {
 }
 END_TEST
 
+/* sb_options.struct_size: a caller that did not start from sb_options_default
+ * is refused with a message saying so; a newer caller's larger struct loads when
+ * its extra options are zero (defaults) and is refused when one is set. */
+START_TEST(options_struct_size) {
+    sb_model *m = NULL;
+    sb_options o = sb_options_default();
+    ck_assert_uint_eq(o.struct_size, sizeof(sb_options));
+    o.struct_size = 0;
+    ck_assert_int_eq(sb_model_load(SEQ_MODEL, &o, &m), SB_ERR_ARG);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(sb_last_error(), "sb_options_default"), "%s", sb_last_error());
+    struct {
+        sb_options o;
+        int newer_option;
+    } big;
+    memset(&big, 0, sizeof big);
+    big.o = sb_options_default();
+    big.o.struct_size = sizeof big;
+    ck_assert_msg(sb_model_load(SEQ_MODEL, &big.o, &m) == SB_OK, "%s", sb_last_error());
+    sb_model_free(m);
+    m = NULL;
+    big.newer_option = 1;
+    ck_assert_int_eq(sb_model_load(SEQ_MODEL, &big.o, &m), SB_ERR_ARG);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(sb_last_error(), "struct_size"), "%s", sb_last_error());
+}
+END_TEST
+
 /* ---- random mutations: malformed files nobody wrote by hand ------------------- */
 
 static uint32_t rnd(uint32_t *s) {
@@ -616,6 +644,7 @@ int main(void) {
     tcase_set_timeout(tf, 120);
     tcase_add_loop_test(tf, forward_case, 0, N_FC);
     tcase_add_test(tf, nan_inf_input);
+    tcase_add_test(tf, options_struct_size);
     suite_add_tcase(s, tf);
     TCase *tr = tcase_create("mutants");
     tcase_set_timeout(tr, 300);

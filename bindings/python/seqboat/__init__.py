@@ -216,8 +216,15 @@ class Model:
         d = {n: getattr(i, n) for n in names}
         d["task"] = _TASKS.get(i.task, str(i.task))
         d["device"] = _s(i.device)
-        for k in ("bidirectional", "prenorm", "rotary", "softmax", "batchnorm"):
+        for k in ("bidirectional", "prenorm"):
             d[k] = bool(d[k])
+        d["norm_type"] = ("layernorm", "batchnorm")[i.norm_type]
+        d["attention_activation"] = ("relu2", "softmax")[i.attention_activation]
+        d["rel_pos_bias"] = ("simple", "rotary")[i.rel_pos_bias]
+        # shorthands
+        d["batchnorm"] = d["norm_type"] == "batchnorm"
+        d["softmax"] = d["attention_activation"] == "softmax"
+        d["rotary"] = d["rel_pos_bias"] == "rotary"
         return types.SimpleNamespace(**d)
 
     def layer_stats(self):

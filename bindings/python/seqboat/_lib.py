@@ -33,6 +33,7 @@ class DeviceDesc(ctypes.Structure):
 
 class Options(ctypes.Structure):
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("device", ctypes.c_char_p),
         ("cache_dir", ctypes.c_char_p),
         ("profiling", ctypes.c_int),
@@ -55,9 +56,9 @@ class ModelInfo(ctypes.Structure):
         ("truncation", ctypes.c_int),
         ("bidirectional", ctypes.c_int),
         ("prenorm", ctypes.c_int),
-        ("rotary", ctypes.c_int),
-        ("softmax", ctypes.c_int),
-        ("batchnorm", ctypes.c_int),
+        ("norm_type", ctypes.c_int),
+        ("attention_activation", ctypes.c_int),
+        ("rel_pos_bias", ctypes.c_int),
         ("n_params", ctypes.c_uint64),
         ("device", ctypes.c_char * 256),
     ]
