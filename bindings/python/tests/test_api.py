@@ -11,7 +11,8 @@ import sbtest
 from seqboat import _lib
 
 _CTYPE = {"int": ctypes.c_int, "unsigned": ctypes.c_uint, "uint64_t": ctypes.c_uint64,
-          "size_t": ctypes.c_size_t, "sb_task_kind": ctypes.c_int}
+          "size_t": ctypes.c_size_t, "sb_task_kind": ctypes.c_int, "sb_norm_type": ctypes.c_int,
+          "sb_attention_activation": ctypes.c_int, "sb_rel_pos_bias": ctypes.c_int}
 
 
 def _header():
