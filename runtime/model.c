@@ -212,32 +212,32 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
     sb_attn_cfg ac = attn_cfg(c);
     sb_ema_coef ec = ema_coef(m, 0);
     size_t fl = sizeof(float), in = sizeof(int32_t);
-    struct { int id; size_t bytes; int first, last; const char *name; } req[] = {
-        {B_INPAD, F ? BL * F * fl : 0, 0, 0, "input (padded)"},
-        {B_IDS, F ? 0 : Tz * in, 0, 0, "token ids"},
-        {B_START, Bz * in, 0, 12, "sequence starts"},
-        {B_LEN, Bz * in, 0, 12, "sequence lengths"},
-        {B_X, Tz * D * fl, 0, 12, "x"},
-        {B_XN, c->prenorm ? Tz * D * fl : 0, 1, 2, "x normed"},
-        {B_MX, (Tz + W) * D * fl, 2, 8, "mx"},
-        {B_EMA_SCR, sb_op_ema_scratch_bytes(&ec, B, T), 2, 2, "ema scratch"},
-        {B_HXU, Tz * (D + 2) * fl, 3, 9, "hx_proj out"},
-        {B_W, Tz * fl, 4, 9, "gate weights"},
-        {B_CIDX, Tz * in, 4, 9, "compressed index"},
-        {B_CTOK, (Tz + W) * in, 4, 8, "compressed tokens"},
-        {B_CPOS, (Tz + W) * in, 4, 8, "compressed positions"},
-        {B_CSTART, (Bz + 1) * in, 4, 8, "compressed starts"},
-        {B_CSTART_CH, (Bz + 1) * in, 5, 8, "chunk starts"},
-        {B_CMP_SCR, sb_op_compact_scratch_bytes(m->rt, T), 4, 4, "compaction scratch"},
-        {B_MXC, rows * D * fl, 5, 8, "mx compressed"},
-        {B_S, rows * (Z + 2 * H) * fl, 5, 8, "mx_proj out"},
-        {B_AO, rows * H * fl, 5, 8, "attention out"},
-        {B_ATT_SCR, sb_op_attn_scratch_bytes(m->rt, &ac, B, (int)rows), 5, 8, "attention scratch"},
-        {B_G, (Tz + W) * D * fl, 5, 9, "h_proj out"},
-        {B_XF, c->prenorm ? Tz * D * fl : 0, 10, 11, "final norm"},
-        {B_Y, c->task == SB_TASK_CLASSIFY ? Bz * Dout * fl : Tz * Dout * fl, 11, 12, "decoder out"},
-        {B_POOL, c->task == SB_TASK_CLASSIFY ? Bz * D * fl : 0, 10, 11, "pooled"},
-        {B_OUTPAD, c->task == SB_TASK_CLASSIFY ? 0 : BL * Dout * fl, 12, 12, "output (padded)"},
+    struct { int id; size_t bytes; sb_step first, last; const char *name; } req[] = {
+        {B_INPAD, F ? BL * F * fl : 0, SB_STEP_INPUT, SB_STEP_INPUT, "input (padded)"},
+        {B_IDS, F ? 0 : Tz * in, SB_STEP_INPUT, SB_STEP_INPUT, "token ids"},
+        {B_START, Bz * in, SB_STEP_INPUT, SB_STEP_OUTPUT, "sequence starts"},
+        {B_LEN, Bz * in, SB_STEP_INPUT, SB_STEP_OUTPUT, "sequence lengths"},
+        {B_X, Tz * D * fl, SB_STEP_INPUT, SB_STEP_OUTPUT, "x"},
+        {B_XN, c->prenorm ? Tz * D * fl : 0, SB_STEP_PRENORM, SB_STEP_EMA, "x normed"},
+        {B_MX, (Tz + W) * D * fl, SB_STEP_EMA, SB_STEP_CHUNK_END, "mx"},
+        {B_EMA_SCR, sb_op_ema_scratch_bytes(&ec, B, T), SB_STEP_EMA, SB_STEP_EMA, "ema scratch"},
+        {B_HXU, Tz * (D + 2) * fl, SB_STEP_HX_PROJ, SB_STEP_COMBINE, "hx_proj out"},
+        {B_W, Tz * fl, SB_STEP_GATE, SB_STEP_COMBINE, "gate weights"},
+        {B_CIDX, Tz * in, SB_STEP_GATE, SB_STEP_COMBINE, "compressed index"},
+        {B_CTOK, (Tz + W) * in, SB_STEP_GATE, SB_STEP_CHUNK_END, "compressed tokens"},
+        {B_CPOS, (Tz + W) * in, SB_STEP_GATE, SB_STEP_CHUNK_END, "compressed positions"},
+        {B_CSTART, (Bz + 1) * in, SB_STEP_GATE, SB_STEP_CHUNK_END, "compressed starts"},
+        {B_CSTART_CH, (Bz + 1) * in, SB_STEP_MX_PROJ, SB_STEP_CHUNK_END, "chunk starts"},
+        {B_CMP_SCR, sb_op_compact_scratch_bytes(m->rt, T), SB_STEP_GATE, SB_STEP_GATE, "compaction scratch"},
+        {B_MXC, rows * D * fl, SB_STEP_MX_PROJ, SB_STEP_CHUNK_END, "mx compressed"},
+        {B_S, rows * (Z + 2 * H) * fl, SB_STEP_MX_PROJ, SB_STEP_CHUNK_END, "mx_proj out"},
+        {B_AO, rows * H * fl, SB_STEP_MX_PROJ, SB_STEP_CHUNK_END, "attention out"},
+        {B_ATT_SCR, sb_op_attn_scratch_bytes(m->rt, &ac, B, (int)rows), SB_STEP_MX_PROJ, SB_STEP_CHUNK_END, "attention scratch"},
+        {B_G, (Tz + W) * D * fl, SB_STEP_MX_PROJ, SB_STEP_COMBINE, "h_proj out"},
+        {B_XF, c->prenorm ? Tz * D * fl : 0, SB_STEP_FINAL, SB_STEP_DECODER, "final norm"},
+        {B_Y, c->task == SB_TASK_CLASSIFY ? Bz * Dout * fl : Tz * Dout * fl, SB_STEP_DECODER, SB_STEP_OUTPUT, "decoder out"},
+        {B_POOL, c->task == SB_TASK_CLASSIFY ? Bz * D * fl : 0, SB_STEP_FINAL, SB_STEP_DECODER, "pooled"},
+        {B_OUTPAD, c->task == SB_TASK_CLASSIFY ? 0 : BL * Dout * fl, SB_STEP_OUTPUT, SB_STEP_OUTPUT, "output (padded)"},
     };
     SB_TRY(sb_plan_create(m->rt->dev.mem_align_bytes < 4 ? 4 : m->rt->dev.mem_align_bytes,
                           (size_t)m->rt->dev.max_alloc, &fp->plan, e));
@@ -382,12 +382,12 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     sb_buf xin = x;
     double t0 = now_ms();
 
-    rt->phase = SB_PHASE_OTHER;
+    rt->phase = SB_PHASE_OTHER; /* SB_STEP_PRENORM */
     if (c->prenorm) {
         xin = PB(m, B_XN);
         SB_TRY(norm_rows(m, &L->norm, T, x, xin, e));
     }
-    rt->phase = SB_PHASE_EMA;
+    rt->phase = SB_PHASE_EMA; /* SB_STEP_EMA */
     sb_ema_coef ec = ema_coef(m, li);
     sb_buf state_out = {NULL, 0}, state_in = {NULL, 0};
     if (cap) state_out = cap->ema_state;
@@ -395,10 +395,10 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     SB_TRY(sb_op_ema_ex(rt, seqs, &ec, xin, mxb, PB(m, B_EMA_SCR), state_in, state_out, e));
     if (cap && cap->xin_ring.mem && c->truncation > 0)
         SB_TRY(capture_tail(rt, xin, T, (int)D, c->truncation, cap->xin_ring, e));
-    rt->phase = SB_PHASE_PROJ;
+    rt->phase = SB_PHASE_PROJ; /* SB_STEP_HX_PROJ */
     SB_TRY(linear(m, (size_t)T, D + 2, D, mxb, D, L->hx_w, hxu, D + 2, e));
     SB_TRY(sb_op_bias_act(rt, T, (int)(D + 2), (int)(D + 2), hxu, BUF(L->hx_b), 0, e));
-    rt->phase = SB_PHASE_GATE;
+    rt->phase = SB_PHASE_GATE; /* SB_STEP_GATE */
     hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
     hch = malloc(sizeof(int) * (size_t)(Bn + 1));
     if (!hcs || !hch) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
@@ -440,24 +440,25 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
             SB_TRY(sb_rt_write(rt, cst.mem, cst.off, sizeof(int) * (size_t)(Bn + 1), hch, e));
         }
         sb_buf mxc = PB(m, B_MXC), s = PB(m, B_S), ao = PB(m, B_AO);
-        rt->phase = SB_PHASE_GATE;
+        rt->phase = SB_PHASE_GATE; /* SB_STEP_MX_PROJ */
         SB_TRY(sb_op_gather_rows(rt, mx, (int)D, at(PB(m, B_CTOK), h0 * 4), n, (int)D, mxc, (int)D, e));
         rt->phase = SB_PHASE_PROJ;
         SB_TRY(linear(m, (size_t)n, SW, D, mxc, D, L->mx_w, s, SW, e));
         SB_TRY(sb_op_bias_act(rt, n, (int)SW, (int)SW, s, BUF(L->mx_b), 1, e));
-        rt->phase = SB_PHASE_ATTN;
+        rt->phase = SB_PHASE_ATTN; /* SB_STEP_ATTN */
         SB_TRY(sb_op_attn(rt, &ac, Bn, n, cst, at(PB(m, B_CPOS), h0 * 4), s, BUF(L->qk_g),
                           BUF(L->qk_b), BUF(L->rel), ao, PB(m, B_ATT_SCR), e));
-        rt->phase = SB_PHASE_PROJ;
+        rt->phase = SB_PHASE_PROJ; /* SB_STEP_H_PROJ */
         sb_buf g = at(PB(m, B_G), r0 * D * 4);
         SB_TRY(linear(m, r1 - r0, D, H, at(ao, (r0 - h0) * H * 4), H, L->h_w, g, D, e));
         SB_TRY(sb_op_bias_act(rt, (int)(r1 - r0), (int)D, (int)D, g, BUF(L->h_b), 0, e));
     }
+    /* SB_STEP_CHUNK_END */
     if (cap && cap->ring && M > 0) /* the last chunk's s still holds rows [last_h0, M) */
         SB_TRY(sb_op_attn_ring_append(rt, &ac, cap->ring, (int)((size_t)M - last_h0), PB(m, B_S),
                                       at(PB(m, B_CPOS), last_h0 * 4), BUF(L->qk_g), BUF(L->qk_b), e));
     if (carry) SB_TRY(carry_out(m, carry, M, e));
-    rt->phase = SB_PHASE_GATE;
+    rt->phase = SB_PHASE_GATE; /* SB_STEP_COMBINE */
     SB_TRY(sb_op_combine(rt, T, (int)D, at(hxu, 2 * 4), (int)(D + 2), at(PB(m, B_G), h * D * 4),
                          PB(m, B_W), PB(m, B_CIDX), x, x, e));
     rt->phase = SB_PHASE_OTHER;
@@ -494,19 +495,6 @@ static sb_status make_seqs(const sb_config *c, int B, int L, const int32_t *ids,
         return sb_fail(e, SB_ERR_ARG, "batch of %ld tokens is too large", total);
     *T = (int)total;
     return SB_OK;
-}
-
-sb_status sb_model_impl_forward(sb_model_impl *m, int B, int L, const float *x,
-                                const int32_t *ids, const int32_t *lengths, float *out, sb_err *e) {
-    return sb_model_impl_forward_ex(m, B, L, x, ids, lengths, out, NULL, e);
-}
-
-sb_status sb_model_impl_forward_ex(sb_model_impl *m, int B, int L, const float *x,
-                                   const int32_t *ids, const int32_t *lengths, float *out,
-                                   const sb_layer_capture *caps, sb_err *e) {
-    if (B >= 1 && L >= 1 && out && sb_model_impl_blocked(m, B, L, lengths, caps))
-        return sb_model_impl_forward_blocked(m, B, L, x, ids, lengths, out, caps, e);
-    return sb_model_impl_pass(m, B, L, x, ids, lengths, out, caps, NULL, e);
 }
 
 sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, const int32_t *ids,

@@ -21,6 +21,27 @@ typedef struct sb_dev_layer {
     float temp;
 } sb_dev_layer;
 
+/* The steps of a forward, in order: the activation plan gives every buffer a
+ * lifetime [first step, last step] in these terms (model.c, the plan's table),
+ * and the layer code runs them in this order (sb_model_impl_layer and
+ * sb_model_impl_pass mark each with the same name). */
+typedef enum sb_step {
+    SB_STEP_INPUT = 0,   /* pack / embed / encode the input into x */
+    SB_STEP_PRENORM,     /* norm of the layer input (prenorm) */
+    SB_STEP_EMA,         /* EMA over x -> mx */
+    SB_STEP_HX_PROJ,     /* router and residual-gate projection of mx */
+    SB_STEP_GATE,        /* gate decision, compaction of the activated tokens */
+    SB_STEP_MX_PROJ,     /* per GAU chunk: gather the activated rows, mx_proj */
+    SB_STEP_ATTN,        /* per GAU chunk: windowed attention */
+    SB_STEP_H_PROJ,      /* per GAU chunk: h_proj */
+    SB_STEP_CHUNK_END,   /* after the chunks: ring capture, block carry */
+    SB_STEP_COMBINE,     /* scatter back and combine into x (post-norm) */
+    SB_STEP_FINAL,       /* final norm, mean pool (classify) */
+    SB_STEP_DECODER,     /* decoder projection */
+    SB_STEP_OUTPUT,      /* unpack to the padded output */
+    SB_STEP_COUNT
+} sb_step;
+
 /* Buffer ids of the activation plan. */
 enum {
     B_INPAD, B_IDS, B_START, B_LEN, B_X, B_XN, B_MX, B_EMA_SCR, B_HXU, B_W, B_CIDX, B_CTOK,

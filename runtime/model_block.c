@@ -1,4 +1,5 @@
-/* model_block.c - long causal sequences, block by block.
+/* model_block.c - the forward's entry: one pass (model.c) or, for long causal
+ * sequences, block by block. model.c knows nothing of this file.
  *
  * A causal layer's output at t depends on the past only through the EMA state
  * and the last W activated rows. So a sequence longer than block_tokens runs
@@ -33,6 +34,19 @@ int sb_model_impl_blocked(const sb_model_impl *m, int B, int L, const int32_t *l
         if (n > longest) longest = n;
     }
     return longest > sb_model_impl_block_tokens(m);
+}
+
+sb_status sb_model_impl_forward(sb_model_impl *m, int B, int L, const float *x,
+                                const int32_t *ids, const int32_t *lengths, float *out, sb_err *e) {
+    return sb_model_impl_forward_ex(m, B, L, x, ids, lengths, out, NULL, e);
+}
+
+sb_status sb_model_impl_forward_ex(sb_model_impl *m, int B, int L, const float *x,
+                                   const int32_t *ids, const int32_t *lengths, float *out,
+                                   const sb_layer_capture *caps, sb_err *e) {
+    if (B >= 1 && L >= 1 && out && sb_model_impl_blocked(m, B, L, lengths, caps))
+        return sb_model_impl_forward_blocked(m, B, L, x, ids, lengths, out, caps, e);
+    return sb_model_impl_pass(m, B, L, x, ids, lengths, out, caps, NULL, e);
 }
 
 static void free_carries(sb_layer_carry *cr, int n) {

@@ -210,12 +210,12 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
         SB_TRY(sb_op_bias_act(rt, 1, (int)(D + 2), (int)(D + 2), BUF(s->hxu), BUF(L->hx_b), 0, e));
         float u[2];
         SB_TRY(sb_rt_read(rt, s->hxu, 0, sizeof u, u, e));
-        int act = u[1] > u[0];
+        float w;
+        int act = sb_gate_rule(u[0], u[1], L->temp, &w);
         int32_t ci = act ? 0 : -1;
         sl->steps++;
         if (act) {
             sl->activated++;
-            float w = 1.0f / (1.0f + expf((u[0] - u[1]) * expf(-L->temp)));
             SB_TRY(sb_rt_write(rt, s->w, 0, 4, &w, e));
             SB_TRY(linear1(rt, SW, D, s->mx, L->mx_w, s->s, e));
             SB_TRY(sb_op_bias_act(rt, 1, (int)SW, (int)SW, BUF(s->s), BUF(L->mx_b), 1, e));

@@ -76,15 +76,7 @@ static sb_status launch_1d(sb_rt *rt, cl_kernel k, size_t n, const char *what, s
 /* Launch a 2-D kernel over (n0 columns, n1 rows); global sizes are multiples
  * of the local sizes. */
 static sb_status launch_2d(sb_rt *rt, cl_kernel k, size_t n0, size_t n1, const char *what, sb_err *e) {
-    const size_t wg = sb_rt_wg1(rt, k, GATE_WANT_WG);
-    const size_t mx0 = sb_pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1);
-    const size_t mx1 = sb_pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1);
-    const size_t lx = min_sz(min_sz(sb_pow2_ceil(n0), wg), mx0);
-    size_t ly = min_sz(min_sz(wg / lx, mx1), sb_pow2_ceil(n1));
-    if (ly < 1) ly = 1;
-    const size_t lws[2] = {lx, ly};
-    const size_t gws[2] = {sb_round_up(n0, lx), sb_round_up(n1, ly)};
-    return sb_rt_launch(rt, k, 2, gws, lws, what, e);
+    return sb_ops_launch_2d(rt, k, sb_rt_wg1(rt, k, GATE_WANT_WG), n0, n1, what, e);
 }
 
 size_t sb_op_compact_scratch_bytes_wg(sb_rt *rt, int total_rows, int max_wg) {
@@ -330,4 +322,9 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
     }
 done:
     return st;
+}
+
+int sb_gate_rule(float u0, float u1, float temp, float *w) {
+    *w = 1.0f / (1.0f + expf((u0 - u1) * expf(-temp)));
+    return u1 > u0;
 }

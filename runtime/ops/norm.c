@@ -23,13 +23,7 @@ static size_t pick_wg(sb_rt *rt, cl_kernel k, size_t per_item) {
 /* Launch a 2-D kernel over (n0, n1) with a work-group (lx, ly) from the device
  * limits; global sizes are multiples of the local sizes. */
 static sb_status launch_2d(sb_rt *rt, cl_kernel k, size_t n0, size_t n1, const char *what, sb_err *e) {
-    const size_t wg = pick_wg(rt, k, 0);
-    size_t lx = min_sz(min_sz(sb_pow2_ceil(n0), wg), sb_pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1));
-    size_t ly = min_sz(wg / lx, sb_pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1));
-    if (ly < 1) ly = 1;
-    const size_t lws[2] = {lx, ly};
-    const size_t gws[2] = {sb_round_up(n0, lx), sb_round_up(n1, ly)};
-    return sb_rt_launch(rt, k, 2, gws, lws, what, e);
+    return sb_ops_launch_2d(rt, k, pick_wg(rt, k, 0), n0, n1, what, e);
 }
 
 sb_status sb_op_layernorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf w, sb_buf b, sb_buf y, sb_err *e) {

@@ -32,3 +32,20 @@ size_t sb_pow2_floor(size_t n) {
     while (p <= n / 2) p <<= 1;
     return p;
 }
+
+sb_status sb_ops_launch_2d(sb_rt *rt, cl_kernel k, size_t wg, size_t n0, size_t n1, const char *what,
+                           sb_err *e) {
+    const size_t mx0 = sb_pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1);
+    const size_t mx1 = sb_pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1);
+    size_t lx = sb_pow2_ceil(n0);
+    if (lx > wg) lx = wg;
+    if (lx > mx0) lx = mx0;
+    if (lx < 1) lx = 1;
+    size_t ly = wg / lx;
+    if (ly > mx1) ly = mx1;
+    if (ly > sb_pow2_ceil(n1)) ly = sb_pow2_ceil(n1);
+    if (ly < 1) ly = 1;
+    const size_t lws[2] = {lx, ly};
+    const size_t gws[2] = {sb_round_up(n0, lx), sb_round_up(n1, ly)};
+    return sb_rt_launch(rt, k, 2, gws, lws, what, e);
+}

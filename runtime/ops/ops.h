@@ -34,6 +34,10 @@ typedef struct sb_seqs {
  * element (float/int) offset. `op` and `name` go into the message. */
 sb_status sb_ops_check_buf(const char *op, const char *name, sb_buf b, size_t bytes,
                            cl_ulong *elem_off, sb_err *e);
+/* Launch k over an n0 x n1 grid (dimension 0 fastest) in work-groups of at
+ * most wg items, shaped from the device's per-dimension limits. */
+sb_status sb_ops_launch_2d(sb_rt *rt, cl_kernel k, size_t wg, size_t n0, size_t n1, const char *what,
+                           sb_err *e);
 size_t sb_pow2_ceil(size_t n);  /* smallest power of two >= n */
 size_t sb_pow2_floor(size_t n); /* largest power of two <= n (1 for n <= 1) */
 
