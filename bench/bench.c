@@ -9,12 +9,34 @@
 #include <unistd.h>
 #include "bench.h"
 #include "bench_force.h"
+#include "gemm_tune.h"
 #include "program_cache.h"
 
 double sb_bench_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+const char *const sb_bench_method_names[] = {"sma", "dense", "quadratic", "decode", NULL};
+
+void sb_bench_opts_default(sb_bench_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->lengths[0] = 1024, o->lengths[1] = 4096, o->n_len = 2;
+    o->shares[0] = 0.5, o->n_share = 1;
+    o->methods = SB_BENCH_SMA | SB_BENCH_DENSE | SB_BENCH_QUAD;
+    o->decode_steps = 64;
+    o->B = 1, o->warmup = 1, o->repeats = 5;
+    o->build_time = 1, o->profile = 1;
+    o->max_seconds = 60, o->quad_budget_s = 60, o->quad_max_len = 16384;
+    o->seed = 1;
+    o->gemm_tune = 1, o->driver_cache = 1;
+    sb_bench_config_default(&o->cfg);
+}
+
+void sb_bench_apply_process_settings(const sb_bench_opts *o) {
+    sb_gemm_tune_set_enabled(o->gemm_tune);
+    if (!o->driver_cache) setenv("POCL_KERNEL_CACHE", "0", 1); /* PoCL reads only its environment */
 }
 
 void sb_bench_config_default(sb_config *c) {

@@ -55,6 +55,52 @@ void sb_bench_fill_ids(int32_t *ids, size_t n, int vocab, uint64_t seed);
 /* Monotonic clock in milliseconds. */
 double sb_bench_now_ms(void);
 
+/* ---- options of a bench run (`seqboat bench`) -------------------------------- */
+
+#define SB_BENCH_MAX_LIST 64
+
+/* Bits of sb_bench_opts.methods, in the order of sb_bench_method_names. */
+enum { SB_BENCH_SMA = 1u << 0, SB_BENCH_DENSE = 1u << 1, SB_BENCH_QUAD = 1u << 2,
+       SB_BENCH_DECODE = 1u << 3 };
+/* "sma", "dense", "quadratic", "decode", NULL. */
+extern const char *const sb_bench_method_names[];
+
+/* Everything a bench run is told; bench/cli_bench.c fills it from the command
+ * line (bench/README.md documents each option). Strings are borrowed. */
+typedef struct sb_bench_opts {
+    const char *device;            /* selection, "all" = every device, NULL = default */
+    const char *model, *input;     /* bench a model file (and its input) instead of a random one */
+    const char *json, *csv;        /* report files, or NULL */
+    const char *save_model;        /* keep the random model file here, or NULL */
+    int lengths[SB_BENCH_MAX_LIST], n_len;
+    double shares[SB_BENCH_MAX_LIST]; /* forced shares; -1 = the model's own router */
+    int n_share;
+    unsigned methods;              /* SB_BENCH_* bits */
+    int decode_steps;              /* timed single-token steps per length */
+    int B, warmup, repeats;
+    int build_time, profile, quiet;
+    double max_seconds, quad_budget_s;
+    int quad_max_len;
+    uint64_t seed;                 /* weights seed */
+    int gemm_tune;                 /* 1: the library's tuned CLBlast parameters; 0: CLBlast's own */
+    int driver_cache;              /* 1: the OpenCL driver's own kernel cache as configured;
+                                    * 0: off (PoCL: POCL_KERNEL_CACHE=0) */
+    sb_config cfg;                 /* the random model's config */
+} sb_bench_opts;
+
+/* Defaults: lengths 1024,4096; share 0.5; methods sma, dense, quadratic;
+ * decode_steps 64; B 1; warmup 1; repeats 5; build_time, profile on;
+ * max_seconds 60; quad_budget_s 60; quad_max_len 16384; seed 1; gemm_tune and
+ * driver_cache on; cfg sb_bench_config_default. */
+void sb_bench_opts_default(sb_bench_opts *o);
+
+/* Apply o's process-wide settings; call before any OpenCL call or runtime is
+ * made. gemm_tune goes to sb_gemm_tune_set_enabled. driver_cache 0 sets
+ * POCL_KERNEL_CACHE=0: PoCL reads its own cache switch from the environment
+ * only, so this one variable of the driver's (none of seqboat's) is written
+ * there. */
+void sb_bench_apply_process_settings(const sb_bench_opts *o);
+
 /* ---- work model ------------------------------------------------------------ */
 
 typedef struct sb_bench_work {

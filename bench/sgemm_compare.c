@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     sb_err e;
     sb_err_clear(&e);
     sb_rt *rt = NULL;
-    if (untuned) setenv("SEQBOAT_GEMM_TUNE", "off", 1);
+    if (untuned) sb_gemm_tune_set_enabled(0);
     sb_rt_options ro = {dev, NULL, 1};
     if (sb_rt_create(&ro, &rt, &e) != SB_OK) {
         fprintf(stderr, "sgemm_compare: %s\n", e.msg);

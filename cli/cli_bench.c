@@ -4,6 +4,7 @@
  * The work is done by runtime/bench.c; this file parses options, sweeps and
  * prints. See bench/README.md. */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,167 +13,152 @@
 #include "gemm_tune.h"
 #include "cli.h"
 
-#define MAX_LIST 64
+typedef sb_bench_opts bench_opts;
 
-typedef struct bench_opts {
-    const char *device, *model, *input, *json, *csv, *save_model;
-    int lengths[MAX_LIST], n_len;
-    double shares[MAX_LIST];
-    int n_share;
-    int sma, dense, quad, decode, decode_steps;
-    int B, warmup, repeats, build_time, profile, quiet;
-    double max_seconds, quad_budget_s;
-    int quad_max_len;
-    uint64_t seed;
-    sb_config cfg;
-} bench_opts;
+static const char bench_usage[] =
+    "usage: seqboat bench [options]\n"
+    "  --device D|all          device selection (index or name) or every device\n"
+    "  --lengths L1,L2,...     sequence lengths, suffix k = x1024, m = x1048576\n"
+    "                          (default 1024,4096)\n"
+    "  --batch B               sequences per forward (default 1)\n"
+    "  --shares S1,...|router  forced activation shares for SMA (0 to 1), or the model's own\n"
+    "                          router (default 0.5)\n"
+    "  --methods m1,...        sma, dense, quadratic, decode (default: the first three)\n"
+    "  --decode-steps N        decode: timed single-token steps per length (64)\n"
+    "  --d-model 512 --d-qk 128 --d-hidden 1024 --d-ema 16 --window 256 --layers 1\n"
+    "  --d-input 16 --d-output 16 --max-positions 8192 --truncation 0\n"
+    "  --bidirectional --softmax --rotary --postnorm --batchnorm\n"
+    "  --model M [--input IN]  bench a model file (and its input file) instead\n"
+    "  --warmup 1 --repeats 5  untimed, timed forwards per point\n"
+    "  --max-seconds 60        cap on the timed repeats of one point\n"
+    "  --quad-max-len 16384    longest length for full quadratic attention\n"
+    "  --quad-budget-s 60      skip quadratic points estimated to take longer\n"
+    "  --json FILE --csv FILE  reports (header: device, driver, build, options)\n"
+    "  --save-model FILE       keep the random model (for bench/reference_pytorch.py)\n"
+    "  --seed S                weights seed (default 1)\n"
+    "  --no-build-time         skip the cold/warm program build measurement\n"
+    "  --no-profile            no OpenCL event profiling (no phase split)\n"
+    "  --driver-cache on|off   off: also turn PoCL's own kernel cache off (POCL_KERNEL_CACHE=0)\n"
+    "  --no-gemm-tune          CLBlast's own parameters, not the library's tuned ones\n"
+    "                          (runtime/gemm_tune.c; same as SEQBOAT_GEMM_TUNE=off)\n"
+    "  --quiet                 no progress lines on stderr\n";
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: seqboat bench [options]\n"
-            "  --device D|all          device selection (index or name) or every device\n"
-            "  --lengths L1,L2,...     sequence lengths (default 1024,4096)\n"
-            "  --batch B               sequences per forward (default 1)\n"
-            "  --shares S1,...|router  forced activation shares for SMA, or the model's own\n"
-            "                          router (default 0.5)\n"
-            "  --methods m1,...        sma, dense, quadratic, decode (default: the first three)\n"
-            "  --decode-steps N        decode: timed single-token steps per length (64)\n"
-            "  --d-model 512 --d-qk 128 --d-hidden 1024 --d-ema 16 --window 256 --layers 1\n"
-            "  --d-input 16 --d-output 16 --max-positions 8192 --truncation 0\n"
-            "  --bidirectional --softmax --rotary --postnorm --batchnorm\n"
-            "  --model M [--input IN]  bench a model file (and its input file) instead\n"
-            "  --warmup 1 --repeats 5  untimed, timed forwards per point\n"
-            "  --max-seconds 60        cap on the timed repeats of one point\n"
-            "  --quad-max-len 16384    longest length for full quadratic attention\n"
-            "  --quad-budget-s 60      skip quadratic points estimated to take longer\n"
-            "  --json FILE --csv FILE  reports (header: device, driver, build, options)\n"
-            "  --save-model FILE       keep the random model (for bench/reference_pytorch.py)\n"
-            "  --seed S                weights seed (default 1)\n"
-            "  --no-build-time         skip the cold/warm program build measurement\n"
-            "  --no-profile            no OpenCL event profiling (no phase split)\n"
-            "  --driver-cache off      also turn PoCL's own kernel cache off (POCL_KERNEL_CACHE=0)\n"
-            "  --no-gemm-tune          CLBlast's own parameters, not the library's tuned ones\n"
-            "                          (runtime/gemm_tune.c; same as SEQBOAT_GEMM_TUNE=off)\n"
-            "  --quiet                 no progress lines on stderr\n");
-}
+enum {
+    B_DEVICE = 256, B_LENGTHS, B_BATCH, B_SHARES, B_METHODS, B_DECODE_STEPS, B_D_MODEL, B_D_QK,
+    B_D_HIDDEN, B_D_EMA, B_WINDOW, B_LAYERS, B_D_INPUT, B_D_OUTPUT, B_MAX_POSITIONS, B_TRUNCATION,
+    B_BIDIRECTIONAL, B_SOFTMAX, B_ROTARY, B_POSTNORM, B_BATCHNORM, B_MODEL, B_INPUT, B_WARMUP,
+    B_REPEATS, B_MAX_SECONDS, B_QUAD_MAX_LEN, B_QUAD_BUDGET_S, B_JSON, B_CSV, B_SAVE_MODEL, B_SEED,
+    B_NO_BUILD_TIME, B_NO_PROFILE, B_DRIVER_CACHE, B_NO_GEMM_TUNE, B_QUIET
+};
 
-static int parse_int_list(const char *s, int *out, int cap) {
-    int n = 0;
-    while (s && *s && n < cap) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || v > INT_MAX) return -1;
-        if (*end == 'k' || *end == 'K') v *= 1024, end++;
-        else if (*end == 'm' || *end == 'M') v *= 1048576, end++;
-        out[n++] = (int)v;
-        if (*end == ',') end++;
-        else if (*end) return -1;
-        s = end;
-    }
-    return n;
-}
+static const struct option bench_options[] = {
+    {"device", required_argument, NULL, B_DEVICE},
+    {"lengths", required_argument, NULL, B_LENGTHS},
+    {"batch", required_argument, NULL, B_BATCH},
+    {"shares", required_argument, NULL, B_SHARES},
+    {"methods", required_argument, NULL, B_METHODS},
+    {"decode-steps", required_argument, NULL, B_DECODE_STEPS},
+    {"d-model", required_argument, NULL, B_D_MODEL},
+    {"d-qk", required_argument, NULL, B_D_QK},
+    {"d-hidden", required_argument, NULL, B_D_HIDDEN},
+    {"d-ema", required_argument, NULL, B_D_EMA},
+    {"window", required_argument, NULL, B_WINDOW},
+    {"layers", required_argument, NULL, B_LAYERS},
+    {"d-input", required_argument, NULL, B_D_INPUT},
+    {"d-output", required_argument, NULL, B_D_OUTPUT},
+    {"max-positions", required_argument, NULL, B_MAX_POSITIONS},
+    {"truncation", required_argument, NULL, B_TRUNCATION},
+    {"bidirectional", no_argument, NULL, B_BIDIRECTIONAL},
+    {"softmax", no_argument, NULL, B_SOFTMAX},
+    {"rotary", no_argument, NULL, B_ROTARY},
+    {"postnorm", no_argument, NULL, B_POSTNORM},
+    {"batchnorm", no_argument, NULL, B_BATCHNORM},
+    {"model", required_argument, NULL, B_MODEL},
+    {"input", required_argument, NULL, B_INPUT},
+    {"warmup", required_argument, NULL, B_WARMUP},
+    {"repeats", required_argument, NULL, B_REPEATS},
+    {"max-seconds", required_argument, NULL, B_MAX_SECONDS},
+    {"quad-max-len", required_argument, NULL, B_QUAD_MAX_LEN},
+    {"quad-budget-s", required_argument, NULL, B_QUAD_BUDGET_S},
+    {"json", required_argument, NULL, B_JSON},
+    {"csv", required_argument, NULL, B_CSV},
+    {"save-model", required_argument, NULL, B_SAVE_MODEL},
+    {"seed", required_argument, NULL, B_SEED},
+    {"no-build-time", no_argument, NULL, B_NO_BUILD_TIME},
+    {"no-profile", no_argument, NULL, B_NO_PROFILE},
+    {"driver-cache", required_argument, NULL, B_DRIVER_CACHE},
+    {"no-gemm-tune", no_argument, NULL, B_NO_GEMM_TUNE},
+    {"quiet", no_argument, NULL, B_QUIET},
+    {"help", no_argument, NULL, CLI_HELP},
+    {NULL, 0, NULL, 0},
+};
 
-static int parse_share_list(const char *s, double *out, int cap) {
-    int n = 0;
-    while (s && *s && n < cap) {
-        char *end;
-        if (!strncmp(s, "router", 6)) {
-            out[n++] = -1;
-            end = (char *)s + 6;
-        } else {
-            double v = strtod(s, &end);
-            if (end == s || v < 0 || v > 1) return -1;
-            out[n++] = v;
-        }
-        if (*end == ',') end++;
-        else if (*end) return -1;
-        s = end;
-    }
-    return n;
-}
-
-static int opt_int(int argc, char **argv, const char *name, int def, int lo, int *bad) {
-    const char *v = cli_opt(argc, argv, name);
-    if (!v) return def;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || x < lo || x > INT_MAX) {
-        fprintf(stderr, "seqboat bench: %s %s: expected an integer >= %d\n", name, v, lo);
-        *bad = 1;
-    }
-    return (int)x;
-}
-
-static double opt_num(int argc, char **argv, const char *name, double def, int *bad) {
-    const char *v = cli_opt(argc, argv, name);
-    if (!v) return def;
-    char *end;
-    double x = strtod(v, &end);
-    if (*end || x < 0) {
-        fprintf(stderr, "seqboat bench: %s %s: expected a number >= 0\n", name, v);
-        *bad = 1;
-    }
-    return x;
-}
-
+/* 0, 1 after --help, or -1 after a message (bad command line). */
 static int parse(int argc, char **argv, bench_opts *o) {
-    int bad = 0;
-    memset(o, 0, sizeof *o);
-    sb_bench_config_default(&o->cfg);
+    static const char *const on_off[] = {"off", "on", NULL};
+    sb_bench_opts_default(o);
     sb_config *c = &o->cfg;
-    o->device = cli_opt(argc, argv, "--device");
-    o->model = cli_opt(argc, argv, "--model");
-    o->input = cli_opt(argc, argv, "--input");
-    o->json = cli_opt(argc, argv, "--json");
-    o->csv = cli_opt(argc, argv, "--csv");
-    o->save_model = cli_opt(argc, argv, "--save-model");
-    const char *lens = cli_opt(argc, argv, "--lengths");
-    o->n_len = parse_int_list(lens ? lens : "1024,4096", o->lengths, MAX_LIST);
-    if (o->n_len < 1) fprintf(stderr, "seqboat bench: bad --lengths '%s'\n", lens), bad = 1;
-    const char *sh = cli_opt(argc, argv, "--shares");
-    o->n_share = parse_share_list(sh ? sh : "0.5", o->shares, MAX_LIST);
-    if (o->n_share < 1) fprintf(stderr, "seqboat bench: bad --shares '%s'\n", sh), bad = 1;
-    const char *me = cli_opt(argc, argv, "--methods");
-    if (!me) me = "sma,dense,quadratic";
-    o->sma = strstr(me, "sma") != NULL;
-    o->dense = strstr(me, "dense") != NULL;
-    o->quad = strstr(me, "quad") != NULL;
-    o->decode = strstr(me, "decode") != NULL;
-    if (!o->sma && !o->dense && !o->quad && !o->decode)
-        fprintf(stderr, "seqboat bench: --methods '%s' names none of sma, dense, quadratic, decode\n",
-                me), bad = 1;
-    o->decode_steps = opt_int(argc, argv, "--decode-steps", 64, 1, &bad);
-    o->B = opt_int(argc, argv, "--batch", 1, 1, &bad);
-    o->warmup = opt_int(argc, argv, "--warmup", 1, 0, &bad);
-    o->repeats = opt_int(argc, argv, "--repeats", 5, 1, &bad);
-    o->max_seconds = opt_num(argc, argv, "--max-seconds", 60, &bad);
-    o->quad_budget_s = opt_num(argc, argv, "--quad-budget-s", 60, &bad);
-    o->quad_max_len = opt_int(argc, argv, "--quad-max-len", 16384, 1, &bad);
-    o->seed = (uint64_t)opt_int(argc, argv, "--seed", 1, 0, &bad);
-    c->d_model = opt_int(argc, argv, "--d-model", c->d_model, 1, &bad);
-    c->d_qk = opt_int(argc, argv, "--d-qk", c->d_qk, 1, &bad);
-    c->d_hidden = opt_int(argc, argv, "--d-hidden", c->d_hidden, 1, &bad);
-    c->d_ema = opt_int(argc, argv, "--d-ema", c->d_ema, 1, &bad);
-    c->mem_size = opt_int(argc, argv, "--window", c->mem_size, 1, &bad);
-    c->n_layers = opt_int(argc, argv, "--layers", c->n_layers, 1, &bad);
-    c->d_input = opt_int(argc, argv, "--d-input", c->d_input, 1, &bad);
-    c->d_output = opt_int(argc, argv, "--d-output", c->d_output, 1, &bad);
-    c->max_positions = opt_int(argc, argv, "--max-positions", c->max_positions, 1, &bad);
-    c->truncation = opt_int(argc, argv, "--truncation", c->truncation, 0, &bad);
-    c->bidirectional = cli_flag(argc, argv, "--bidirectional");
-    c->softmax = cli_flag(argc, argv, "--softmax");
-    c->rotary = cli_flag(argc, argv, "--rotary");
-    c->prenorm = !cli_flag(argc, argv, "--postnorm");
-    c->norm = cli_flag(argc, argv, "--batchnorm") ? SB_NORM_BATCH : SB_NORM_LAYER;
-    if (c->rotary && c->d_qk % 2) fprintf(stderr, "seqboat bench: --rotary needs an even --d-qk\n"), bad = 1;
-    o->build_time = !cli_flag(argc, argv, "--no-build-time");
-    o->profile = !cli_flag(argc, argv, "--no-profile");
-    o->quiet = cli_flag(argc, argv, "--quiet");
-    if (cli_flag(argc, argv, "--no-gemm-tune")) setenv("SEQBOAT_GEMM_TUNE", "off", 1); /* before any runtime is made */
-    const char *dc = cli_opt(argc, argv, "--driver-cache");
-    if (dc && !strcmp(dc, "off")) setenv("POCL_KERNEL_CACHE", "0", 1); /* before any OpenCL call */
-    if (o->input && !o->model) fprintf(stderr, "seqboat bench: --input needs --model\n"), bad = 1;
-    return bad ? -1 : 0;
+    cli_parser p;
+    cli_parser_init(&p, "bench", bench_options, argc, argv);
+    for (int k; (k = cli_next(&p)) != CLI_END;) {
+        const char *cmd = p.cmd, *n = p.name, *v = p.arg;
+        int bad = 0, choice = 0;
+        switch (k) {
+        case B_DEVICE: o->device = v; break;
+        case B_LENGTHS:
+            o->n_len = cli_parse_int_list(cmd, n, v, 1, INT_MAX, 1, o->lengths, SB_BENCH_MAX_LIST);
+            bad = o->n_len < 1;
+            break;
+        case B_BATCH: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &o->B); break;
+        case B_SHARES:
+            o->n_share = cli_parse_double_list(cmd, n, v, 0, 1, "router", -1, o->shares,
+                                               SB_BENCH_MAX_LIST);
+            bad = o->n_share < 1;
+            break;
+        case B_METHODS: bad = cli_parse_names(cmd, n, v, sb_bench_method_names, &o->methods); break;
+        case B_DECODE_STEPS: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &o->decode_steps); break;
+        case B_D_MODEL: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->d_model); break;
+        case B_D_QK: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->d_qk); break;
+        case B_D_HIDDEN: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->d_hidden); break;
+        case B_D_EMA: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->d_ema); break;
+        case B_WINDOW: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->mem_size); break;
+        case B_LAYERS: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->n_layers); break;
+        case B_D_INPUT: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->d_input); break;
+        case B_D_OUTPUT: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->d_output); break;
+        case B_MAX_POSITIONS: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->max_positions); break;
+        case B_TRUNCATION: bad = cli_parse_int(cmd, n, v, 0, INT_MAX, &c->truncation); break;
+        case B_BIDIRECTIONAL: c->bidirectional = 1; break;
+        case B_SOFTMAX: c->softmax = 1; break;
+        case B_ROTARY: c->rotary = 1; break;
+        case B_POSTNORM: c->prenorm = 0; break;
+        case B_BATCHNORM: c->norm = SB_NORM_BATCH; break;
+        case B_MODEL: o->model = v; break;
+        case B_INPUT: o->input = v; break;
+        case B_WARMUP: bad = cli_parse_int(cmd, n, v, 0, INT_MAX, &o->warmup); break;
+        case B_REPEATS: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &o->repeats); break;
+        case B_MAX_SECONDS: bad = cli_parse_double(cmd, n, v, 0, 0, HUGE_VAL, &o->max_seconds); break;
+        case B_QUAD_MAX_LEN: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &o->quad_max_len); break;
+        case B_QUAD_BUDGET_S: bad = cli_parse_double(cmd, n, v, 0, 0, HUGE_VAL, &o->quad_budget_s); break;
+        case B_JSON: o->json = v; break;
+        case B_CSV: o->csv = v; break;
+        case B_SAVE_MODEL: o->save_model = v; break;
+        case B_SEED: bad = cli_parse_u64(cmd, n, v, &o->seed); break;
+        case B_NO_BUILD_TIME: o->build_time = 0; break;
+        case B_NO_PROFILE: o->profile = 0; break;
+        case B_DRIVER_CACHE:
+            bad = cli_parse_choice(cmd, n, v, on_off, &choice);
+            o->driver_cache = choice;
+            break;
+        case B_NO_GEMM_TUNE: o->gemm_tune = 0; break;
+        case B_QUIET: o->quiet = 1; break;
+        case CLI_HELP: return 1;
+        default: bad = 1;
+        }
+        if (bad) return -1;
+    }
+    if (c->rotary && c->d_qk % 2) return cli_fail(p.cmd, "--rotary needs an even --d-qk"), -1;
+    if (o->input && !o->model) return cli_fail(p.cmd, "--input needs --model"), -1;
+    return 0;
 }
 
 static void print_header(void) {
@@ -354,18 +340,18 @@ static int bench_device(sweep *s, const sb_device_info *d) {
     for (int li = 0; li < o->n_len; li++) {
         int L = o->lengths[li];
         sb_bench_row dense_row, *dense = NULL;
-        if (o->dense) {
+        if (o->methods & SB_BENCH_DENSE) {
             progress(s, d, "dense", L, 1.0);
             run_point(s, m, d, "dense", L, 1.0, NULL);
             dense_row = s->rep->rows[s->rep->n_rows - 1]; /* a copy: rows may move */
             dense = &dense_row;
         }
-        if (o->sma)
+        if (o->methods & SB_BENCH_SMA)
             for (int k = 0; k < o->n_share; k++) {
                 progress(s, d, "sma", L, o->shares[k]);
                 run_point(s, m, d, "sma", L, o->shares[k], NULL);
             }
-        if (o->quad) {
+        if (o->methods & SB_BENCH_QUAD) {
             char why[160];
             const char *skip = NULL;
             double est = quad_estimate(dense, &o->cfg);
@@ -391,7 +377,7 @@ static int bench_device(sweep *s, const sb_device_info *d) {
     }
     sb_model_impl_free(mq);
     sb_model_impl_free(m);
-    if (o->decode) bench_decode(s, d, spec);
+    if (o->methods & SB_BENCH_DECODE) bench_decode(s, d, spec);
     return 0;
 }
 
@@ -410,14 +396,10 @@ int cli_bench(int argc, char **argv) {
     int n_dev = 0, rc = 1;
     memset(&in, 0, sizeof in);
     sb_err_clear(&e);
-    if (cli_flag(argc, argv, "--help") || cli_flag(argc, argv, "-h")) {
-        usage(stdout);
-        return 0;
-    }
-    if (parse(argc, argv, &o) != 0) {
-        usage(stderr);
-        return 2;
-    }
+    int pr = parse(argc, argv, &o);
+    if (pr > 0) return cli_help(bench_usage);
+    if (pr < 0) return cli_usage_error("bench");
+    sb_bench_apply_process_settings(&o); /* before any OpenCL call */
     sb_bench_report_init(&rep);
     join_args(argc, argv, rep.command, sizeof rep.command);
     if (getenv("POCL_KERNEL_CACHE")) snprintf(rep.driver_cache, sizeof rep.driver_cache,
@@ -433,7 +415,7 @@ int cli_bench(int argc, char **argv) {
         sb_model_file_free(mf);
         snprintf(rep.model, sizeof rep.model, "%s", o.model);
         s.path = o.model;
-        o.quad = 0;
+        o.methods &= ~(unsigned)SB_BENCH_QUAD;
         if (o.input) {
             if (sb_input_load(o.input, &o.cfg, &in, &e) != SB_OK) goto fail;
             s.in = &in;
@@ -446,7 +428,7 @@ int cli_bench(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/bench.model.safetensors", dir);
         if (sb_bench_write_model(o.save_model ? o.save_model : path, &o.cfg, o.seed, &e) != SB_OK) goto fail;
         s.path = o.save_model ? o.save_model : path;
-        if (o.quad) { /* same weights, one window covering every quadratic length */
+        if (o.methods & SB_BENCH_QUAD) { /* same weights, one window covering every quadratic length */
             for (int i = 0; i < o.n_len; i++)
                 if (o.lengths[i] <= o.quad_max_len && o.lengths[i] > s.quad_W) s.quad_W = o.lengths[i];
             sb_config qc = o.cfg;
@@ -470,8 +452,11 @@ int cli_bench(int argc, char **argv) {
         goto out;
     }
     {
-        int per = s.in ? 1 + o.n_share : o.n_len * ((o.sma ? o.n_share : 0) + o.dense + o.quad);
-        per += o.decode ? o.n_len : 0;
+        unsigned me = o.methods;
+        int per = s.in ? 1 + o.n_share
+                       : o.n_len * ((me & SB_BENCH_SMA ? o.n_share : 0) + !!(me & SB_BENCH_DENSE) +
+                                    !!(me & SB_BENCH_QUAD));
+        per += me & SB_BENCH_DECODE ? o.n_len : 0;
         s.n_points = per * n_dev;
     }
     printf("seqboat bench %s (%s), D=%d Z=%d H=%d N=%d W=%d layers=%d %s %s, batch %d\n",

@@ -1,29 +1,27 @@
-/* cli_devices.c - `seqboat devices`, `seqboat selftest`, option helpers. */
+/* cli_devices.c - `seqboat devices`, `seqboat selftest`, `seqboat version`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 
-const char *cli_opt(int argc, char **argv, const char *name) {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], name)) return i + 1 < argc ? argv[i + 1] : NULL;
-        size_t n = strlen(name);
-        if (!strncmp(argv[i], name, n) && argv[i][n] == '=') return argv[i] + n + 1;
-    }
-    return NULL;
-}
-
-int cli_flag(int argc, char **argv, const char *name) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], name)) return 1;
-    return 0;
-}
-
 static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
 
+static const char devices_usage[] =
+    "usage: seqboat devices\n"
+    "  list every OpenCL platform and device with its limits\n";
+
+static const struct option devices_opts[] = {
+    {"help", no_argument, NULL, CLI_HELP},
+    {NULL, 0, NULL, 0},
+};
+
 int cli_devices(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
+    cli_parser p;
+    cli_parser_init(&p, "devices", devices_opts, argc, argv);
+    for (int c; (c = cli_next(&p)) != CLI_END;) {
+        if (c == CLI_HELP) return cli_help(devices_usage);
+        return cli_usage_error(p.cmd);
+    }
     int n = 0;
     if (sb_devices(NULL, 0, &n) != SB_OK) {
         fprintf(stderr, "seqboat devices: %s\n", sb_last_error());
@@ -56,13 +54,53 @@ int cli_devices(int argc, char **argv) {
     return 0;
 }
 
+static const char selftest_usage[] =
+    "usage: seqboat selftest [--device D]\n"
+    "  run CLBlast's GEMM and a small kernel on the device and compare with plain C\n"
+    "  --device D   device index or name (default: SEQBOAT_DEVICE, else the first GPU,\n"
+    "               else the first device)\n";
+
+enum { SELFTEST_DEVICE = 256 };
+static const struct option selftest_opts[] = {
+    {"device", required_argument, NULL, SELFTEST_DEVICE},
+    {"help", no_argument, NULL, CLI_HELP},
+    {NULL, 0, NULL, 0},
+};
+
 int cli_selftest(int argc, char **argv) {
     char report[1024];
-    const char *dev = cli_opt(argc, argv, "--device");
+    const char *dev = NULL;
+    cli_parser p;
+    cli_parser_init(&p, "selftest", selftest_opts, argc, argv);
+    for (int c; (c = cli_next(&p)) != CLI_END;) {
+        switch (c) {
+        case SELFTEST_DEVICE: dev = p.arg; break;
+        case CLI_HELP: return cli_help(selftest_usage);
+        default: return cli_usage_error(p.cmd);
+        }
+    }
     if (sb_selftest(dev, report, sizeof report) != SB_OK) {
         fprintf(stderr, "seqboat selftest: %s\n", sb_last_error());
         return 1;
     }
     printf("%s\n", report);
+    return 0;
+}
+
+static const char version_usage[] = "usage: seqboat version\n  print the library version\n";
+
+static const struct option version_opts[] = {
+    {"help", no_argument, NULL, CLI_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+int cli_version(int argc, char **argv) {
+    cli_parser p;
+    cli_parser_init(&p, "version", version_opts, argc, argv);
+    for (int c; (c = cli_next(&p)) != CLI_END;) {
+        if (c == CLI_HELP) return cli_help(version_usage);
+        return cli_usage_error(p.cmd);
+    }
+    printf("seqboat %s\n", SB_VERSION_STRING);
     return 0;
 }

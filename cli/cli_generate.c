@@ -74,34 +74,70 @@ static const char *default_model(void) {
     return SB_INSTALLED_MODEL;
 }
 
+static const char generate_usage[] =
+    "usage: seqboat generate [--model M] (--prompt TEXT | --prompt-file F) [--max-tokens N]\n"
+    "                        [--temperature T] [--top-p P] [--seed S] [--device D] [--stats]\n"
+    "  stream bytes from a byte-level lm (task lm, vocab_size 256) to stdout\n"
+    "  --model M         model file (default: SEQBOAT_MODEL, else the shipped\n"
+    "                    models/tiny-pystdlib.safetensors)\n"
+    "  --prompt TEXT     the prompt (a TEXT starting with '--': write --prompt=TEXT)\n"
+    "  --prompt-file F   the prompt: the bytes of file F\n"
+    "  --max-tokens N    bytes to generate, 0 to 100000000 (default 200)\n"
+    "  --temperature T   >= 0; 0 is greedy (default 0.8)\n"
+    "  --top-p P         nucleus sampling, 0 < P <= 1 (default 0.95)\n"
+    "  --seed S          sampler seed, a whole number >= 0 (default 1)\n"
+    "  --device D        device index or name (default: SEQBOAT_DEVICE, else the first GPU,\n"
+    "                    else the first device)\n"
+    "  --stats           prefill and decode speed, per-layer activation (on stderr)\n";
+
+enum {
+    GEN_MODEL = 256, GEN_PROMPT, GEN_PROMPT_FILE, GEN_MAX_TOKENS, GEN_TEMPERATURE, GEN_TOP_P,
+    GEN_SEED, GEN_DEVICE, GEN_STATS
+};
+static const struct option generate_opts[] = {
+    {"model", required_argument, NULL, GEN_MODEL},
+    {"prompt", required_argument, NULL, GEN_PROMPT},
+    {"prompt-file", required_argument, NULL, GEN_PROMPT_FILE},
+    {"max-tokens", required_argument, NULL, GEN_MAX_TOKENS},
+    {"temperature", required_argument, NULL, GEN_TEMPERATURE},
+    {"top-p", required_argument, NULL, GEN_TOP_P},
+    {"seed", required_argument, NULL, GEN_SEED},
+    {"device", required_argument, NULL, GEN_DEVICE},
+    {"stats", no_argument, NULL, GEN_STATS},
+    {"help", no_argument, NULL, CLI_HELP},
+    {NULL, 0, NULL, 0},
+};
+
 int cli_generate(int argc, char **argv) {
-    const char *model = cli_opt(argc, argv, "--model");
-    const char *prompt = cli_opt(argc, argv, "--prompt");
-    const char *prompt_file = cli_opt(argc, argv, "--prompt-file");
+    const char *model = NULL, *prompt = NULL, *prompt_file = NULL, *device = NULL;
     char *file_text = NULL;
     size_t plen = 0;
-    const char *v;
     long max_tokens = 200;
     double temperature = 0.8, top_p = 0.95;
     uint64_t seed = 1;
-    int stats = cli_flag(argc, argv, "--stats");
-    if (cli_flag(argc, argv, "--help")) {
-        printf("seqboat generate [--model M] (--prompt TEXT | --prompt-file F) [--max-tokens N]\n"
-               "                 [--temperature T] [--top-p P] [--seed S] [--device D] [--stats]\n");
-        return 0;
+    int stats = 0;
+    cli_parser p;
+    cli_parser_init(&p, "generate", generate_opts, argc, argv);
+    for (int c; (c = cli_next(&p)) != CLI_END;) {
+        int bad = 0;
+        switch (c) {
+        case GEN_MODEL: model = p.arg; break;
+        case GEN_PROMPT: prompt = p.arg; break;
+        case GEN_PROMPT_FILE: prompt_file = p.arg; break;
+        case GEN_MAX_TOKENS: bad = cli_parse_long(p.cmd, p.name, p.arg, 0, 100000000, &max_tokens); break;
+        case GEN_TEMPERATURE: bad = cli_parse_double(p.cmd, p.name, p.arg, 0, 0, HUGE_VAL, &temperature); break;
+        case GEN_TOP_P: bad = cli_parse_double(p.cmd, p.name, p.arg, 0, 1, 1, &top_p); break;
+        case GEN_SEED: bad = cli_parse_u64(p.cmd, p.name, p.arg, &seed); break;
+        case GEN_DEVICE: device = p.arg; break;
+        case GEN_STATS: stats = 1; break;
+        case CLI_HELP: return cli_help(generate_usage);
+        default: bad = 1;
+        }
+        if (bad) return cli_usage_error(p.cmd);
     }
-    char *end;
-    if ((v = cli_opt(argc, argv, "--max-tokens")) && ((max_tokens = strtol(v, &end, 10)), *end || end == v))
-        return fprintf(stderr, "seqboat generate: --max-tokens '%s' is not an integer\n", v), 2;
-    if ((v = cli_opt(argc, argv, "--temperature")) && ((temperature = strtod(v, &end)), *end || end == v))
-        return fprintf(stderr, "seqboat generate: --temperature '%s' is not a number\n", v), 2;
-    if ((v = cli_opt(argc, argv, "--top-p")) && ((top_p = strtod(v, &end)), *end || end == v))
-        return fprintf(stderr, "seqboat generate: --top-p '%s' is not a number\n", v), 2;
-    if ((v = cli_opt(argc, argv, "--seed")) && ((seed = strtoull(v, &end, 10)), *end || end == v))
-        return fprintf(stderr, "seqboat generate: --seed '%s' is not an integer\n", v), 2;
     if (!prompt == !prompt_file) {
-        fprintf(stderr, "seqboat generate: give one of --prompt TEXT or --prompt-file F\n");
-        return 2;
+        cli_fail(p.cmd, "give one of --prompt TEXT or --prompt-file F");
+        return cli_usage_error(p.cmd);
     }
     if (prompt_file) { /* bytes of the file, as they are (a byte-level model) */
         FILE *f = fopen(prompt_file, "rb");
@@ -127,14 +163,9 @@ int cli_generate(int argc, char **argv) {
     } else {
         plen = strlen(prompt);
     }
-    if (max_tokens < 0 || max_tokens > 100000000 || !(temperature >= 0) || !(top_p > 0 && top_p <= 1)) {
-        fprintf(stderr, "seqboat generate: need 0 <= --max-tokens, --temperature >= 0, 0 < --top-p <= 1\n");
-        free(file_text);
-        return 2;
-    }
     if (!model) model = default_model();
     sb_options o = sb_options_default();
-    o.device = cli_opt(argc, argv, "--device");
+    o.device = device;
     sb_model *m = NULL;
     sb_stream *s = NULL;
     int rc = 1;

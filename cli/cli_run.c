@@ -10,13 +10,31 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
+static const char inspect_usage[] =
+    "usage: seqboat inspect --model M\n"
+    "  print a model file's config, tensors and parameter count\n"
+    "  --model M    model file (safetensors)\n";
+
+enum { INSPECT_MODEL = 256 };
+static const struct option inspect_opts[] = {
+    {"model", required_argument, NULL, INSPECT_MODEL},
+    {"help", no_argument, NULL, CLI_HELP},
+    {NULL, 0, NULL, 0},
+};
+
 int cli_inspect(int argc, char **argv) {
-    const char *model = cli_opt(argc, argv, "--model");
+    const char *model = NULL;
     char *text = NULL;
-    if (!model) {
-        fprintf(stderr, "seqboat inspect: --model FILE is required\n");
-        return 2;
+    cli_parser p;
+    cli_parser_init(&p, "inspect", inspect_opts, argc, argv);
+    for (int c; (c = cli_next(&p)) != CLI_END;) {
+        switch (c) {
+        case INSPECT_MODEL: model = p.arg; break;
+        case CLI_HELP: return cli_help(inspect_usage);
+        default: return cli_usage_error(p.cmd);
+        }
     }
+    if (!model) return cli_fail(p.cmd, "--model FILE is required"), cli_usage_error(p.cmd);
     if (sb_inspect(model, &text) != SB_OK) {
         fprintf(stderr, "seqboat inspect: %s\n", sb_last_error());
         return 1;
@@ -26,17 +44,50 @@ int cli_inspect(int argc, char **argv) {
     return 0;
 }
 
+static const char run_usage[] =
+    "usage: seqboat run --model M --input IN --output OUT [--device D] [--stats]\n"
+    "  run a model on the inputs of a safetensors file and write its outputs\n"
+    "  --model M     model file (safetensors)\n"
+    "  --input IN    `input` (F32 [B,L,d_input] or token ids [B,L]), optional `lengths` [B]\n"
+    "  --output OUT  file to write `output` to\n"
+    "  --device D    device index or name (default: SEQBOAT_DEVICE, else the first GPU,\n"
+    "                else the first device)\n"
+    "  --stats       per-layer activated share and time, load and run time (on stderr)\n";
+
+enum { RUN_MODEL = 256, RUN_INPUT, RUN_OUTPUT, RUN_DEVICE, RUN_STATS };
+static const struct option run_opts[] = {
+    {"model", required_argument, NULL, RUN_MODEL},
+    {"input", required_argument, NULL, RUN_INPUT},
+    {"output", required_argument, NULL, RUN_OUTPUT},
+    {"device", required_argument, NULL, RUN_DEVICE},
+    {"stats", no_argument, NULL, RUN_STATS},
+    {"help", no_argument, NULL, CLI_HELP},
+    {NULL, 0, NULL, 0},
+};
+
 int cli_run(int argc, char **argv) {
-    const char *model = cli_opt(argc, argv, "--model");
-    const char *in = cli_opt(argc, argv, "--input");
-    const char *out = cli_opt(argc, argv, "--output");
-    int stats = cli_flag(argc, argv, "--stats");
+    const char *model = NULL, *in = NULL, *out = NULL, *device = NULL;
+    int stats = 0;
+    cli_parser p;
+    cli_parser_init(&p, "run", run_opts, argc, argv);
+    for (int c; (c = cli_next(&p)) != CLI_END;) {
+        switch (c) {
+        case RUN_MODEL: model = p.arg; break;
+        case RUN_INPUT: in = p.arg; break;
+        case RUN_OUTPUT: out = p.arg; break;
+        case RUN_DEVICE: device = p.arg; break;
+        case RUN_STATS: stats = 1; break;
+        case CLI_HELP: return cli_help(run_usage);
+        default: return cli_usage_error(p.cmd);
+        }
+    }
     if (!model || !in || !out) {
-        fprintf(stderr, "seqboat run: --model M --input IN --output OUT are required\n");
-        return 2;
+        cli_fail(p.cmd, "missing %s (--model M --input IN --output OUT are required)",
+                 !model ? "--model" : !in ? "--input" : "--output");
+        return cli_usage_error(p.cmd);
     }
     sb_options o = sb_options_default();
-    o.device = cli_opt(argc, argv, "--device");
+    o.device = device;
     double t0 = now_ms();
     sb_model *m = NULL;
     if (sb_model_load(model, &o, &m) != SB_OK) {

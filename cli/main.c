@@ -1,20 +1,33 @@
-/* main.c - the seqboat command-line program. */
+/* main.c - the seqboat command-line program: finds the command in the table
+ * and hands it argv from the command's name on. A new command: a row here
+ * (and its cli_X in cli.h and its own file). */
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
 
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary; /* for `seqboat --help` */
+} cli_command;
+
+static const cli_command commands[] = {
+    {"devices", cli_devices, "list OpenCL platforms and devices"},
+    {"run", cli_run, "run a model on an input file: --model M --input IN --output OUT"},
+    {"inspect", cli_inspect, "print a model's config, tensors and parameter count"},
+    {"generate", cli_generate, "stream bytes from a byte-level lm: --prompt TEXT"},
+    {"selftest", cli_selftest, "CLBlast GEMM against plain C on a device"},
+    {"bench", cli_bench, "timed forwards and decode over lengths, shares, methods"},
+    {"version", cli_version, "print the library version"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
 static void usage(FILE *f) {
+    fprintf(f, "usage: seqboat <command> [options]\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
-            "usage: seqboat <command> [options]\n"
-            "commands:\n"
-            "  devices                       list OpenCL platforms and devices\n"
-            "  run --model M --input IN --output OUT [--device D] [--stats]\n"
-            "  inspect --model M             print config, tensors and parameter count\n"
-            "  generate [--model M] --prompt TEXT [--max-tokens N] [--temperature T]\n"
-            "           [--top-p P] [--seed S] [--device D] [--stats]\n"
-            "  selftest [--device D]         run a small kernel on the device\n"
-            "  bench [--device D|all] [--lengths L,...] [--shares S,...] ...  (bench --help)\n"
-            "  version\n"
+            "`seqboat <command> --help` lists a command's options.\n"
             "environment: SEQBOAT_DEVICE (index or name), SEQBOAT_CACHE_DIR (folder or 'off'),\n"
             "             SEQBOAT_KERNEL_DIR (load cl/*.cl from a folder, for development)\n");
 }
@@ -22,24 +35,17 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
-        return 2;
+        return CLI_USAGE;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "devices")) return cli_devices(argc - 1, argv + 1);
-    if (!strcmp(cmd, "generate")) return cli_generate(argc - 1, argv + 1);
-    if (!strcmp(cmd, "run")) return cli_run(argc - 1, argv + 1);
-    if (!strcmp(cmd, "inspect")) return cli_inspect(argc - 1, argv + 1);
-    if (!strcmp(cmd, "selftest")) return cli_selftest(argc - 1, argv + 1);
-    if (!strcmp(cmd, "bench")) return cli_bench(argc - 1, argv + 1);
-    if (!strcmp(cmd, "version")) {
-        printf("seqboat %s\n", SB_VERSION_STRING);
-        return 0;
-    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
     }
+    if (!strcmp(cmd, "--version")) return cli_version(1, argv + 1);
     fprintf(stderr, "seqboat: unknown command '%s'\n", cmd);
     usage(stderr);
-    return 2;
+    return CLI_USAGE;
 }

@@ -56,6 +56,13 @@ static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
 static cl_device_id done[MAX_DONE];
 static const char *done_name[MAX_DONE]; /* entry applied (static strings) */
 static int n_done;
+static int disabled; /* sb_gemm_tune_set_enabled(0); under done_lock */
+
+void sb_gemm_tune_set_enabled(int on) {
+    pthread_mutex_lock(&done_lock);
+    disabled = !on;
+    pthread_mutex_unlock(&done_lock);
+}
 
 static const tune_entry *find(const char *device_name) {
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -101,6 +108,10 @@ sb_status sb_gemm_tune_apply(const sb_device_info *dev, int *applied, sb_err *e)
     if (!dev) return sb_fail(e, SB_ERR_ARG, "sb_gemm_tune_apply: dev is NULL");
     const char *off = getenv("SEQBOAT_GEMM_TUNE");
     if (off && !strcmp(off, "off")) return SB_OK;
+    pthread_mutex_lock(&done_lock);
+    int skip = disabled;
+    pthread_mutex_unlock(&done_lock);
+    if (skip) return SB_OK;
     /* What to apply per family: the user's values, else the table's, else none. */
     const tune_entry *t = find(dev->name);
     size_t values[FAM_COUNT][MAX_NPARAM];

@@ -28,6 +28,12 @@
  * match, when parameters were applied to dev before in this process, or when
  * switched off). *applied (may be NULL) is 1 when this call applied some. */
 sb_status sb_gemm_tune_apply(const sb_device_info *dev, int *applied, sb_err *e);
+/* Process-wide switch (default on): 0 makes later sb_gemm_tune_apply calls
+ * leave CLBlast's own parameters, like SEQBOAT_GEMM_TUNE=off. CLBlast keeps
+ * parameters per device for the whole process, so set it before the first
+ * runtime on a device is made (seqboat bench --no-gemm-tune, sgemm_compare
+ * --untuned). Thread-safe. */
+void sb_gemm_tune_set_enabled(int on);
 /* Name of the entry applied to dev in this process, or NULL (CLBlast's own). */
 const char *sb_gemm_tune_active(const sb_device_info *dev);
 /* Name of the table entry for a device name, or NULL. */
