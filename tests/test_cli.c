@@ -362,6 +362,121 @@ START_TEST(generate_prompt_file) {
 }
 END_TEST
 
+/* A refused command line: exit status 2 and every needle on stderr. */
+static void expect_usage(const tmp_t *t, int status, const char *n1, const char *n2,
+                         const char *what) {
+    expect_fail(t, status, n1, what);
+    if (n2) expect_fail(t, status, n2, what);
+    ck_assert_msg(WEXITSTATUS(status) == 2, "%s: exit status %d, want 2; stderr: %s", what,
+                  WEXITSTATUS(status), t->err_text);
+}
+
+/* Bad command lines of every kind, refused before any work with exit 2 and a
+ * message naming the option or value. */
+START_TEST(bad_options) {
+    tmp_t t;
+    tmp_open(&t);
+    static const struct {
+        const char *args[8];
+        const char *n1, *n2;
+    } cases[] = {
+        {{"run", "--modle", "x"}, "unknown option", "'--modle'"},
+        {{"bench", "--lenghts", "128"}, "unknown option", "'--lenghts'"},
+        {{"generate", "--max-tokens", "12x"}, "--max-tokens", "'12x'"},
+        {{"generate", "--prompt", "a", "--top-p", "1.5"}, "--top-p", "1.5"},
+        {{"generate", "--prompt", "a", "--seed", "-1"}, "--seed", "'-1'"},
+        {{"generate", "--prompt", "a", "--temperature", "nan"}, "--temperature", "'nan'"},
+        {{"bench", "--batch", "0"}, "--batch", "0"},
+        {{"bench", "--lengths", "128,,256"}, "--lengths", "128,,256"},
+        {{"bench", "--lengths", "4096m"}, "--lengths", "4096m"},
+        {{"bench", "--shares", "0.5,routr"}, "--shares", "'routr'"},
+        {{"bench", "--driver-cache", "of"}, "--driver-cache", "'of'"},
+        {{"selftest", "--device"}, "--device", "needs a value"},
+        {{"devices", "--all"}, "unknown option", "'--all'"},
+        {{"inspect", "--model", "m", "-x"}, "unknown option", "'-x'"},
+        {{"version", "extra"}, "unexpected argument", "'extra'"},
+        {{"run", "--model", "m", "--input", "i", "--output", "o", "stray"}, "unexpected argument", "'stray'"},
+        {{"run", "--stats=1"}, "--stats", "takes no value"},
+        /* names are given in full: an abbreviation could change meaning when an option is added */
+        {{"run", "--mod", "x"}, "unknown option", "'--mod'"},
+        /* required options */
+        {{"run", "--model", "m", "--input", "i"}, "missing", "--output"},
+        {{"inspect"}, "--model", "required"},
+        {{"generate", "--max-tokens", "3"}, "--prompt", NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char what[160];
+        size_t n = 0;
+        for (int i = 0; cases[k].args[i]; i++)
+            n += (size_t)snprintf(what + n, sizeof what - n, " %s", cases[k].args[i]);
+        expect_usage(&t, run_cli(&t, cases[k].args), cases[k].n1, cases[k].n2, what);
+        ck_assert_msg(t.out_text[0] == '\0', "%s: printed on stdout: %s", what, t.out_text);
+    }
+    tmp_close(&t);
+}
+END_TEST
+
+/* --methods names match exactly (no substrings); a listed method runs alone. */
+START_TEST(bench_methods_exact) {
+    tmp_t t;
+    tmp_open(&t);
+    const char *quad[] = {"bench", "--methods", "quad", NULL};
+    expect_usage(&t, run_cli(&t, quad), "--methods", "'quad'", "--methods quad");
+    const char *sub[] = {"bench", "--methods", "sma,densely", NULL};
+    expect_usage(&t, run_cli(&t, sub), "--methods", "'densely'", "--methods sma,densely");
+    const char *dense[] = {"bench", "--methods", "dense", "--lengths", "16", "--d-model", "16",
+                           "--d-qk", "8", "--d-hidden", "16", "--d-ema", "4", "--window", "8",
+                           "--warmup", "0", "--repeats", "1", "--no-build-time", "--quiet", NULL};
+    expect_ok(&t, run_cli(&t, dense), "--methods dense");
+    ck_assert_msg(strstr(t.out_text, " dense ") != NULL, "no dense row:\n%s", t.out_text);
+    ck_assert_msg(!strstr(t.out_text, " sma ") && !strstr(t.out_text, " quadratic "),
+                  "rows of methods not asked for:\n%s", t.out_text);
+    tmp_close(&t);
+}
+END_TEST
+
+/* An option's value that looks like an option: `--prompt --stats` is a missing
+ * value, not the text "--stats"; `--prompt=--stats` is that text. */
+START_TEST(value_looks_like_option) {
+    tmp_t t;
+    tmp_open(&t);
+    const char *model = SB_SOURCE_DIR "/models/tiny-pystdlib.safetensors";
+    const char *a[] = {"generate", "--model", model, "--prompt", "--stats", NULL};
+    expect_usage(&t, run_cli(&t, a), "'--prompt'", "missing its value", "--prompt --stats");
+    const char *b[] = {"run", "--model", "--input", "x", "--output", "y", NULL};
+    expect_usage(&t, run_cli(&t, b), "'--model'", "missing its value", "--model --input");
+    const char *c[] = {"generate", "--model", model, "--prompt=--stats", "--max-tokens", "0",
+                       "--temperature", "0", NULL};
+    expect_ok(&t, run_cli(&t, c), "--prompt=--stats");
+    ck_assert_str_eq(t.out_text, "--stats\n");
+    tmp_close(&t);
+}
+END_TEST
+
+/* Every command: --help (and -h) prints its usage line on stdout, exit 0. */
+START_TEST(help_every_command) {
+    tmp_t t;
+    tmp_open(&t);
+    static const char *const cmds[] = {"devices", "run", "inspect", "generate", "selftest",
+                                       "bench", "version"};
+    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
+        for (int form = 0; form < 2; form++) {
+            const char *args[] = {cmds[k], form ? "-h" : "--help", NULL};
+            char want[64];
+            snprintf(want, sizeof want, "usage: seqboat %s", cmds[k]);
+            expect_ok(&t, run_cli(&t, args), want);
+            ck_assert_msg(!strncmp(t.out_text, want, strlen(want)),
+                          "seqboat %s %s: stdout does not start with '%s':\n%s", cmds[k], args[1],
+                          want, t.out_text);
+        }
+    const char *top[] = {"--help", NULL};
+    expect_ok(&t, run_cli(&t, top), "seqboat --help");
+    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
+        ck_assert_msg(strstr(t.out_text, cmds[k]) != NULL, "seqboat --help lacks %s", cmds[k]);
+    tmp_close(&t);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("run");
@@ -382,6 +497,10 @@ int main(void) {
     tcase_add_test(tb, bad_missing_model);
     tcase_add_test(tb, bad_lengths);
     tcase_add_test(tb, bad_token_id);
+    tcase_add_test(tb, bad_options);
+    tcase_add_test(tb, bench_methods_exact);
+    tcase_add_test(tb, value_looks_like_option);
+    tcase_add_test(tb, help_every_command);
     suite_add_tcase(s, tb);
     return tu_run(s);
 }
