@@ -92,6 +92,24 @@ START_TEST(test_off) {
 }
 END_TEST
 
+/* The process-wide switch (seqboat bench --no-gemm-tune): like the variable,
+ * without the environment. */
+START_TEST(test_switch_off) {
+    unsetenv("SEQBOAT_GEMM_TUNE");
+    unsetenv("SEQBOAT_GEMM_XGEMM");
+    unsetenv("SEQBOAT_GEMM_XGEMM_DIRECT");
+    sb_gemm_tune_set_enabled(0);
+    sb_rt *rt = tu_rt();
+    ck_assert_ptr_null(sb_gemm_tune_active(&rt->dev));
+    int applied = -1;
+    TU_OK(sb_gemm_tune_apply(&rt->dev, &applied, &tu_err));
+    ck_assert_int_eq(applied, 0);
+    tu_check_gemm(rt, 0, 0, 130, 70, 33, 1.0f, 0.0f, 5);
+    sb_gemm_tune_set_enabled(1);
+    sb_rt_free(rt);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("gemm_tune");
     TCase *tc = tcase_create("gemm_tune");
@@ -100,6 +118,7 @@ int main(void) {
     tcase_add_test(tc, test_env_values);
     tcase_add_test(tc, test_env_direct);
     tcase_add_test(tc, test_off);
+    tcase_add_test(tc, test_switch_off);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
