@@ -65,7 +65,7 @@ enum { SB_BENCH_SMA = 1u << 0, SB_BENCH_DENSE = 1u << 1, SB_BENCH_QUAD = 1u << 2
 /* "sma", "dense", "quadratic", "decode", NULL. */
 extern const char *const sb_bench_method_names[];
 
-/* Everything a bench run is told; bench/cli_bench.c fills it from the command
+/* Everything a bench run is told; cli/cli_bench.c fills it from the command
  * line (bench/README.md documents each option). Strings are borrowed. */
 typedef struct sb_bench_opts {
     const char *device;            /* selection, "all" = every device, NULL = default */

@@ -1,7 +1,7 @@
 /* cli_bench.c - `seqboat bench`: timed forwards on one device or all, over
  * lengths, forced activation shares and methods (SMA, dense local attention,
  * full quadratic attention), with a table on stdout and JSON / CSV reports.
- * The work is done by runtime/bench.c; this file parses options, sweeps and
+ * The work is done by bench/bench.c; this file parses options, sweeps and
  * prints. See bench/README.md. */
 #include <limits.h>
 #include <math.h>
