@@ -114,7 +114,8 @@ class TensorRef(_Sealed):
         view = np.lib.stride_tricks.as_strided(
             base[self.offset:], shape=self.shape, strides=[d * it for d in self.stride],
             writeable=False)
-        return np.ascontiguousarray(view).astype(st.stype.dtype.newbyteorder("="), copy=False)
+        # np.array, not ascontiguousarray: a 0-d tensor stays 0-d
+        return np.array(view, dtype=st.stype.dtype.newbyteorder("="), order="C")
 
     def to_float32(self):
         """float32/float16/bfloat16 tensors as float32; None for other dtypes."""
@@ -125,7 +126,7 @@ class TensorRef(_Sealed):
         if name == "float16":
             return a.astype(np.float32)
         if name == "bfloat16":
-            return (a.astype(np.uint32) << 16).view(np.float32)
+            return np.asarray(a.astype(np.uint32) << 16).view(np.float32)
         return None
 
 

@@ -231,7 +231,7 @@ def infer_config(tensors, options, option_style="cli"):
     else:
         raise ConvertError("tensor %sssm.gamma has shape %s: its first dimension must be "
                            "d_model %d (causal) or 2*d_model %d (bidirectional)"
-                           % (p, [K, N], D, D, 2 * D))
+                           % (p, [K, N], D, 2 * D))
     src["bidirectional"] = "weights (%sssm.gamma has %d rows, d_model %d)" % (p, K, D)
     bn = (p + "norm.norm.running_mean") in tensors
     cfg["norm_type"] = "batchnorm" if bn else "layernorm"
@@ -378,7 +378,7 @@ def _arrays(tensors, want, notes):
     num_batches_tracked), refusing dtypes other than float32/16 and bfloat16."""
     out = {}
     widened = []
-    for name in want:
+    for name in tensors:  # the state_dict's order
         t = tensors[name]
         dn = t.dtype_name
         if name.endswith("num_batches_tracked"):
@@ -614,7 +614,7 @@ def _parser(prog):
 
 def main(argv=None, prog=None):
     if prog is None:
-        prog = "seqboat-convert" if os.path.basename(sys.argv[0]) == "seqboat-convert" \
+        prog = "seqboat-convert" if os.path.basename(sys.argv[0]).startswith("seqboat-convert") \
             else "python -m seqboat.convert"
     args = _parser(prog).parse_args(argv)
     log = None if args.quiet else (lambda s: print(s, flush=True))
