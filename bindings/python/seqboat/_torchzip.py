@@ -278,6 +278,7 @@ class _ZipReader:
 
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_MAX_PICKLE = 256 << 20  # the pickle holds names and shapes; the data is in storages
 
 
 def _describe_non_zip(path, head):
@@ -328,6 +329,10 @@ class Checkpoint:
 
     def _load(self):
         r = self._reader
+        size = r.zf.getinfo(r.pkl).file_size
+        if size > _MAX_PICKLE:
+            raise CheckpointError("%s: %s is %d bytes; a state_dict's pickle is far smaller"
+                                  % (self.path, r.pkl, size))
         try:
             data = r.zf.read(r.pkl)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
