@@ -425,11 +425,12 @@ def _check_model(path, cfg, device):
         y = m.forward(x, lengths=lengths)
         dev = m.info.device
     want = (2, cfg["d_output"]) if cfg["task"] == "classify" else (2, L, cfg["d_output"])
-    if y.shape != want or not np.all(np.isfinite(y)):
-        raise ConvertError("check failed: a forward of the converted model gave %s%s"
-                           % ("shape %s instead of %s" % (y.shape, want) if y.shape != want
-                              else "", " non-finite values" if not np.all(np.isfinite(y))
-                              else ""))
+    if y.shape != want:
+        raise ConvertError("check failed: a forward of the converted model gave shape %s, "
+                           "not %s" % (list(y.shape), list(want)))
+    if not np.all(np.isfinite(y)):
+        raise ConvertError("check failed: a forward of the converted model gave non-finite "
+                           "values")
     return "check: loaded on %s, forward of 2 sequences (lengths %s) -> %s, finite" % (
         dev, lengths, list(y.shape))
 
@@ -451,13 +452,19 @@ def convert_tensors(tensors, output, options=None, check=True, device=None, orig
         log("  %-21s %-10s %s" % (k, v, src[k]))
     output = os.fspath(output)
     d = os.path.dirname(os.path.abspath(output))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(output) + ".", suffix=".tmp",
-                               dir=d)
     try:
-        with os.fdopen(fd, "wb") as f:
-            _write_safetensors(f, arrays, metadata_of(cfg))
-            f.flush()
-            os.fsync(f.fileno())
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(output) + ".", suffix=".tmp",
+                                   dir=d)
+    except OSError as exc:
+        raise ConvertError("cannot write %s: %s" % (output, exc.strerror or exc)) from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as f:
+                _write_safetensors(f, arrays, metadata_of(cfg))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise ConvertError("cannot write %s: %s" % (output, exc.strerror or exc)) from None
         if check:
             try:
                 log(_check_model(tmp, cfg, device))
@@ -467,8 +474,11 @@ def convert_tensors(tensors, output, options=None, check=True, device=None, orig
                 raise ConvertError("check failed: the library could not load or run the "
                                    "converted model: %s (--no-check skips the check)" % exc) \
                     from None
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, output)
+        try:
+            os.chmod(tmp, 0o644 & ~_umask())
+            os.replace(tmp, output)
+        except OSError as exc:
+            raise ConvertError("cannot write %s: %s" % (output, exc.strerror or exc)) from None
         tmp = None
     finally:
         if tmp is not None:

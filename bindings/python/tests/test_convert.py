@@ -355,6 +355,12 @@ def test_check_failure_leaves_nothing(tmp_path):
     assert "check:" not in r.stdout and leftovers(tmp_path) == ["m.safetensors"]
 
 
+def test_unwritable_output(tmp_path):
+    r = convert([os.path.join(CDATA, "variant.model.pth"), tmp_path / "no" / "m.safetensors"])
+    assert r.returncode == 1 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+    assert leftovers(tmp_path) == []
+
+
 def test_overwrites_atomically_and_refuses_self(tmp_path):
     out = tmp_path / "m.safetensors"
     out.write_bytes(b"old")
