@@ -19,6 +19,7 @@ import collections
 import io
 import os
 import pickle
+import pickletools
 import sys
 import zipfile
 
@@ -242,7 +243,10 @@ class _ZipReader:
         self.storages = {}
         bo = self.prefix + "byteorder"
         if bo in names:
-            order = zf.read(bo).decode("ascii", "replace").strip()
+            try:
+                order = zf.read(bo).decode("ascii", "replace").strip()
+            except Exception as exc:  # BadZipFile, NotImplementedError, ...
+                raise CheckpointError("%s: cannot read %s: %s" % (path, bo, exc)) from None
             if order != "little":
                 raise CheckpointError("%s: byte order '%s' is not supported (only little-endian)"
                                       % (path, order))
@@ -269,7 +273,7 @@ class _ZipReader:
         try:
             with self.zf.open(info) as f:
                 data = f.read(need)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        except Exception as exc:  # BadZipFile, zlib.error, NotImplementedError (method), ...
             raise CheckpointError("%s: cannot read storage %s: %s" % (self.path, st.key, exc)) \
                 from None
         if len(data) != need:
@@ -296,6 +300,45 @@ def _describe_non_zip(path, head):
     return "%s is not a PyTorch checkpoint (torch.save since 1.6 writes a zip archive)" % path
 
 
+# Opcodes a state_dict pickle may use: data, containers, memo, globals (each
+# then checked by find_class), calls (REDUCE), BUILD and persistent ids. Not:
+# INST/OBJ/NEWOBJ* (instantiate a class), EXT* (copyreg registry), and the
+# protocol-5 out-of-band buffers -- torch.save writes none of them.
+_OPCODES = frozenset("""
+    PROTO FRAME STOP MARK POP POP_MARK DUP PUT BINPUT LONG_BINPUT MEMOIZE GET BINGET
+    LONG_BINGET NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4 FLOAT
+    BINFLOAT STRING BINSTRING SHORT_BINSTRING UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8
+    BINBYTES SHORT_BINBYTES BINBYTES8 EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3 EMPTY_LIST LIST
+    APPEND APPENDS EMPTY_DICT DICT SETITEM SETITEMS EMPTY_SET ADDITEMS FROZENSET GLOBAL
+    STACK_GLOBAL REDUCE BUILD PERSID BINPERSID""".split())
+
+_MEMO_OPS = frozenset("PUT BINPUT LONG_BINPUT GET BINGET LONG_BINGET".split())
+
+
+def _prescan(path, data):
+    """Parse every opcode (pickletools: nothing built, nothing called) before
+    unpickling: refuses opcodes outside _OPCODES and lengths that overrun the
+    data (which the unpickler would otherwise allocate first)."""
+    try:
+        ops = list(pickletools.genops(data))
+        for op, arg, pos in ops:
+            if op.name not in _OPCODES:
+                raise CheckpointError(
+                    "refusing to load: the checkpoint's pickle uses the opcode %s (at byte %d), "
+                    "which a state_dict checkpoint does not need; nothing from the file was run"
+                    % (op.name, pos))
+            # memo indices are given out in order: one past the count of opcodes is wrong
+            # (and the unpickler would size its memo table by it)
+            if op.name in _MEMO_OPS and not (isinstance(arg, int) and 0 <= arg <= len(ops)):
+                raise CheckpointError("%s: the checkpoint's pickle is malformed: memo index %r "
+                                      "at byte %d" % (path, arg, pos))
+    except CheckpointError:
+        raise
+    except Exception as exc:  # ValueError: truncated argument, unknown opcode, no STOP
+        raise CheckpointError("%s: the checkpoint's pickle is malformed: %s" % (path, exc)) \
+            from None
+
+
 class Checkpoint:
     """An open checkpoint: .obj is what torch.save wrote, with TensorRef in place
     of tensors (readable until close()). A context manager.
@@ -317,7 +360,7 @@ class Checkpoint:
             raise CheckpointError(_describe_non_zip(path, head))
         try:
             zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        except Exception as exc:  # BadZipFile, NotImplementedError (zip version), OSError, ...
             raise CheckpointError("%s is not a readable zip archive (truncated or damaged?): %s"
                                   % (path, exc)) from None
         try:
@@ -335,8 +378,9 @@ class Checkpoint:
                                   % (self.path, r.pkl, size))
         try:
             data = r.zf.read(r.pkl)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except Exception as exc:  # BadZipFile, zlib.error, NotImplementedError (method), ...
             raise CheckpointError("%s: cannot read %s: %s" % (self.path, r.pkl, exc)) from None
+        _prescan(self.path, data)
         try:
             return _RestrictedUnpickler(io.BytesIO(data), r).load()
         except CheckpointError:

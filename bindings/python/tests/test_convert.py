@@ -181,6 +181,50 @@ def test_build_on_allowed_objects_is_refused(tmp_path):
     assert r.returncode == 1 and "malformed" in r.stderr and "set state" in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("raw,needle", [
+    (b"(cos\nsystem\nX\x04\x00\x00\x00trueo", "opcode OBJ"),
+    (b"(X\x04\x00\x00\x00trueios\nsystem\n", "opcode INST"),
+    (b"cos\nsystem\n)\x81", "opcode NEWOBJ"),
+    (b"\x82\x01", "opcode EXT1"),
+    (b"\x97", "opcode NEXT_BUFFER"),
+    (b"Nr\xff\xff\xff\x7f", "memo index 2147483647"),  # would size the memo table by it
+    (b"X\xff\xff\xff\x7f", "malformed"),  # a length beyond the data
+])
+def test_unneeded_opcodes_and_overruns_are_refused(tmp_path, raw, needle):
+    ck = tmp_path / "c.pth"
+    ptwrite.write_checkpoint(ck, {"x": ptwrite.Raw(raw), "model": _default_sd()})
+    _expect_error(tmp_path, ck, needle)
+
+
+def test_damaged_checkpoints_fail_cleanly(tmp_path):
+    """Random damage to the archive or its pickle: ConvertError, never another exception."""
+    import io
+    import random
+    from seqboat import convert as C
+    src = open(os.path.join(CDATA, "variant.model.pth"), "rb").read()
+    z = zipfile.ZipFile(io.BytesIO(src))
+    pkl_name = [n for n in z.namelist() if n.endswith("/data.pkl")][0]
+    pkl = z.read(pkl_name)
+    rng = random.Random(7)
+    ck, out = tmp_path / "c.pth", tmp_path / "o.safetensors"
+    for i in range(150):
+        p = bytearray(pkl)
+        for _ in range(rng.randint(1, 4)):
+            p[rng.randrange(len(p))] = rng.randrange(256)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as w:
+            for n in z.namelist():
+                w.writestr(n, bytes(p) if n == pkl_name else z.read(n))
+        data = bytearray(buf.getvalue())
+        if i % 3 == 0:
+            data[rng.randrange(len(data))] ^= 0xFF
+        ck.write_bytes(bytes(data))
+        try:
+            C.convert(ck, out, mem_size=8, check=False)
+        except C.ConvertError:
+            pass
+
+
 # ---------------------------------------------------------------------------
 # bad input: a clear error, exit 1, no output file
 
