@@ -162,7 +162,7 @@ def main(outdir):
     torch.save({"epoch": Payload(), "model": model.state_dict()},
                os.path.join(outdir, "malicious_os_system.pth"))
     with open(os.path.join(outdir, "cases.json"), "w") as f:
-        json.dump({"made_with": "torch %s, standalone_seqboat.py of renll/SeqBoat"
+        json.dump({"made_with": "torch %s, standalone_seqboat.py of renll/SeqBoat (commit 5a34aed)"
                    % torch.__version__, "cases": info}, f, indent=1)
     print(json.dumps(info, indent=1))
 
