@@ -1,7 +1,8 @@
 #!/bin/sh
-# Python binding CI step: installs python3-numpy and python3-pytest from Debian
-# when the system python lacks them, builds the library when it is missing, and
-# runs the binding's pytest suite against build/libseqboat.so.
+# Python binding CI step: installs python3-numpy, python3-pytest (and what the
+# install test uses) from Debian through bootstrap.sh when missing, builds the
+# library when it is missing, and runs the binding's pytest suite against
+# build/libseqboat.so.
 # Uses Debian's /usr/bin/python3 on purpose (a pyenv or venv python earlier on
 # PATH would not see the Debian packages). Exits non-zero when a test fails.
 #   sh scripts/ci_python.sh [extra pytest arguments]
@@ -11,14 +12,9 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-/usr/bin/python3}"
 BUILD_DIR="${BUILD_DIR:-build}"
 
-if ! "$PY" -c "import numpy, pytest" >/dev/null 2>&1; then
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-    echo "ci_python: installing python3-numpy python3-pytest with apt-get"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        python3 python3-numpy python3-pytest
-fi
+# setuptools, wheel and venv: the test that pip-installs the package offline
+# (the seqboat-convert script) needs them, and skips without them.
+sh scripts/bootstrap.sh python3-numpy python3-pytest python3-setuptools python3-wheel python3-venv
 "$PY" -c "import numpy, pytest; print('ci_python: python', __import__('sys').version.split()[0], \
 'numpy', numpy.__version__, 'pytest', pytest.__version__)"
 

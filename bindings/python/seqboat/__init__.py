@@ -28,7 +28,7 @@ import numpy as np
 from . import _lib
 
 __all__ = ["SeqboatError", "Model", "Stream", "devices", "version", "library_path",
-           "STATUS_NAMES"]
+           "STATUS_NAMES", "export"]
 
 STATUS_NAMES = {
     0: "SB_OK",
@@ -91,6 +91,15 @@ def _check(status, message_fn):
 
 def _arg_error(msg):
     return SeqboatError(SB_ERR_ARG, msg)
+
+
+def export(module, path, **options):
+    """Write an in-memory PyTorch SeqBoat module (the authors' SeqBoatModel) as
+    a model file; needs torch. Options: task, mem_size, attention_activation,
+    truncation, max_positions, check (default True), device, verbose. See
+    seqboat.convert (which converts checkpoint files without torch)."""
+    from .convert import export as _export
+    return _export(module, path, **options)
 
 
 def library_path():
