@@ -95,4 +95,16 @@ int cli_parse_names(const char *cmd, const char *opt, const char *text, const ch
 /* Exactly one of names[] (NULL-ended); *index = its position. */
 int cli_parse_choice(const char *cmd, const char *opt, const char *text, const char *const *names,
                      int *index);
+
+/* ---- MPI ---------------------------------------------------------------------- */
+/* cli_mpi.c: started by an MPI launcher (mpirun, srun)? The MPI layer is
+ * cli/mpi_*.c (sb_mpi.h), built with -DSEQBOAT_MPI=ON|AUTO. */
+int cli_mpi_launched(void); /* the job's size, 0 when not launched so */
+int cli_mpi_built(void);
+/* Use the MPI path: launched and built with MPI, or launched as several
+ * processes (then an error explains that MPI is not built in). */
+#define CLI_USE_MPI() (cli_mpi_launched() && (cli_mpi_built() || cli_mpi_launched() > 1))
+int cli_run_mpi(const char *model, const char *in, const char *out, const char *device,
+                long chunk_tokens, int stats);
+int cli_bench_mpi(int argc, char **argv);
 #endif

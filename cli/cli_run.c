@@ -52,15 +52,21 @@ static const char run_usage[] =
     "  --output OUT  file to write `output` to\n"
     "  --device D    device index or name (default: SEQBOAT_DEVICE, else the first GPU,\n"
     "                else the first device)\n"
-    "  --stats       per-layer activated share and time, load and run time (on stderr)\n";
+    "  --stats       per-layer activated share and time, load and run time (on stderr)\n"
+    "under mpirun (built with MPI, README \"Past one host: MPI\"): the sequences are split\n"
+    "over the ranks; each rank uses its node-local rank's GPU unless --device is given;\n"
+    "  --chunk-tokens N  padded tokens per forward and device on a rank (default 65536)\n"
+    "  --stats       one line per rank: rank R of N on HOST (device NAME): sequences A..B\n"
+    "                (A up to, not including, B), T valid tokens; rank 0: the total\n";
 
-enum { RUN_MODEL = 256, RUN_INPUT, RUN_OUTPUT, RUN_DEVICE, RUN_STATS };
+enum { RUN_MODEL = 256, RUN_INPUT, RUN_OUTPUT, RUN_DEVICE, RUN_STATS, RUN_CHUNK };
 static const struct option run_opts[] = {
     {"model", required_argument, NULL, RUN_MODEL},
     {"input", required_argument, NULL, RUN_INPUT},
     {"output", required_argument, NULL, RUN_OUTPUT},
     {"device", required_argument, NULL, RUN_DEVICE},
     {"stats", no_argument, NULL, RUN_STATS},
+    {"chunk-tokens", required_argument, NULL, RUN_CHUNK},
     {"help", no_argument, NULL, CLI_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -68,6 +74,7 @@ static const struct option run_opts[] = {
 int cli_run(int argc, char **argv) {
     const char *model = NULL, *in = NULL, *out = NULL, *device = NULL;
     int stats = 0;
+    long chunk_tokens = 0;
     cli_parser p;
     cli_parser_init(&p, "run", run_opts, argc, argv);
     for (int c; (c = cli_next(&p)) != CLI_END;) {
@@ -77,6 +84,10 @@ int cli_run(int argc, char **argv) {
         case RUN_OUTPUT: out = p.arg; break;
         case RUN_DEVICE: device = p.arg; break;
         case RUN_STATS: stats = 1; break;
+        case RUN_CHUNK:
+            if (cli_parse_long(p.cmd, p.name, p.arg, 1, 1L << 30, &chunk_tokens) != 0)
+                return cli_usage_error(p.cmd);
+            break;
         case CLI_HELP: return cli_help(run_usage);
         default: return cli_usage_error(p.cmd);
         }
@@ -86,6 +97,7 @@ int cli_run(int argc, char **argv) {
                  !model ? "--model" : !in ? "--input" : "--output");
         return cli_usage_error(p.cmd);
     }
+    if (CLI_USE_MPI()) return cli_run_mpi(model, in, out, device, chunk_tokens, stats);
     sb_options o = sb_options_default();
     o.device = device;
     double t0 = now_ms();

@@ -1,0 +1,95 @@
+/* mpi_common.c - helpers of the MPI layer (sb_mpi.h): failure agreement,
+ * node-local rank, device pick, the weighted split. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sb_mpi.h"
+#include "seqboat.h"
+
+int sbmpi_agree(MPI_Comm comm, int ok, char *msg) {
+    int me, bad, first;
+    MPI_Comm_rank(comm, &me);
+    bad = ok ? INT_MAX : me;
+    MPI_Allreduce(&bad, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (first == INT_MAX) return -1;
+    char buf[SBMPI_MSG];
+    memset(buf, 0, sizeof buf);
+    if (me == first) snprintf(buf, sizeof buf, "%s", msg);
+    MPI_Bcast(buf, SBMPI_MSG, MPI_CHAR, first, comm);
+    buf[SBMPI_MSG - 1] = '\0';
+    memcpy(msg, buf, SBMPI_MSG);
+    return first;
+}
+
+int sbmpi_node_rank(MPI_Comm comm, int *local_rank, int *local_size) {
+    MPI_Comm node;
+    int me;
+    MPI_Comm_rank(comm, &me);
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, me, MPI_INFO_NULL, &node) != MPI_SUCCESS)
+        return -1;
+    MPI_Comm_rank(node, local_rank);
+    MPI_Comm_size(node, local_size);
+    MPI_Comm_free(&node);
+    return 0;
+}
+
+int sbmpi_pick_device(int local_rank, char *sel, size_t cap, char *msg) {
+    int n = 0;
+    if (sb_devices(NULL, 0, &n) != SB_OK) {
+        snprintf(msg, SBMPI_MSG, "%s", sb_last_error());
+        return -1;
+    }
+    if (n == 0) {
+        snprintf(msg, SBMPI_MSG, "no OpenCL device");
+        return -1;
+    }
+    sb_device_desc *d = calloc((size_t)n, sizeof *d);
+    if (!d || sb_devices(d, n, &n) != SB_OK) {
+        snprintf(msg, SBMPI_MSG, "%s", d ? sb_last_error() : "out of host memory");
+        free(d);
+        return -1;
+    }
+    int gpus = 0;
+    for (int i = 0; i < n; i++) gpus += !strcmp(d[i].type, "GPU");
+    int want = local_rank % (gpus ? gpus : n), k = -1;
+    for (int i = 0; i < n && k < 0; i++)
+        if (!gpus || !strcmp(d[i].type, "GPU"))
+            if (want-- == 0) k = d[i].index;
+    free(d);
+    snprintf(sel, cap, "%d", k);
+    return 0;
+}
+
+int sbmpi_device_count(const char *sel) {
+    int n = 1;
+    for (const char *p = sel; p && *p; p++) n += *p == ',';
+    return n;
+}
+
+void sbmpi_host(char *buf, size_t cap) {
+    char name[MPI_MAX_PROCESSOR_NAME + 1];
+    int len = 0;
+    if (MPI_Get_processor_name(name, &len) != MPI_SUCCESS) len = 0;
+    name[len] = '\0';
+    snprintf(buf, cap, "%s", len ? name : "?");
+}
+
+void sbmpi_split(int B, const int32_t *len, int nranks, const int *weight, int *cut) {
+    double total = 0, wsum = 0;
+    for (int b = 0; b < B; b++) total += len[b];
+    for (int r = 0; r < nranks; r++) wsum += weight[r] > 0 ? weight[r] : 1;
+    cut[0] = 0;
+    int b = 0;
+    double prefix = 0, wacc = 0; /* prefix = tokens of sequences [0, b) */
+    for (int r = 1; r < nranks; r++) {
+        wacc += weight[r - 1] > 0 ? weight[r - 1] : 1;
+        double target = total * wacc / wsum;
+        /* advance while the next sequence ends at or before the target, then
+         * take one more if that lands closer to it */
+        while (b < B && prefix + len[b] <= target) prefix += len[b++];
+        if (b < B && prefix + len[b] - target < target - prefix) prefix += len[b++];
+        cut[r] = b;
+    }
+    cut[nranks] = B;
+}
