@@ -144,6 +144,8 @@ typedef struct sb_bench_device {
     double load_ms;        /* model load (weights upload) with a warm cache */
     char gemm_params[64];  /* tuned CLBlast parameters applied (gemm_tune.c), "" = CLBlast's */
     char status[SB_BENCH_STR]; /* "ok" or why the device was skipped */
+    char node[SB_BENCH_STR];   /* host name and MPI rank of the process that ran it */
+    int rank;                  /* (stamped by sb_bench_report_add_device) */
 } sb_bench_device;
 
 typedef struct sb_bench_row {
@@ -171,6 +173,8 @@ typedef struct sb_bench_row {
     double ref_tokens_per_s, ref_ratio; /* filled by bench/reference_pytorch.py (0 = none) */
     double prefill_ms;     /* decode rows: the prompt's prefill (L tokens) */
     char status[SB_BENCH_STR]; /* "ok", "skipped: ...", "error: ..." */
+    char node[SB_BENCH_STR];   /* host name and MPI rank of the process that ran it */
+    int rank;                  /* (stamped by sb_bench_report_add_row) */
 } sb_bench_row;
 
 typedef struct sb_bench_report {
@@ -187,6 +191,8 @@ typedef struct sb_bench_report {
     uint64_t seed;
     int warmup, repeats;
     sb_config cfg;
+    char node[SB_BENCH_STR];          /* this process's host name (gethostname) */
+    int rank, ranks;                  /* MPI rank and job size (0 and 1 in one process) */
     sb_bench_device *dev;
     int n_dev, cap_dev;
     sb_bench_row *rows;

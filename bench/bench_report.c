@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 #include "bench.h"
 
 #ifndef SB_BUILD_TYPE
@@ -31,6 +32,9 @@ void sb_bench_report_init(sb_bench_report *r) {
     if (uname(&u) == 0)
         snprintf(r->host, sizeof r->host, "%.60s %.60s %.60s", u.sysname, u.release, u.machine);
     copy_str(r->model, sizeof r->model, "random");
+    if (gethostname(r->node, sizeof r->node) != 0) copy_str(r->node, sizeof r->node, "?");
+    r->node[sizeof r->node - 1] = '\0';
+    r->ranks = 1;
 }
 
 void sb_bench_report_free(sb_bench_report *r) {
@@ -51,6 +55,8 @@ sb_bench_row *sb_bench_report_add_row(sb_bench_report *r, const sb_bench_row *ro
         r->cap_rows = cap;
     }
     r->rows[r->n_rows] = *row;
+    copy_str(r->rows[r->n_rows].node, sizeof r->rows[r->n_rows].node, r->node);
+    r->rows[r->n_rows].rank = r->rank;
     return &r->rows[r->n_rows++];
 }
 
@@ -63,6 +69,8 @@ sb_bench_device *sb_bench_report_add_device(sb_bench_report *r, const sb_bench_d
         r->cap_dev = cap;
     }
     r->dev[r->n_dev] = *d;
+    copy_str(r->dev[r->n_dev].node, sizeof r->dev[r->n_dev].node, r->node);
+    r->dev[r->n_dev].rank = r->rank;
     return &r->dev[r->n_dev++];
 }
 
@@ -150,6 +158,8 @@ static cJSON *json_device(jctx *j, const sb_bench_device *d) {
     jnum(j, o, "load_ms", d->load_ms);
     jstr(j, o, "gemm_params", d->gemm_params[0] ? d->gemm_params : "clblast-default");
     jstr(j, o, "status", d->status);
+    jstr(j, o, "host", d->node);
+    jnum(j, o, "rank", d->rank);
     return o;
 }
 
@@ -200,6 +210,8 @@ static cJSON *json_row(jctx *j, const sb_bench_row *r) {
     jnum(j, o, "load_avg", r->load_avg);
     if (!strcmp(r->method, "decode")) jnum(j, o, "prefill_ms", r->prefill_ms);
     jstr(j, o, "status", r->status);
+    jstr(j, o, "host", r->node);
+    jnum(j, o, "rank", r->rank);
     return o;
 }
 
@@ -247,6 +259,7 @@ sb_status sb_bench_write_json(const sb_bench_report *r, const char *path, sb_err
     jnum(&j, h, "seed", (double)r->seed);
     jnum(&j, h, "warmup", r->warmup);
     jnum(&j, h, "repeats", r->repeats);
+    jnum(&j, h, "ranks", r->ranks);
     jstr(&j, h, "flop_model", "see bench/README.md (runtime/bench.h)");
     cJSON *cfg = json_config(&j, &r->cfg);
     if (!cfg || !cJSON_AddItemToObject(root, "config", cfg)) {
@@ -275,7 +288,7 @@ const char *const sb_bench_csv_columns[] = {
     "causal", "softmax", "share_target", "share", "repeats", "ms_min", "ms_median", "ms_max",
     "layer_ms", "tokens_per_s", "gflop", "gflop_per_s", "other_ms", "ema_ms", "gate_ms", "proj_ms",
     "attn_ms", "unattributed_ms", "gemm_gflop_per_s", "gbytes", "gbytes_per_s", "peak_bytes", "weight_bytes",
-    "build_cold_ms", "build_warm_ms", "load_avg", "prefill_ms", "status", NULL};
+    "build_cold_ms", "build_warm_ms", "load_avg", "prefill_ms", "status", "host", "rank", NULL};
 
 /* A field, quoted when it holds a comma, quote or newline. */
 static void csv_str(FILE *f, const char *s) {
@@ -312,10 +325,15 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
     csv_meta(f, "timestamp", r->timestamp);
     csv_meta(f, "host", r->host);
     csv_meta(f, "model", r->model);
+    if (r->ranks > 1) {
+        snprintf(num, sizeof num, "%d", r->ranks);
+        csv_meta(f, "ranks", num);
+    }
     for (int i = 0; i < r->n_dev; i++) {
         const sb_bench_device *d = &r->dev[i];
         char key[32], val[1400];
-        snprintf(key, sizeof key, "device.%d", d->index);
+        if (r->ranks > 1) snprintf(key, sizeof key, "device.%d.%d", d->rank, d->index);
+        else snprintf(key, sizeof key, "device.%d", d->index);
         snprintf(val, sizeof val, "%s | %s | %s | driver %s | gemm %s | %s", d->name, d->vendor,
                  d->platform, d->driver, d->gemm_params[0] ? d->gemm_params : "clblast-default",
                  d->status);
@@ -328,7 +346,7 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
         const sb_bench_row *w = &r->rows[i];
         const sb_bench_device *d = NULL;
         for (int k = 0; k < r->n_dev; k++)
-            if (r->dev[k].index == w->device_index) d = &r->dev[k];
+            if (r->dev[k].index == w->device_index && r->dev[k].rank == w->rank) d = &r->dev[k];
         fprintf(f, "%d,", w->device_index);
         csv_str(f, w->device);
         fputc(',', f);
@@ -344,7 +362,9 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
                  d ? d->build_warm_ms : 0.0, w->load_avg, w->prefill_ms);
         fputs(num, f);
         csv_str(f, w->status);
-        fputc('\n', f);
+        fputc(',', f);
+        csv_str(f, w->node);
+        fprintf(f, ",%d\n", w->rank);
     }
     int ok = !ferror(f);
     ok = (fclose(f) == 0) && ok;

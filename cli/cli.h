@@ -107,4 +107,18 @@ int cli_mpi_built(void);
 int cli_run_mpi(const char *model, const char *in, const char *out, const char *device,
                 long chunk_tokens, int stats);
 int cli_bench_mpi(int argc, char **argv);
+
+/* `seqboat bench` as one rank of several (cli/mpi_bench.c fills this). */
+struct sb_bench_report;
+typedef struct cli_bench_ranks {
+    int rank, size;             /* in the job */
+    int local_rank, local_size; /* on this node: --device all is shared out by local rank */
+    char host[256];
+    const char *default_device; /* without --device: this rank's device (NULL: the library's) */
+    /* Collective, called by every rank once its sweep is over (or failed):
+     * rank 0's report receives every rank's devices and rows; returns the
+     * job's exit status (the largest rc). Rank 0 then writes --json / --csv. */
+    int (*gather)(const struct cli_bench_ranks *br, struct sb_bench_report *rep, int rc);
+} cli_bench_ranks;
+int cli_bench_ranked(int argc, char **argv, const cli_bench_ranks *br);
 #endif

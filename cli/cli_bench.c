@@ -41,7 +41,10 @@ static const char bench_usage[] =
     "  --driver-cache on|off   off: also turn PoCL's own kernel cache off (POCL_KERNEL_CACHE=0)\n"
     "  --no-gemm-tune          CLBlast's own parameters, not the library's tuned ones\n"
     "                          (runtime/gemm_tune.c; same as SEQBOAT_GEMM_TUNE=off)\n"
-    "  --quiet                 no progress lines on stderr\n";
+    "  --quiet                 no progress lines on stderr\n"
+    "under mpirun (built with MPI): each rank benchmarks its node-local rank's device\n"
+    "(--device all: the node's devices shared out by node-local rank) and rank 0 writes\n"
+    "one --json / --csv with every rank's rows, each naming host and rank\n";
 
 enum {
     B_DEVICE = 256, B_LENGTHS, B_BATCH, B_SHARES, B_METHODS, B_DECODE_STEPS, B_D_MODEL, B_D_QK,
@@ -386,14 +389,34 @@ static void join_args(int argc, char **argv, char *out, size_t cap) {
     for (int i = 1; i < argc && n < cap; i++) n += (size_t)snprintf(out + n, cap - n, " %s", argv[i]);
 }
 
+/* --device all as one of several ranks on a node: node-local rank r of n keeps
+ * the devices i with i % n == r (with fewer devices than ranks, device r % count). */
+static void rank_devices(const cli_bench_ranks *br, sb_device_info *devs, int *n) {
+    int k = 0;
+    if (*n <= 0 || br->local_size <= 1) return;
+    if (*n < br->local_size) {
+        devs[0] = devs[br->local_rank % *n];
+        *n = 1;
+        return;
+    }
+    for (int i = 0; i < *n; i++)
+        if (i % br->local_size == br->local_rank) devs[k++] = devs[i];
+    *n = k;
+}
+
 int cli_bench(int argc, char **argv) {
+    if (CLI_USE_MPI()) return cli_bench_mpi(argc, argv); /* cli/mpi_bench.c */
+    return cli_bench_ranked(argc, argv, NULL);
+}
+
+int cli_bench_ranked(int argc, char **argv, const cli_bench_ranks *br) {
     bench_opts o;
     sb_bench_report rep;
     sb_input in;
     sb_err e;
     char dir[512] = "", path[700] = "", qpath[700] = "";
     sb_device_info *devs = NULL;
-    int n_dev = 0, rc = 1;
+    int n_dev = 0, rc = 1, ran = 0;
     memset(&in, 0, sizeof in);
     sb_err_clear(&e);
     int pr = parse(argc, argv, &o);
@@ -401,6 +424,11 @@ int cli_bench(int argc, char **argv) {
     if (pr < 0) return cli_usage_error("bench");
     sb_bench_apply_process_settings(&o); /* before any OpenCL call */
     sb_bench_report_init(&rep);
+    if (br) { /* rows name host and rank */
+        rep.rank = br->rank;
+        rep.ranks = br->size;
+        snprintf(rep.node, sizeof rep.node, "%s", br->host);
+    }
     join_args(argc, argv, rep.command, sizeof rep.command);
     if (getenv("POCL_KERNEL_CACHE")) snprintf(rep.driver_cache, sizeof rep.driver_cache,
                                               "POCL_KERNEL_CACHE=%s", getenv("POCL_KERNEL_CACHE"));
@@ -441,10 +469,12 @@ int cli_bench(int argc, char **argv) {
     rep.cfg = o.cfg;
     if (o.device && !strcmp(o.device, "all")) {
         if (sb_devices_list(&devs, &n_dev, &e) != SB_OK) goto fail;
+        if (br) rank_devices(br, devs, &n_dev);
     } else {
         devs = malloc(sizeof *devs);
         if (!devs) goto out;
-        if (sb_device_select(o.device, devs, &e) != SB_OK) goto fail;
+        if (sb_device_select(o.device ? o.device : br ? br->default_device : NULL, devs, &e) != SB_OK)
+            goto fail;
         n_dev = 1;
     }
     if (n_dev == 0) {
@@ -466,13 +496,20 @@ int cli_bench(int argc, char **argv) {
     int failed = 0;
     for (int i = 0; i < n_dev; i++) failed += bench_device(&s, &devs[i]);
     rc = failed == n_dev ? 1 : 0;
-    if (o.json && sb_bench_write_json(&rep, o.json, &e) != SB_OK) goto fail;
-    if (o.csv && sb_bench_write_csv(&rep, o.csv, &e) != SB_OK) goto fail;
+    ran = 1;
     goto out;
 fail:
     fprintf(stderr, "seqboat bench: %s\n", e.msg);
     rc = 1;
 out:
+    if (br) rc = br->gather(br, &rep, rc); /* every rank: rank 0 receives all rows */
+    if (ran && (!br || br->rank == 0)) {
+        if ((o.json && sb_bench_write_json(&rep, o.json, &e) != SB_OK) ||
+            (o.csv && sb_bench_write_csv(&rep, o.csv, &e) != SB_OK)) {
+            fprintf(stderr, "seqboat bench: %s\n", e.msg);
+            rc = 1;
+        }
+    }
     if (path[0]) remove(path);
     if (qpath[0]) remove(qpath);
     if (dir[0]) rmdir(dir);
