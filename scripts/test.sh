@@ -3,7 +3,7 @@
 # CTest, then the install/packaging checks (examples built with pkg-config and
 # find_package), the Python binding's pytest suite, Valgrind memcheck on the
 # host-only suites, the ASan+UBSan build, ThreadSanitizer on the threading
-# test and short fuzz runs. Exits non-zero if any step fails.
+# test, short fuzz runs and the MPI checks (mpirun -np 2 and 3). Exits non-zero if any step fails.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/bootstrap.sh
@@ -28,4 +28,5 @@ step sh scripts/ci_valgrind.sh
 step bash scripts/ci_sanitize.sh
 step sh scripts/ci_tsan.sh
 step bash scripts/ci_fuzz.sh
+step sh scripts/ci_mpi.sh
 exit $rc
