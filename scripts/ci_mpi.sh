@@ -25,8 +25,7 @@ fails=0
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 python3 tests/mpi/make_inputs.py "$D" "$T"
-# name model input [extra run options]
-set -- ""
+# name:model:input
 cases=""
 for io in "$D"/*.io.safetensors; do
     c=$(basename "$io" .io.safetensors)

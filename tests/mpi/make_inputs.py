@@ -6,6 +6,8 @@ standard library only: make_inputs.py MODEL_DIR OUT_DIR.
   long.io.safetensors       F32 [1, 70000, 3]: one causal sequence longer than a
                             block (65536 tokens), run block-wise on one rank
   bad_ids.io.safetensors    I64 [4, 64]: sequence 3 holds a token id = vocab_size
+make_inputs.py --random B L F OUT: F32 [B, L, F] uniform in [-1, 1), lengths
+uniform in L/2..L (seed 15), for throughput runs (README).
 """
 import json, random, struct, sys
 
@@ -35,8 +37,14 @@ def floats(n, rng):
 
 
 def main():
-    models, out = sys.argv[1], sys.argv[2]
     rng = random.Random(15)
+    if sys.argv[1] == "--random":
+        B, L, F = (int(v) for v in sys.argv[2:5])
+        lens = [rng.randint(L // 2 if L > 1 else 1, L) for _ in range(B)]
+        write(sys.argv[5], [("input", "F32", [B, L, F], floats(B * L * F, rng)),
+                            ("lengths", "I64", [B], struct.pack("<%dq" % B, *lens))])
+        return
+    models, out = sys.argv[1], sys.argv[2]
     F = int(meta(models + "/causal_relu2_layernorm.model.safetensors")["d_input"])
     B, L = 9, 50
     lens = [rng.randint(1, L) for _ in range(B)]
