@@ -42,8 +42,9 @@ for spec in $cases; do
         for chunk in 0 64; do
             [ "$chunk" = 64 ] && case $c in ragged|lm_ragged) ;; *) continue ;; esac
             out="$T/$c.np$np.c$chunk"
+            opt=""; [ "$chunk" = 0 ] || opt="--chunk-tokens $chunk"
             if $MPIRUN -np $np "$SB" run --model "$model" --input "$io" --output "$out" \
-                    --chunk-tokens $chunk --stats 2>"$T/err"; then
+                    $opt --stats 2>"$T/err"; then
                 if cmp -s "$T/$c.np1" "$out"; then n=$((n + 1)); echo "ok: $c np=$np chunk-tokens=$chunk: identical to one process"
                 else bad "$c np=$np chunk-tokens=$chunk: output differs from one process"; fi
                 lines=$(grep -c "^rank [0-9]* of $np on .* (device .*): sequences [0-9]*\.\.[0-9]*, [0-9]* valid tokens$" "$T/err" || true)
