@@ -1,5 +1,5 @@
 /* mpi_common.c - helpers of the MPI layer (sb_mpi.h): failure agreement,
- * node-local rank, device pick, the weighted split. */
+ * node-local rank, device pick (the split: mpi_split.c). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,23 +73,4 @@ void sbmpi_host(char *buf, size_t cap) {
     if (MPI_Get_processor_name(name, &len) != MPI_SUCCESS) len = 0;
     name[len] = '\0';
     snprintf(buf, cap, "%s", len ? name : "?");
-}
-
-void sbmpi_split(int B, const int32_t *len, int nranks, const int *weight, int *cut) {
-    double total = 0, wsum = 0;
-    for (int b = 0; b < B; b++) total += len[b];
-    for (int r = 0; r < nranks; r++) wsum += weight[r] > 0 ? weight[r] : 1;
-    cut[0] = 0;
-    int b = 0;
-    double prefix = 0, wacc = 0; /* prefix = tokens of sequences [0, b) */
-    for (int r = 1; r < nranks; r++) {
-        wacc += weight[r - 1] > 0 ? weight[r - 1] : 1;
-        double target = total * wacc / wsum;
-        /* advance while the next sequence ends at or before the target, then
-         * take one more if that lands closer to it */
-        while (b < B && prefix + len[b] <= target) prefix += len[b++];
-        if (b < B && prefix + len[b] - target < target - prefix) prefix += len[b++];
-        cut[r] = b;
-    }
-    cut[nranks] = B;
 }

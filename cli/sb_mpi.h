@@ -26,6 +26,25 @@
  *   - after each step every rank reports success or failure (sbmpi_agree): a
  *     failure anywhere stops every rank with the failing rank's message, and
  *     the temporary file is removed.
+ *
+ * Files: mpi_common.c (agreement, node-local rank, device pick), mpi_split.c
+ * (the split, no MPI), mpi_run.c (sbmpi_run_file), mpi_bench.c (`seqboat
+ * bench` over ranks; needs cli_bench.c). To use sbmpi_run_file in another MPI
+ * program, compile mpi_common.c, mpi_split.c and mpi_run.c with it and link
+ * seqboat, cJSON and MPI:
+ *
+ *     MPI_Init(&argc, &argv);
+ *     char msg[SBMPI_MSG];
+ *     sbmpi_run_options o = {NULL, NULL, 0, 1}; // node-local device, --stats
+ *     int rc = sbmpi_run_file(MPI_COMM_WORLD, "m.safetensors", "in.safetensors",
+ *                             "out.safetensors", &o, msg);
+ *     int rank;
+ *     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+ *     if (rc != 0 && rank == 0) fprintf(stderr, "%s\n", msg);
+ *     MPI_Finalize();
+ *
+ * The library calls are those of one process (sb_model_load, sb_model_forward
+ * on each chunk); everything MPI is here.
  */
 #ifndef SB_MPI_H
 #define SB_MPI_H
