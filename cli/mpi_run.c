@@ -321,7 +321,7 @@ static int run_chunk(ctx *c, sb_model *m, const sb_model_info *mi, const plan *p
                      const int32_t *lengths, int in_fd, int out_fd, int64_t s, int64_t e,
                      unsigned char *inbuf, int32_t *ids, float *outbuf) {
     const int64_t es = p->dtype == DT_I64 ? 8 : 4, row = p->L * p->F * es, n = e - s;
-    char num[64];
+    char num[128];
     if (pread_all(in_fd, inbuf, (size_t)(n * row), p->in_off + s * row) != 0)
         return fail(c, "cannot read the rows of 'input' (%s)", strerror(errno), NULL);
     if (mi->task == SB_LM) {
@@ -336,9 +336,9 @@ static int run_chunk(ctx *c, sb_model *m, const sb_model_info *mi, const plan *p
                 }
                 if (t >= lengths[s + b]) v = 0; /* padding: any value, never read */
                 else if (v < 0 || v >= mi->vocab_size) {
-                    snprintf(num, sizeof num, "%lld at (b=%lld, t=%lld)", (long long)v,
-                             (long long)(s + b), (long long)t);
-                    return fail(c, "token id %s is outside the vocabulary%s", num, "");
+                    snprintf(num, sizeof num, "%lld at (b=%lld, t=%lld) is outside [0, %d)",
+                             (long long)v, (long long)(s + b), (long long)t, mi->vocab_size);
+                    return fail(c, "token id %s (vocab_size)%s", num, "");
                 }
                 ids[i] = (int32_t)v;
             }
