@@ -19,10 +19,11 @@
  *     the header gives, in chunks of sequences, runs them with
  *     sb_model_forward and writes the rows of `output` with pwrite() into a
  *     temporary file that rank 0 created with the final size; when every rank
- *     has finished rank 0 renames it into place. The file equals, byte for
- *     byte, what one process's sb_model_run_file writes (same header; each
- *     sequence's outputs do not depend on which other sequences share a
- *     forward);
+ *     has finished rank 0 renames it into place. With relu2 attention the
+ *     file equals, byte for byte, what one process's sb_model_run_file writes
+ *     (same header; a sequence's outputs do not depend on which other
+ *     sequences share its forward); with softmax it agrees within SPEC
+ *     tolerance (the last bits of the softmax sums may change);
  *   - after each step every rank reports success or failure (sbmpi_agree): a
  *     failure anywhere stops every rank with the failing rank's message, and
  *     the temporary file is removed.
