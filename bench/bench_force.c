@@ -43,7 +43,7 @@ sb_status sb_op_force_router(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld, d
         SB_FAIL(SB_ERR_ARG, "force_router: a device buffer is NULL");
     if (u.off % 4 || seqs->d_start.off % 4 || seqs->d_len.off % 4)
         SB_FAIL(SB_ERR_ARG, "force_router: buffer offsets must be multiples of 4");
-    SB_TRY(sb_rt_kernel_src(rt, FORCE_STEM, sb_bench_kernels[0].src, NULL, "force_router", &k, e));
+    SB_TRY(sb_rt_kernel_src(rt, FORCE_STEM, sb_bench_kernels[0].src /* bench_force.cl: first in SB_BENCH_CL_FILES */, NULL, "force_router", &k, e));
     {
         const cl_ulong uo = u.off / 4, so = seqs->d_start.off / 4, lo = seqs->d_len.off / 4;
         const cl_int cld = ld, cB = seqs->n;

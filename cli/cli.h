@@ -27,6 +27,7 @@ int cli_run(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_generate(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_peak(int argc, char **argv);
 int cli_version(int argc, char **argv);
 
 /* ---- options: getopt_long, long options only (plus -h) ----------------------- */

@@ -18,6 +18,7 @@ static const cli_command commands[] = {
     {"generate", cli_generate, "stream bytes from a byte-level lm: --prompt TEXT"},
     {"selftest", cli_selftest, "CLBlast GEMM against plain C on a device"},
     {"bench", cli_bench, "timed forwards and decode over lengths, shares, methods"},
+    {"peak", cli_peak, "measured device peaks: fp32 FMA rate, bandwidth, transfer, launch"},
     {"version", cli_version, "print the library version"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
