@@ -27,7 +27,7 @@ void sb_bench_opts_default(sb_bench_opts *o) {
     o->methods = SB_BENCH_SMA | SB_BENCH_DENSE | SB_BENCH_QUAD;
     o->decode_steps = 64;
     o->B = 1, o->warmup = 1, o->repeats = 5;
-    o->build_time = 1, o->profile = 1;
+    o->build_time = 1, o->profile = 1, o->roofline = 1;
     o->max_seconds = 60, o->quad_budget_s = 60, o->quad_max_len = 16384;
     o->seed = 1;
     o->gemm_tune = 1, o->driver_cache = 1;
@@ -324,16 +324,18 @@ void sb_bench_count_layer(const sb_config *c, int B, const long *len, const long
                         pairs * (2 * Z + (c->softmax ? 6 : 3)) + pairs * 2 * H + M * H;
     w->gemm_flops += gemm;
     w->attn_pairs += pairs;
-    double by = 8 * T * D;                                            /* norm */
-    by += 8 * T * D;                                                  /* EMA */
-    by += gemm_bytes(T, D + 2, D) + 8 * T * (D + 2);                  /* hx_proj + bias */
-    by += 4 * 2 * T + 4 * 2 * T + 4 * 2 * M;                          /* gate, compaction */
-    by += 8 * M * D;                                                  /* gather */
-    by += gemm_bytes(M, S, D) + 8 * M * S;                            /* mx_proj + bias, silu */
-    by += 4 * M * S + 4 * M * H + 16 * M * Z;                         /* attention */
-    by += gemm_bytes(M, D, H) + 8 * M * D;                            /* h_proj + bias */
-    by += 4 * (3 * T * D + M * D + 2 * T);                            /* combine */
-    w->bytes += by;
+    double *b = w->bytes_phase;
+    b[SB_PHASE_OTHER] += 8 * T * D;                                   /* norm */
+    b[SB_PHASE_EMA] += 8 * T * D;                                     /* EMA */
+    b[SB_PHASE_PROJ] += gemm_bytes(T, D + 2, D) + 8 * T * (D + 2);    /* hx_proj + bias */
+    b[SB_PHASE_GATE] += 4 * 2 * T + 4 * 2 * T + 4 * 2 * M;           /* gate, compaction */
+    b[SB_PHASE_GATE] += 8 * M * D;                                    /* gather */
+    b[SB_PHASE_PROJ] += gemm_bytes(M, S, D) + 8 * M * S;              /* mx_proj + bias, silu */
+    b[SB_PHASE_ATTN] += 4 * M * S + 4 * M * H + 16 * M * Z;           /* attention */
+    b[SB_PHASE_PROJ] += gemm_bytes(M, D, H) + 8 * M * D;              /* h_proj + bias */
+    b[SB_PHASE_GATE] += 4 * (3 * T * D + M * D + 2 * T);              /* combine */
+    w->bytes = 0;
+    for (int p = 0; p < SB_PHASE_COUNT; p++) w->bytes += b[p];
     double tot = 0;
     for (int p = 0; p < SB_PHASE_COUNT; p++) tot += f[p];
     w->flops_total = tot;
@@ -362,6 +364,7 @@ void sb_bench_count_io(const sb_config *c, int B, const long *len, sb_bench_work
         by += gemm_bytes(T, O, D) + 8 * T * O;
     }
     w->flops[SB_PHASE_OTHER] += f;
+    w->bytes_phase[SB_PHASE_OTHER] += by;
     w->bytes += by;
     double tot = 0;
     for (int p = 0; p < SB_PHASE_COUNT; p++) tot += w->flops[p];
@@ -461,24 +464,23 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     } else {
         SB_TRY(sb_model_impl_plan(m, (int)T, B, (size_t)B * (size_t)o->L, &peak, e));
     }
+    /* timed forwards: never with profiling (it slows enqueues on some drivers) */
+    SB_TRY(sb_rt_set_profiling(m->rt, 0, e));
     for (int i = 0; i < o->warmup; i++)
         SB_TRY(sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e));
-    double phase[SB_PHASE_COUNT] = {0}, act_sum = 0, wall_sum = 0;
+    double act_sum = 0;
     int n = 0;
     double t_start = sb_bench_now_ms();
     for (int i = 0; i < o->repeats; i++) {
-        for (int p = 0; p < SB_PHASE_COUNT; p++) m->rt->phase_ms[p] = 0;
         double t0 = sb_bench_now_ms();
         SB_TRY(sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e));
         times[n] = sb_bench_now_ms() - t0;
-        wall_sum += times[n];
         double lm = 0;
         for (int l = 0; l < c->n_layers; l++) {
             lm += m->stats[l].ms;
             act_sum += m->stats[l].activated;
         }
         layer_ms[n] = lm;
-        for (int p = 0; p < SB_PHASE_COUNT; p++) phase[p] += m->rt->phase_ms[p];
         n++;
         if (o->max_seconds > 0 && sb_bench_now_ms() - t_start > 1e3 * o->max_seconds) break;
     }
@@ -488,10 +490,45 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     row->L = o->L;
     row->share_target = o->share >= 0 ? o->share : -1;
     row->share = act_sum / ((double)n * c->n_layers * (double)T);
-    for (int p = 0; p < SB_PHASE_COUNT; p++) row->phase_ms[p] = phase[p] / n;
     double lmin, lmax;
     sb_bench_summary(layer_ms, n, &lmin, &row->layer_ms, &lmax);
     sb_bench_summary(times, n, &row->ms_min, &row->ms_med, &row->ms_max);
+    /* phase split: separate profiled forwards, checked against their wall time */
+    for (int p = 0; p < SB_PHASE_COUNT; p++) row->phase_ms[p] = NAN;
+    row->unattributed_ms = row->gemm_gflop_s = NAN;
+    row->profiled_ms = row->device_span_ms = row->device_busy_ms = NAN;
+    row->split_ok = 0;
+    snprintf(row->split_note, sizeof row->split_note, "profiling off (--no-profile)");
+    if (o->profile) {
+        int np = n < 3 ? n : 3;
+        double phase[SB_PHASE_COUNT] = {0}, wall = 0, span = 0;
+        SB_TRY(sb_rt_set_profiling(m->rt, 1, e));
+        for (int i = 0; i < np; i++) {
+            sb_rt_profile_reset(m->rt);
+            double t0 = sb_bench_now_ms();
+            st = sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e);
+            wall += sb_bench_now_ms() - t0;
+            if (st != SB_OK) {
+                sb_rt_set_profiling(m->rt, 0, NULL);
+                goto done;
+            }
+            for (int p = 0; p < SB_PHASE_COUNT; p++) phase[p] += m->rt->phase_ms[p];
+            if (m->rt->prof_last_ns > m->rt->prof_first_ns)
+                span += (double)(m->rt->prof_last_ns - m->rt->prof_first_ns) * 1e-6;
+        }
+        SB_TRY(sb_rt_set_profiling(m->rt, 0, e));
+        double busy = 0;
+        for (int p = 0; p < SB_PHASE_COUNT; p++) busy += phase[p] / np;
+        row->profiled_ms = wall / np;
+        row->device_span_ms = span / np;
+        row->device_busy_ms = busy;
+        row->split_ok = sb_bench_split_check(row->profiled_ms, row->device_span_ms, busy, row->split_note,
+                                             sizeof row->split_note);
+        if (row->split_ok) {
+            for (int p = 0; p < SB_PHASE_COUNT; p++) row->phase_ms[p] = phase[p] / np;
+            row->unattributed_ms = row->profiled_ms > busy ? row->profiled_ms - busy : 0;
+        }
+    }
     /* activated tokens per sequence: exact when forced, else proportional */
     for (int b = 0; b < B; b++) {
         if (o->share >= 0) act[b] = sb_force_count(len[b], sb_force_threshold(o->share));
@@ -502,11 +539,12 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     row->tokens_per_s = (double)T / (row->ms_med * 1e-3);
     row->gflop = w.flops_total * 1e-9;
     row->gflop_s = w.flops_total / (row->ms_med * 1e6);
-    double phase_sum = 0;
-    for (int p = 0; p < SB_PHASE_COUNT; p++) phase_sum += row->phase_ms[p];
-    row->unattributed_ms = phase_sum > 0 && wall_sum / n > phase_sum ? wall_sum / n - phase_sum : 0;
+    for (int p = 0; p < SB_PHASE_COUNT; p++) {
+        row->phase_gflop[p] = w.flops[p] * 1e-9;
+        row->phase_gbytes[p] = w.bytes_phase[p] * 1e-9;
+    }
     double gemm_ms = row->phase_ms[SB_PHASE_PROJ]; /* whole CLBlast calls (gemm.c: marker span) */
-    row->gemm_gflop_s = gemm_ms > 0 ? w.gemm_flops / (gemm_ms * 1e6) : 0;
+    row->gemm_gflop_s = row->split_ok && gemm_ms > 0 ? w.gemm_flops / (gemm_ms * 1e6) : NAN;
     row->gbytes = w.bytes * 1e-9;
     row->gb_s = w.bytes / (row->ms_med * 1e6);
     row->peak_bytes = (double)peak;
@@ -562,7 +600,7 @@ static sb_status first_vs_steady(const char *path, const char *device, const cha
     double t0 = sb_bench_now_ms();
     SB_TRY(sb_model_impl_create(path, &ro, &m, e));
     *load_ms = sb_bench_now_ms() - t0;
-    sb_bench_run_opt o = {1, L, NULL, NULL, NULL, -1, 0, 1, 0};
+    sb_bench_run_opt o = {1, L, NULL, NULL, NULL, -1, 0, 1, 0, 0};
     SB_TRY(make_inputs(m, &o, &x, &ids, e));
     size_t per = m->cfg.task == SB_TASK_CLASSIFY ? 1 : (size_t)L;
     out = malloc(per * (size_t)m->cfg.d_output * sizeof *out);
@@ -601,4 +639,116 @@ sb_status sb_bench_build_times(const char *path, const char *device, int L, sb_b
 done:
     remove_dir(dir);
     return st;
+}
+
+/* ---- phase-split check and rooflines ------------------------------------------------ */
+
+int sb_bench_split_check(double wall_ms, double span_ms, double busy_ms, char *why, size_t cap) {
+    if (!(wall_ms > 0) || !(span_ms > 0) || !(busy_ms > 0)) {
+        snprintf(why, cap, "no usable profiled device time (span %.3g ms, kernels %.3g ms)", span_ms, busy_ms);
+        return 0;
+    }
+    if (span_ms > 1.05 * wall_ms + 0.05) {
+        snprintf(why, cap, "device timeline %.3g ms longer than the wall time %.3g ms: the driver's "
+                 "event timestamps are unusable", span_ms, wall_ms);
+        return 0;
+    }
+    if (busy_ms > 1.02 * span_ms + 0.05) {
+        snprintf(why, cap, "kernel times %.3g ms exceed their span %.3g ms on an in-order queue: the "
+                 "driver's event timestamps are unusable", busy_ms, span_ms);
+        return 0;
+    }
+    if (span_ms < 0.5 * wall_ms) {
+        snprintf(why, cap, "profiled device time spans %.2g%% of the wall time (%.3g of %.3g ms): the "
+                 "driver's event timestamps do not account for the forward", 100 * span_ms / wall_ms,
+                 span_ms, wall_ms);
+        return 0;
+    }
+    snprintf(why, cap, "ok");
+    return 1;
+}
+
+void sb_bench_row_init(sb_bench_row *r) {
+    memset(r, 0, sizeof *r);
+    for (int p = 0; p < SB_PHASE_COUNT; p++)
+        r->phase_ms[p] = r->phase_ai[p] = r->phase_gflop_s[p] = r->phase_roofline_pct[p] = NAN;
+    r->unattributed_ms = r->gemm_gflop_s = NAN;
+    r->profiled_ms = r->device_span_ms = r->device_busy_ms = NAN;
+    r->ai = r->roofline_bound = r->roofline_pct = NAN;
+    snprintf(r->split_note, sizeof r->split_note, "not measured");
+}
+
+static void note_add(sb_bench_row *r, const char *what) {
+    size_t n = strlen(r->roofline_note);
+    snprintf(r->roofline_note + n, sizeof r->roofline_note - n, "%s%s", n ? "; " : "", what);
+}
+
+static const char *const phase_label[SB_PHASE_COUNT] = {"other", "ema", "gate", "proj", "attn"};
+
+void sb_bench_roofline(sb_bench_row *r, double gflops, double gbs) {
+    char buf[200];
+    const int have_peak = gflops > 0 && gbs > 0;
+    r->roofline_note[0] = '\0';
+    r->ai = r->gbytes > 0 ? r->gflop / r->gbytes : NAN;
+    for (int p = 0; p < SB_PHASE_COUNT; p++) {
+        r->phase_ai[p] = r->phase_gbytes[p] > 0 ? r->phase_gflop[p] / r->phase_gbytes[p] : NAN;
+        r->phase_gflop_s[p] = r->phase_roofline_pct[p] = NAN;
+    }
+    r->roofline_bound = r->roofline_pct = NAN;
+    if (!have_peak) note_add(r, "no measured peak");
+    /* rates from the phase split; one above the fp32 peak means the timestamps lie */
+    if (r->split_ok) {
+        for (int p = 0; p < SB_PHASE_COUNT; p++)
+            r->phase_gflop_s[p] = r->phase_ms[p] > 0 ? r->phase_gflop[p] / (r->phase_ms[p] * 1e-3) : NAN;
+        if (have_peak) {
+            int bad = -1;
+            for (int p = 0; p < SB_PHASE_COUNT; p++)
+                if (r->phase_gflop_s[p] > gflops) bad = p;
+            if (bad >= 0 || r->gemm_gflop_s > gflops) {
+                snprintf(r->split_note, sizeof r->split_note,
+                         "%s at %.4g GFLOP/s would exceed the measured fp32 peak %.4g GFLOP/s: the "
+                         "driver's event timestamps are unusable",
+                         bad >= 0 ? phase_label[bad] : "GEMM",
+                         bad >= 0 ? r->phase_gflop_s[bad] : r->gemm_gflop_s, gflops);
+                r->split_ok = 0;
+                for (int p = 0; p < SB_PHASE_COUNT; p++) r->phase_ms[p] = r->phase_gflop_s[p] = NAN;
+                r->unattributed_ms = r->gemm_gflop_s = NAN;
+            }
+        }
+    }
+    if (!have_peak) return;
+    /* never a figure above the measured peak */
+    if (r->gflop_s > gflops) {
+        snprintf(buf, sizeof buf, "forward %.4g GFLOP/s above the measured fp32 peak (work model "
+                 "counts more than runs)", r->gflop_s);
+        note_add(r, buf);
+        r->gflop_s = NAN;
+    }
+    if (r->gb_s > gbs) {
+        snprintf(buf, sizeof buf, "modelled %.4g GB/s above the measured bandwidth (operands reused "
+                 "from caches)", r->gb_s);
+        note_add(r, buf);
+        r->gb_s = NAN;
+    }
+    r->roofline_bound = sb_roofline_bound(r->ai, gflops, gbs);
+    double pct = r->ms_med > 0 ? sb_roofline_pct(r->gflop / (r->ms_med * 1e-3), r->ai, gflops, gbs) : NAN;
+    if (pct > 100) {
+        snprintf(buf, sizeof buf, "forward above its roofline (%.0f%%): working set in caches", pct);
+        note_add(r, buf);
+        pct = NAN;
+    }
+    r->roofline_pct = pct;
+    int over = 0;
+    for (int p = 0; p < SB_PHASE_COUNT && r->split_ok; p++) {
+        double q = sb_roofline_pct(r->phase_gflop_s[p], r->phase_ai[p], gflops, gbs);
+        if (q > 100) {
+            over++;
+            q = NAN;
+        }
+        r->phase_roofline_pct[p] = q;
+    }
+    if (over) {
+        snprintf(buf, sizeof buf, "%d phase(s) above their roofline (working set in caches): withheld", over);
+        note_add(r, buf);
+    }
 }

@@ -36,6 +36,7 @@
 #define SB_BENCH_H
 #include <stdio.h>
 #include "model.h"
+#include "peak.h"
 
 /* ---- bench models ---------------------------------------------------------- */
 
@@ -71,6 +72,7 @@ typedef struct sb_bench_opts {
     const char *device;            /* selection, "all" = every device, NULL = default */
     const char *model, *input;     /* bench a model file (and its input) instead of a random one */
     const char *json, *csv;        /* report files, or NULL */
+    const char *report;            /* --report folder (index.html, bench.json), or NULL */
     const char *save_model;        /* keep the random model file here, or NULL */
     int lengths[SB_BENCH_MAX_LIST], n_len;
     double shares[SB_BENCH_MAX_LIST]; /* forced shares; -1 = the model's own router */
@@ -79,6 +81,7 @@ typedef struct sb_bench_opts {
     int decode_steps;              /* timed single-token steps per length */
     int B, warmup, repeats;
     int build_time, profile, quiet;
+    int roofline;                  /* device peaks (seqboat peak) and roofline shares */
     double max_seconds, quad_budget_s;
     int quad_max_len;
     uint64_t seed;                 /* weights seed */
@@ -89,7 +92,7 @@ typedef struct sb_bench_opts {
 } sb_bench_opts;
 
 /* Defaults: lengths 1024,4096; share 0.5; methods sma, dense, quadratic;
- * decode_steps 64; B 1; warmup 1; repeats 5; build_time, profile on;
+ * decode_steps 64; B 1; warmup 1; repeats 5; build_time, profile, roofline on;
  * max_seconds 60; quad_budget_s 60; quad_max_len 16384; seed 1; gemm_tune and
  * driver_cache on; cfg sb_bench_config_default. */
 void sb_bench_opts_default(sb_bench_opts *o);
@@ -108,6 +111,7 @@ typedef struct sb_bench_work {
     double flops_total;
     double gemm_flops;            /* the layers' GEMMs (the PROJ phase, biases excluded) */
     double bytes;                 /* estimated compulsory traffic */
+    double bytes_phase[SB_PHASE_COUNT]; /* the same by phase (sums to bytes) */
     double attn_pairs;
 } sb_bench_work;
 
@@ -143,6 +147,8 @@ typedef struct sb_bench_device {
     unsigned programs_built, programs_disk_hits;
     double load_ms;        /* model load (weights upload) with a warm cache */
     char gemm_params[64];  /* tuned CLBlast parameters applied (gemm_tune.c), "" = CLBlast's */
+    int has_peak;          /* peak holds the device's measured peaks (`seqboat peak`) */
+    sb_peak peak;
     char status[SB_BENCH_STR]; /* "ok" or why the device was skipped */
     char node[SB_BENCH_STR];   /* host name and MPI rank of the process that ran it */
     int rank;                  /* (stamped by sb_bench_report_add_device) */
@@ -161,12 +167,26 @@ typedef struct sb_bench_row {
     double layer_ms;       /* sum of the layers' wall times, median run */
     double tokens_per_s;   /* T / ms_med */
     double gflop, gflop_s; /* work model / ms_med */
-    double phase_ms[SB_PHASE_COUNT]; /* device time per phase, mean per forward (profiling) */
-    double unattributed_ms; /* mean forward wall minus the sum of phase_ms: host copies,
-                             * syncs, host launch gaps (device idle) */
+    /* Phase split, from separate profiled forwards (the timed ones run without
+     * profiling). NaN (null in JSON, '-' in the table) unless split_ok: the
+     * profiled device timeline must account for the wall time (sb_bench_split_check). */
+    double phase_ms[SB_PHASE_COUNT]; /* device time per phase, mean per profiled forward */
+    double unattributed_ms; /* mean profiled forward wall minus the sum of phase_ms: host
+                             * copies, syncs, host launch gaps (device idle) */
     double gemm_gflop_s;   /* gemm_flops / phase_ms[PROJ] (projection phase: whole CLBlast
                             * calls timed from a marker before each, plus bias ops) */
+    int split_ok;
+    char split_note[SB_BENCH_STR]; /* "ok" or why the split is unavailable */
+    double profiled_ms, device_span_ms, device_busy_ms; /* means per profiled forward */
     double gbytes, gb_s;   /* estimated traffic, / ms_med */
+    /* Work model per phase and rooflines (sb_bench_roofline); rates and shares
+     * NaN when unavailable (no peak, no split, above the measured peak). */
+    double phase_gflop[SB_PHASE_COUNT], phase_gbytes[SB_PHASE_COUNT];
+    double ai, phase_ai[SB_PHASE_COUNT];             /* FLOP per byte */
+    double phase_gflop_s[SB_PHASE_COUNT];
+    double roofline_bound;                           /* GFLOP/s: min(peak, ai * bandwidth) */
+    double roofline_pct, phase_roofline_pct[SB_PHASE_COUNT];
+    char roofline_note[SB_BENCH_STR];                /* "" or why a figure is withheld */
     double peak_bytes;     /* planned activation peak */
     double weight_bytes;
     double load_avg;       /* host 1-minute load average when the point started (-1 = unknown) */
@@ -226,12 +246,15 @@ typedef struct sb_bench_run_opt {
     double share;             /* forced share, < 0: the model's router */
     int warmup, repeats;      /* >= 0, >= 1 */
     double max_seconds;       /* cap on the timed repeats of one point (0 = none) */
+    int profile;              /* after the timed forwards, up to 3 profiled ones for the
+                               * phase split (the timed ones never run with profiling) */
 } sb_bench_run_opt;
 
-/* Warm up, then time `repeats` forwards of m (fewer when one forward takes
- * longer than max_seconds / repeats; at least one). Fills the timing, share,
- * work, phase and memory fields of row (not the device/method fields). The
- * model's rt should have profiling on for the phase split. */
+/* Warm up, then time `repeats` forwards of m with profiling off (fewer when
+ * one forward takes longer than max_seconds / repeats; at least one); then,
+ * when o->profile, up to 3 forwards with profiling on for the phase split.
+ * Fills the timing, share, work, phase and memory fields of row (not the
+ * device/method fields, not the rooflines). */
 sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row *row, sb_err *e);
 
 /* Method "decode": open a stream on m (causal), prefill a prompt of L random
@@ -249,6 +272,23 @@ sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench
  * forwards used. Fills the build_* and load_ms fields of d. */
 sb_status sb_bench_build_times(const char *path, const char *device, int L, sb_bench_device *d,
                                sb_err *e);
+
+/* Zero a row, with every derived figure unavailable (NaN) and split_note
+ * "not measured". */
+void sb_bench_row_init(sb_bench_row *r);
+/* Does the profiled device timeline account for the wall time? Means per
+ * profiled forward: wall_ms (host clock), span_ms (first kernel start to last
+ * kernel end, the driver's clock), busy_ms (sum of the phase times). Returns 1
+ * when span <= 1.05 wall, busy <= 1.02 span and span >= 0.5 wall; else 0 with
+ * the reason in why. */
+int sb_bench_split_check(double wall_ms, double span_ms, double busy_ms, char *why, size_t cap);
+/* From the row's work model per phase (phase_gflop, phase_gbytes, gflop,
+ * gbytes, set by sb_bench_run): arithmetic intensities, per-phase rates (when
+ * the split is ok) and roofline shares against the peaks (gflops, gbs; <= 0 or
+ * NaN = none). Any rate above the peak it is bound by is withheld (NaN) with
+ * the reason in roofline_note; a per-phase or GEMM rate above the fp32 peak
+ * marks the split unusable. */
+void sb_bench_roofline(sb_bench_row *r, double gflops, double gbs);
 
 /* The host's 1-minute load average (/proc/loadavg), -1 when unknown. */
 double sb_bench_load_avg(void);

@@ -1,6 +1,7 @@
 /* bench_report.c - the bench report: header, devices, results; JSON (cJSON)
  * and CSV writers. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,10 @@ typedef struct jctx {
 static void jnum(jctx *j, cJSON *o, const char *k, double v) {
     if (!cJSON_AddNumberToObject(o, k, v)) j->bad++;
 }
+/* A number, or null when unavailable (NaN / infinite). */
+static void jnumn(jctx *j, cJSON *o, const char *k, double v) {
+    if (!(isfinite(v) ? cJSON_AddNumberToObject(o, k, v) : cJSON_AddNullToObject(o, k))) j->bad++;
+}
 static void jstr(jctx *j, cJSON *o, const char *k, const char *v) {
     if (!cJSON_AddStringToObject(o, k, v ? v : "")) j->bad++;
 }
@@ -157,6 +162,15 @@ static cJSON *json_device(jctx *j, const sb_bench_device *d) {
     jnum(j, o, "programs_disk_hits", d->programs_disk_hits);
     jnum(j, o, "load_ms", d->load_ms);
     jstr(j, o, "gemm_params", d->gemm_params[0] ? d->gemm_params : "clblast-default");
+    if (d->has_peak) {
+        cJSON *pk = sb_peak_to_json(&d->peak);
+        if (!pk || !cJSON_AddItemToObject(o, "peak", pk)) {
+            cJSON_Delete(pk);
+            j->bad++;
+        }
+    } else if (!cJSON_AddNullToObject(o, "peak")) {
+        j->bad++;
+    }
     jstr(j, o, "status", d->status);
     jstr(j, o, "host", d->node);
     jnum(j, o, "rank", d->rank);
@@ -192,15 +206,39 @@ static cJSON *json_row(jctx *j, const sb_bench_row *r) {
     jnum(j, o, "layer_ms", r->layer_ms);
     jnum(j, o, "tokens_per_s", r->tokens_per_s);
     jnum(j, o, "gflop", r->gflop);
-    jnum(j, o, "gflop_per_s", r->gflop_s);
+    jnumn(j, o, "gflop_per_s", r->gflop_s);
     cJSON *ph = cJSON_AddObjectToObject(o, "phase_ms");
     if (!ph) j->bad++;
     else
-        for (int p = 0; p < SB_PHASE_COUNT; p++) jnum(j, ph, phase_names[p], r->phase_ms[p]);
-    jnum(j, o, "unattributed_ms", r->unattributed_ms);
-    jnum(j, o, "gemm_gflop_per_s", r->gemm_gflop_s);
+        for (int p = 0; p < SB_PHASE_COUNT; p++) jnumn(j, ph, phase_names[p], r->phase_ms[p]);
+    jnumn(j, o, "unattributed_ms", r->unattributed_ms);
+    jstr(j, o, "phase_split", r->split_note);
+    if (!cJSON_AddBoolToObject(o, "phase_split_ok", r->split_ok)) j->bad++;
+    jnumn(j, o, "profiled_ms", r->profiled_ms);
+    jnumn(j, o, "device_span_ms", r->device_span_ms);
+    jnumn(j, o, "device_busy_ms", r->device_busy_ms);
+    jnumn(j, o, "gemm_gflop_per_s", r->gemm_gflop_s);
     jnum(j, o, "gbytes", r->gbytes);
-    jnum(j, o, "gbytes_per_s", r->gb_s);
+    jnumn(j, o, "gbytes_per_s", r->gb_s);
+    jnumn(j, o, "arithmetic_intensity", r->ai);
+    jnumn(j, o, "roofline_bound_gflop_per_s", r->roofline_bound);
+    jnumn(j, o, "roofline_pct", r->roofline_pct);
+    jstr(j, o, "roofline_note", r->roofline_note);
+    cJSON *phs = cJSON_AddObjectToObject(o, "phases");
+    if (!phs) j->bad++;
+    for (int p = 0; phs && p < SB_PHASE_COUNT; p++) {
+        cJSON *q = cJSON_AddObjectToObject(phs, phase_names[p]);
+        if (!q) {
+            j->bad++;
+            continue;
+        }
+        jnum(j, q, "gflop", r->phase_gflop[p]);
+        jnum(j, q, "gbytes", r->phase_gbytes[p]);
+        jnumn(j, q, "arithmetic_intensity", r->phase_ai[p]);
+        jnumn(j, q, "ms", r->phase_ms[p]);
+        jnumn(j, q, "gflop_per_s", r->phase_gflop_s[p]);
+        jnumn(j, q, "roofline_pct", r->phase_roofline_pct[p]);
+    }
     jnum(j, o, "peak_bytes", r->peak_bytes);
     jnum(j, o, "weight_bytes", r->weight_bytes);
     if (r->ref_tokens_per_s > 0) {
@@ -288,7 +326,17 @@ const char *const sb_bench_csv_columns[] = {
     "causal", "softmax", "share_target", "share", "repeats", "ms_min", "ms_median", "ms_max",
     "layer_ms", "tokens_per_s", "gflop", "gflop_per_s", "other_ms", "ema_ms", "gate_ms", "proj_ms",
     "attn_ms", "unattributed_ms", "gemm_gflop_per_s", "gbytes", "gbytes_per_s", "peak_bytes", "weight_bytes",
-    "build_cold_ms", "build_warm_ms", "load_avg", "prefill_ms", "status", "host", "rank", NULL};
+    "build_cold_ms", "build_warm_ms", "load_avg", "prefill_ms", "arithmetic_intensity",
+    "roofline_bound_gflop_per_s", "roofline_pct", "other_roofline_pct", "ema_roofline_pct",
+    "gate_roofline_pct", "proj_roofline_pct", "attn_roofline_pct", "other_ai", "ema_ai", "gate_ai",
+    "proj_ai", "attn_ai", "peak_fp32_gflops", "peak_bandwidth_gbs", "phase_split", "roofline_note",
+    "status", "host", "rank", NULL};
+
+/* ",value" or "," when unavailable. */
+static void csv_num(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, ",%.6g", v);
+    else fputc(',', f);
+}
 
 /* A field, quoted when it holds a comma, quote or newline. */
 static void csv_str(FILE *f, const char *s) {
@@ -351,16 +399,32 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
         csv_str(f, w->device);
         fputc(',', f);
         csv_str(f, w->method);
-        fprintf(f, ",%d,%d,%ld,%d,%d,%d,%d,%d,%d,%d,%d,%.4g,%.6g,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g",
+        fprintf(f, ",%d,%d,%ld,%d,%d,%d,%d,%d,%d,%d,%d,%.4g,%.6g,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g",
                 w->B, w->L, w->tokens, w->layers, w->D, w->Z, w->H, w->N, w->W, w->causal,
                 w->softmax, w->share_target, w->share, w->repeats, w->ms_min, w->ms_med, w->ms_max,
-                w->layer_ms, w->tokens_per_s, w->gflop, w->gflop_s);
-        for (int p = 0; p < SB_PHASE_COUNT; p++) fprintf(f, ",%.6g", w->phase_ms[p]);
-        fprintf(f, ",%.6g,%.6g,%.6g,%.6g,%.0f,%.0f", w->unattributed_ms, w->gemm_gflop_s, w->gbytes, w->gb_s, w->peak_bytes,
-                w->weight_bytes);
-        snprintf(num, sizeof num, ",%.6g,%.6g,%.3g,%.6g,", d ? d->build_cold_ms : 0.0,
+                w->layer_ms, w->tokens_per_s, w->gflop);
+        csv_num(f, w->gflop_s);
+        for (int p = 0; p < SB_PHASE_COUNT; p++) csv_num(f, w->phase_ms[p]);
+        csv_num(f, w->unattributed_ms);
+        csv_num(f, w->gemm_gflop_s);
+        fprintf(f, ",%.6g", w->gbytes);
+        csv_num(f, w->gb_s);
+        fprintf(f, ",%.0f,%.0f", w->peak_bytes, w->weight_bytes);
+        snprintf(num, sizeof num, ",%.6g,%.6g,%.3g,%.6g", d ? d->build_cold_ms : 0.0,
                  d ? d->build_warm_ms : 0.0, w->load_avg, w->prefill_ms);
         fputs(num, f);
+        csv_num(f, w->ai);
+        csv_num(f, w->roofline_bound);
+        csv_num(f, w->roofline_pct);
+        for (int p = 0; p < SB_PHASE_COUNT; p++) csv_num(f, w->phase_roofline_pct[p]);
+        for (int p = 0; p < SB_PHASE_COUNT; p++) csv_num(f, w->phase_ai[p]);
+        csv_num(f, d && d->has_peak ? d->peak.fp32_gflops : NAN);
+        csv_num(f, d && d->has_peak ? d->peak.bandwidth_gbs : NAN);
+        fputc(',', f);
+        csv_str(f, w->split_note);
+        fputc(',', f);
+        csv_str(f, w->roofline_note);
+        fputc(',', f);
         csv_str(f, w->status);
         fputc(',', f);
         csv_str(f, w->node);

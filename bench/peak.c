@@ -16,7 +16,7 @@ extern const sb_embedded_kernel sb_bench_kernels[];
 
 #define PEAK_STEM "bench_peak"
 #define FMA_TARGET_MS 50.0  /* one calibrated fp32 launch */
-#define RUNS 3              /* best of */
+#define RUNS 5              /* best of (the machine may be shared) */
 #define LAUNCHES 200        /* launch-latency samples */
 #define MIB 1048576.0
 
@@ -146,7 +146,7 @@ static sb_status measure_rt(sb_rt *rt, int progress, sb_peak *p, sb_err *e) {
     /* fp32 */
     for (int w = 0; w < SB_PEAK_WIDTHS; w++) {
         p->fp32_by_width[w] = 0;
-        for (int nacc = 4; nacc <= 16; nacc *= 2) {
+        for (int nacc = 4; nacc <= 16; nacc += 4) {
             if (widths[w] * nacc > 128) continue; /* registers: at most 128 floats of state */
             double g = 0;
             SB_TRY(run_fma(rt, widths[w], nacc, &g, e));

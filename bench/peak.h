@@ -1,8 +1,9 @@
 /* peak.h - `seqboat peak`: what a device can do, measured (bench/peak.c,
  * kernels bench/bench_peak.cl), and the roofline arithmetic of `seqboat bench`.
  *
- *  - fp32: peak_fma with 4, 8 or 16 independent accumulators of float ..
- *    float16 per work-item; the best rate over the variants is fp32_gflops.
+ *  - fp32: peak_fma with 4, 8, 12 or 16 independent accumulators of float ..
+ *    float16 per work-item (at most 128 floats of state); the best rate over
+ *    the variants is fp32_gflops.
  *  - global memory: a copy kernel (read + write bytes counted) and a read
  *    kernel, over vector widths, on buffers of min(256 MiB, max allocation,
  *    global memory / 8); bandwidth_gbs is the best of copy and read.

@@ -5,6 +5,9 @@
  * prints. See bench/README.md. */
 #include <limits.h>
 #include <math.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +37,14 @@ static const char bench_usage[] =
     "  --quad-max-len 16384    longest length for full quadratic attention\n"
     "  --quad-budget-s 60      skip quadratic points estimated to take longer\n"
     "  --json FILE --csv FILE  reports (header: device, driver, build, options)\n"
+    "  --report DIR            DIR/index.html (charts, devices side by side) and\n"
+    "                          DIR/bench.json, drawn by bench/report (python3)\n"
+    "  --no-roofline           no device peaks (seqboat peak) and no roofline shares\n"
     "  --save-model FILE       keep the random model (for bench/reference_pytorch.py)\n"
     "  --seed S                weights seed (default 1)\n"
     "  --no-build-time         skip the cold/warm program build measurement\n"
-    "  --no-profile            no OpenCL event profiling (no phase split)\n"
+    "  --no-profile            no profiled forwards (no phase split; timed forwards\n"
+    "                          never run with profiling)\n"
     "  --driver-cache on|off   off: also turn PoCL's own kernel cache off (POCL_KERNEL_CACHE=0)\n"
     "  --no-gemm-tune          CLBlast's own parameters, not the library's tuned ones\n"
     "                          (runtime/gemm_tune.c; same as SEQBOAT_GEMM_TUNE=off)\n"
@@ -51,7 +58,7 @@ enum {
     B_D_HIDDEN, B_D_EMA, B_WINDOW, B_LAYERS, B_D_INPUT, B_D_OUTPUT, B_MAX_POSITIONS, B_TRUNCATION,
     B_BIDIRECTIONAL, B_SOFTMAX, B_ROTARY, B_POSTNORM, B_BATCHNORM, B_MODEL, B_INPUT, B_WARMUP,
     B_REPEATS, B_MAX_SECONDS, B_QUAD_MAX_LEN, B_QUAD_BUDGET_S, B_JSON, B_CSV, B_SAVE_MODEL, B_SEED,
-    B_NO_BUILD_TIME, B_NO_PROFILE, B_DRIVER_CACHE, B_NO_GEMM_TUNE, B_QUIET
+    B_NO_BUILD_TIME, B_NO_PROFILE, B_DRIVER_CACHE, B_NO_GEMM_TUNE, B_QUIET, B_REPORT, B_NO_ROOFLINE
 };
 
 static const struct option bench_options[] = {
@@ -92,6 +99,8 @@ static const struct option bench_options[] = {
     {"driver-cache", required_argument, NULL, B_DRIVER_CACHE},
     {"no-gemm-tune", no_argument, NULL, B_NO_GEMM_TUNE},
     {"quiet", no_argument, NULL, B_QUIET},
+    {"report", required_argument, NULL, B_REPORT},
+    {"no-roofline", no_argument, NULL, B_NO_ROOFLINE},
     {"help", no_argument, NULL, CLI_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -154,6 +163,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
             break;
         case B_NO_GEMM_TUNE: o->gemm_tune = 0; break;
         case B_QUIET: o->quiet = 1; break;
+        case B_REPORT: o->report = v; break;
+        case B_NO_ROOFLINE: o->roofline = 0; break;
         case CLI_HELP: return 1;
         default: bad = 1;
         }
@@ -165,9 +176,17 @@ static int parse(int argc, char **argv, bench_opts *o) {
 }
 
 static void print_header(void) {
-    printf("%-3s %-9s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %5s %8s %7s %8s %5s\n", "dev",
-           "method", "L", "share", "act", "ms min / median / max", "tokens/s", "GFLOP/s", "ema%",
-           "gate%", "proj%", "attn%", "oth%", "gap%", "GEMM GF/s", "GB/s", "peak MiB", "load");
+    printf("%-3s %-9s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8s %5s\n",
+           "dev", "method", "L", "share", "act", "ms min / median / max", "tokens/s", "GFLOP/s", "ema%",
+           "gate%", "proj%", "attn%", "oth%", "gap%", "GEMM GF/s", "GB/s", "AI", "roof%",
+           "roof% e/g/p/a/o", "peak MiB", "load");
+}
+
+/* v with the given width and precision, or a dash when unavailable. */
+static const char *num(char *buf, size_t cap, int width, int prec, double v) {
+    if (isfinite(v)) snprintf(buf, cap, "%*.*f", width, prec, v);
+    else snprintf(buf, cap, "%*s", width, "-");
+    return buf;
 }
 
 static void print_row(const sb_bench_row *r) {
@@ -190,17 +209,33 @@ static void print_row(const sb_bench_row *r) {
         fflush(stdout);
         return;
     }
-    double tot = r->unattributed_ms;
+    double tot = r->unattributed_ms; /* NaN when the split is unavailable: every share a dash */
     for (int p = 0; p < SB_PHASE_COUNT; p++) tot += r->phase_ms[p];
-    double pc[SB_PHASE_COUNT], gap = tot > 0 ? 100 * r->unattributed_ms / tot : 0;
-    for (int p = 0; p < SB_PHASE_COUNT; p++) pc[p] = tot > 0 ? 100 * r->phase_ms[p] / tot : 0;
-    char ms[64];
+    double pc[SB_PHASE_COUNT], gap = tot > 0 ? 100 * r->unattributed_ms / tot : NAN;
+    for (int p = 0; p < SB_PHASE_COUNT; p++) pc[p] = tot > 0 ? 100 * r->phase_ms[p] / tot : NAN;
+    char ms[64], b[16][24], roof[64];
     snprintf(ms, sizeof ms, "%.1f / %.1f / %.1f", r->ms_min, r->ms_med, r->ms_max);
-    printf("%-3d %-9s %8d %5s %6.3f %27s %10.0f %7.1f %5.1f %5.1f %5.1f %5.1f %5.1f %5.1f %8.1f %7.1f "
-           "%8.1f %5.1f\n",
-           r->device_index, r->method, r->L, sh, r->share, ms, r->tokens_per_s, r->gflop_s,
-           pc[SB_PHASE_EMA], pc[SB_PHASE_GATE], pc[SB_PHASE_PROJ], pc[SB_PHASE_ATTN],
-           pc[SB_PHASE_OTHER], gap, r->gemm_gflop_s, r->gb_s, r->peak_bytes / 1048576.0, r->load_avg);
+    {
+        static const int order[SB_PHASE_COUNT] = {SB_PHASE_EMA, SB_PHASE_GATE, SB_PHASE_PROJ,
+                                                  SB_PHASE_ATTN, SB_PHASE_OTHER};
+        size_t n = 0;
+        for (int i = 0; i < SB_PHASE_COUNT; i++) {
+            double v = r->phase_roofline_pct[order[i]];
+            if (isfinite(v)) n += (size_t)snprintf(roof + n, sizeof roof - n, "%s%.0f", i ? "/" : "", v);
+            else n += (size_t)snprintf(roof + n, sizeof roof - n, "%s-", i ? "/" : "");
+            if (n >= sizeof roof) break;
+        }
+    }
+    printf("%-3d %-9s %8d %5s %6.3f %27s %10.0f %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8.1f %5.1f\n",
+           r->device_index, r->method, r->L, sh, r->share, ms, r->tokens_per_s,
+           num(b[0], 24, 7, 1, r->gflop_s), num(b[1], 24, 5, 1, pc[SB_PHASE_EMA]),
+           num(b[2], 24, 5, 1, pc[SB_PHASE_GATE]), num(b[3], 24, 5, 1, pc[SB_PHASE_PROJ]),
+           num(b[4], 24, 5, 1, pc[SB_PHASE_ATTN]), num(b[5], 24, 5, 1, pc[SB_PHASE_OTHER]),
+           num(b[6], 24, 5, 1, gap), num(b[7], 24, 8, 1, r->gemm_gflop_s), num(b[8], 24, 7, 1, r->gb_s),
+           num(b[9], 24, 6, 1, r->ai), num(b[10], 24, 5, 1, r->roofline_pct), roof,
+           r->peak_bytes / 1048576.0, r->load_avg);
+    if (!r->split_ok) printf("    phase split unavailable: %s\n", r->split_note);
+    if (r->roofline_note[0]) printf("    roofline: %s\n", r->roofline_note);
     fflush(stdout);
 }
 
@@ -218,6 +253,7 @@ typedef struct sweep {
     int quad_W;
     sb_input *in;                 /* --input, or NULL */
     int point, n_points;
+    const sb_bench_device *dev;   /* the device being benched (its peaks) */
 } sweep;
 
 static void progress(sweep *s, const sb_device_info *d, const char *method, int L, double share) {
@@ -233,7 +269,7 @@ static void progress(sweep *s, const sb_device_info *d, const char *method, int 
 static void run_point(sweep *s, sb_model_impl *m, const sb_device_info *d, const char *method,
                       int L, double share, const char *skip) {
     sb_bench_row row;
-    memset(&row, 0, sizeof row);
+    sb_bench_row_init(&row);
     row.device_index = d->index;
     snprintf(row.device, sizeof row.device, "%s", d->name);
     snprintf(row.method, sizeof row.method, "%s", method);
@@ -247,9 +283,13 @@ static void run_point(sweep *s, sb_model_impl *m, const sb_device_info *d, const
         sb_err_clear(&e);
         sb_bench_run_opt ro = {row.B, L, s->in ? s->in->lengths : NULL, s->in ? s->in->x : NULL,
                                s->in ? s->in->ids : NULL, share, s->o->warmup, s->o->repeats,
-                               s->o->max_seconds};
+                               s->o->max_seconds, s->o->profile};
         if (sb_bench_run(m, &ro, &row, &e) != SB_OK)
             snprintf(row.status, sizeof row.status, "error: %.240s", e.msg);
+        else if (s->dev && s->dev->has_peak)
+            sb_bench_roofline(&row, s->dev->peak.fp32_gflops, s->dev->peak.bandwidth_gbs);
+        else
+            sb_bench_roofline(&row, 0, 0);
     }
     print_row(&row);
     if (!sb_bench_report_add_row(s->rep, &row)) fprintf(stderr, "seqboat bench: out of memory\n");
@@ -269,7 +309,9 @@ static void bench_decode(sweep *s, const sb_device_info *d, const char *spec) {
     for (int li = 0; li < o->n_len; li++) {
         int L = o->lengths[li];
         sb_bench_row row;
-        memset(&row, 0, sizeof row);
+        sb_bench_row_init(&row);
+        snprintf(row.split_note, sizeof row.split_note, "decode: no phase split");
+        snprintf(row.roofline_note, sizeof row.roofline_note, "decode: no work model");
         progress(s, d, "decode", L, -1);
         row.device_index = d->index;
         snprintf(row.device, sizeof row.device, "%s", d->name);
@@ -291,7 +333,7 @@ static void bench_decode(sweep *s, const sb_device_info *d, const char *spec) {
 
 /* Estimated ms of a full-attention forward at L from the dense row at L. */
 static double quad_estimate(const sb_bench_row *dense, const sb_config *c) {
-    if (!dense || strcmp(dense->status, "ok") || dense->phase_ms[SB_PHASE_ATTN] <= 0) return -1;
+    if (!dense || strcmp(dense->status, "ok") || !(dense->phase_ms[SB_PHASE_ATTN] > 0)) return -1;
     double Wq = dense->L, pd = sb_bench_attn_pairs(dense->tokens, c->mem_size, !c->bidirectional);
     double pq = sb_bench_attn_pairs(dense->tokens, Wq, !c->bidirectional);
     double per_pair = dense->phase_ms[SB_PHASE_ATTN] / (pd > 0 ? pd : 1);
@@ -318,7 +360,21 @@ static int bench_device(sweep *s, const sb_device_info *d) {
                    d->index, d->name, bd.build_cold_ms, bd.programs_built, bd.build_warm_ms,
                    bd.programs_disk_hits, bd.load_ms);
     }
-    sb_rt_options ro = {spec, NULL, o->profile};
+    if (o->roofline) {
+        int cached;
+        if (!o->quiet) fprintf(stderr, "bench: device %d: peaks (seqboat peak; cached per device and driver)\n",
+                               d->index);
+        if (sb_peak_get(spec, SB_PEAK_CACHE_USE, !o->quiet, &bd.peak, &e) != SB_OK) {
+            fprintf(stderr, "seqboat bench: peaks of device %d: %s (no rooflines)\n", d->index, e.msg);
+        } else {
+            bd.has_peak = 1;
+            cached = bd.peak.cached;
+            printf("device %d %s: peak fp32 %.1f GFLOP/s, memory %.1f GB/s, transfer %.2f GB/s, launch %.1f us (%s)\n",
+                   d->index, d->name, bd.peak.fp32_gflops, bd.peak.bandwidth_gbs, bd.peak.transfer_gbs,
+                   bd.peak.launch_us, cached ? "cached" : "measured");
+        }
+    }
+    sb_rt_options ro = {spec, NULL, 0}; /* profiling is switched on for the phase split only */
     if (sb_model_impl_create(s->path, &ro, &m, &e) != SB_OK) {
         snprintf(bd.status, sizeof bd.status, "error: %.240s", e.msg);
         fprintf(stderr, "seqboat bench: device %d: %s\n", d->index, e.msg);
@@ -328,6 +384,7 @@ static int bench_device(sweep *s, const sb_device_info *d) {
     const char *tuned = sb_gemm_tune_active(d);
     snprintf(bd.gemm_params, sizeof bd.gemm_params, "%s", tuned ? tuned : "");
     sb_bench_report_add_device(s->rep, &bd);
+    s->dev = &bd;
     print_header();
     if (s->in) {
         progress(s, d, "model", s->in->L, -1);
@@ -367,7 +424,7 @@ static int bench_device(sweep *s, const sb_device_info *d) {
                 skip = why;
             }
             if (!skip && !mq) {
-                sb_rt_options rq = {spec, NULL, o->profile};
+                sb_rt_options rq = {spec, NULL, 0};
                 if (sb_model_impl_create(s->quad_path, &rq, &mq, &e) != SB_OK) {
                     snprintf(why, sizeof why, "loading the quadratic model failed: %.100s", e.msg);
                     skip = why;
@@ -381,6 +438,43 @@ static int bench_device(sweep *s, const sb_device_info *d) {
     sb_model_impl_free(mq);
     sb_model_impl_free(m);
     if (o->methods & SB_BENCH_DECODE) bench_decode(s, d, spec);
+    return 0;
+}
+
+#ifndef SB_BENCH_REPORT_SCRIPT
+#define SB_BENCH_REPORT_SCRIPT "bench/report"
+#endif
+
+/* --report DIR: DIR/bench.json, then bench/report draws DIR/index.html
+ * (env SEQBOAT_BENCH_REPORT names another copy of the script). */
+static int write_report(const sb_bench_report *rep, const char *dir) {
+    char json[1100];
+    sb_err e;
+    sb_err_clear(&e);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "seqboat bench: cannot create the report folder '%s': %s\n", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(json, sizeof json, "%s/bench.json", dir);
+    if (sb_bench_write_json(rep, json, &e) != SB_OK) {
+        fprintf(stderr, "seqboat bench: %s\n", e.msg);
+        return -1;
+    }
+    const char *script = getenv("SEQBOAT_BENCH_REPORT");
+    if (!script || !*script) script = SB_BENCH_REPORT_SCRIPT;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("python3", "python3", script, json, "--out", dir, (char *)NULL);
+        fprintf(stderr, "seqboat bench: cannot run python3 %s: %s\n", script, strerror(errno));
+        _exit(127);
+    }
+    int ws = 0;
+    if (pid < 0 || waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        fprintf(stderr, "seqboat bench: the report script failed (%s); the results are in %s\n", script, json);
+        return -1;
+    }
+    printf("report: %s/index.html\n", dir);
     return 0;
 }
 
@@ -435,7 +529,7 @@ int cli_bench_ranked(int argc, char **argv, const cli_bench_ranks *br) {
     rep.seed = o.seed;
     rep.warmup = o.warmup;
     rep.repeats = o.repeats;
-    sweep s = {&o, &rep, NULL, NULL, 0, NULL, 0, 0};
+    sweep s = {&o, &rep, NULL, NULL, 0, NULL, 0, 0, NULL};
     if (o.model) {
         sb_model_file *mf = NULL;
         if (sb_model_file_load(o.model, &mf, &e) != SB_OK) goto fail;
@@ -509,6 +603,7 @@ out:
             fprintf(stderr, "seqboat bench: %s\n", e.msg);
             rc = 1;
         }
+        if (o.report && write_report(&rep, o.report) != 0) rc = 1;
     }
     if (path[0]) remove(path);
     if (qpath[0]) remove(qpath);

@@ -171,6 +171,8 @@ static sb_status collect_events(sb_rt *rt, sb_err *e) {
             t1 >= t0) {
             int ph = rt->pending_phase ? rt->pending_phase[i] : 0;
             rt->phase_ms[ph] += (double)(t1 - t0) * 1e-6;
+            if (!rt->prof_first_ns || t0 < rt->prof_first_ns) rt->prof_first_ns = t0;
+            if (t1 > rt->prof_last_ns) rt->prof_last_ns = t1;
         }
         clReleaseEvent(ev);
         if (from) clReleaseEvent(from);
@@ -299,4 +301,23 @@ size_t sb_rt_wg1(sb_rt *rt, cl_kernel k, size_t want) {
     size_t p = 1;
     while (p * 2 <= lim) p *= 2;
     return p;
+}
+
+sb_status sb_rt_set_profiling(sb_rt *rt, int on, sb_err *e) {
+    on = on != 0;
+    if (on == rt->profiling) return SB_OK;
+    sb_status st = sb_rt_finish(rt, e);
+    if (st != SB_OK) return st;
+    cl_int err;
+    cl_command_queue q = clCreateCommandQueue(rt->ctx, rt->dev.device, on ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
+    if (err != CL_SUCCESS) return cl_fail(e, err, "clCreateCommandQueue");
+    clReleaseCommandQueue(rt->queue);
+    rt->queue = q;
+    rt->profiling = on;
+    return SB_OK;
+}
+
+void sb_rt_profile_reset(sb_rt *rt) {
+    for (int p = 0; p < SB_PHASE_COUNT; p++) rt->phase_ms[p] = 0;
+    rt->prof_first_ns = rt->prof_last_ns = 0;
 }

@@ -61,6 +61,9 @@ typedef struct sb_rt {
     cl_event *pending_from;   /* NULL, or a marker whose end starts the span (sb_rt_track_span) */
     int *pending_phase;       /* phase of each pending event */
     int n_pending, cap_pending;
+    /* device timeline of the events collected since the last sb_rt_profile_reset:
+     * earliest start and latest end (ns, the driver's clock; 0 = none yet) */
+    cl_ulong prof_first_ns, prof_last_ns;
 } sb_rt;
 
 typedef struct sb_rt_options {
@@ -109,6 +112,13 @@ sb_status sb_rt_track_span(sb_rt *rt, cl_event from, cl_event ev, sb_err *e);
 /* When profiling: a marker on rt's queue (ends when all earlier commands
  * have), for sb_rt_track_span; NULL otherwise or when the marker fails. */
 cl_event sb_rt_marker(sb_rt *rt);
+
+/* Turn event profiling on or off: finishes the queue (collecting pending
+ * events) and replaces it by one with or without CL_QUEUE_PROFILING_ENABLE on
+ * the same context (kernels and buffers stay valid). No-op when unchanged. */
+sb_status sb_rt_set_profiling(sb_rt *rt, int on, sb_err *e);
+/* Zero phase_ms and the device timeline (prof_first_ns, prof_last_ns). */
+void sb_rt_profile_reset(sb_rt *rt);
 
 /* Round n up to a multiple of m (m > 0). */
 static inline size_t sb_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }

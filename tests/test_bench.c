@@ -2,10 +2,13 @@
  * JSON / CSV report round trip, the random bench models, and the forced
  * activation share through a whole forward. Timings are not checked. */
 #include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "bench.h"
 #include "bench_force.h"
+#include "peak.h"
 #include "testutil.h"
 
 /* Pairs by brute force: for each query i, the keys j of its window. */
@@ -327,6 +330,294 @@ START_TEST(test_random_models) {
 }
 END_TEST
 
+
+/* The roofline bound and share: min(peak, ai * bandwidth); unavailable inputs give NaN. */
+START_TEST(test_roofline_math) {
+    ck_assert_double_eq(sb_roofline_bound(2, 100, 10), 20);   /* memory-bound */
+    ck_assert_double_eq(sb_roofline_bound(10, 100, 10), 100); /* the ridge */
+    ck_assert_double_eq(sb_roofline_bound(50, 100, 10), 100); /* compute-bound */
+    ck_assert_double_eq(sb_roofline_pct(10, 2, 100, 10), 50);
+    ck_assert_double_eq(sb_roofline_pct(25, 50, 100, 10), 25);
+    ck_assert(isnan(sb_roofline_bound(0, 100, 10)));
+    ck_assert(isnan(sb_roofline_bound(2, 0, 10)));
+    ck_assert(isnan(sb_roofline_bound(2, 100, NAN)));
+    ck_assert(isnan(sb_roofline_pct(NAN, 2, 100, 10)));
+    ck_assert(isnan(sb_roofline_pct(10, 2, -1, 10)));
+}
+END_TEST
+
+/* Bytes by phase add up to the total; every phase of a layer moves bytes. */
+START_TEST(test_bytes_by_phase) {
+    sb_config c = tiny_cfg();
+    c.n_layers = 2;
+    long len[2] = {300, 77}, act[2] = {150, 40};
+    sb_bench_work w;
+    sb_bench_count_forward(&c, 2, len, act, &w);
+    double sum = 0;
+    for (int p = 0; p < SB_PHASE_COUNT; p++) {
+        ck_assert_msg(w.bytes_phase[p] > 0, "phase %d moves no bytes", p);
+        sum += w.bytes_phase[p];
+    }
+    ck_assert_double_eq_tol(sum, w.bytes, 1e-9 * w.bytes);
+    /* hand-computed, D=2 Z=1 H=1 W=1, T=3, M=2, one layer without io: the
+     * attention phase reads M S, writes M H and 16 M Z of q, k scratch */
+    sb_config t = tiny_cfg();
+    long l1[1] = {3}, a1[1] = {2};
+    memset(&w, 0, sizeof w);
+    sb_bench_count_layer(&t, 1, l1, a1, &w);
+    ck_assert_double_eq(w.bytes_phase[SB_PHASE_ATTN], 4 * 2 * 3 + 4 * 2 * 1 + 16 * 2 * 1);
+    ck_assert_double_eq(w.bytes_phase[SB_PHASE_EMA], 8 * 3 * 2);
+    ck_assert_double_eq(w.bytes_phase[SB_PHASE_OTHER], 8 * 3 * 2);
+}
+END_TEST
+
+/* The phase split is trusted only when the device timeline accounts for the wall time. */
+START_TEST(test_split_check) {
+    char why[256];
+    ck_assert_int_eq(sb_bench_split_check(100, 95, 90, why, sizeof why), 1);
+    ck_assert_str_eq(why, "ok");
+    /* rusticl here: every phase a few microseconds against a long forward */
+    ck_assert_int_eq(sb_bench_split_check(897, 0.004, 0.003, why, sizeof why), 0);
+    ck_assert_ptr_nonnull(strstr(why, "do not account"));
+    ck_assert_int_eq(sb_bench_split_check(10, 20, 5, why, sizeof why), 0); /* longer than the wall */
+    ck_assert_ptr_nonnull(strstr(why, "longer than the wall"));
+    ck_assert_int_eq(sb_bench_split_check(100, 50, 90, why, sizeof why), 0); /* kernels overlap */
+    ck_assert_ptr_nonnull(strstr(why, "exceed their span"));
+    ck_assert_int_eq(sb_bench_split_check(100, 0, 0, why, sizeof why), 0);
+    ck_assert_int_eq(sb_bench_split_check(100, NAN, NAN, why, sizeof why), 0);
+}
+END_TEST
+
+static void roof_row(sb_bench_row *r) {
+    sb_bench_row_init(r);
+    snprintf(r->status, sizeof r->status, "ok");
+    snprintf(r->method, sizeof r->method, "sma");
+    /* phase p: 1 GFLOP, (p + 1) * 0.5 GB; 100 ms each; forward 5 GFLOP / 2 GB in 100 ms */
+    for (int p = 0; p < SB_PHASE_COUNT; p++) {
+        r->phase_gflop[p] = 1;
+        r->phase_gbytes[p] = 0.5 * (p + 1);
+        r->phase_ms[p] = 100;
+    }
+    r->gflop = 5;
+    r->gbytes = 2;
+    r->ms_med = 100;
+    r->gflop_s = 50;
+    r->gb_s = 20;
+    r->gemm_gflop_s = 60;
+    r->unattributed_ms = 1;
+    r->split_ok = 1;
+    snprintf(r->split_note, sizeof r->split_note, "ok");
+}
+
+/* Rooflines of a row: intensities, per-phase rates and shares; figures above
+ * a measured peak are withheld with the reason. */
+START_TEST(test_roofline_row) {
+    sb_bench_row r;
+    roof_row(&r);
+    sb_bench_roofline(&r, 1000, 100); /* ridge at 10 FLOP/byte */
+    ck_assert_double_eq(r.ai, 2.5);
+    ck_assert_double_eq(r.roofline_bound, 250);
+    ck_assert_double_eq_tol(r.roofline_pct, 100.0 * 50 / 250, 1e-9);
+    for (int p = 0; p < SB_PHASE_COUNT; p++) {
+        double ai = 1 / (0.5 * (p + 1));
+        ck_assert_double_eq_tol(r.phase_ai[p], ai, 1e-12);
+        ck_assert_double_eq_tol(r.phase_gflop_s[p], 10, 1e-9); /* 1 GFLOP in 100 ms */
+        ck_assert_double_eq_tol(r.phase_roofline_pct[p], 100.0 * 10 / (ai * 100), 1e-9);
+    }
+    ck_assert_str_eq(r.roofline_note, "");
+    ck_assert_int_eq(r.split_ok, 1);
+    /* no peak: intensities stay, shares are unavailable */
+    roof_row(&r);
+    sb_bench_roofline(&r, 0, 0);
+    ck_assert_double_eq(r.ai, 2.5);
+    ck_assert(isnan(r.roofline_pct) && isnan(r.phase_roofline_pct[SB_PHASE_PROJ]));
+    ck_assert_ptr_nonnull(strstr(r.roofline_note, "no measured peak"));
+    /* a phase rate above the fp32 peak: the timestamps lie, the split goes */
+    roof_row(&r);
+    r.phase_ms[SB_PHASE_ATTN] = 1e-4; /* 10000 GFLOP/s */
+    sb_bench_roofline(&r, 1000, 100);
+    ck_assert_int_eq(r.split_ok, 0);
+    ck_assert_ptr_nonnull(strstr(r.split_note, "exceed the measured fp32 peak"));
+    for (int p = 0; p < SB_PHASE_COUNT; p++)
+        ck_assert(isnan(r.phase_ms[p]) && isnan(r.phase_gflop_s[p]) && isnan(r.phase_roofline_pct[p]));
+    ck_assert(isnan(r.gemm_gflop_s) && isnan(r.unattributed_ms));
+    ck_assert(isfinite(r.roofline_pct)); /* the forward's own figure stays (wall time) */
+    /* a GEMM rate above the peak does the same */
+    roof_row(&r);
+    r.gemm_gflop_s = 5000;
+    sb_bench_roofline(&r, 1000, 100);
+    ck_assert_int_eq(r.split_ok, 0);
+    ck_assert(isnan(r.gemm_gflop_s));
+    /* above the bandwidth roof (cached working set): withheld with a note */
+    roof_row(&r);
+    sb_bench_roofline(&r, 1000, 10); /* forward bound 25 GFLOP/s < 50 measured */
+    ck_assert(isnan(r.roofline_pct));
+    ck_assert(isnan(r.gb_s)); /* 20 GB/s modelled > 10 measured */
+    ck_assert_ptr_nonnull(strstr(r.roofline_note, "above its roofline"));
+    ck_assert_ptr_nonnull(strstr(r.roofline_note, "above the measured bandwidth"));
+    /* forward GFLOP/s above the fp32 peak */
+    roof_row(&r);
+    sb_bench_roofline(&r, 40, 1000);
+    ck_assert(isnan(r.gflop_s));
+    ck_assert_ptr_nonnull(strstr(r.roofline_note, "above the measured fp32 peak"));
+    /* a split that was never valid gives no per-phase rates */
+    roof_row(&r);
+    r.split_ok = 0;
+    sb_bench_roofline(&r, 1000, 100);
+    ck_assert(isnan(r.phase_gflop_s[SB_PHASE_EMA]) && isnan(r.phase_roofline_pct[SB_PHASE_EMA]));
+    ck_assert(isfinite(r.phase_ai[SB_PHASE_EMA]));
+}
+END_TEST
+
+/* JSON: roofline_pct on every result row (null when unavailable, never a
+ * number then), per phase, the split's reason, and the device's peaks. */
+START_TEST(test_json_roofline_fields) {
+    sb_bench_report rep;
+    sb_bench_report_init(&rep);
+    sb_bench_config_default(&rep.cfg);
+    sb_bench_device dv;
+    memset(&dv, 0, sizeof dv);
+    snprintf(dv.name, sizeof dv.name, "dev");
+    snprintf(dv.status, sizeof dv.status, "ok");
+    dv.has_peak = 1;
+    snprintf(dv.peak.name, sizeof dv.peak.name, "dev");
+    snprintf(dv.peak.status, sizeof dv.peak.status, "ok");
+    dv.peak.fp32_gflops = 1000;
+    dv.peak.bandwidth_gbs = 100;
+    dv.peak.transfer_gbs = 5;
+    dv.peak.launch_us = 7;
+    ck_assert_ptr_nonnull(sb_bench_report_add_device(&rep, &dv));
+    sb_bench_row r;
+    roof_row(&r);
+    sb_bench_roofline(&r, 1000, 100);
+    ck_assert_ptr_nonnull(sb_bench_report_add_row(&rep, &r));
+    roof_row(&r);
+    snprintf(r.split_note, sizeof r.split_note, "profiled device time spans 0.01%% of the wall time");
+    r.split_ok = 0;
+    for (int p = 0; p < SB_PHASE_COUNT; p++) r.phase_ms[p] = NAN;
+    r.unattributed_ms = r.gemm_gflop_s = NAN;
+    sb_bench_roofline(&r, 1000, 100);
+    ck_assert_ptr_nonnull(sb_bench_report_add_row(&rep, &r));
+    char path[] = "/tmp/sb_test_bench_XXXXXX";
+    temp_path(path);
+    TU_OK(sb_bench_write_json(&rep, path, &tu_err));
+    char *buf = tu_slurp(path, NULL);
+    cJSON *root = cJSON_Parse(buf);
+    free(buf);
+    ck_assert_ptr_nonnull(root);
+    cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "devices"), 0);
+    cJSON *pk = cJSON_GetObjectItemCaseSensitive(d0, "peak");
+    ck_assert_double_eq(cJSON_GetObjectItemCaseSensitive(pk, "fp32_gflops")->valuedouble, 1000);
+    ck_assert_double_eq(cJSON_GetObjectItemCaseSensitive(pk, "bandwidth_gbs")->valuedouble, 100);
+    cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "results");
+    static const char *const ph[] = {"other", "ema", "gate", "proj", "attn"};
+    for (int i = 0; i < 2; i++) {
+        cJSON *w = cJSON_GetArrayItem(res, i);
+        cJSON *rp = cJSON_GetObjectItemCaseSensitive(w, "roofline_pct");
+        ck_assert_ptr_nonnull(rp);
+        ck_assert(cJSON_IsNumber(rp));
+        ck_assert_double_eq_tol(rp->valuedouble, 20, 1e-9);
+        ck_assert_double_eq(cJSON_GetObjectItemCaseSensitive(w, "arithmetic_intensity")->valuedouble, 2.5);
+        cJSON *phs = cJSON_GetObjectItemCaseSensitive(w, "phases");
+        cJSON *pms = cJSON_GetObjectItemCaseSensitive(w, "phase_ms");
+        for (int p = 0; p < SB_PHASE_COUNT; p++) {
+            cJSON *q = cJSON_GetObjectItemCaseSensitive(phs, ph[p]);
+            ck_assert_ptr_nonnull(q);
+            cJSON *qp = cJSON_GetObjectItemCaseSensitive(q, "roofline_pct");
+            cJSON *qr = cJSON_GetObjectItemCaseSensitive(q, "gflop_per_s");
+            cJSON *qm = cJSON_GetObjectItemCaseSensitive(pms, ph[p]);
+            ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(q, "arithmetic_intensity")));
+            if (i == 0) {
+                ck_assert(cJSON_IsNumber(qp) && cJSON_IsNumber(qr) && cJSON_IsNumber(qm));
+            } else { /* unavailable: null, not a number */
+                ck_assert(cJSON_IsNull(qp) && cJSON_IsNull(qr) && cJSON_IsNull(qm));
+            }
+        }
+        cJSON *split = cJSON_GetObjectItemCaseSensitive(w, "phase_split");
+        cJSON *gemm = cJSON_GetObjectItemCaseSensitive(w, "gemm_gflop_per_s");
+        if (i == 0) {
+            ck_assert_str_eq(split->valuestring, "ok");
+            ck_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "phase_split_ok")));
+            ck_assert(cJSON_IsNumber(gemm));
+        } else {
+            ck_assert_ptr_nonnull(strstr(split->valuestring, "spans"));
+            ck_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(w, "phase_split_ok")));
+            ck_assert(cJSON_IsNull(gemm));
+            ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(w, "unattributed_ms")));
+        }
+    }
+    cJSON_Delete(root);
+    unlink(path);
+    sb_bench_report_free(&rep);
+}
+END_TEST
+
+/* Peak JSON: the fields of `seqboat peak --json` round trip. */
+START_TEST(test_peak_json) {
+    sb_peak p, q;
+    memset(&p, 0, sizeof p);
+    p.index = 3;
+    snprintf(p.name, sizeof p.name, "a \"device\"");
+    snprintf(p.driver, sizeof p.driver, "9.9");
+    snprintf(p.status, sizeof p.status, "ok");
+    p.fp32_gflops = 123.5;
+    p.fp32_width = 8;
+    p.fp32_accumulators = 16;
+    for (int i = 0; i < SB_PEAK_WIDTHS; i++) p.fp32_by_width[i] = 10.0 * (i + 1);
+    p.bandwidth_gbs = 27.25;
+    p.transfer_gbs = 5.5;
+    p.launch_us = 12.5;
+    cJSON *o = sb_peak_to_json(&p);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(sb_peak_from_json(o, &q), 0);
+    cJSON_Delete(o);
+    ck_assert_str_eq(q.name, p.name);
+    ck_assert_double_eq(q.fp32_gflops, 123.5);
+    ck_assert_double_eq(q.fp32_by_width[4], 50);
+    ck_assert_double_eq(q.bandwidth_gbs, 27.25);
+    ck_assert_double_eq(q.launch_us, 12.5);
+    char path[] = "/tmp/sb_test_peak_XXXXXX";
+    temp_path(path);
+    TU_OK(sb_peak_write_json(&p, 1, path, &tu_err));
+    char *buf = tu_slurp(path, NULL);
+    cJSON *root = cJSON_Parse(buf);
+    free(buf);
+    cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "devices"), 0);
+    static const char *const keys[] = {"index", "name", "driver", "fp32_gflops", "bandwidth_gbs",
+                                       "transfer_gbs", "launch_us"};
+    for (int i = 0; i < 7; i++) ck_assert_msg(cJSON_GetObjectItemCaseSensitive(d, keys[i]) != NULL, "%s", keys[i]);
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(d, "index")->valueint, 3);
+    cJSON_Delete(root);
+    unlink(path);
+}
+END_TEST
+
+/* A real measurement on the default device: positive figures, then the same
+ * figures from the cache folder. */
+START_TEST(test_peak_measure_cache) {
+    char dir[] = "/tmp/sb_test_peak_cache_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    setenv("SEQBOAT_CACHE_DIR", dir, 1);
+    sb_peak a, b;
+    TU_OK(sb_peak_get(NULL, SB_PEAK_CACHE_USE, 0, &a, &tu_err));
+    ck_assert_int_eq(a.cached, 0);
+    ck_assert(a.fp32_gflops > 0 && a.bandwidth_gbs > 0 && a.transfer_gbs > 0 && a.launch_us > 0);
+    ck_assert(a.fp32_width >= 1 && a.fp32_accumulators >= 4);
+    for (int i = 0; i < SB_PEAK_WIDTHS; i++) ck_assert(a.fp32_by_width[i] <= a.fp32_gflops);
+    ck_assert(strlen(a.cache_file) > 0);
+    ck_assert_int_eq(access(a.cache_file, R_OK), 0);
+    TU_OK(sb_peak_get(NULL, SB_PEAK_CACHE_USE, 0, &b, &tu_err));
+    ck_assert_int_eq(b.cached, 1);
+    ck_assert_double_eq_tol(b.fp32_gflops, a.fp32_gflops, 1e-9 * a.fp32_gflops);
+    ck_assert_double_eq_tol(b.bandwidth_gbs, a.bandwidth_gbs, 1e-9 * a.bandwidth_gbs);
+    ck_assert_str_eq(b.name, a.name);
+    unsetenv("SEQBOAT_CACHE_DIR");
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* A forced share gives exactly the hashed tokens through a whole forward. */
 START_TEST(test_forced_share_forward) {
     char path[] = "/tmp/sb_test_bench_model_XXXXXX";
@@ -339,9 +630,9 @@ START_TEST(test_forced_share_forward) {
     static const double shares[] = {0.0, 0.3, 1.0};
     for (int i = 0; i < 3; i++) {
         sb_bench_row row;
-        memset(&row, 0, sizeof row);
+        sb_bench_row_init(&row);
         int32_t lengths[2] = {300, 77};
-        sb_bench_run_opt o = {2, 300, lengths, NULL, NULL, shares[i], 1, 2, 0};
+        sb_bench_run_opt o = {2, 300, lengths, NULL, NULL, shares[i], 1, 2, 0, 1};
         TU_OK(sb_bench_run(m, &o, &row, &tu_err));
         long want = sb_force_count(300, sb_force_threshold(shares[i])) +
                     sb_force_count(77, sb_force_threshold(shares[i]));
@@ -352,6 +643,18 @@ START_TEST(test_forced_share_forward) {
         ck_assert(row.ms_min <= row.ms_med && row.ms_med <= row.ms_max);
         ck_assert(row.peak_bytes > 0);
         ck_assert_ptr_null(m->router_hook); /* switched off again after the run */
+        ck_assert_int_eq(m->rt->profiling, 0); /* timed runs never profile; switched back off */
+        /* the split: numbers only when the device timeline accounts for the wall time */
+        double busy = 0;
+        for (int p = 0; p < SB_PHASE_COUNT; p++) busy += row.phase_ms[p];
+        if (row.split_ok) {
+            ck_assert_str_eq(row.split_note, "ok");
+            ck_assert(isfinite(busy) && busy > 0 && busy <= 1.02 * row.device_span_ms + 0.05);
+            ck_assert(row.device_span_ms <= 1.05 * row.profiled_ms + 0.05);
+        } else {
+            ck_assert(isnan(busy) && isnan(row.gemm_gflop_s));
+            ck_assert(strlen(row.split_note) > 0);
+        }
     }
     sb_model_impl_free(m);
     unlink(path);
@@ -409,6 +712,13 @@ int main(void) {
     tcase_add_test(tc, test_random_models);
     tcase_add_test(tc, test_forced_share_forward);
     tcase_add_test(tc, test_decode_point);
+    tcase_add_test(tc, test_roofline_math);
+    tcase_add_test(tc, test_bytes_by_phase);
+    tcase_add_test(tc, test_split_check);
+    tcase_add_test(tc, test_roofline_row);
+    tcase_add_test(tc, test_json_roofline_fields);
+    tcase_add_test(tc, test_peak_json);
+    tcase_add_test(tc, test_peak_measure_cache);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
