@@ -2,8 +2,9 @@
 # Install what is missing, build, run every test: the Check suites through
 # CTest, then the install/packaging checks (examples built with pkg-config and
 # find_package), the Python binding's pytest suite, Valgrind memcheck on the
-# host-only suites, the ASan+UBSan build, ThreadSanitizer on the threading
-# test, short fuzz runs and the MPI checks (mpirun -np 2 and 3). Exits non-zero if any step fails.
+# host-only suites, the bench report page in headless Chromium, the
+# ASan+UBSan build, ThreadSanitizer on the threading test, short fuzz runs and
+# the MPI checks (mpirun -np 2 and 3). Exits non-zero if any step fails.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/bootstrap.sh
@@ -24,6 +25,7 @@ ctest_all() {
 step ctest_all
 step sh scripts/ci_package.sh
 step sh scripts/ci_python.sh
+step sh scripts/ci_report.sh
 step sh scripts/ci_valgrind.sh
 step bash scripts/ci_sanitize.sh
 step sh scripts/ci_tsan.sh
