@@ -393,6 +393,10 @@ START_TEST(bad_options) {
         {{"bench", "--driver-cache", "of"}, "--driver-cache", "'of'"},
         {{"selftest", "--device"}, "--device", "needs a value"},
         {{"devices", "--all"}, "unknown option", "'--all'"},
+        {{"peak", "--jsn", "x"}, "unknown option", "'--jsn'"},
+        {{"peak", "--json"}, "--json", "needs a value"},
+        {{"peak", "stray"}, "unexpected argument", "'stray'"},
+        {{"bench", "--report"}, "--report", "needs a value"},
         {{"inspect", "--model", "m", "-x"}, "unknown option", "'-x'"},
         {{"version", "extra"}, "unexpected argument", "'extra'"},
         {{"run", "--model", "m", "--input", "i", "--output", "o", "stray"}, "unexpected argument", "'stray'"},
@@ -458,7 +462,7 @@ START_TEST(help_every_command) {
     tmp_t t;
     tmp_open(&t);
     static const char *const cmds[] = {"devices", "run", "inspect", "generate", "selftest",
-                                       "bench", "version"};
+                                       "bench", "peak", "version"};
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
         for (int form = 0; form < 2; form++) {
             const char *args[] = {cmds[k], form ? "-h" : "--help", NULL};
