@@ -501,6 +501,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     snprintf(row->split_note, sizeof row->split_note, "profiling off (--no-profile)");
     if (o->profile) {
         int np = n < 3 ? n : 3;
+        if (o->max_seconds > 0 && 3 * row->ms_med > 1e3 * o->max_seconds) np = 1; /* long forwards */
         double phase[SB_PHASE_COUNT] = {0}, wall = 0, span = 0;
         SB_TRY(sb_rt_set_profiling(m->rt, 1, e));
         for (int i = 0; i < np; i++) {

@@ -377,7 +377,7 @@ START_TEST(bad_options) {
     tmp_t t;
     tmp_open(&t);
     static const struct {
-        const char *args[8];
+        const char *args[9]; /* at most 8 words and the NULL that ends them */
         const char *n1, *n2;
     } cases[] = {
         {{"run", "--modle", "x"}, "unknown option", "'--modle'"},
