@@ -1,5 +1,7 @@
-/* sgemm_compare.c - OpenBLAS SGEMM (host CPU) next to the library's GEMM
- * (CLBlast through sb_gemm) on the same machine, for the GEMM speed target.
+/* sgemm_compare.c - OpenBLAS SGEMM (host CPU) next to the library's GEMMs
+ * (its own kernel, cl/linear.cl through sb_op_linear with the weight packed
+ * once, and CLBlast through sb_gemm) on the same machine, for the GEMM speed
+ * target. Rates from wall time (enqueue to finish), median of the repeats.
  * Shapes: 1024^3 and the three projection GEMMs of a SeqBoat layer
  * (row-major, C[m x n] = A[m x k] @ W[n x k]^T as runtime/model.c calls them).
  * Build and run: bench/sgemm_compare.sh (needs libopenblas-dev). The runtime
@@ -14,6 +16,7 @@
 #include <time.h>
 #include "gemm.h"
 #include "gemm_tune.h"
+#include "ops/linear.h"
 #include "rt.h"
 
 static double now_ms(void) {
@@ -53,6 +56,8 @@ int main(int argc, char **argv) {
         {"hx_proj 128x514x512", 128, 514, 512, 1},
         {"mx_proj 32x2176x512", 32, 2176, 512, 1},
         {"decoder 4096x16x512", 4096, 16, 512, 1},
+        {"decode mx_proj 1x2176x512", 1, 2176, 512, 1},
+        {"decode h_proj 1x512x1024", 1, 512, 1024, 1},
     };
     sb_err e;
     sb_err_clear(&e);
@@ -64,7 +69,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     const char *active = sb_gemm_tune_active(&rt->dev);
-    printf("CLBlast parameters: %s\n", active ? active : "CLBlast's own");
+    char lp[64];
+    sb_linear_params_string(&rt->lin, lp, sizeof lp);
+    printf("CLBlast parameters: %s; own GEMM: %s\n", active ? active : "CLBlast's own", lp);
     printf("OpenCL device: %s (%s), OpenBLAS %s, %d threads\n", rt->dev.name, rt->dev.platform_name,
            openblas_get_config(), openblas_get_num_threads());
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -113,12 +120,33 @@ int main(int argc, char **argv) {
         qsort(tw, REPS, sizeof tw[0], cmp);
         qsort(td, REPS, sizeof td[0], cmp);
         double clw = flops / (tw[REPS / 2] * 1e6), cld = flops / (td[REPS / 2] * 1e6);
-        printf("%-24s OpenBLAS %7.1f GFLOP/s | CLBlast %7.1f GFLOP/s device, %7.1f wall | "
-               "ratio %.0f%%\n", sh->name, blas, cld, clw, 100.0 * cld / blas);
+        /* the own kernel: W = the n x k operand (for 1024^3, b read as W) */
+        sb_linear_w lw;
+        double to[REPS];
+        if (sb_linear_prepare(rt, db, NULL, sh->n, sh->k, &lw, &e) != SB_OK) {
+            fprintf(stderr, "sgemm_compare: %s\n", e.msg);
+            return 1;
+        }
+        for (int r = -1; r < REPS; r++) {
+            sb_buf ab = {da, 0}, cb = {dc, 0};
+            double t0 = now_ms();
+            if (sb_op_linear(rt, (size_t)sh->m, ab, (size_t)sh->k, &lw, 0, cb, (size_t)sh->n, &e) != SB_OK ||
+                sb_rt_finish(rt, &e) != SB_OK) {
+                fprintf(stderr, "sgemm_compare: %s\n", e.msg);
+                return 1;
+            }
+            if (r >= 0) to[r] = now_ms() - t0;
+        }
+        sb_linear_release(&lw);
+        qsort(to, REPS, sizeof to[0], cmp);
+        double own = flops / (to[REPS / 2] * 1e6);
+        printf("%-27s OpenBLAS %7.1f | own %7.1f (%3.0f%%) | CLBlast %7.1f wall, %7.1f device "
+               "GFLOP/s\n", sh->name, blas, own, 100.0 * own / blas, clw, cld);
         if (json)
             printf("{\"shape\": \"%s\", \"m\": %d, \"n\": %d, \"k\": %d, \"openblas_gflop_s\": %.2f, "
-                   "\"clblast_device_gflop_s\": %.2f, \"clblast_wall_gflop_s\": %.2f}\n",
-                   sh->name, sh->m, sh->n, sh->k, blas, cld, clw);
+                   "\"own_wall_gflop_s\": %.2f, \"clblast_device_gflop_s\": %.2f, "
+                   "\"clblast_wall_gflop_s\": %.2f}\n",
+                   sh->name, sh->m, sh->n, sh->k, blas, own, cld, clw);
         clReleaseMemObject(da);
         clReleaseMemObject(db);
         clReleaseMemObject(dc);

@@ -68,6 +68,10 @@ static void read_info(cl_platform_id p, cl_device_id d, int index, sb_device_inf
     clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof o->local_mem, &o->local_mem, NULL);
     clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof o->max_alloc, &o->max_alloc, NULL);
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof o->max_wg, &o->max_wg, NULL);
+    o->native_vec_float = 1;
+    clGetDeviceInfo(d, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof o->native_vec_float,
+                    &o->native_vec_float, NULL);
+    if (o->native_vec_float < 1) o->native_vec_float = 1;
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof o->max_wi, o->max_wi, NULL);
     cl_uint bits = 0;
     clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof bits, &bits, NULL);

@@ -82,6 +82,9 @@ static sb_status upload_layer(sb_model_impl *m, int li, sb_err *e) {
     SB_TRY(upload(rt, w->hx_b, (size_t)(D + 2), &d->hx_b, "hx_proj.bias", e));
     SB_TRY(upload(rt, w->h_w, (size_t)D * H, &d->h_w, "h_proj.weight", e));
     SB_TRY(upload(rt, w->h_b, (size_t)D, &d->h_b, "h_proj.bias", e));
+    SB_TRY(sb_linear_prepare(rt, d->hx_w, d->hx_b, D + 2, D, &d->hx, e));
+    SB_TRY(sb_linear_prepare(rt, d->mx_w, d->mx_b, Z + 2 * H, D, &d->mx, e));
+    SB_TRY(sb_linear_prepare(rt, d->h_w, d->h_b, D, H, &d->h, e));
     SB_TRY(upload(rt, w->qk_gamma, 2 * (size_t)Z, &d->qk_g, "gamma", e));
     SB_TRY(upload(rt, w->qk_beta, 2 * (size_t)Z, &d->qk_b, "beta", e));
     d->temp = w->temp;
@@ -104,12 +107,17 @@ void sb_model_impl_free(sb_model_impl *m) {
         for (int i = 0; i < m->cfg.n_layers; i++) {
             sb_dev_layer *d = &m->layers[i];
             free_norm(&d->norm);
+            sb_linear_release(&d->hx);
+            sb_linear_release(&d->mx);
+            sb_linear_release(&d->h);
             cl_mem *all[] = {&d->ema_coef, &d->omega, &d->rel, &d->mx_w, &d->mx_b, &d->hx_w,
                              &d->hx_b, &d->h_w, &d->h_b, &d->qk_g, &d->qk_b};
             for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) rel(all[j]);
         }
         free(m->layers);
     }
+    sb_linear_release(&m->enc);
+    sb_linear_release(&m->dec);
     rel(&m->enc_w);
     rel(&m->enc_b);
     rel(&m->embed);
@@ -145,10 +153,12 @@ sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, s
     } else {
         SB_TRY(upload(m->rt, mf->enc_w, (size_t)D * c->d_input, &m->enc_w, "encoder.weight", e));
         SB_TRY(upload(m->rt, mf->enc_b, (size_t)D, &m->enc_b, "encoder.bias", e));
+        SB_TRY(sb_linear_prepare(m->rt, m->enc_w, m->enc_b, D, c->d_input, &m->enc, e));
     }
     if (c->prenorm) SB_TRY(upload_norm(m->rt, &mf->final_norm, D, &m->final_norm, e));
     SB_TRY(upload(m->rt, mf->dec_w, (size_t)c->d_output * D, &m->dec_w, "decoder.weight", e));
     SB_TRY(upload(m->rt, mf->dec_b, (size_t)c->d_output, &m->dec_b, "decoder.bias", e));
+    SB_TRY(sb_linear_prepare(m->rt, m->dec_w, m->dec_b, c->d_output, D, &m->dec, e));
     *out = m;
     return SB_OK;
 done:
@@ -287,11 +297,10 @@ static sb_status norm_rows(sb_model_impl *m, const sb_dev_norm *n, int T, sb_buf
     return sb_op_layernorm(m->rt, T, D, x, BUF(n->w), BUF(n->b), y, e);
 }
 
-/* GEMM rows x weight^T: C[rows x n] = A[rows x k] @ W[n x k]^T (buffers + byte offsets). */
-static sb_status linear(sb_model_impl *m, size_t rows, size_t n, size_t k, sb_buf a, size_t lda,
-                        cl_mem w, sb_buf c, size_t ldc, sb_err *e) {
-    return sb_gemm(m->rt, 0, 1, rows, n, k, 1.0f, a.mem, a.off / 4, lda, w, 0, k, 0.0f, c.mem,
-                   c.off / 4, ldc, e);
+/* C[rows x n] = act(A[rows x k] @ W[n x k]^T + bias) (buffers + byte offsets). */
+static sb_status linear(sb_model_impl *m, size_t rows, sb_buf a, size_t lda, const sb_linear_w *w,
+                        int act, sb_buf c, size_t ldc, sb_err *e) {
+    return sb_op_linear(m->rt, rows, a, lda, w, act, c, ldc, e);
 }
 
 /* Copy the EMA inputs of the last min(T, trunc) tokens of a single sequence into
@@ -396,8 +405,7 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     if (cap && cap->xin_ring.mem && c->truncation > 0)
         SB_TRY(capture_tail(rt, xin, T, (int)D, c->truncation, cap->xin_ring, e));
     rt->phase = SB_PHASE_PROJ; /* SB_STEP_HX_PROJ */
-    SB_TRY(linear(m, (size_t)T, D + 2, D, mxb, D, L->hx_w, hxu, D + 2, e));
-    SB_TRY(sb_op_bias_act(rt, T, (int)(D + 2), (int)(D + 2), hxu, BUF(L->hx_b), 0, e));
+    SB_TRY(linear(m, (size_t)T, mxb, D, &L->hx, 0, hxu, D + 2, e));
     rt->phase = SB_PHASE_GATE; /* SB_STEP_GATE */
     hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
     hch = malloc(sizeof(int) * (size_t)(Bn + 1));
@@ -443,15 +451,13 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
         rt->phase = SB_PHASE_GATE; /* SB_STEP_MX_PROJ */
         SB_TRY(sb_op_gather_rows(rt, mx, (int)D, at(PB(m, B_CTOK), h0 * 4), n, (int)D, mxc, (int)D, e));
         rt->phase = SB_PHASE_PROJ;
-        SB_TRY(linear(m, (size_t)n, SW, D, mxc, D, L->mx_w, s, SW, e));
-        SB_TRY(sb_op_bias_act(rt, n, (int)SW, (int)SW, s, BUF(L->mx_b), 1, e));
+        SB_TRY(linear(m, (size_t)n, mxc, D, &L->mx, 1, s, SW, e));
         rt->phase = SB_PHASE_ATTN; /* SB_STEP_ATTN */
         SB_TRY(sb_op_attn(rt, &ac, Bn, n, cst, at(PB(m, B_CPOS), h0 * 4), s, BUF(L->qk_g),
                           BUF(L->qk_b), BUF(L->rel), ao, PB(m, B_ATT_SCR), e));
         rt->phase = SB_PHASE_PROJ; /* SB_STEP_H_PROJ */
         sb_buf g = at(PB(m, B_G), r0 * D * 4);
-        SB_TRY(linear(m, r1 - r0, D, H, at(ao, (r0 - h0) * H * 4), H, L->h_w, g, D, e));
-        SB_TRY(sb_op_bias_act(rt, (int)(r1 - r0), (int)D, (int)D, g, BUF(L->h_b), 0, e));
+        SB_TRY(linear(m, r1 - r0, at(ao, (r0 - h0) * H * 4), H, &L->h, 0, g, D, e));
     }
     /* SB_STEP_CHUNK_END */
     if (cap && cap->ring && M > 0) /* the last chunk's s still holds rows [last_h0, M) */
@@ -541,8 +547,7 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
         sb_buf ip = PB(m, B_INPAD), xe = PB(m, B_MX); /* mx is free before layer 0 */
         SB_TRY(sb_rt_write(rt, ip.mem, ip.off, sizeof(float) * (size_t)B * L * F, x, e));
         SB_TRY(sb_op_pack(rt, &seqs, L, (int)F, ip, xe, e));
-        SB_TRY(linear(m, (size_t)T, D, F, xe, F, m->enc_w, xb, D, e));
-        SB_TRY(sb_op_bias_act(rt, T, (int)D, (int)D, xb, BUF(m->enc_b), 0, e));
+        SB_TRY(linear(m, (size_t)T, xe, F, &m->enc, 0, xb, D, e));
     }
     if ((caps || carries) && B != 1) SB_FAIL(SB_ERR_ARG, "state capture needs a single sequence");
     for (int li = 0; li < c->n_layers; li++)
@@ -558,13 +563,11 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
     if (c->task == SB_TASK_CLASSIFY) {
         sb_buf pool = PB(m, B_POOL);
         SB_TRY(sb_op_mean_pool(rt, &seqs, (int)D, xf, pool, e));
-        SB_TRY(linear(m, (size_t)B, Dout, D, pool, D, m->dec_w, y, Dout, e));
-        SB_TRY(sb_op_bias_act(rt, B, (int)Dout, (int)Dout, y, BUF(m->dec_b), 0, e));
+        SB_TRY(linear(m, (size_t)B, pool, D, &m->dec, 0, y, Dout, e));
         SB_TRY(sb_rt_read(rt, y.mem, y.off, sizeof(float) * (size_t)B * Dout, out, e));
     } else {
         sb_buf op = PB(m, B_OUTPAD);
-        SB_TRY(linear(m, (size_t)T, Dout, D, xf, D, m->dec_w, y, Dout, e));
-        SB_TRY(sb_op_bias_act(rt, T, (int)Dout, (int)Dout, y, BUF(m->dec_b), 0, e));
+        SB_TRY(linear(m, (size_t)T, xf, D, &m->dec, 0, y, Dout, e));
         SB_TRY(sb_op_unpack(rt, &seqs, L, (int)Dout, y, op, e));
         SB_TRY(sb_rt_read(rt, op.mem, op.off, sizeof(float) * (size_t)B * L * Dout, out, e));
     }

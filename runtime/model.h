@@ -6,6 +6,7 @@
 #include "model_file.h"
 #include "ops/attn.h"
 #include "ops/ema.h"
+#include "ops/linear.h"
 #include "ops/ops.h"
 #include "rt.h"
 
@@ -18,6 +19,7 @@ typedef struct sb_dev_norm {
 typedef struct sb_dev_layer {
     sb_dev_norm norm;
     cl_mem ema_coef, omega, rel, mx_w, mx_b, hx_w, hx_b, h_w, h_b, qk_g, qk_b;
+    sb_linear_w hx, mx, h;   /* the three projections, prepared (packed) at load */
     float temp;
 } sb_dev_layer;
 
@@ -73,6 +75,7 @@ typedef struct sb_model_impl {
     sb_config cfg;
     sb_dev_layer *layers;
     cl_mem enc_w, enc_b, embed, dec_w, dec_b;
+    sb_linear_w enc, dec;    /* prepared encoder (NULL for lm) and decoder */
     sb_dev_norm final_norm;
     sb_fwd_plan fp;
     sb_layer_stats *stats;   /* [n_layers] */

@@ -31,6 +31,7 @@ typedef struct sb_device_info {
     size_t max_wg;            /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t max_wi[3];         /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
     cl_uint mem_align_bytes;  /* CL_DEVICE_MEM_BASE_ADDR_ALIGN / 8 */
+    cl_uint native_vec_float; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT (>= 1) */
 } sb_device_info;
 
 /* All devices of all platforms. *out is malloc'd (free()); *n may be 0. */
@@ -48,8 +49,18 @@ typedef struct sb_kcache sb_kcache;
 /* Phases for profiling (bench): the model sets rt->phase before launches. */
 enum { SB_PHASE_OTHER = 0, SB_PHASE_EMA, SB_PHASE_GATE, SB_PHASE_PROJ, SB_PHASE_ATTN, SB_PHASE_COUNT };
 
+/* Parameters of the library's own GEMM (cl/linear.cl, ops/linear.h), chosen
+ * once per rt from the device class (sb_linear_params_default) or the env. */
+typedef struct sb_linear_params {
+    int variant;              /* SB_LINEAR_CLBLAST, SB_LINEAR_REG (CPU class), SB_LINEAR_LDS (GPU class) */
+    int mr, vw, nv;           /* REG: rows per item, vector width, vectors per item */
+    int tm, tn, tk, wm, wn;   /* LDS: work-group tile m x n, k step, per-item m x n */
+} sb_linear_params;
+enum { SB_LINEAR_CLBLAST = 0, SB_LINEAR_REG = 1, SB_LINEAR_LDS = 2 };
+
 typedef struct sb_rt {
     sb_device_info dev;
+    sb_linear_params lin;     /* own-GEMM parameters for this device */
     cl_context ctx;
     cl_command_queue queue;
     sb_progcache *progs;      /* shared compiled-program cache (memory + disk) */

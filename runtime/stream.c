@@ -157,8 +157,9 @@ sb_status sb_stream_layer_activity(const sb_stream *s, int layer, long *steps, l
     return SB_OK;
 }
 
-static sb_status linear1(sb_rt *rt, size_t n, size_t k, cl_mem a, cl_mem w, cl_mem c, sb_err *e) {
-    return sb_gemm(rt, 0, 1, 1, n, k, 1.0f, a, 0, k, w, 0, k, 0.0f, c, 0, n, e);
+/* One row: c = act(a @ W^T + bias). */
+static sb_status linear1(sb_rt *rt, cl_mem a, const sb_linear_w *w, int act, cl_mem c, sb_err *e) {
+    return sb_op_linear(rt, 1, BUF(a), (size_t)w->k, w, act, BUF(c), (size_t)w->n, e);
 }
 
 static sb_status norm1(sb_model_impl *m, const sb_dev_norm *n, cl_mem x, cl_mem y, sb_err *e) {
@@ -174,8 +175,7 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
     sb_model_impl *m = s->m;
     const sb_config *c = &m->cfg;
     sb_rt *rt = m->rt;
-    size_t D = (size_t)c->d_model, Z = (size_t)c->d_qk, H = (size_t)c->d_hidden;
-    size_t SW = Z + 2 * H;
+    size_t D = (size_t)c->d_model;
     sb_attn_cfg ac = {c->d_qk, c->d_hidden, c->mem_size, 1, c->softmax, c->rotary, c->max_positions};
     cl_kernel k;
     SB_TRY(sb_rt_kernel(rt, "stream_step", NULL, "ema_step", &k, e));
@@ -206,8 +206,7 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
         SB_ARG(k, 12, Ni);
         size_t lws = sb_rt_wg1(rt, k, 64), gws = sb_round_up(D, lws);
         SB_TRY(sb_rt_launch(rt, k, 1, &gws, &lws, "ema_step", e));
-        SB_TRY(linear1(rt, D + 2, D, s->mx, L->hx_w, s->hxu, e));
-        SB_TRY(sb_op_bias_act(rt, 1, (int)(D + 2), (int)(D + 2), BUF(s->hxu), BUF(L->hx_b), 0, e));
+        SB_TRY(linear1(rt, s->mx, &L->hx, 0, s->hxu, e));
         float u[2];
         SB_TRY(sb_rt_read(rt, s->hxu, 0, sizeof u, u, e));
         float w;
@@ -217,12 +216,10 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
         if (act) {
             sl->activated++;
             SB_TRY(sb_rt_write(rt, s->w, 0, 4, &w, e));
-            SB_TRY(linear1(rt, SW, D, s->mx, L->mx_w, s->s, e));
-            SB_TRY(sb_op_bias_act(rt, 1, (int)SW, (int)SW, BUF(s->s), BUF(L->mx_b), 1, e));
+            SB_TRY(linear1(rt, s->mx, &L->mx, 1, s->s, e));
             SB_TRY(sb_op_attn_step(rt, &ac, &sl->ring, (int)s->pos, BUF(s->s), BUF(L->qk_g),
                                    BUF(L->qk_b), BUF(L->rel), BUF(s->ao), e));
-            SB_TRY(linear1(rt, D, H, s->ao, L->h_w, s->g, e));
-            SB_TRY(sb_op_bias_act(rt, 1, (int)D, (int)D, BUF(s->g), BUF(L->h_b), 0, e));
+            SB_TRY(linear1(rt, s->ao, &L->h, 0, s->g, e));
         }
         SB_TRY(sb_rt_write(rt, s->cidx, 0, 4, &ci, e));
         SB_TRY(sb_op_combine(rt, 1, (int)D, AT(s->hxu, 8), (int)(D + 2), BUF(s->g), BUF(s->w),
@@ -234,8 +231,7 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
         SB_TRY(norm1(m, &m->final_norm, s->x, s->xn, e));
         xf = s->xn;
     }
-    SB_TRY(linear1(rt, (size_t)c->d_output, D, xf, m->dec_w, s->out, e));
-    SB_TRY(sb_op_bias_act(rt, 1, c->d_output, c->d_output, BUF(s->out), BUF(m->dec_b), 0, e));
+    SB_TRY(linear1(rt, xf, &m->dec, 0, s->out, e));
     if (out) SB_TRY(sb_rt_read(rt, s->out, 0, (size_t)c->d_output * 4, out, e));
     s->pos++;
 done:
@@ -257,8 +253,7 @@ static sb_status step_one(sb_stream *s, const float *x, const int32_t *id, float
     } else {
         size_t F = (size_t)c->d_input;
         SB_TRY(sb_rt_write(rt, s->in, 0, F * 4, x, e));
-        SB_TRY(sb_gemm(rt, 0, 1, 1, D, F, 1.0f, s->in, 0, F, m->enc_w, 0, F, 0.0f, s->x, 0, D, e));
-        SB_TRY(sb_op_bias_act(rt, 1, (int)D, (int)D, BUF(s->x), BUF(m->enc_b), 0, e));
+        SB_TRY(linear1(rt, s->in, &m->enc, 0, s->x, e));
     }
     SB_TRY(step_layers(s, out, e));
 done:

@@ -1,0 +1,192 @@
+/* linear.cl - the library's own GEMM for the model's products:
+ *   C[m x n] = act(A[m x k] @ W^T + bias),  W row-major [n x k] (an nn.Linear
+ *   weight), act 0 = none, 1 = silu.
+ *
+ * Two variants, chosen by the host (runtime/ops/linear.c) per device class:
+ *
+ * linear_reg (CPU class). W is packed once (linear_pack) into panels of NR =
+ *   LIN_VW * LIN_NV columns: panel p holds P[p][kk][j] = W[p*NR + j][kk]
+ *   (zero past n), so each k step reads NR contiguous floats. One work-item
+ *   computes LIN_MR rows x NR columns in LIN_MR * LIN_NV vector accumulators,
+ *   broadcasting one A element per row per k. 2-D range: (panel, row tile).
+ *
+ * linear_lds (GPU class). A work-group computes a LIN_TM x LIN_TN tile of C;
+ *   k runs in steps of LIN_TK through local memory; each work-item owns
+ *   LIN_WM x LIN_WN results. Local size (LIN_TN/LIN_WN, LIN_TM/LIN_WM); the
+ *   global size is rounded up to it, the edges are guarded. Reads W unpacked.
+ *
+ * Offsets are in elements. No barriers in linear_reg; linear_lds reaches its
+ * barriers in every work-item (no early return). */
+
+#ifndef LIN_MR
+#define LIN_MR 6
+#endif
+#ifndef LIN_VW
+#define LIN_VW 8
+#endif
+#ifndef LIN_NV
+#define LIN_NV 2
+#endif
+#ifndef LIN_TM
+#define LIN_TM 64
+#endif
+#ifndef LIN_TN
+#define LIN_TN 64
+#endif
+#ifndef LIN_TK
+#define LIN_TK 16
+#endif
+#ifndef LIN_WM
+#define LIN_WM 4
+#endif
+#ifndef LIN_WN
+#define LIN_WN 4
+#endif
+
+#define LIN_CAT_(a, b) a##b
+#define LIN_CAT(a, b) LIN_CAT_(a, b)
+#if LIN_VW == 1
+#define LVEC float
+#define LVLOAD(i, p) ((p)[i])
+#else
+#define LVEC LIN_CAT(float, LIN_VW)
+#define LVLOAD(i, p) LIN_CAT(vload, LIN_VW)(i, p)
+#endif
+#define LIN_NR (LIN_VW * LIN_NV)
+
+inline float lin_act(float v, int act) { return act == 1 ? v / (1.0f + exp(-v)) : v; }
+
+/* Pack W [n x k] (row stride ldw) into NR-column panels; 1-D range over
+ * npanels * k * NR packed elements. */
+__kernel void linear_pack(const int n, const int k, __global const float *w, const ulong w_off,
+                          const int ldw, __global float *p, const ulong p_off) {
+    const ulong i = get_global_id(0);
+    const ulong per_panel = (ulong)k * LIN_NR;
+    const ulong panels = ((ulong)n + LIN_NR - 1) / LIN_NR;
+    if (i >= panels * per_panel) return;
+    const ulong panel = i / per_panel, rem = i % per_panel;
+    const ulong kk = rem / LIN_NR, j = rem % LIN_NR;
+    const ulong col = panel * LIN_NR + j;
+    p[p_off + i] = col < (ulong)n ? w[w_off + col * (ulong)ldw + kk] : 0.0f;
+}
+
+__kernel void linear_reg(const int m, const int n, const int k,
+                         __global const float *a, const ulong a_off, const int lda,
+                         __global const float *p, const ulong p_off,
+                         __global const float *bias, const ulong bias_off, const int has_bias,
+                         const int act, __global float *c, const ulong c_off, const int ldc) {
+    const int panel = (int)get_global_id(0);
+    const int r0 = (int)get_global_id(1) * LIN_MR;
+    if (panel * LIN_NR >= n || r0 >= m) return;
+    __global const float *ar[LIN_MR];
+#pragma unroll
+    for (int i = 0; i < LIN_MR; i++) {
+        const int r = r0 + i < m ? r0 + i : m - 1; /* rows past m repeat the last row */
+        ar[i] = a + a_off + (ulong)r * (ulong)lda;
+    }
+    __global const float *pp = p + p_off + (ulong)panel * (ulong)k * LIN_NR;
+    LVEC acc[LIN_MR][LIN_NV];
+#pragma unroll
+    for (int i = 0; i < LIN_MR; i++)
+#pragma unroll
+        for (int v = 0; v < LIN_NV; v++) acc[i][v] = (LVEC)(0.0f);
+    for (int kk = 0; kk < k; kk++) {
+        LVEC b[LIN_NV];
+#pragma unroll
+        for (int v = 0; v < LIN_NV; v++) b[v] = LVLOAD(v, pp);
+        pp += LIN_NR;
+#pragma unroll
+        for (int i = 0; i < LIN_MR; i++) {
+            const LVEC av = (LVEC)(ar[i][kk]);
+#pragma unroll
+            for (int v = 0; v < LIN_NV; v++) acc[i][v] = fma(av, b[v], acc[i][v]);
+        }
+    }
+    const int col0 = panel * LIN_NR;
+#pragma unroll
+    for (int v = 0; v < LIN_NV; v++) {
+        const int cv = col0 + v * LIN_VW;
+        if (cv >= n) break;
+        if (cv + LIN_VW <= n) { /* whole vector inside: vector epilogue */
+            LVEC bv = (LVEC)(0.0f);
+            if (has_bias) bv = LVLOAD(0, bias + bias_off + cv);
+#pragma unroll
+            for (int i = 0; i < LIN_MR; i++) {
+                if (r0 + i >= m) break;
+                LVEC y = acc[i][v] + bv;
+                if (act == 1) y = y / ((LVEC)(1.0f) + exp(-y));
+#if LIN_VW == 1
+                c[c_off + (ulong)(r0 + i) * (ulong)ldc + cv] = y;
+#else
+                LIN_CAT(vstore, LIN_VW)(y, 0, c + c_off + (ulong)(r0 + i) * (ulong)ldc + cv);
+#endif
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < LIN_MR; i++) {
+                if (r0 + i >= m) break;
+                __global float *cr = c + c_off + (ulong)(r0 + i) * (ulong)ldc;
+                float t[LIN_VW];
+#if LIN_VW == 1
+                t[0] = acc[i][v];
+#else
+                LIN_CAT(vstore, LIN_VW)(acc[i][v], 0, t);
+#endif
+                for (int j = 0; j < LIN_VW && cv + j < n; j++) {
+                    float y = t[j];
+                    if (has_bias) y += bias[bias_off + cv + j];
+                    cr[cv + j] = lin_act(y, act);
+                }
+            }
+        }
+    }
+}
+
+__kernel void linear_lds(const int m, const int n, const int k,
+                         __global const float *a, const ulong a_off, const int lda,
+                         __global const float *w, const ulong w_off, const int ldw,
+                         __global const float *bias, const ulong bias_off, const int has_bias,
+                         const int act, __global float *c, const ulong c_off, const int ldc) {
+    __local float as[LIN_TK][LIN_TM + 1];
+    __local float ws[LIN_TK][LIN_TN + 1];
+    const int lx = (int)get_local_id(0), ly = (int)get_local_id(1);
+    const int nx = LIN_TN / LIN_WN, ny = LIN_TM / LIN_WM;
+    const int lid = ly * nx + lx, nthreads = nx * ny;
+    const int row0 = (int)get_group_id(1) * LIN_TM, col0 = (int)get_group_id(0) * LIN_TN;
+    float acc[LIN_WM][LIN_WN];
+    for (int i = 0; i < LIN_WM; i++)
+        for (int j = 0; j < LIN_WN; j++) acc[i][j] = 0.0f;
+    for (int k0 = 0; k0 < k; k0 += LIN_TK) {
+        /* cooperative loads, k fastest so consecutive items read consecutive floats */
+        for (int idx = lid; idx < LIN_TM * LIN_TK; idx += nthreads) {
+            const int r = idx / LIN_TK, kk = idx % LIN_TK;
+            const int gr = row0 + r, gk = k0 + kk;
+            as[kk][r] = (gr < m && gk < k) ? a[a_off + (ulong)gr * (ulong)lda + gk] : 0.0f;
+        }
+        for (int idx = lid; idx < LIN_TN * LIN_TK; idx += nthreads) {
+            const int r = idx / LIN_TK, kk = idx % LIN_TK;
+            const int gc = col0 + r, gk = k0 + kk;
+            ws[kk][r] = (gc < n && gk < k) ? w[w_off + (ulong)gc * (ulong)ldw + gk] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int kk = 0; kk < LIN_TK; kk++) {
+            float av[LIN_WM], wv[LIN_WN];
+            for (int i = 0; i < LIN_WM; i++) av[i] = as[kk][ly + i * ny];
+            for (int j = 0; j < LIN_WN; j++) wv[j] = ws[kk][lx + j * nx];
+            for (int i = 0; i < LIN_WM; i++)
+                for (int j = 0; j < LIN_WN; j++) acc[i][j] = fma(av[i], wv[j], acc[i][j]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    for (int i = 0; i < LIN_WM; i++) {
+        const int r = row0 + ly + i * ny;
+        if (r >= m) continue;
+        for (int j = 0; j < LIN_WN; j++) {
+            const int col = col0 + lx + j * nx;
+            if (col >= n) continue;
+            float y = acc[i][j];
+            if (has_bias) y += bias[bias_off + col];
+            c[c_off + (ulong)r * (ulong)ldc + col] = lin_act(y, act);
+        }
+    }
+}

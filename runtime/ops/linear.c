@@ -1,0 +1,225 @@
+/* linear.c - host side of cl/linear.cl: parameters by device class, weight
+ * packing, launches; CLBlast (gemm.h) + bias_act as the fallback. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../gemm.h"
+#include "linear.h"
+#include "norm.h"
+
+#define LIN_STEM "linear"
+
+void sb_linear_params_default(const sb_device_info *dev, sb_linear_params *p) {
+    memset(p, 0, sizeof *p);
+    /* LDS defaults (also kept for REG so that a switch is complete) */
+    p->tm = 64, p->tn = 64, p->tk = 16, p->wm = 4, p->wn = 4;
+    if (dev->max_wg < 256 || dev->max_wi[0] < 16 || dev->max_wi[1] < 16)
+        p->wm = 8, p->wn = 8;                     /* 8 x 8 items */
+    if (dev->max_wg < 64 || dev->max_wi[0] < 8 || dev->max_wi[1] < 8)
+        p->tm = 16, p->tn = 16, p->wm = 4, p->wn = 4; /* 4 x 4 items */
+    if (dev->max_wg < 16 || dev->max_wi[0] < 4 || dev->max_wi[1] < 4)
+        p->tm = 4, p->tn = 4, p->wm = 4, p->wn = 4;   /* one item */
+    /* REG: the native float vector width, two vectors per row; 12 rows when
+     * the width suggests 32 vector registers (AVX-512), 6 otherwise (16). */
+    unsigned vw = dev->native_vec_float;
+    p->vw = vw >= 16 ? 16 : vw >= 8 ? 8 : vw >= 4 ? 4 : vw >= 2 ? 2 : 1;
+    p->nv = p->vw >= 4 ? 2 : 4;
+    p->mr = p->vw >= 16 ? 12 : 6;
+    p->variant = (dev->type & CL_DEVICE_TYPE_CPU) ? SB_LINEAR_REG : SB_LINEAR_LDS;
+    size_t lds_bytes = (size_t)p->tk * (size_t)(p->tm + p->tn + 2) * sizeof(float);
+    if (p->variant == SB_LINEAR_LDS && lds_bytes > dev->local_mem) p->variant = SB_LINEAR_REG;
+}
+
+static int pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
+
+sb_status sb_linear_params_parse(const char *spec, const sb_device_info *dev, sb_linear_params *p,
+                                 sb_err *e) {
+    if (!spec || !*spec) return SB_OK;
+    sb_linear_params q = *p;
+    int v[5], n = 0;
+    if (strcmp(spec, "clblast") == 0) {
+        p->variant = SB_LINEAR_CLBLAST;
+        return SB_OK;
+    }
+    if (strncmp(spec, "reg", 3) == 0) {
+        q.variant = SB_LINEAR_REG;
+        if (spec[3] == ':') {
+            n = sscanf(spec + 4, "%d,%d,%d", &v[0], &v[1], &v[2]);
+            if (n != 3) goto bad;
+            q.mr = v[0], q.vw = v[1], q.nv = v[2];
+        } else if (spec[3]) goto bad;
+        if (q.mr < 1 || q.mr > 32 || q.nv < 1 || q.nv > 8 || !pow2(q.vw) || q.vw > 16 || q.vw == 32)
+            goto bad;
+    } else if (strncmp(spec, "lds", 3) == 0) {
+        q.variant = SB_LINEAR_LDS;
+        if (spec[3] == ':') {
+            n = sscanf(spec + 4, "%d,%d,%d,%d,%d", &v[0], &v[1], &v[2], &v[3], &v[4]);
+            if (n != 5) goto bad;
+            q.tm = v[0], q.tn = v[1], q.tk = v[2], q.wm = v[3], q.wn = v[4];
+        } else if (spec[3]) goto bad;
+        if (q.tm < 1 || q.tn < 1 || q.tk < 1 || q.wm < 1 || q.wn < 1 || q.tm % q.wm || q.tn % q.wn)
+            goto bad;
+        size_t lx = (size_t)(q.tn / q.wn), ly = (size_t)(q.tm / q.wm);
+        if (lx * ly > dev->max_wg || lx > dev->max_wi[0] || ly > dev->max_wi[1])
+            return sb_fail(e, SB_ERR_UNSUPPORTED,
+                           "SEQBOAT_LINEAR=%s: work-group %zu x %zu exceeds the device's limits", spec,
+                           lx, ly);
+        if ((size_t)q.tk * (size_t)(q.tm + q.tn + 2) * sizeof(float) > dev->local_mem)
+            return sb_fail(e, SB_ERR_UNSUPPORTED,
+                           "SEQBOAT_LINEAR=%s: tiles exceed the device's local memory", spec);
+    } else
+        goto bad;
+    *p = q;
+    return SB_OK;
+bad:
+    return sb_fail(e, SB_ERR_ARG,
+                   "SEQBOAT_LINEAR=%s: expected clblast, reg[:MR,VW,NV] (VW 1,2,4,8,16) or "
+                   "lds[:TM,TN,TK,WM,WN]",
+                   spec);
+}
+
+void sb_linear_params_string(const sb_linear_params *p, char *buf, size_t size) {
+    if (p->variant == SB_LINEAR_REG)
+        snprintf(buf, size, "reg:%d,%d,%d", p->mr, p->vw, p->nv);
+    else if (p->variant == SB_LINEAR_LDS)
+        snprintf(buf, size, "lds:%d,%d,%d,%d,%d", p->tm, p->tn, p->tk, p->wm, p->wn);
+    else
+        snprintf(buf, size, "clblast");
+}
+
+static void defines(const sb_linear_params *p, char *buf, size_t size) {
+    if (p->variant == SB_LINEAR_REG)
+        snprintf(buf, size, "#define LIN_MR %d\n#define LIN_VW %d\n#define LIN_NV %d\n", p->mr, p->vw,
+                 p->nv);
+    else
+        snprintf(buf, size,
+                 "#define LIN_TM %d\n#define LIN_TN %d\n#define LIN_TK %d\n#define LIN_WM %d\n"
+                 "#define LIN_WN %d\n",
+                 p->tm, p->tn, p->tk, p->wm, p->wn);
+}
+
+sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_linear_w *out,
+                            sb_err *e) {
+    sb_status st = SB_OK;
+    memset(out, 0, sizeof *out);
+    if (!w || n < 1 || k < 1) return sb_fail(e, SB_ERR_ARG, "linear: bad weight n=%d k=%d", n, k);
+    out->n = n, out->k = k, out->w = w, out->bias = bias;
+    if (rt->lin.variant != SB_LINEAR_REG) return SB_OK;
+    const sb_linear_params *p = &rt->lin;
+    const size_t nr = (size_t)p->vw * (size_t)p->nv, panels = ((size_t)n + nr - 1) / nr;
+    const size_t total = panels * nr * (size_t)k;
+    char def[160];
+    defines(p, def, sizeof def);
+    cl_kernel kr;
+    SB_TRY(sb_rt_alloc(rt, total * sizeof(float), &out->packed, "packed weight", e));
+    SB_TRY(sb_rt_kernel(rt, LIN_STEM, def, "linear_pack", &kr, e));
+    {
+        const cl_int cn = n, ck = k;
+        const cl_ulong zero = 0;
+        SB_ARG(kr, 0, cn);
+        SB_ARG(kr, 1, ck);
+        SB_ARG(kr, 2, w);
+        SB_ARG(kr, 3, zero);
+        SB_ARG(kr, 4, ck);
+        SB_ARG(kr, 5, out->packed);
+        SB_ARG(kr, 6, zero);
+        size_t wg = sb_rt_wg1(rt, kr, 64);
+        if (wg < 1) wg = 1;
+        const size_t gws = sb_round_up(total, wg);
+        SB_TRY(sb_rt_launch(rt, kr, 1, &gws, &wg, "linear_pack", e));
+    }
+    return SB_OK;
+done:
+    sb_linear_release(out);
+    return st;
+}
+
+void sb_linear_release(sb_linear_w *lw) {
+    if (!lw) return;
+    if (lw->packed) clReleaseMemObject(lw->packed);
+    lw->packed = NULL;
+}
+
+static sb_status fallback(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linear_w *lw, int act,
+                          sb_buf c, size_t ldc, sb_err *e) {
+    sb_status st = SB_OK;
+    SB_TRY(sb_gemm(rt, 0, 1, m, (size_t)lw->n, (size_t)lw->k, 1.0f, a.mem, a.off / 4, lda, lw->w, 0,
+                   (size_t)lw->k, 0.0f, c.mem, c.off / 4, ldc, e));
+    if (lw->bias || act) {
+        sb_buf bias = {lw->bias, 0};
+        SB_TRY(sb_op_bias_act(rt, (int)m, lw->n, (int)ldc, c, bias, act, e));
+    }
+done:
+    return st;
+}
+
+sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linear_w *lw, int act,
+                       sb_buf c, size_t ldc, sb_err *e) {
+    sb_status st = SB_OK;
+    cl_ulong ao, co;
+    if (!lw || lw->n < 1 || lw->k < 1) SB_FAIL(SB_ERR_ARG, "linear: weight not prepared");
+    if (act != 0 && act != 1) SB_FAIL(SB_ERR_ARG, "linear: unknown activation %d", act);
+    if (lda < (size_t)lw->k || ldc < (size_t)lw->n)
+        SB_FAIL(SB_ERR_ARG, "linear: lda %zu < k %d or ldc %zu < n %d", lda, lw->k, ldc, lw->n);
+    if (m > 0x7fffffff || lda > 0x7fffffff || ldc > 0x7fffffff)
+        SB_FAIL(SB_ERR_ARG, "linear: m %zu or a leading dimension is too large", m);
+    SB_TRY(sb_ops_check_buf("linear", "a", a, 0, &ao, e));
+    SB_TRY(sb_ops_check_buf("linear", "c", c, 0, &co, e));
+    if (m == 0) return SB_OK;
+    const sb_linear_params *p = &rt->lin;
+    if (p->variant == SB_LINEAR_CLBLAST || (p->variant == SB_LINEAR_REG && !lw->packed))
+        return fallback(rt, m, a, lda, lw, act, c, ldc, e);
+    char def[160];
+    defines(p, def, sizeof def);
+    cl_kernel k;
+    const cl_int cm = (cl_int)m, cn = lw->n, ck = lw->k, clda = (cl_int)lda, cldc = (cl_int)ldc;
+    const cl_int has_bias = lw->bias != NULL, cact = act;
+    const cl_ulong zero = 0;
+    int i = 0;
+    if (p->variant == SB_LINEAR_REG) {
+        SB_TRY(sb_rt_kernel(rt, LIN_STEM, def, "linear_reg", &k, e));
+    } else {
+        SB_TRY(sb_rt_kernel(rt, LIN_STEM, def, "linear_lds", &k, e));
+    }
+    SB_ARG(k, i++, cm);
+    SB_ARG(k, i++, cn);
+    SB_ARG(k, i++, ck);
+    SB_ARG(k, i++, a.mem);
+    SB_ARG(k, i++, ao);
+    SB_ARG(k, i++, clda);
+    if (p->variant == SB_LINEAR_REG) {
+        SB_ARG(k, i++, lw->packed);
+        SB_ARG(k, i++, zero);
+    } else {
+        SB_ARG(k, i++, lw->w);
+        SB_ARG(k, i++, zero);
+        SB_ARG(k, i++, ck);
+    }
+    /* without a bias the argument still needs a valid buffer; it is not read */
+    if (has_bias) SB_ARG(k, i++, lw->bias);
+    else SB_ARG(k, i++, lw->w);
+    SB_ARG(k, i++, zero);
+    SB_ARG(k, i++, has_bias);
+    SB_ARG(k, i++, cact);
+    SB_ARG(k, i++, c.mem);
+    SB_ARG(k, i++, co);
+    SB_ARG(k, i++, cldc);
+    if (p->variant == SB_LINEAR_REG) {
+        const size_t nr = (size_t)p->vw * (size_t)p->nv;
+        const size_t panels = ((size_t)lw->n + nr - 1) / nr, tiles = (m + (size_t)p->mr - 1) / (size_t)p->mr;
+        /* 2 x 2 work-groups: PoCL runs a group's items in one loop; 1 x 1
+         * groups cost a scheduler round trip each */
+        size_t lws[2] = {2, 2};
+        if (rt->dev.max_wg < 4 || rt->dev.max_wi[0] < 2 || rt->dev.max_wi[1] < 2) lws[0] = lws[1] = 1;
+        const size_t gws[2] = {sb_round_up(panels, lws[0]), sb_round_up(tiles, lws[1])};
+        SB_TRY(sb_rt_launch(rt, k, 2, gws, lws, "linear_reg", e));
+    } else {
+        const size_t lws[2] = {(size_t)(p->tn / p->wn), (size_t)(p->tm / p->wm)};
+        const size_t gx = ((size_t)lw->n + (size_t)p->tn - 1) / (size_t)p->tn;
+        const size_t gy = (m + (size_t)p->tm - 1) / (size_t)p->tm;
+        const size_t gws[2] = {gx * lws[0], gy * lws[1]};
+        SB_TRY(sb_rt_launch(rt, k, 2, gws, lws, "linear_lds", e));
+    }
+done:
+    return st;
+}

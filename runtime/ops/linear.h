@@ -1,0 +1,45 @@
+/* linear.h - the model's products C = act(A @ W^T + bias) on the library's own
+ * GEMM kernels (cl/linear.cl), with CLBlast (gemm.h) as the fallback.
+ *
+ * A weight is prepared once at load (sb_linear_prepare): for the CPU-class
+ * kernel it is packed into column panels the k-loop streams. The variant and
+ * its tile sizes come from rt->lin, set by sb_rt_create from the device class
+ * (sb_linear_params_default) unless SEQBOAT_LINEAR overrides it:
+ *   SEQBOAT_LINEAR=clblast            CLBlast for every product
+ *   SEQBOAT_LINEAR=reg[:MR,VW,NV]     register-tiled kernel (CPU class)
+ *   SEQBOAT_LINEAR=lds[:TM,TN,TK,WM,WN] local-memory tiled kernel (GPU class)
+ * Bad values are an error of sb_rt_create, never silently ignored. */
+#ifndef SB_OPS_LINEAR_H
+#define SB_OPS_LINEAR_H
+#include "ops.h"
+
+/* A prepared weight W [n x k] (row-major, row stride k) and optional bias [n]. */
+typedef struct sb_linear_w {
+    int n, k;
+    cl_mem w;                 /* not owned: the weight as uploaded */
+    cl_mem bias;              /* not owned; NULL = no bias */
+    cl_mem packed;            /* owned: REG panels (NULL for the other variants) */
+} sb_linear_w;
+
+/* Parameters for a device class: CPU -> REG with the native vector width,
+ * anything else -> LDS with tiles that fit the device's work-group and local
+ * memory limits. */
+void sb_linear_params_default(const sb_device_info *dev, sb_linear_params *p);
+/* Parse SEQBOAT_LINEAR (NULL or "" keeps *p); checks against dev's limits. */
+sb_status sb_linear_params_parse(const char *spec, const sb_device_info *dev, sb_linear_params *p,
+                                 sb_err *e);
+/* "reg:6,8,2" etc. (for reports). */
+void sb_linear_params_string(const sb_linear_params *p, char *buf, size_t size);
+
+/* Prepare (pack when rt->lin wants it). w must hold n*k floats; bias n or NULL. */
+sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_linear_w *out,
+                            sb_err *e);
+void sb_linear_release(sb_linear_w *lw); /* accepts a zeroed struct */
+
+/* C[m x n] (row stride ldc) = act(A[m x k] (row stride lda) @ W^T + bias);
+ * act 0 = none, 1 = silu. Offsets of a and c in bytes. Timed as SB_PHASE_PROJ
+ * by the caller's phase. */
+sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linear_w *lw, int act,
+                       sb_buf c, size_t ldc, sb_err *e);
+
+#endif

@@ -1,0 +1,123 @@
+/* test_linear.c - the own GEMM (cl/linear.cl, ops/linear.h) against the plain-C
+ * reference: both variants with several tile settings, odd shapes (1x1x1,
+ * sizes that are no multiple of any tile), bias / silu epilogue, leading
+ * dimensions and offsets, canaries around C; the CLBlast fallback; bad
+ * arguments and SEQBOAT_LINEAR parsing. Device-agnostic. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../runtime/ops/linear.h"
+#include "ref/ref_linear.h"
+#include "testutil.h"
+
+static const size_t shapes[][3] = {{1, 1, 1},   {1, 576, 128}, {37, 129, 65}, {7, 18, 16},
+                                   {130, 514, 33}, {5, 3, 300}, {64, 64, 64}, {13, 1, 7},
+                                   {2, 40, 17}};
+
+static void check_one(sb_rt *rt, size_t m, size_t n, size_t k, int with_bias, int act, uint32_t seed) {
+    size_t lda = k + 3, ldc = n + 2, aoff = 5, coff = 11, canary = 16;
+    size_t asz = aoff + m * lda, csz = coff + m * ldc + canary;
+    float *a = malloc(asz * 4), *w = malloc(n * k * 4), *bias = malloc(n * 4), *c = malloc(csz * 4),
+          *want = malloc(csz * 4);
+    tu_fill(a, asz, seed, -1, 1);
+    tu_fill(w, n * k, seed + 1, -1, 1);
+    tu_fill(bias, n, seed + 2, -1, 1);
+    tu_fill(c, csz, seed + 3, -1, 1);
+    for (size_t i = 0; i < m; i++) /* C is only written */
+        for (size_t j = 0; j < n; j++) c[coff + i * ldc + j] = NAN;
+    memcpy(want, c, csz * 4);
+    cl_mem da = tu_upload(rt, a, asz * 4), dw = tu_upload(rt, w, n * k * 4),
+           db = tu_upload(rt, bias, n * 4), dc = tu_upload(rt, c, csz * 4);
+    sb_linear_w lw;
+    TU_OK(sb_linear_prepare(rt, dw, with_bias ? db : NULL, (int)n, (int)k, &lw, &tu_err));
+    sb_buf ab = {da, aoff * 4}, cb = {dc, coff * 4};
+    TU_OK(sb_op_linear(rt, m, ab, lda, &lw, act, cb, ldc, &tu_err));
+    tu_download(rt, dc, c, csz * 4);
+    sb_ref_linear(m, n, k, a + aoff, lda, w, with_bias ? bias : NULL, act, want + coff, ldc);
+    char what[160], ps[64];
+    sb_linear_params_string(&rt->lin, ps, sizeof ps);
+    snprintf(what, sizeof what, "linear %s %zux%zux%zu bias=%d act=%d", ps, m, n, k, with_bias, act);
+    tu_check_close(c, want, csz, 1e-4f, 1e-5f * (float)k + 1e-5f, what);
+    sb_linear_release(&lw);
+    clReleaseMemObject(da);
+    clReleaseMemObject(dw);
+    clReleaseMemObject(db);
+    clReleaseMemObject(dc);
+    free(a);
+    free(w);
+    free(bias);
+    free(c);
+    free(want);
+}
+
+static void check_variant(const char *spec) {
+    sb_rt *rt = tu_rt();
+    TU_OK(sb_linear_params_parse(spec, &rt->dev, &rt->lin, &tu_err));
+    uint32_t seed = 7;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int v = 0; v < 3; v++)
+            check_one(rt, shapes[s][0], shapes[s][1], shapes[s][2], v != 0, v == 2, seed += 4);
+    sb_rt_free(rt);
+}
+
+START_TEST(test_linear_default) { check_variant(NULL); }
+END_TEST
+START_TEST(test_linear_reg_default) { check_variant("reg"); }
+END_TEST
+START_TEST(test_linear_reg_scalar) { check_variant("reg:1,1,1"); }
+END_TEST
+START_TEST(test_linear_reg_odd) { check_variant("reg:5,4,3"); }
+END_TEST
+START_TEST(test_linear_reg_wide) { check_variant("reg:12,16,2"); }
+END_TEST
+START_TEST(test_linear_lds_default) { check_variant("lds"); }
+END_TEST
+START_TEST(test_linear_lds_small) { check_variant("lds:8,12,5,2,3"); }
+END_TEST
+START_TEST(test_linear_clblast) { check_variant("clblast"); }
+END_TEST
+
+START_TEST(test_linear_bad_args) {
+    sb_rt *rt = tu_rt();
+    sb_linear_params p = rt->lin;
+    const char *bad[] = {"x", "reg:", "reg:0,8,2", "reg:6,3,2", "reg:6,8", "lds:64,64,16,5,4",
+                         "ldsx", "reg:6,32,2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(sb_linear_params_parse(bad[i], &rt->dev, &p, &tu_err), SB_ERR_ARG);
+        ck_assert_ptr_nonnull(strstr(tu_err.msg, "SEQBOAT_LINEAR"));
+    }
+    /* a work-group beyond the device's limit is refused, not launched */
+    ck_assert_int_eq(sb_linear_params_parse("lds:4096,4096,1,1,1", &rt->dev, &p, &tu_err),
+                     SB_ERR_UNSUPPORTED);
+    cl_mem d = tu_alloc(rt, 64);
+    sb_linear_w lw;
+    ck_assert_int_eq(sb_linear_prepare(rt, d, NULL, 0, 4, &lw, &tu_err), SB_ERR_ARG);
+    TU_OK(sb_linear_prepare(rt, d, NULL, 2, 4, &lw, &tu_err));
+    sb_buf b = {d, 0};
+    ck_assert_int_eq(sb_op_linear(rt, 2, b, 3, &lw, 0, b, 2, &tu_err), SB_ERR_ARG); /* lda < k */
+    ck_assert_int_eq(sb_op_linear(rt, 2, b, 4, &lw, 2, b, 2, &tu_err), SB_ERR_ARG); /* act */
+    sb_buf odd = {d, 2};
+    ck_assert_int_eq(sb_op_linear(rt, 2, odd, 4, &lw, 0, b, 2, &tu_err), SB_ERR_ARG);
+    sb_linear_release(&lw);
+    sb_linear_release(&lw); /* twice is fine */
+    clReleaseMemObject(d);
+    sb_rt_free(rt);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("linear");
+    TCase *t = tcase_create("linear");
+    tcase_set_timeout(t, 600);
+    tcase_add_test(t, test_linear_default);
+    tcase_add_test(t, test_linear_reg_default);
+    tcase_add_test(t, test_linear_reg_scalar);
+    tcase_add_test(t, test_linear_reg_odd);
+    tcase_add_test(t, test_linear_reg_wide);
+    tcase_add_test(t, test_linear_lds_default);
+    tcase_add_test(t, test_linear_lds_small);
+    tcase_add_test(t, test_linear_clblast);
+    tcase_add_test(t, test_linear_bad_args);
+    suite_add_tcase(s, t);
+    return tu_run(s);
+}
