@@ -10,6 +10,8 @@
  *                work-item accumulates TQ x NHS outputs h = lid + c*NT in private
  *                memory (v is read straight from global: every v element is used
  *                by exactly one work-item, TQ times).
+ *   attn_reg     the CPU-class variant: a work-item owns RQ query rows, scores
+ *                in private memory, values accumulated in vector registers.
  *   attn_step    one query (streaming decode) against a ring of cached keys.
  *   attn_ring_append  rows -> (k, v, pos) ring slots.
  * Nothing L x L or M x M is ever formed.
@@ -306,6 +308,178 @@ void attn_window(const int M,
 #endif
                 out[out_off + i * H + h] = o * s[s_off + i * LDS + Z + h];
             }
+    }
+}
+
+/* ---- attn_reg: the CPU-class attention (no local memory, no barriers) ----
+ * One work-item owns RQ consecutive query rows and every output column. It
+ * computes the scores of its rows against the union of their windows (at most
+ * RSPAN keys) into a private array, weights them (relu2, or an exact softmax
+ * over the whole window: every score is at hand), then accumulates the values
+ * in column chunks of RVW * RNV floats held in RQ * RNV vector registers, each
+ * value vector loaded once for the RQ rows. Same arguments as attn_window;
+ * global size ceil(M / RQ) (rounded up to the local size). The host uses it
+ * only when RQ * RSPAN floats of private memory are reasonable. */
+#ifndef RQ
+#define RQ 6
+#endif
+#ifndef RVW
+#define RVW 8
+#endif
+#ifndef RNV
+#define RNV 2
+#endif
+#define RSPAN ((CAUSAL ? W : 2 * W) + RQ)
+#define RCOLS (RVW * RNV)
+#define R_CAT_(a, b) a##b
+#define R_CAT(a, b) R_CAT_(a, b)
+#if RVW == 1
+#define RVEC float
+#define RLOAD(i, p) ((p)[i])
+#define RSTORE(v, i, p) ((p)[i] = (v))
+#else
+#define RVEC R_CAT(float, RVW)
+#define RLOAD(i, p) R_CAT(vload, RVW)(i, p)
+#define RSTORE(v, i, p) R_CAT(vstore, RVW)(v, i, p)
+#endif
+
+static float r_hsum(const RVEC v) {
+#if RVW == 1
+    return v;
+#else
+    float t[RVW];
+    RSTORE(v, 0, t);
+    float s = 0.0f;
+    for (int i = 0; i < RVW; i++) s += t[i];
+    return s;
+#endif
+}
+
+__kernel void attn_reg(const int M,
+                       __global const int *cpos, const ulong cpos_off,
+                       __global const float *s, const ulong s_off,
+                       __global const float *qg, const ulong q_off,
+                       __global const float *kg, const ulong k_off,
+                       __global const int *win, const ulong win_off,
+                       __global const float *rel, const ulong rel_off,
+                       __global float *out, const ulong out_off) {
+    const int i0 = (int)get_global_id(0) * RQ;
+    if (i0 >= M) return;
+    const int nq = min(RQ, M - i0);
+    int lo[RQ], hi[RQ];
+#if !ROTARY
+    int ps[RQ];
+#endif
+    for (int q = 0; q < RQ; q++) {
+        if (q < nq) {
+            lo[q] = win[win_off + 2 * (ulong)(i0 + q)];
+            hi[q] = win[win_off + 2 * (ulong)(i0 + q) + 1];
+#if !ROTARY
+            ps[q] = cpos[cpos_off + i0 + q];
+#endif
+        } else {
+            lo[q] = 1;
+            hi[q] = 0;
+#if !ROTARY
+            ps[q] = 0;
+#endif
+        }
+    }
+    /* windows are non-decreasing in the row: the union is [lo(i0), hi(last)] */
+    const int kmin = lo[0];
+    int nk = hi[nq - 1] - kmin + 1;
+    nk = nk < 0 ? 0 : (nk > RSPAN ? RSPAN : nk);
+    float sc[RQ][RSPAN];
+    __global const float *qr[RQ];
+    for (int q = 0; q < RQ; q++) qr[q] = qg + q_off + (ulong)(i0 + (q < nq ? q : 0)) * Z;
+
+    for (int j = 0; j < nk; j++) {
+        const int row = kmin + j;
+        __global const float *kr = kg + k_off + (ulong)row * Z;
+        float d[RQ];
+#if Z % RVW == 0
+        RVEC a[RQ];
+        for (int q = 0; q < RQ; q++) a[q] = (RVEC)(0.0f);
+        for (int z = 0; z < Z; z += RVW) {
+            const RVEC kv = RLOAD(0, kr + z);
+            for (int q = 0; q < RQ; q++) a[q] = fma(RLOAD(0, qr[q] + z), kv, a[q]);
+        }
+        for (int q = 0; q < RQ; q++) d[q] = r_hsum(a[q]);
+#else
+        for (int q = 0; q < RQ; q++) d[q] = 0.0f;
+        for (int z = 0; z < Z; z++) {
+            const float kv = kr[z];
+            for (int q = 0; q < RQ; q++) d[q] = fma(qr[q][z], kv, d[q]);
+        }
+#endif
+#if !ROTARY
+        const int pj = cpos[cpos_off + row];
+#endif
+        for (int q = 0; q < RQ; q++) {
+            const int ok = row >= lo[q] && row <= hi[q];
+            float sv = d[q];
+#if !ROTARY
+            sv += rel_bias_at(rel + rel_off, ps[q], pj);
+#endif
+#if SOFTMAX
+            sc[q][j] = ok ? sv : -INFINITY;
+#else
+            const float rl = fmax(sv, 0.0f);
+            sc[q][j] = ok ? rl * rl : 0.0f;
+#endif
+        }
+    }
+    float scale[RQ];
+    for (int q = 0; q < RQ; q++) {
+        scale[q] = 1.0f;
+#if SOFTMAX
+        float mx = -INFINITY;
+        for (int j = 0; j < nk; j++) mx = fmax(mx, sc[q][j]);
+        float sum = 0.0f;
+        for (int j = 0; j < nk; j++) {
+            const float ev = mx == -INFINITY ? 0.0f : exp(sc[q][j] - mx);
+            sc[q][j] = ev;
+            sum += ev;
+        }
+        scale[q] = sum > 0.0f ? 1.0f / sum : 0.0f;
+#endif
+    }
+
+    __global const float *v0 = s + s_off + (ulong)kmin * LDS + Z + H;
+    int h0 = 0;
+    for (; h0 + RCOLS <= H; h0 += RCOLS) {
+        RVEC acc[RQ][RNV];
+        for (int q = 0; q < RQ; q++)
+            for (int u = 0; u < RNV; u++) acc[q][u] = (RVEC)(0.0f);
+        __global const float *vp = v0 + h0;
+        for (int j = 0; j < nk; j++, vp += LDS) {
+            RVEC v[RNV];
+            for (int u = 0; u < RNV; u++) v[u] = RLOAD(u, vp);
+            for (int q = 0; q < RQ; q++) {
+                const RVEC wv = (RVEC)(sc[q][j]);
+                for (int u = 0; u < RNV; u++) acc[q][u] = fma(wv, v[u], acc[q][u]);
+            }
+        }
+        for (int q = 0; q < nq; q++) {
+            const ulong i = (ulong)(i0 + q);
+            __global const float *rr = s + s_off + i * LDS + Z + h0;
+            __global float *op = out + out_off + i * H + h0;
+            for (int u = 0; u < RNV; u++)
+                RSTORE(acc[q][u] * (RVEC)(scale[q]) * RLOAD(u, rr), u, op);
+        }
+    }
+    for (int h = h0; h < H; h++) { /* columns past the last whole chunk */
+        float acc[RQ];
+        for (int q = 0; q < RQ; q++) acc[q] = 0.0f;
+        __global const float *vp = v0 + h;
+        for (int j = 0; j < nk; j++, vp += LDS) {
+            const float v = *vp;
+            for (int q = 0; q < RQ; q++) acc[q] = fma(sc[q][j], v, acc[q]);
+        }
+        for (int q = 0; q < nq; q++) {
+            const ulong i = (ulong)(i0 + q);
+            out[out_off + i * H + h] = acc[q] * scale[q] * s[s_off + i * LDS + Z + h];
+        }
     }
 }
 

@@ -179,6 +179,16 @@ static void run_combo(int causal, int softmax, int rotary) {
     sb_rt_free(rt);
 }
 
+/* Both batch kernels on any device: attn_reg (CPU class) and attn_window. */
+START_TEST(test_lds_causal_relu2) { setenv("SEQBOAT_ATTN", "lds", 1); run_combo(1, 0, 0); }
+END_TEST
+START_TEST(test_lds_bidir_softmax_rotary) { setenv("SEQBOAT_ATTN", "lds", 1); run_combo(0, 1, 1); }
+END_TEST
+START_TEST(test_reg_causal_softmax) { setenv("SEQBOAT_ATTN", "reg", 1); run_combo(1, 1, 0); }
+END_TEST
+START_TEST(test_reg_bidir_relu2_rotary) { setenv("SEQBOAT_ATTN", "reg", 1); run_combo(0, 0, 1); }
+END_TEST
+
 START_TEST(test_causal_relu2_simple) { run_combo(1, 0, 0); }
 END_TEST
 START_TEST(test_causal_relu2_rotary) { run_combo(1, 0, 1); }
@@ -354,6 +364,10 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_step_softmax_simple);
     tcase_add_test(tc, test_step_softmax_rotary);
     tcase_add_test(tc, test_small_device_limits);
+    tcase_add_test(tc, test_lds_causal_relu2);
+    tcase_add_test(tc, test_lds_bidir_softmax_rotary);
+    tcase_add_test(tc, test_reg_causal_softmax);
+    tcase_add_test(tc, test_reg_bidir_relu2_rotary);
     tcase_add_test(tc, test_empty_and_bad_args);
     suite_add_tcase(s, tc);
     return s;

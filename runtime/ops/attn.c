@@ -19,6 +19,7 @@
 /* Compile-time shape of the kernels for one (cfg, device). */
 typedef struct attn_plan {
     int nt, tq, tk, zs;
+    int rq, rvw, rnv;       /* attn_reg: rows per item, vector width, vectors per chunk */
     char *defines;          /* malloc'd */
 } attn_plan;
 
@@ -82,6 +83,24 @@ static void plan_tiles(sb_rt *rt, const sb_attn_cfg *c, int nt, attn_plan *p) {
     p->tq = tq;
     p->tk = tk;
     p->zs = zs;
+    const unsigned vw = rt->dev.native_vec_float;
+    p->rvw = vw >= 16 ? 16 : vw >= 8 ? 8 : vw >= 4 ? 4 : vw >= 2 ? 2 : 1;
+    p->rnv = 2;
+    p->rq = p->rvw >= 16 ? 12 : 6;
+}
+
+#define ATTN_REG_PRIVATE_MAX (64 * 1024) /* bytes of private scores per work-item */
+
+/* attn_reg (CPU class) or attn_window: SEQBOAT_ATTN=reg|lds forces one; by
+ * default CPU devices take attn_reg while its private score rows stay small
+ * (a window of thousands of keys goes to attn_window). */
+static int use_reg(const sb_rt *rt, const sb_attn_cfg *c, const attn_plan *p) {
+    const char *v = getenv("SEQBOAT_ATTN");
+    const size_t span = (size_t)c->W * (c->causal ? 1u : 2u) + (size_t)p->rq;
+    const int fits = span * (size_t)p->rq * sizeof(float) <= ATTN_REG_PRIVATE_MAX;
+    if (v && strcmp(v, "lds") == 0) return 0;
+    if (v && strcmp(v, "reg") == 0) return fits;
+    return fits && (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
 }
 
 static sb_status plan_defines(const sb_attn_cfg *c, attn_plan *p, sb_err *e) {
@@ -93,9 +112,11 @@ static sb_status plan_defines(const sb_attn_cfg *c, attn_plan *p, sb_err *e) {
     size_t len = (size_t)snprintf(p->defines, cap,
                                   "#define Z %d\n#define H %d\n#define W %d\n#define CAUSAL %d\n"
                                   "#define SOFTMAX %d\n#define ROTARY %d\n#define P %d\n"
-                                  "#define NT %d\n#define TQ %d\n#define TK %d\n#define ZS %d\n",
+                                  "#define NT %d\n#define TQ %d\n#define TK %d\n#define ZS %d\n"
+                                  "#define RQ %d\n#define RVW %d\n#define RNV %d\n",
                                   c->Z, c->H, c->W, c->causal ? 1 : 0, c->softmax ? 1 : 0,
-                                  c->rotary ? 1 : 0, c->rotary ? 1 : c->P, p->nt, p->tq, p->tk, p->zs);
+                                  c->rotary ? 1 : 0, c->rotary ? 1 : c->P, p->nt, p->tq, p->tk, p->zs,
+                                  p->rq, p->rvw, p->rnv);
     if (nf > 0) {
         /* f_m = 1/10000^(2m/Z) in float32 steps (as the reference does), as
          * exact hex literals */
@@ -216,7 +237,8 @@ sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf c
             SB_TRY(sb_rt_launch(rt, kp, 1, &gws, &wg, "attn_prep", e));
         }
 
-        SB_TRY(attn_kernel(rt, c, "attn_window", &plan, &kw, e));
+        const int reg = use_reg(rt, c, &plan);
+        SB_TRY(attn_kernel(rt, c, reg ? "attn_reg" : "attn_window", &plan, &kw, e));
         SB_ARG(kw, 0, cM);
         SB_ARG(kw, 1, crow_pos.mem);
         SB_ARG(kw, 2, cpo);
@@ -232,7 +254,11 @@ sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf c
         SB_ARG(kw, 12, ro);
         SB_ARG(kw, 13, out.mem);
         SB_ARG(kw, 14, oo);
-        {
+        if (reg) {
+            const size_t items = ((size_t)M + (size_t)plan.rq - 1) / (size_t)plan.rq;
+            const size_t lws = 1, gws = items;
+            SB_TRY(sb_rt_launch(rt, kw, 1, &gws, &lws, "attn_reg", e));
+        } else {
             const size_t groups = ((size_t)M + (size_t)plan.tq - 1) / (size_t)plan.tq;
             const size_t lws = (size_t)plan.nt, gws = groups * lws;
             SB_TRY(sb_rt_launch(rt, kw, 1, &gws, &lws, "attn_window", e));
