@@ -35,3 +35,15 @@ __kernel void ema_step(__global const float *coef, __global const float *omega,
     const float v = y + omega[d] * xv;
     mx[mx_off + d] = v / (1.0f + exp(-v));
 }
+
+/* The decode step's combine with the gate decision as arguments (no buffer
+ * writes from the host): x[d] = silu(hx[d] + (act ? w * g[d] : 0) + x[d]).
+ * One work-item per channel. */
+__kernel void step_combine(const int D, __global const float *hx, const ulong hx_off,
+                           __global const float *g, const int act, const float w,
+                           __global float *x) {
+    const int d = get_global_id(0);
+    if (d >= D) return;
+    const float v = hx[hx_off + d] + (act ? w * g[d] : 0.0f) + x[d];
+    x[d] = v / (1.0f + exp(-v));
+}

@@ -29,18 +29,13 @@ struct sb_stream {
     sb_err err;
     long pos;
     stream_layer *layers;
-    cl_mem x, xn, mx, hxu, s, ao, g, w, cidx, ids, out, in;
+    cl_mem x, xn, mx, hxu, s, ao, g, ids, out, in;
     float *tmp_out;    /* prefill outputs [n][d_output] */
     size_t tmp_cap;
 };
 
 static sb_buf BUF(cl_mem m) {
     sb_buf b = {m, 0};
-    return b;
-}
-
-static sb_buf AT(cl_mem m, size_t bytes) {
-    sb_buf b = {m, bytes};
     return b;
 }
 
@@ -63,7 +58,7 @@ void sb_stream_free(sb_stream *s) {
         }
         free(s->layers);
     }
-    cl_mem *all[] = {&s->x, &s->xn, &s->mx, &s->hxu, &s->s, &s->ao, &s->g, &s->w, &s->cidx, &s->ids, &s->out, &s->in};
+    cl_mem *all[] = {&s->x, &s->xn, &s->mx, &s->hxu, &s->s, &s->ao, &s->g, &s->ids, &s->out, &s->in};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) rel(all[i]);
     free(s->tmp_out);
     free(s);
@@ -128,8 +123,6 @@ sb_status sb_stream_open(sb_model *model, sb_stream **out) {
     SB_TRY(sb_rt_alloc(rt, (Z + 2 * H) * 4, &s->s, "stream s", e));
     SB_TRY(sb_rt_alloc(rt, H * 4, &s->ao, "stream attention out", e));
     SB_TRY(sb_rt_alloc(rt, D * 4, &s->g, "stream g", e));
-    SB_TRY(sb_rt_alloc(rt, 4, &s->w, "stream w", e));
-    SB_TRY(sb_rt_alloc(rt, 4, &s->cidx, "stream cidx", e));
     SB_TRY(sb_rt_alloc(rt, 4, &s->ids, "stream id", e));
     SB_TRY(sb_rt_alloc(rt, F * 4, &s->in, "stream input", e));
     SB_TRY(sb_rt_alloc(rt, (size_t)c->d_output * 4, &s->out, "stream output", e));
@@ -178,7 +171,10 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
     size_t D = (size_t)c->d_model;
     sb_attn_cfg ac = {c->d_qk, c->d_hidden, c->mem_size, 1, c->softmax, c->rotary, c->max_positions};
     cl_kernel k;
+    cl_kernel kc;
+    const cl_ulong two = 2;
     SB_TRY(sb_rt_kernel(rt, "stream_step", NULL, "ema_step", &k, e));
+    SB_TRY(sb_rt_kernel(rt, "stream_step", NULL, "step_combine", &kc, e));
     for (int li = 0; li < c->n_layers; li++) {
         sb_dev_layer *L = &m->layers[li];
         stream_layer *sl = &s->layers[li];
@@ -209,21 +205,29 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
         SB_TRY(linear1(rt, s->mx, &L->hx, 0, s->hxu, e));
         float u[2];
         SB_TRY(sb_rt_read(rt, s->hxu, 0, sizeof u, u, e));
-        float w;
-        int act = sb_gate_rule(u[0], u[1], L->temp, &w);
-        int32_t ci = act ? 0 : -1;
+        cl_float w = 0.0f;
+        cl_int act = sb_gate_rule(u[0], u[1], L->temp, &w);
+        if (!act) w = 0.0f;
         sl->steps++;
         if (act) {
             sl->activated++;
-            SB_TRY(sb_rt_write(rt, s->w, 0, 4, &w, e));
             SB_TRY(linear1(rt, s->mx, &L->mx, 1, s->s, e));
             SB_TRY(sb_op_attn_step(rt, &ac, &sl->ring, (int)s->pos, BUF(s->s), BUF(L->qk_g),
                                    BUF(L->qk_b), BUF(L->rel), BUF(s->ao), e));
             SB_TRY(linear1(rt, s->ao, &L->h, 0, s->g, e));
         }
-        SB_TRY(sb_rt_write(rt, s->cidx, 0, 4, &ci, e));
-        SB_TRY(sb_op_combine(rt, 1, (int)D, AT(s->hxu, 8), (int)(D + 2), BUF(s->g), BUF(s->w),
-                             BUF(s->cidx), BUF(s->x), BUF(s->x), e));
+        /* combine with the gate's decision as arguments: no host writes */
+        SB_ARG(kc, 0, Di);
+        SB_ARG(kc, 1, s->hxu);
+        SB_ARG(kc, 2, two);
+        SB_ARG(kc, 3, s->g);
+        SB_ARG(kc, 4, act);
+        SB_ARG(kc, 5, w);
+        SB_ARG(kc, 6, s->x);
+        {
+            size_t lws = sb_rt_wg1(rt, kc, 64), gws = sb_round_up(D, lws);
+            SB_TRY(sb_rt_launch(rt, kc, 1, &gws, &lws, "step_combine", e));
+        }
         if (!c->prenorm) SB_TRY(norm1(m, &L->norm, s->x, s->x, e));
     }
     cl_mem xf = s->x;
