@@ -29,6 +29,7 @@ int cli_generate(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_peak(int argc, char **argv);
 int cli_version(int argc, char **argv);
+int cli_tune(int argc, char **argv);
 
 /* ---- options: getopt_long, long options only (plus -h) ----------------------- */
 

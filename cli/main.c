@@ -19,6 +19,7 @@ static const cli_command commands[] = {
     {"selftest", cli_selftest, "CLBlast GEMM against plain C on a device"},
     {"bench", cli_bench, "timed forwards and decode over lengths, shares, methods"},
     {"peak", cli_peak, "measured device peaks: fp32 FMA rate, bandwidth, transfer, launch"},
+    {"tune", cli_tune, "measure and store the GEMM parameters for a device: [--device D|all]"},
     {"version", cli_version, "print the library version"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gemm_tune.h"
+#include "linear_tune.h"
 #include "ops/linear.h"
 #include "program_cache.h"
 #include "rt.h"
@@ -41,9 +42,6 @@ sb_status sb_rt_create(const sb_rt_options *opt, sb_rt **out, sb_err *e) {
     /* Tuned CLBlast parameters for this device, if the library has some
      * (gemm_tune.h: speed only; bad user-given values are an error). */
     SB_TRY(sb_gemm_tune_apply(&rt->dev, NULL, e));
-    /* The own GEMM's variant and tiles: device class, or SEQBOAT_LINEAR. */
-    sb_linear_params_default(&rt->dev, &rt->lin);
-    SB_TRY(sb_linear_params_parse(getenv("SEQBOAT_LINEAR"), &rt->dev, &rt->lin, e));
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->dev.platform, 0};
     rt->ctx = clCreateContext(props, 1, &rt->dev.device, NULL, NULL, &err);
     if (err != CL_SUCCESS) {
@@ -58,6 +56,11 @@ sb_status sb_rt_create(const sb_rt_options *opt, sb_rt **out, sb_err *e) {
         goto done;
     }
     SB_TRY(sb_progcache_create(opt->cache_dir, &rt->progs, e));
+    /* The own GEMM's variant and tiles: device class, then this device's
+     * `seqboat tune` result if stored, then SEQBOAT_LINEAR. */
+    sb_linear_params_default(&rt->dev, &rt->lin);
+    sb_linear_tune_load(rt);
+    SB_TRY(sb_linear_params_parse(getenv("SEQBOAT_LINEAR"), &rt->dev, &rt->lin, e));
     *out = rt;
     return SB_OK;
 done:

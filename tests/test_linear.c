@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "../runtime/linear_tune.h"
 #include "../runtime/ops/linear.h"
 #include "ref/ref_linear.h"
 #include "testutil.h"
@@ -105,6 +107,45 @@ START_TEST(test_linear_bad_args) {
 }
 END_TEST
 
+/* tune: a run over tiny shapes picks a candidate that runs, the file round
+ * trips through sb_rt_create, a bad file is ignored. */
+START_TEST(test_linear_tune_roundtrip) {
+    char dir[] = "/tmp/sb-test-tune-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    setenv("SEQBOAT_CACHE_DIR", dir, 1);
+    unsetenv("SEQBOAT_LINEAR");
+    sb_rt *rt = tu_rt();
+    const sb_linear_params def = rt->lin;
+    const sb_tune_shape shapes[] = {{9, 20, 16, "a"}, {3, 7, 33, "b"}};
+    sb_linear_params best;
+    double best_ms = -1, def_ms = -1;
+    TU_OK(sb_linear_tune_run(rt, shapes, 2, 1, NULL, NULL, &best, &best_ms, &def_ms, &tu_err));
+    ck_assert(best_ms >= 0 && def_ms >= 0 && best_ms <= def_ms);
+    ck_assert_int_eq(memcmp(&rt->lin, &def, sizeof def), 0); /* left as found */
+    best.variant = SB_LINEAR_REG, best.mr = 5, best.vw = 4, best.nv = 3;
+    TU_OK(sb_linear_tune_save(rt, &best, &tu_err));
+    char path[1200];
+    sb_linear_tune_path(rt, path, sizeof path);
+    sb_rt_free(rt);
+    rt = tu_rt(); /* loads the file */
+    ck_assert_int_eq(rt->lin.variant, SB_LINEAR_REG);
+    ck_assert_int_eq(rt->lin.mr, 5);
+    ck_assert_int_eq(rt->lin.vw, 4);
+    ck_assert_int_eq(rt->lin.nv, 3);
+    check_one(rt, 11, 13, 9, 1, 1, 77);
+    sb_rt_free(rt);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("seqboat-linear-tune 1 reg:0,3,2\n", f);
+    fclose(f);
+    rt = tu_rt(); /* a bad file: device-class defaults */
+    ck_assert_int_eq(memcmp(&rt->lin, &def, sizeof def), 0);
+    sb_rt_free(rt);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("linear");
     TCase *t = tcase_create("linear");
@@ -118,6 +159,7 @@ int main(void) {
     tcase_add_test(t, test_linear_lds_small);
     tcase_add_test(t, test_linear_clblast);
     tcase_add_test(t, test_linear_bad_args);
+    tcase_add_test(t, test_linear_tune_roundtrip);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
