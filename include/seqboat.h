@@ -71,6 +71,13 @@
  *   SEQBOAT_GEMM_XGEMM, SEQBOAT_GEMM_XGEMM_DIRECT
  *                      CLBlast Xgemm (16 values) / XgemmDirect (10 values)
  *                      parameters, comma-separated, for every device
+ *   SEQBOAT_LINEAR     the model's products: "clblast", "reg[:MR,VW,NV]" (the
+ *                      library's register-tiled kernel, CPU devices' default) or
+ *                      "lds[:TM,TN,TK,WM,WN]" (local-memory tiles, other
+ *                      devices' default); overrides a stored `seqboat tune`
+ *                      result (cache folder, per device and driver)
+ *   SEQBOAT_ATTN       "reg" or "lds": the CPU-class or the work-group windowed
+ *                      attention kernel (default: reg on CPU devices)
  *   The `seqboat` program also reads SEQBOAT_MODEL (default model of
  *   `seqboat generate`); the CLI's and bench's own settings are options.
  */
