@@ -8,14 +8,11 @@
  *   y = sum_n g h,  mx = silu(y + omega x_t)
  * One work-item per channel; the state lives on the device between steps.
  */
-__kernel void ema_step(__global const float *coef, __global const float *omega,
-                       __global float *h, __global const float *x, const ulong x_off,
-                       __global float *mx, const ulong mx_off, __global float *xring,
-                       const int trunc, const int slot, const int have_old, const int D,
-                       const int N) {
-    const int d = get_global_id(0);
-    if (d >= D) return;
-    const float xv = x[x_off + d];
+/* The EMA step of channel d for input xv (see above); writes mx[mx_off + d]. */
+static void ema_channel(__global const float *coef, __global const float *omega,
+                        __global float *h, const float xv, __global float *mx, const ulong mx_off,
+                        __global float *xring, const int trunc, const int slot,
+                        const int have_old, const int D, const int N, const int d) {
     float xo = 0.0f;
     if (trunc > 0) {
         if (have_old) xo = xring[(size_t)slot * D + d];
@@ -34,6 +31,59 @@ __kernel void ema_step(__global const float *coef, __global const float *omega,
     }
     const float v = y + omega[d] * xv;
     mx[mx_off + d] = v / (1.0f + exp(-v));
+}
+
+__kernel void ema_step(__global const float *coef, __global const float *omega,
+                       __global float *h, __global const float *x, const ulong x_off,
+                       __global float *mx, const ulong mx_off, __global float *xring,
+                       const int trunc, const int slot, const int have_old, const int D,
+                       const int N) {
+    const int d = get_global_id(0);
+    if (d >= D) return;
+    ema_channel(coef, omega, h, x[x_off + d], mx, mx_off, xring, trunc, slot, have_old, D, N, d);
+}
+
+/* Tree sum of red[0 .. n) (n = the work-group size, a power of two); v is this
+ * work-item's value. Every work-item reaches every barrier. */
+static float step_wg_sum(__local float *red, const int lid, const int n, const float v) {
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = n >> 1; s > 0; s >>= 1) {
+        if (lid < s) red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float r = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* Prenorm LayerNorm of the row x (as norm_eltwise.cl's layernorm: shifted by
+ * x[0], two passes, eps 1e-5) into xn, then the EMA step on it: one launch
+ * instead of two. One work-group (size a power of two, red that many floats);
+ * each work-item owns channels lid, lid + size, ... for both parts. */
+__kernel void norm_ema_step(__global const float *coef, __global const float *omega,
+                            __global float *h, __global const float *x,
+                            __global const float *nw, __global const float *nb,
+                            __global float *xn, __global float *mx, __global float *xring,
+                            const int trunc, const int slot, const int have_old, const int D,
+                            const int N, __local float *red) {
+    const int lid = (int)get_local_id(0), nt = (int)get_local_size(0);
+    const float x0 = x[0];
+    float acc = 0.0f;
+    for (int c = lid; c < D; c += nt) acc += x[c] - x0;
+    const float m = step_wg_sum(red, lid, nt, acc) / (float)D;
+    acc = 0.0f;
+    for (int c = lid; c < D; c += nt) {
+        const float dv = (x[c] - x0) - m;
+        acc += dv * dv;
+    }
+    const float var = step_wg_sum(red, lid, nt, acc) / (float)D;
+    const float inv = 1.0f / sqrt(var + 1e-5f);
+    for (int d = lid; d < D; d += nt) {
+        const float xv = ((x[d] - x0) - m) * inv * nw[d] + nb[d];
+        xn[d] = xv;
+        ema_channel(coef, omega, h, xv, mx, 0, xring, trunc, slot, have_old, D, N, d);
+    }
 }
 
 /* The decode step's combine with the gate decision as arguments (no buffer

@@ -175,33 +175,64 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
     const cl_ulong two = 2;
     SB_TRY(sb_rt_kernel(rt, "stream_step", NULL, "ema_step", &k, e));
     SB_TRY(sb_rt_kernel(rt, "stream_step", NULL, "step_combine", &kc, e));
+    /* the fused LayerNorm + EMA step: one work-group of a power of two <= D
+     * items (as the layernorm kernel's row segment), within the limits */
+    cl_kernel kne = NULL;
+    size_t nt_ne = 0;
+    if (c->prenorm && c->norm == SB_NORM_LAYER) {
+        SB_TRY(sb_rt_kernel(rt, "stream_step", NULL, "norm_ema_step", &kne, e));
+        size_t want = sb_pow2_ceil(D);
+        if (want > 256) want = 256;
+        nt_ne = sb_rt_wg1(rt, kne, want);
+        if (nt_ne * sizeof(float) > rt->dev.local_mem) nt_ne = 0;
+    }
     for (int li = 0; li < c->n_layers; li++) {
         sb_dev_layer *L = &m->layers[li];
         stream_layer *sl = &s->layers[li];
-        cl_mem xin = s->x;
-        if (c->prenorm) {
-            SB_TRY(norm1(m, &L->norm, s->x, s->xn, e));
-            xin = s->xn;
-        }
         cl_ulong zero = 0;
         int trunc = c->truncation, slot = trunc > 0 ? (int)(s->pos % trunc) : 0;
         int have_old = trunc > 0 && s->pos >= trunc, Di = (int)D, Ni = c->d_ema;
         cl_mem xr = sl->xring ? sl->xring : sl->h;
-        SB_ARG(k, 0, L->ema_coef);
-        SB_ARG(k, 1, L->omega);
-        SB_ARG(k, 2, sl->h);
-        SB_ARG(k, 3, xin);
-        SB_ARG(k, 4, zero);
-        SB_ARG(k, 5, s->mx);
-        SB_ARG(k, 6, zero);
-        SB_ARG(k, 7, xr);
-        SB_ARG(k, 8, trunc);
-        SB_ARG(k, 9, slot);
-        SB_ARG(k, 10, have_old);
-        SB_ARG(k, 11, Di);
-        SB_ARG(k, 12, Ni);
-        size_t lws = sb_rt_wg1(rt, k, 64), gws = sb_round_up(D, lws);
-        SB_TRY(sb_rt_launch(rt, k, 1, &gws, &lws, "ema_step", e));
+        if (c->prenorm && c->norm == SB_NORM_LAYER && nt_ne > 0) {
+            /* LayerNorm + EMA step in one launch */
+            SB_ARG(kne, 0, L->ema_coef);
+            SB_ARG(kne, 1, L->omega);
+            SB_ARG(kne, 2, sl->h);
+            SB_ARG(kne, 3, s->x);
+            SB_ARG(kne, 4, L->norm.w);
+            SB_ARG(kne, 5, L->norm.b);
+            SB_ARG(kne, 6, s->xn);
+            SB_ARG(kne, 7, s->mx);
+            SB_ARG(kne, 8, xr);
+            SB_ARG(kne, 9, trunc);
+            SB_ARG(kne, 10, slot);
+            SB_ARG(kne, 11, have_old);
+            SB_ARG(kne, 12, Di);
+            SB_ARG(kne, 13, Ni);
+            SB_ARG_LOCAL(kne, 14, nt_ne * sizeof(float));
+            SB_TRY(sb_rt_launch(rt, kne, 1, &nt_ne, &nt_ne, "norm_ema_step", e));
+        } else {
+            cl_mem xin = s->x;
+            if (c->prenorm) {
+                SB_TRY(norm1(m, &L->norm, s->x, s->xn, e));
+                xin = s->xn;
+            }
+            SB_ARG(k, 0, L->ema_coef);
+            SB_ARG(k, 1, L->omega);
+            SB_ARG(k, 2, sl->h);
+            SB_ARG(k, 3, xin);
+            SB_ARG(k, 4, zero);
+            SB_ARG(k, 5, s->mx);
+            SB_ARG(k, 6, zero);
+            SB_ARG(k, 7, xr);
+            SB_ARG(k, 8, trunc);
+            SB_ARG(k, 9, slot);
+            SB_ARG(k, 10, have_old);
+            SB_ARG(k, 11, Di);
+            SB_ARG(k, 12, Ni);
+            size_t lws = sb_rt_wg1(rt, k, 64), gws = sb_round_up(D, lws);
+            SB_TRY(sb_rt_launch(rt, k, 1, &gws, &lws, "ema_step", e));
+        }
         SB_TRY(linear1(rt, s->mx, &L->hx, 0, s->hxu, e));
         float u[2];
         SB_TRY(sb_rt_read(rt, s->hxu, 0, sizeof u, u, e));
