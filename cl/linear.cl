@@ -15,9 +15,14 @@
  *   LIN_WM x LIN_WN results. Local size (LIN_TN/LIN_WN, LIN_TM/LIN_WM); the
  *   global size is rounded up to it, the edges are guarded. Reads W unpacked.
  *
+ * LIN_VARIANT (1 = reg, 2 = lds, 0 = both) leaves the other variant's kernel
+ * out of the program (less to compile on first use).
  * Offsets are in elements. No barriers in linear_reg; linear_lds reaches its
  * barriers in every work-item (no early return). */
 
+#ifndef LIN_VARIANT
+#define LIN_VARIANT 0
+#endif
 #ifndef LIN_MR
 #define LIN_MR 6
 #endif
@@ -56,6 +61,7 @@
 
 inline float lin_act(float v, int act) { return act == 1 ? v / (1.0f + exp(-v)) : v; }
 
+#if LIN_VARIANT != 2
 /* Pack W [n x k] (row stride ldw) into NR-column panels; 1-D range over
  * npanels * k * NR packed elements. */
 __kernel void linear_pack(const int n, const int k, __global const float *w, const ulong w_off,
@@ -142,6 +148,9 @@ __kernel void linear_reg(const int m, const int n, const int k,
     }
 }
 
+#endif /* LIN_VARIANT != 2 */
+
+#if LIN_VARIANT != 1
 __kernel void linear_lds(const int m, const int n, const int k,
                          __global const float *a, const ulong a_off, const int lda,
                          __global const float *w, const ulong w_off, const int ldw,
@@ -190,3 +199,4 @@ __kernel void linear_lds(const int m, const int n, const int k,
         }
     }
 }
+#endif /* LIN_VARIANT != 1 */

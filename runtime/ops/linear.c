@@ -89,11 +89,13 @@ void sb_linear_params_string(const sb_linear_params *p, char *buf, size_t size) 
 
 static void defines(const sb_linear_params *p, char *buf, size_t size) {
     if (p->variant == SB_LINEAR_REG)
-        snprintf(buf, size, "#define LIN_MR %d\n#define LIN_VW %d\n#define LIN_NV %d\n", p->mr, p->vw,
-                 p->nv);
+        snprintf(buf, size,
+                 "#define LIN_VARIANT 1\n#define LIN_MR %d\n#define LIN_VW %d\n#define LIN_NV %d\n",
+                 p->mr, p->vw, p->nv);
     else
         snprintf(buf, size,
-                 "#define LIN_TM %d\n#define LIN_TN %d\n#define LIN_TK %d\n#define LIN_WM %d\n"
+                 "#define LIN_VARIANT 2\n#define LIN_TM %d\n#define LIN_TN %d\n#define LIN_TK %d\n"
+                 "#define LIN_WM %d\n"
                  "#define LIN_WN %d\n",
                  p->tm, p->tn, p->tk, p->wm, p->wn);
 }
