@@ -34,8 +34,8 @@ static float seg_sum(__local float *red, const int base, const int j, const int 
  * red is get_local_size(0) floats. Two passes: mean, then the biased variance
  * of (x - mean). Both work on x shifted by the row's first element x0 and the
  * mean is kept as x0 + m, so rows with a large offset and a small spread lose
- * no precision to the offset. y may alias x: each work-item rewrites only
- * elements it has read itself, after both reductions. */
+ * no precision to the offset. y may alias x: every global element of a row is
+ * read and written by one work-item only (x0 travels through local memory). */
 __kernel void layernorm(const int T, const int D, const int S,
                         __global const float *x, const ulong x_off,
                         __global const float *w, const ulong w_off,
@@ -50,7 +50,14 @@ __kernel void layernorm(const int T, const int D, const int S,
     const ulong xr = x_off + (valid ? (ulong)row * (ulong)D : 0);
     const ulong yr = y_off + (valid ? (ulong)row * (ulong)D : 0);
 
-    const float x0 = valid ? x[xr] : 0.0f;
+    /* x0 is read from global memory by the row's work-item j = 0 only (it owns
+     * column 0) and handed to the others through local memory: a local barrier
+     * orders local memory only, so another work-item reading x[xr] itself
+     * would race with the in-place write of y[row, 0] below. */
+    if (j == 0) red[base] = valid ? x[xr] : 0.0f;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const float x0 = red[base];
+    barrier(CLK_LOCAL_MEM_FENCE); /* red is reused by seg_sum */
     float acc = 0.0f;
     if (valid)
         for (int c = j; c < D; c += S) acc += x[xr + c] - x0;
@@ -65,8 +72,8 @@ __kernel void layernorm(const int T, const int D, const int S,
     const float var = seg_sum(red, base, j, S, acc) / (float)D;
     const float inv = 1.0f / sqrt(var + NORM_EPS);
 
-    /* Every work-item of the row has read x0 before the barriers above, so
-     * the write of y[row, 0] (possibly x0 itself) cannot disturb it. */
+    /* Each work-item reads and writes only its own columns c = j (mod S) of
+     * the row, so y may alias x without any ordering between work-items. */
     if (valid)
         for (int c = j; c < D; c += S)
             y[yr + c] = ((x[xr + c] - x0) - m) * inv * w[w_off + c] + b[b_off + c];
