@@ -14,6 +14,7 @@ typedef struct entry {
     cl_device_id dev;
     char key[65];
     cl_program prog;
+    int from_disk; /* built from a cached binary: a later failure discards the file */
 } entry;
 
 struct sb_progcache {
@@ -27,7 +28,7 @@ struct sb_progcache {
 };
 
 static const char MAGIC[4] = {'S', 'B', 'P', 'C'};
-enum { HDR_BYTES = 4 + 4 + 8 + 32 };
+enum { HDR_BYTES = 4 + 4 + 8 + 32 + 32 };
 
 static int mkdir_p(const char *path) {
     char tmp[4096];
@@ -136,6 +137,18 @@ static void key_raw(const sb_device_info *dev, const char *source, const char *o
     EVP_MD_CTX_free(c);
 }
 
+/* SHA-256 of a buffer; returns 0 on success. */
+static int sha256(const unsigned char *p, size_t n, unsigned char out[32]) {
+    unsigned len = 0;
+    int ok = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c) return -1;
+    ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, p, n) == 1 &&
+         EVP_DigestFinal_ex(c, out, &len) == 1 && len == 32;
+    EVP_MD_CTX_free(c);
+    return ok ? 0 : -1;
+}
+
 static void to_hex(const unsigned char raw[32], char hex[65]) {
     static const char *d = "0123456789abcdef";
     for (int i = 0; i < 32; i++) {
@@ -168,11 +181,35 @@ static sb_status build_log(cl_program p, const sb_device_info *dev, cl_int err, 
                    dev->name, sb_cl_error_string(err), err, log);
 }
 
-/* Try the disk file; returns a built program or NULL (a miss). */
+/* Every kernel of a freshly built program can be created and answers the
+ * kernel queries used at launch; returns 0 when so. Drivers accept some damaged
+ * binaries at clCreateProgramWithBinary / clBuildProgram and fail only here
+ * (rusticl: CL_INVALID_PROGRAM_EXECUTABLE from clCreateKernel). */
+static int program_usable(cl_program prog, const sb_device_info *dev) {
+    cl_uint nk = 0;
+    cl_kernel ks[64];
+    int ok = 1;
+    if (clCreateKernelsInProgram(prog, 0, NULL, &nk) != CL_SUCCESS || nk == 0 || nk > 64)
+        return -1;
+    if (clCreateKernelsInProgram(prog, nk, ks, NULL) != CL_SUCCESS) return -1;
+    for (cl_uint i = 0; i < nk; i++) {
+        char name[256];
+        size_t wg = 0;
+        if (clGetKernelInfo(ks[i], CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL) != CL_SUCCESS ||
+            clGetKernelWorkGroupInfo(ks[i], dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
+                                     NULL) != CL_SUCCESS || wg == 0)
+            ok = 0;
+        clReleaseKernel(ks[i]);
+    }
+    return ok ? 0 : -1;
+}
+
+/* Try the disk file; returns a built, checked program or NULL (a miss). A file
+ * that exists but is unusable is removed. */
 static cl_program load_disk(sb_progcache *pc, cl_context ctx, const sb_device_info *dev,
                             const unsigned char raw[32], const char *path, const char *options) {
     FILE *f = fopen(path, "rb");
-    unsigned char hdr[HDR_BYTES];
+    unsigned char hdr[HDR_BYTES], sum[32];
     unsigned char *bin = NULL;
     cl_program prog = NULL;
     if (!f) return NULL;
@@ -188,6 +225,8 @@ static cl_program load_disk(sb_progcache *pc, cl_context ctx, const sb_device_in
     if (!bin) goto reject;
     if (fread(bin, 1, (size_t)size, f) != (size_t)size) goto reject;
     if (fgetc(f) != EOF) goto reject; /* trailing bytes: not a file we wrote */
+    /* the payload checksum, before the driver sees a byte of it */
+    if (sha256(bin, (size_t)size, sum) != 0 || memcmp(sum, hdr + 48, 32) != 0) goto reject;
     {
         size_t len = (size_t)size;
         const unsigned char *bins[1] = {bin};
@@ -195,6 +234,7 @@ static cl_program load_disk(sb_progcache *pc, cl_context ctx, const sb_device_in
         prog = clCreateProgramWithBinary(ctx, 1, &dev->device, &len, bins, &status, &err);
         if (err != CL_SUCCESS || status != CL_SUCCESS) goto reject;
         if (clBuildProgram(prog, 1, &dev->device, options, NULL, NULL) != CL_SUCCESS) goto reject;
+        if (program_usable(prog, dev) != 0) goto reject;
     }
     fclose(f);
     free(bin);
@@ -204,6 +244,7 @@ reject:
     if (prog) clReleaseProgram(prog);
     fclose(f);
     free(bin);
+    remove(path);
     return NULL;
 }
 
@@ -226,6 +267,7 @@ static void store_disk(sb_progcache *pc, const sb_device_info *dev, cl_program p
     for (int i = 0; i < 4; i++) hdr[4 + i] = (unsigned char)(SB_PROGCACHE_FORMAT >> (8 * i));
     for (int i = 0; i < 8; i++) hdr[8 + i] = (unsigned char)((uint64_t)size >> (8 * i));
     memcpy(hdr + 16, raw, 32);
+    if (sha256(bin, size, hdr + 48) != 0) goto out;
     /* unique per process, cache object and write: threads with their own caches may
      * store the same program into one folder at the same time */
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%p.%u", path, (long)getpid(), (void *)pc, pc->seq++);
@@ -248,21 +290,27 @@ out:
     free(bin);
 }
 
-sb_status sb_progcache_get(sb_progcache *pc, cl_context ctx, const sb_device_info *dev,
-                           const char *source, const char *options, cl_program *out, sb_err *e) {
+/* The entry of (ctx, device, key), or NULL. */
+static entry *find_entry(sb_progcache *pc, cl_context ctx, cl_device_id dev, const char *hex) {
+    for (int i = 0; i < pc->n; i++) {
+        entry *en = &pc->entries[i];
+        if (en->ctx == ctx && en->dev == dev && strcmp(en->key, hex) == 0) return en;
+    }
+    return NULL;
+}
+
+static sb_status get_entry(sb_progcache *pc, cl_context ctx, const sb_device_info *dev,
+                           const char *source, const char *options, entry **out, sb_err *e) {
     unsigned char raw[32];
     char hex[65];
     cl_int err;
-    if (!options) options = "";
     key_raw(dev, source, options, raw);
     to_hex(raw, hex);
-    for (int i = 0; i < pc->n; i++) {
-        entry *en = &pc->entries[i];
-        if (en->ctx == ctx && en->dev == dev->device && strcmp(en->key, hex) == 0) {
-            pc->stats.mem_hits++;
-            *out = en->prog;
-            return SB_OK;
-        }
+    entry *found = find_entry(pc, ctx, dev->device, hex);
+    if (found) {
+        pc->stats.mem_hits++;
+        *out = found;
+        return SB_OK;
     }
     if (pc->n == pc->cap) {
         int cap = pc->cap ? pc->cap * 2 : 16;
@@ -274,10 +322,14 @@ sb_status sb_progcache_get(sb_progcache *pc, cl_context ctx, const sb_device_inf
     cl_program prog = NULL;
     const char *path = sb_progcache_path(pc, hex);
     char pathcopy[4096] = "";
+    int from_disk = 0;
     if (path) {
         snprintf(pathcopy, sizeof pathcopy, "%s", path);
         prog = load_disk(pc, ctx, dev, raw, pathcopy, options);
-        if (prog) pc->stats.disk_hits++;
+        if (prog) {
+            pc->stats.disk_hits++;
+            from_disk = 1;
+        }
     }
     if (!prog) {
         size_t len = strlen(source);
@@ -299,8 +351,62 @@ sb_status sb_progcache_get(sb_progcache *pc, cl_context ctx, const sb_device_inf
     en->dev = dev->device;
     memcpy(en->key, hex, 65);
     en->prog = prog;
-    *out = prog;
+    en->from_disk = from_disk;
+    *out = en;
     return SB_OK;
+}
+
+sb_status sb_progcache_get(sb_progcache *pc, cl_context ctx, const sb_device_info *dev,
+                           const char *source, const char *options, cl_program *out, sb_err *e) {
+    entry *en = NULL;
+    sb_status st = get_entry(pc, ctx, dev, source, options ? options : "", &en, e);
+    if (st == SB_OK) *out = en->prog;
+    return st;
+}
+
+/* Forget a program that came from a cached binary and remove its file: the
+ * next get builds it from source. */
+static void discard(sb_progcache *pc, entry *en) {
+    pc->stats.disk_rejects++;
+    if (pc->dir) remove(sb_progcache_path(pc, en->key));
+    clReleaseProgram(en->prog); /* kernels made from it keep it alive as needed */
+    *en = pc->entries[--pc->n];
+}
+
+/* clCreateKernel plus the work-group size query done at launch. */
+static cl_int make_kernel(cl_program prog, const sb_device_info *dev, const char *name,
+                          cl_kernel *out) {
+    cl_int err;
+    size_t wg = 0;
+    *out = clCreateKernel(prog, name, &err);
+    if (err != CL_SUCCESS) return err;
+    err = clGetKernelWorkGroupInfo(*out, dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
+                                   NULL);
+    if (err == CL_SUCCESS && wg == 0) err = CL_INVALID_KERNEL;
+    if (err != CL_SUCCESS) {
+        clReleaseKernel(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+sb_status sb_progcache_kernel(sb_progcache *pc, cl_context ctx, const sb_device_info *dev,
+                              const char *source, const char *options, const char *name,
+                              cl_kernel *out, sb_err *e) {
+    entry *en = NULL;
+    cl_int err = CL_SUCCESS;
+    if (!options) options = "";
+    *out = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        sb_status st = get_entry(pc, ctx, dev, source, options, &en, e);
+        if (st != SB_OK) return st;
+        err = make_kernel(en->prog, dev, name, out);
+        if (err == CL_SUCCESS) return SB_OK;
+        if (!en->from_disk) break;
+        discard(pc, en); /* the cached binary is to blame: rebuild from source */
+    }
+    return sb_fail(e, SB_ERR_OPENCL, "clCreateKernel(%s) on '%s' failed: %s (%d)", name,
+                   dev->name, sb_cl_error_string(err), err);
 }
 
 /* ---- kernel sources ------------------------------------------------------ */

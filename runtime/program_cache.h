@@ -8,12 +8,18 @@
  *  - Disk key: SHA-256 over SB_PROGCACHE_FORMAT, the final source, the options,
  *    the device name, the driver version and the platform version (each field
  *    length-prefixed). File: <dir>/<64 hex key>.clbin, laid out as
- *      "SBPC" | u32 format | u64 binary size | 32-byte key | binary bytes.
+ *      "SBPC" | u32 format | u64 binary size | 32-byte key |
+ *      32-byte SHA-256 of the binary | binary bytes      (integers little-endian).
  *    Files are written to a temporary name in the same folder, then rename()d, so a
  *    reader never sees a partial file under the final name.
- *  - Any file that cannot be read, is short, carries another magic, format or key,
- *    or whose binary fails to load or build, is a miss: the program is built from
- *    source and the file rewritten. Nothing about a bad file is reported.
+ *  - Nothing from a file reaches the driver before its checksum matches. A file
+ *    that cannot be read, is short or long, carries another magic, format, key
+ *    or checksum, or whose binary then fails in the driver - at
+ *    clCreateProgramWithBinary, clBuildProgram, creating any of its kernels or
+ *    querying their work-group size (checked at load), or later when
+ *    sb_progcache_kernel creates a kernel from it - is discarded: the file is
+ *    removed, the program is built from source and the file rewritten. Nothing
+ *    about a bad file is reported (stats.disk_rejects counts them).
  *  - Folder: the `dir` argument, else env SEQBOAT_CACHE_DIR, else
  *    $XDG_CACHE_HOME/seqboat, else $HOME/.cache/seqboat. "off" disables the disk.
  *    If the folder cannot be created or written, the disk cache is switched off for
@@ -25,7 +31,7 @@
 #define SB_PROGRAM_CACHE_H
 #include "rt.h"
 
-#define SB_PROGCACHE_FORMAT 1u
+#define SB_PROGCACHE_FORMAT 2u /* 2: payload checksum in the header */
 
 typedef struct sb_progcache_stats {
     unsigned mem_hits;    /* served from memory */
@@ -39,6 +45,14 @@ sb_status sb_progcache_create(const char *dir, sb_progcache **out, sb_err *e);
 void sb_progcache_free(sb_progcache *pc);
 sb_status sb_progcache_get(sb_progcache *pc, cl_context ctx, const sb_device_info *dev,
                            const char *source, const char *options, cl_program *out, sb_err *e);
+/* Kernel `name` of the program (as sb_progcache_get), created and its
+ * work-group size queried. If that fails on a program built from a cached
+ * binary, the binary is discarded as above and the program rebuilt from
+ * source once; a failure on a program built from source is SB_ERR_OPENCL.
+ * The kernel is the caller's (clReleaseKernel). */
+sb_status sb_progcache_kernel(sb_progcache *pc, cl_context ctx, const sb_device_info *dev,
+                              const char *source, const char *options, const char *name,
+                              cl_kernel *out, sb_err *e);
 /* The disk key as 64 lowercase hex characters + NUL. */
 void sb_progcache_key(const sb_device_info *dev, const char *source, const char *options,
                       char hex[65]);

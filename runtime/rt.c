@@ -124,26 +124,19 @@ sb_status sb_rt_kernel_src(sb_rt *rt, const char *stem, const char *source, cons
     src = malloc(sl);
     if (!src) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     snprintf(src, sl, "%s\n#line 1 \"%s.cl\"\n%s", defines, stem, file);
-    cl_program prog;
-    st = sb_progcache_get(rt->progs, rt->ctx, &rt->dev, src, SB_BUILD_OPTIONS, &prog, e);
-    if (st != SB_OK) {
-        if (st == SB_ERR_BUILD && e) {
-            /* name the file in front of the log */
-            char head[256];
-            snprintf(head, sizeof head, "%s.cl: ", stem);
-            size_t hl = strlen(head), ml = strlen(e->msg);
-            if (hl + ml + 1 < sizeof e->msg) {
-                memmove(e->msg + hl, e->msg, ml + 1);
-                memcpy(e->msg, head, hl);
-            }
+    cl_kernel k = NULL;
+    st = sb_progcache_kernel(rt->progs, rt->ctx, &rt->dev, src, SB_BUILD_OPTIONS, name, &k, e);
+    if (st != SB_OK && e) {
+        /* name the file in front of the message (build log or kernel creation) */
+        char head[256];
+        snprintf(head, sizeof head, "%s.cl: ", stem);
+        size_t hl = strlen(head), ml = strlen(e->msg);
+        if (hl + ml + 1 < sizeof e->msg) {
+            memmove(e->msg + hl, e->msg, ml + 1);
+            memcpy(e->msg, head, hl);
         }
-        goto done;
     }
-    cl_int err;
-    cl_kernel k = clCreateKernel(prog, name, &err);
-    if (err != CL_SUCCESS)
-        SB_FAIL(SB_ERR_OPENCL, "clCreateKernel(%s in %s.cl) failed: %s (%d)", name, stem,
-                sb_cl_error_string(err), err);
+    if (st != SB_OK) goto done;
     if (kc->n == kc->cap) {
         int cap = kc->cap ? kc->cap * 2 : 32;
         kentry *nv = realloc(kc->v, (size_t)cap * sizeof *nv);

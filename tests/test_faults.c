@@ -341,20 +341,34 @@ static void note_size(const char *path, int i) {
     if (i < 256) sizes[i] = (long)s.st_size;
 }
 
-/* Cut short in different ways: half, header only, empty, garbage of full size. */
+/* Damage in different ways: half, header only (80 bytes, program_cache.h),
+ * empty, garbage after the header, 64 bytes flipped in the middle (length
+ * unchanged). */
 static void damage(const char *path, int i) {
     struct stat s;
     ck_assert_int_eq(stat(path, &s), 0);
-    switch (i % 4) {
+    switch (i % 5) {
     case 0: ck_assert_int_eq(truncate(path, s.st_size / 2), 0); break;
-    case 1: ck_assert_int_eq(truncate(path, s.st_size > 48 ? 48 : 1), 0); break;
+    case 1: ck_assert_int_eq(truncate(path, s.st_size > 80 ? 80 : 1), 0); break;
     case 2: ck_assert_int_eq(truncate(path, 0), 0); break;
-    default: {
+    case 3: {
         FILE *fp = fopen(path, "r+b");
         ck_assert_ptr_nonnull(fp);
-        fseek(fp, 60, SEEK_SET); /* keep the header, spoil the binary */
-        for (long k = 60; k < s.st_size; k++) fputc((int)(k * 131 % 251), fp);
+        fseek(fp, 80, SEEK_SET); /* keep the header, spoil the binary */
+        for (long k = 80; k < s.st_size; k++) fputc((int)(k * 131 % 251), fp);
         fclose(fp);
+        break;
+    }
+    default: {
+        size_t n = 0;
+        unsigned char *all = (unsigned char *)tu_slurp(path, &n);
+        ck_assert_uint_gt(n, 80 + 128);
+        for (size_t k = n / 2 - 32; k < n / 2 + 32; k++) all[k] ^= 0x5A;
+        FILE *fp = fopen(path, "wb");
+        ck_assert_ptr_nonnull(fp);
+        ck_assert_uint_eq(fwrite(all, 1, n, fp), n);
+        fclose(fp);
+        free(all);
     }
     }
 }
