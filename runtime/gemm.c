@@ -1,6 +1,33 @@
 /* gemm.c - GEMM through CLBlast (row-major). */
+#include <pthread.h>
 #include <clblast_c.h>
 #include "gemm.h"
+
+static pthread_mutex_t users_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long users, clears;
+
+void sb_gemm_user_add(void) {
+    pthread_mutex_lock(&users_lock);
+    users++;
+    pthread_mutex_unlock(&users_lock);
+}
+
+void sb_gemm_user_drop(void) {
+    pthread_mutex_lock(&users_lock);
+    if (users > 0 && --users == 0) {
+        /* Nothing this library can do about a failure here: the programs
+         * stay cached until the next try. */
+        if (CLBlastClearCache() == CLBlastSuccess) clears++;
+    }
+    pthread_mutex_unlock(&users_lock);
+}
+
+unsigned long sb_gemm_cache_clears(void) {
+    pthread_mutex_lock(&users_lock);
+    unsigned long n = clears;
+    pthread_mutex_unlock(&users_lock);
+    return n;
+}
 
 sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                   cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "gemm.h"
 #include "gemm_tune.h"
 #include "linear_tune.h"
 #include "ops/linear.h"
@@ -36,6 +37,8 @@ sb_status sb_rt_create(const sb_rt_options *opt, sb_rt **out, sb_err *e) {
     *out = NULL;
     sb_rt *rt = calloc(1, sizeof *rt);
     if (!rt) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
+    sb_gemm_user_add(); /* before any CLBlast use; sb_rt_free drops it */
+    rt->blas_user = 1;
     rt->kernels = calloc(1, sizeof *rt->kernels);
     if (!rt->kernels) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     SB_TRY(sb_device_select(opt->device, &rt->dev, e));
@@ -89,6 +92,8 @@ void sb_rt_free(sb_rt *rt) {
     sb_progcache_free(rt->progs);
     if (rt->queue) clReleaseCommandQueue(rt->queue);
     if (rt->ctx) clReleaseContext(rt->ctx);
+    /* last: CLBlast's cached programs may hold the context just released */
+    if (rt->blas_user) sb_gemm_user_drop();
     free(rt);
 }
 

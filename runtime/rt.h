@@ -75,6 +75,7 @@ typedef struct sb_rt {
     /* device timeline of the events collected since the last sb_rt_profile_reset:
      * earliest start and latest end (ns, the driver's clock; 0 = none yet) */
     cl_ulong prof_first_ns, prof_last_ns;
+    int blas_user;            /* counted by sb_gemm_user_add (gemm.h) */
 } sb_rt;
 
 typedef struct sb_rt_options {
