@@ -8,7 +8,8 @@ static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
 
 static const char devices_usage[] =
     "usage: seqboat devices\n"
-    "  list every OpenCL platform and device with its limits\n";
+    "  list every OpenCL platform and device with its limits, and mark the\n"
+    "  default device (the one used without --device) with the reason\n";
 
 static const struct option devices_opts[] = {
     {"help", no_argument, NULL, CLI_HELP},
@@ -37,8 +38,12 @@ int cli_devices(int argc, char **argv) {
         free(d);
         return 1;
     }
+    int def = -1;
+    char why[512] = "";
+    if (sb_device_default(&def, why, sizeof why) != SB_OK)
+        snprintf(why, sizeof why, "none: %s", sb_last_error());
     for (int i = 0; i < n; i++) {
-        printf("[%d] %s\n", d[i].index, d[i].name);
+        printf("[%d] %s%s\n", d[i].index, d[i].name, d[i].index == def ? "  (default)" : "");
         printf("    platform:        %s (%s)\n", d[i].platform, d[i].platform_version);
         printf("    vendor:          %s\n", d[i].vendor);
         printf("    type:            %s\n", d[i].type);
@@ -50,15 +55,20 @@ int cli_devices(int argc, char **argv) {
         printf("    max allocation:  %.0f MiB\n", mib(d[i].max_alloc_bytes));
         printf("    max work-group:  %zu\n", d[i].max_work_group_size);
     }
+    if (def >= 0)
+        printf("default device: [%d] %s: %s\n", def, def < n ? d[def].name : "?", why);
+    else
+        printf("default device: %s\n", why);
     free(d);
-    return 0;
+    return def >= 0 ? 0 : 1;
 }
 
 static const char selftest_usage[] =
-    "usage: seqboat selftest [--device D]\n"
-    "  run CLBlast's GEMM and a small kernel on the device and compare with plain C\n"
-    "  --device D   device index or name (default: SEQBOAT_DEVICE, else the first GPU,\n"
-    "               else the first device)\n";
+    "usage: seqboat selftest [--device D|all]\n"
+    "  run CLBlast's GEMM and the LayerNorm kernel on the device and compare with plain C\n"
+    "  --device D   device index or name (default: SEQBOAT_DEVICE, else the default device\n"
+    "               that `seqboat devices` marks); all: every device, one line each,\n"
+    "               exit 1 if any fails\n";
 
 enum { SELFTEST_DEVICE = 256 };
 static const struct option selftest_opts[] = {
@@ -78,6 +88,30 @@ int cli_selftest(int argc, char **argv) {
         case CLI_HELP: return cli_help(selftest_usage);
         default: return cli_usage_error(p.cmd);
         }
+    }
+    if (dev && !strcmp(dev, "all")) {
+        int n = 0, failed = 0;
+        if (sb_devices(NULL, 0, &n) != SB_OK) {
+            fprintf(stderr, "seqboat selftest: %s\n", sb_last_error());
+            return 1;
+        }
+        if (n == 0) {
+            fprintf(stderr, "seqboat selftest: no OpenCL devices found\n");
+            return 1;
+        }
+        for (int i = 0; i < n; i++) {
+            char idx[16];
+            snprintf(idx, sizeof idx, "%d", i);
+            if (sb_selftest(idx, report, sizeof report) == SB_OK) {
+                printf("[%d] ok: %s\n", i, report);
+            } else {
+                printf("[%d] FAILED: %s\n", i, sb_last_error());
+                failed++;
+            }
+            fflush(stdout);
+        }
+        printf("selftest: %d of %d device(s) ok\n", n - failed, n);
+        return failed ? 1 : 0;
     }
     if (sb_selftest(dev, report, sizeof report) != SB_OK) {
         fprintf(stderr, "seqboat selftest: %s\n", sb_last_error());

@@ -12,11 +12,11 @@ typedef struct cli_command {
 } cli_command;
 
 static const cli_command commands[] = {
-    {"devices", cli_devices, "list OpenCL platforms and devices"},
+    {"devices", cli_devices, "list OpenCL devices; marks the default and why"},
     {"run", cli_run, "run a model on an input file: --model M --input IN --output OUT"},
     {"inspect", cli_inspect, "print a model's config, tensors and parameter count"},
     {"generate", cli_generate, "stream bytes from a byte-level lm: --prompt TEXT"},
-    {"selftest", cli_selftest, "CLBlast GEMM against plain C on a device"},
+    {"selftest", cli_selftest, "GEMM and a kernel vs plain C on a device (--device all: each)"},
     {"bench", cli_bench, "timed forwards and decode over lengths, shares, methods"},
     {"peak", cli_peak, "measured device peaks: fp32 FMA rate, bandwidth, transfer, launch"},
     {"tune", cli_tune, "measure and store the GEMM parameters for a device: [--device D|all]"},

@@ -191,9 +191,19 @@ typedef struct sb_device_desc {
  * each call (no state kept); any thread. Errors: sb_last_error(). */
 SB_API sb_status sb_devices(sb_device_desc *out, int cap, int *count);
 
+/* The device a NULL / "" selection picks now, as a global index into *index,
+ * and why, as a sentence into why[0..why_len) (the caller's buffer, may be
+ * NULL): "SEQBOAT_DEVICE='...'" when that variable is set, else the rule of
+ * "Device selection strings" below. Enumerates the platforms; any thread.
+ * Errors (SB_ERR_NO_DEVICE when there is none, or SEQBOAT_DEVICE matches
+ * none): sb_last_error(). */
+SB_API sb_status sb_device_default(int *index, char *why, size_t why_len);
+
 /* Device selection strings, used wherever a `device` argument appears:
- * NULL or "" = env SEQBOAT_DEVICE if set, else the first GPU, else the first
- * device; "3" = global index 3; any other text = first device whose
+ * NULL or "" = env SEQBOAT_DEVICE if set, else the default device: the first
+ * GPU, else the first device; a simulator (Oclgrind, which calls itself a GPU)
+ * is the default only when no other device exists (sb_device_default);
+ * "3" = global index 3; any other text = first device whose
  * "platform name vendor type" contains it (case-insensitive).
  * Several devices (sb_model_load only, also through SEQBOAT_DEVICE): a comma-
  * separated list of those items, e.g. "0,1" or "gpu,gpu" (a name picks the
@@ -206,8 +216,8 @@ SB_API sb_status sb_devices(sb_device_desc *out, int cap, int *count);
  * tokens over devices (ms: the slowest device); sb_model_plan reports the
  * largest per-device peak; sb_model_info.device reads "N devices: [i] name; ...". */
 
-/* Runs a GEMM through CLBlast and one of the library's kernels on the selected
- * device and checks both against plain C. Writes a short report into
+/* Runs a GEMM through CLBlast and one of the library's kernels (LayerNorm, in
+ * place) on the selected device and checks both against plain C. Writes a short report into
  * report[0..report_len) (the caller's buffer, NUL-terminated; report may be
  * NULL). Uses its own OpenCL context, released before returning; any thread.
  * Errors: sb_last_error(). */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gemm.h"
+#include "ops/norm.h"
 #include "rt.h"
 
 static __thread sb_err tls_err;
@@ -50,18 +51,64 @@ sb_status sb_devices(sb_device_desc *out, int cap, int *count) {
     return SB_OK;
 }
 
+sb_status sb_device_default(int *index, char *why, size_t why_len) {
+    sb_err e;
+    sb_device_info *list = NULL, pick;
+    int n = 0;
+    char buf[512];
+    sb_err_clear(&e);
+    if (!index) {
+        sb_fail(&e, SB_ERR_ARG, "sb_device_default: index is NULL");
+        return sb_api_fail_tls(&e);
+    }
+    const char *env = getenv("SEQBOAT_DEVICE");
+    if (env && *env) {
+        if (sb_device_select(NULL, &pick, &e) != SB_OK) return sb_api_fail_tls(&e);
+        *index = pick.index;
+        snprintf(buf, sizeof buf, "SEQBOAT_DEVICE='%.400s'", env);
+    } else {
+        if (sb_devices_list(&list, &n, &e) != SB_OK) return sb_api_fail_tls(&e);
+        if (n == 0) {
+            sb_fail(&e, SB_ERR_NO_DEVICE, "no OpenCL device found");
+            return sb_api_fail_tls(&e);
+        }
+        *index = sb_device_default_index(list, n, buf, sizeof buf);
+        free(list);
+    }
+    if (why && why_len) snprintf(why, why_len, "%s", buf);
+    return SB_OK;
+}
+
+/* Plain-C LayerNorm in double (eps 1e-5, biased variance), in place. */
+static void plain_layernorm(int T, int D, float *x, const float *w, const float *b) {
+    for (int t = 0; t < T; t++) {
+        float *r = x + (size_t)t * D;
+        double m = 0, v = 0;
+        for (int c = 0; c < D; c++) m += r[c];
+        m /= D;
+        for (int c = 0; c < D; c++) v += (r[c] - m) * (r[c] - m);
+        v /= D;
+        for (int c = 0; c < D; c++) r[c] = (float)((r[c] - m) / sqrt(v + 1e-5) * w[c] + b[c]);
+    }
+}
+
 sb_status sb_selftest(const char *device, char *report, size_t report_len) {
     sb_err eb, *e = &eb;
     sb_status st = SB_OK;
     sb_rt *rt = NULL;
-    cl_mem a = NULL, b = NULL, c = NULL;
-    enum { M = 37, N = 65, K = 129 };
+    cl_mem a = NULL, b = NULL, c = NULL, nx = NULL, nw = NULL, nb = NULL;
+    enum { M = 37, N = 65, K = 129, T = 19, D = 70 };
     float *ha = malloc(sizeof(float) * M * K), *hb = malloc(sizeof(float) * N * K);
     float *hc = malloc(sizeof(float) * M * N);
+    float *lx = malloc(sizeof(float) * T * D), *ly = malloc(sizeof(float) * T * D);
+    float *lw = malloc(sizeof(float) * D), *lb = malloc(sizeof(float) * D);
     sb_err_clear(e);
-    if (!ha || !hb || !hc) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    if (!ha || !hb || !hc || !lx || !ly || !lw || !lb)
+        SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     for (int i = 0; i < M * K; i++) ha[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
     for (int i = 0; i < N * K; i++) hb[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;
+    for (int i = 0; i < T * D; i++) lx[i] = (float)((i * 29) % 89) / 20.0f - 2.0f + (float)(i / D);
+    for (int i = 0; i < D; i++) lw[i] = 0.5f + (float)(i % 7) / 7.0f, lb[i] = (float)(i % 5) / 5.0f - 0.4f;
     sb_rt_options o = {0};
     o.device = device;
     SB_TRY(sb_rt_create(&o, &rt, e));
@@ -81,17 +128,44 @@ sb_status sb_selftest(const char *device, char *report, size_t report_len) {
             if (d > maxerr) maxerr = d;
         }
     if (maxerr > 1e-3) SB_FAIL(SB_ERR_INTERNAL, "selftest GEMM %dx%dx%d max error %g", M, N, K, maxerr);
+    /* one of the library's own kernels: LayerNorm in place (cl/norm_eltwise.cl) */
+    SB_TRY(sb_rt_alloc(rt, sizeof(float) * T * D, &nx, "x", e));
+    SB_TRY(sb_rt_alloc(rt, sizeof(float) * D, &nw, "w", e));
+    SB_TRY(sb_rt_alloc(rt, sizeof(float) * D, &nb, "b", e));
+    SB_TRY(sb_rt_write(rt, nx, 0, sizeof(float) * T * D, lx, e));
+    SB_TRY(sb_rt_write(rt, nw, 0, sizeof(float) * D, lw, e));
+    SB_TRY(sb_rt_write(rt, nb, 0, sizeof(float) * D, lb, e));
+    sb_buf bx = {nx, 0}, bw = {nw, 0}, bb = {nb, 0};
+    SB_TRY(sb_op_layernorm(rt, T, D, bx, bw, bb, bx, e));
+    SB_TRY(sb_rt_read(rt, nx, 0, sizeof(float) * T * D, ly, e));
+    plain_layernorm(T, D, lx, lw, lb);
+    double lnerr = 0;
+    for (int i = 0; i < T * D; i++) {
+        double d = fabs((double)ly[i] - lx[i]);
+        if (!(d <= lnerr)) lnerr = d; /* NaN propagates */
+    }
+    if (!(lnerr <= 1e-4))
+        SB_FAIL(SB_ERR_INTERNAL, "selftest LayerNorm %dx%d max error %g", T, D, lnerr);
     if (report && report_len)
-        snprintf(report, report_len, "device '%s' (%s): GEMM %dx%dx%d through CLBlast, max |error| %.2e vs plain C: ok",
-                 rt->dev.name, rt->dev.platform_name, M, N, K, maxerr);
+        snprintf(report, report_len,
+                 "device '%s' (%s): GEMM %dx%dx%d through CLBlast, max |error| %.2e; LayerNorm "
+                 "%dx%d kernel, max |error| %.2e; vs plain C: ok",
+                 rt->dev.name, rt->dev.platform_name, M, N, K, maxerr, T, D, lnerr);
 done:
     if (a) clReleaseMemObject(a);
     if (b) clReleaseMemObject(b);
     if (c) clReleaseMemObject(c);
+    if (nx) clReleaseMemObject(nx);
+    if (nw) clReleaseMemObject(nw);
+    if (nb) clReleaseMemObject(nb);
     sb_rt_free(rt);
     free(ha);
     free(hb);
     free(hc);
+    free(lx);
+    free(ly);
+    free(lw);
+    free(lb);
     if (st != SB_OK) sb_api_fail_tls(e);
     return st;
 }

@@ -127,6 +127,60 @@ static int icontains(const char *hay, const char *needle) {
     return 0;
 }
 
+int sb_device_is_simulator(const sb_device_info *d) {
+    return icontains(d->platform_name, "oclgrind") || icontains(d->name, "oclgrind");
+}
+
+int sb_device_default_index(const sb_device_info *list, int n, char *why, size_t why_cap) {
+    int gpu = -1, other = -1, sims = 0;
+    char dummy[8];
+    if (!why || why_cap == 0) why = dummy, why_cap = sizeof dummy;
+    why[0] = '\0';
+    if (n <= 0) return -1;
+    for (int i = 0; i < n; i++) {
+        if (sb_device_is_simulator(&list[i])) {
+            sims++;
+            continue;
+        }
+        if (gpu < 0 && (list[i].type & CL_DEVICE_TYPE_GPU)) gpu = i;
+        if (other < 0) other = i;
+    }
+    const char *skip = sims ? "; a simulator (Oclgrind) is the default only when no other device exists"
+                            : "";
+    if (gpu >= 0) {
+        snprintf(why, why_cap, "the first GPU%s", skip);
+        return gpu;
+    }
+    if (other >= 0) {
+        snprintf(why, why_cap, "no GPU: the first %s device%s", sb_device_type_string(list[other].type),
+                 skip);
+        return other;
+    }
+    snprintf(why, why_cap, "the only devices are simulators: the first of them");
+    return 0;
+}
+
+/* Index of the device a (non-empty) selection string names, or -1 (e set). */
+static int match_spec(const sb_device_info *list, int n, const char *spec, sb_err *e) {
+    char *end = NULL;
+    long v = strtol(spec, &end, 10);
+    if (end && end != spec && *end == '\0') {
+        if (v < 0 || v >= n) {
+            sb_fail(e, SB_ERR_NO_DEVICE, "device index %ld out of range: %d device(s) found", v, n);
+            return -1;
+        }
+        return (int)v;
+    }
+    for (int i = 0; i < n; i++) {
+        char all[800];
+        snprintf(all, sizeof all, "%s %s %s %s", list[i].platform_name, list[i].name,
+                 list[i].vendor, sb_device_type_string(list[i].type));
+        if (icontains(all, spec)) return i;
+    }
+    sb_fail(e, SB_ERR_NO_DEVICE, "no OpenCL device matches '%s'", spec);
+    return -1;
+}
+
 sb_status sb_device_select(const char *spec, sb_device_info *out, sb_err *e) {
     sb_status st = SB_OK;
     sb_device_info *list = NULL;
@@ -137,24 +191,12 @@ sb_status sb_device_select(const char *spec, sb_device_info *out, sb_err *e) {
     if (n == 0)
         SB_FAIL(SB_ERR_NO_DEVICE, "no OpenCL device found (is an ICD such as pocl-opencl-icd installed?)");
     if (!spec) {
-        for (int i = 0; i < n && pick < 0; i++)
-            if (list[i].type & CL_DEVICE_TYPE_GPU) pick = i;
-        if (pick < 0) pick = 0;
+        pick = sb_device_default_index(list, n, NULL, 0);
     } else {
-        char *end = NULL;
-        long v = strtol(spec, &end, 10);
-        if (end && end != spec && *end == '\0') {
-            if (v < 0 || v >= n)
-                SB_FAIL(SB_ERR_NO_DEVICE, "device index %ld out of range: %d device(s) found", v, n);
-            pick = (int)v;
-        } else {
-            for (int i = 0; i < n && pick < 0; i++) {
-                char all[800];
-                snprintf(all, sizeof all, "%s %s %s %s", list[i].platform_name, list[i].name,
-                         list[i].vendor, sb_device_type_string(list[i].type));
-                if (icontains(all, spec)) pick = i;
-            }
-            if (pick < 0) SB_FAIL(SB_ERR_NO_DEVICE, "no OpenCL device matches '%s'", spec);
+        pick = match_spec(list, n, spec, e);
+        if (pick < 0) {
+            st = SB_ERR_NO_DEVICE;
+            goto done;
         }
     }
     *out = list[pick];

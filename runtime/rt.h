@@ -36,10 +36,16 @@ typedef struct sb_device_info {
 
 /* All devices of all platforms. *out is malloc'd (free()); *n may be 0. */
 sb_status sb_devices_list(sb_device_info **out, int *n, sb_err *e);
-/* Pick one: spec NULL or "" -> env SEQBOAT_DEVICE, else default (first GPU,
- * else first device); a decimal index; or a case-insensitive substring of
- * "platform device vendor". */
+/* Pick one: spec NULL or "" -> env SEQBOAT_DEVICE, else the default
+ * (sb_device_default_index); a decimal index; or a case-insensitive substring
+ * of "platform device vendor type". */
 sb_status sb_device_select(const char *spec, sb_device_info *out, sb_err *e);
+/* The default among list[0..n): the first GPU that is not a simulator, else
+ * the first device that is not a simulator, else the first device; -1 when n
+ * is 0. A sentence saying why goes to why (may be NULL). */
+int sb_device_default_index(const sb_device_info *list, int n, char *why, size_t why_cap);
+/* A simulator (Oclgrind), identified by its platform or device name. */
+int sb_device_is_simulator(const sb_device_info *d);
 const char *sb_device_type_string(cl_device_type t);
 const char *sb_cl_error_string(cl_int err);
 

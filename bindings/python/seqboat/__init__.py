@@ -164,7 +164,7 @@ class Model:
     """A model file loaded onto one device or a list of devices.
 
     device: None (env SEQBOAT_DEVICE, else the first GPU, else the first
-    device), an index "0", a name substring "pthread", or a comma-separated
+    device; a simulator only when nothing else exists), an index "0", a name substring "pthread", or a comma-separated
     list "0,1" that splits each batch across those devices.
     cache_dir: compiled-kernel cache folder, "off", or None (the default place).
     """
