@@ -35,8 +35,29 @@
  *   - The only memory handed over to the caller is sb_inspect's text,
  *     released with sb_free.
  *
+ * Process-wide state
+ *   Everything a handle needs belongs to the handle, except these, shared by
+ *   the whole process and guarded by the library's locks:
+ *   - CLBlast's program cache (CLBlast keeps every GEMM/GEMV program it
+ *     builds, per OpenCL context, and their binaries). The library counts its
+ *     OpenCL contexts in use (one per model and device, one during
+ *     sb_selftest); when the count drops to zero it calls CLBlastClearCache,
+ *     which releases those programs and the freed contexts they keep alive.
+ *     While any model is loaded, the programs of models freed meanwhile stay
+ *     cached: a process that loads and frees models forever stays flat as
+ *     long as it frees all of them now and then. Free every model before
+ *     the process exits: programs left in CLBlast's cache are released by
+ *     its exit handlers, after some drivers (Oclgrind) have shut down.
+ *     Code outside this library that uses CLBlast in the same process
+ *     shares that cache: its programs are cleared at the same moments.
+ *   - CLBlast's parameter overrides: tuned GEMM parameters (see
+ *     SEQBOAT_GEMM_TUNE in the README) are registered once per device, at
+ *     the first load on it, and kept for the life of the process.
+ *   - The last handle-less error message, one per thread (sb_last_error).
+ *
  * Threads
- *   - The library has no global mutable state and takes no global lock.
+ *   - The only locks are those around the process-wide state above, held
+ *     briefly at load, at free and at the first use of a device.
  *     Calls without a handle (sb_status_string, sb_version_*, sb_last_error,
  *     sb_devices, sb_selftest, sb_options_default, sb_inspect, sb_free) and
  *     sb_model_load are safe from any number of threads at once.
