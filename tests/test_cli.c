@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "../runtime/safetensors.h"
+#include "../runtime/seqboat.h"
 
 #define DATA SB_TEST_DATA_DIR "/"
 
@@ -175,14 +176,103 @@ END_TEST
 START_TEST(run_ragged) { run_case("ragged_batch"); }
 END_TEST
 
+/* Count of non-overlapping occurrences of needle in hay. */
+static int count_of(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+    return n;
+}
+
+/* Every device the library sees is listed, the default one marked once, with
+ * the reason, and the marked one is the one sb_device_default names. */
 START_TEST(devices) {
     tmp_t t;
     tmp_open(&t);
     const char *args[] = {"devices", NULL};
     int st = run_cli(&t, args);
     expect_ok(&t, st, "seqboat devices");
-    ck_assert_msg(strstr(t.out_text, "pthread") || strstr(t.out_text, "Portable Computing Language"),
+    int n = 0, def = -1;
+    char why[512], line[1100];
+    ck_assert_int_eq(sb_devices(NULL, 0, &n), SB_OK);
+    ck_assert_int_gt(n, 0);
+    sb_device_desc *d = calloc((size_t)n, sizeof *d);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_int_eq(sb_devices(d, n, &n), SB_OK);
+    ck_assert_int_eq(sb_device_default(&def, why, sizeof why), SB_OK);
+    ck_assert(def >= 0 && def < n);
+    for (int i = 0; i < n; i++) {
+        snprintf(line, sizeof line, "[%d] %s", d[i].index, d[i].name);
+        ck_assert_msg(strstr(t.out_text, line), "seqboat devices does not list '%s':\n%s", line,
+                      t.out_text);
+    }
+    ck_assert_int_eq(count_of(t.out_text, "(default)"), 1);
+    snprintf(line, sizeof line, "[%d] %s  (default)", def, d[def].name);
+    ck_assert_msg(strstr(t.out_text, line), "'%s' not marked:\n%s", line, t.out_text);
+    snprintf(line, sizeof line, "default device: [%d] %s: %s", def, d[def].name, why);
+    ck_assert_msg(strstr(t.out_text, line), "no line '%s':\n%s", line, t.out_text);
+    free(d);
+    tmp_close(&t);
+}
+END_TEST
+
+/* The rule: a simulator is the default only when nothing else exists. */
+START_TEST(default_device_rule) {
+    sb_device_info l[3];
+    char why[300];
+    memset(l, 0, sizeof l);
+    snprintf(l[0].platform_name, sizeof l[0].platform_name, "Oclgrind");
+    snprintf(l[0].name, sizeof l[0].name, "Oclgrind Simulator");
+    l[0].type = CL_DEVICE_TYPE_GPU;
+    snprintf(l[1].platform_name, sizeof l[1].platform_name, "Portable Computing Language");
+    l[1].type = CL_DEVICE_TYPE_CPU;
+    snprintf(l[2].platform_name, sizeof l[2].platform_name, "NVIDIA CUDA");
+    l[2].type = CL_DEVICE_TYPE_GPU;
+    ck_assert_int_eq(sb_device_default_index(l, 3, why, sizeof why), 2);
+    ck_assert_ptr_nonnull(strstr(why, "first GPU"));
+    ck_assert_ptr_nonnull(strstr(why, "simulator"));
+    ck_assert_int_eq(sb_device_default_index(l, 2, why, sizeof why), 1);
+    ck_assert_ptr_nonnull(strstr(why, "no GPU"));
+    ck_assert_int_eq(sb_device_default_index(l, 1, why, sizeof why), 0);
+    ck_assert_ptr_nonnull(strstr(why, "only"));
+    ck_assert_int_eq(sb_device_default_index(l + 1, 2, why, sizeof why), 1); /* GPU after CPU */
+    ck_assert_int_eq(sb_device_default_index(l, 0, why, sizeof why), -1);
+    ck_assert(sb_device_is_simulator(&l[0]) && !sb_device_is_simulator(&l[1]));
+}
+END_TEST
+
+/* PoCL only: the PoCL device's name shows. */
+START_TEST(devices_pocl) {
+    tmp_t t;
+    tmp_open(&t);
+    const char *args[] = {"devices", NULL};
+    int st = run_cli(&t, args);
+    expect_ok(&t, st, "seqboat devices");
+    ck_assert_msg(strstr(t.out_text, "pthread") && strstr(t.out_text, "Portable Computing Language"),
                   "seqboat devices does not list the PoCL device:\n%s", t.out_text);
+    tmp_close(&t);
+}
+END_TEST
+
+/* Every device checked and reported, one line each. */
+START_TEST(selftest_all) {
+    tmp_t t;
+    tmp_open(&t);
+    const char *args[] = {"selftest", "--device", "all", NULL};
+    int st = run_cli(&t, args);
+    expect_ok(&t, st, "seqboat selftest --device all");
+    int n = 0;
+    ck_assert_int_eq(sb_devices(NULL, 0, &n), SB_OK);
+    char line[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(line, sizeof line, "[%d] ok: device '", i);
+        ck_assert_msg(strstr(t.out_text, line), "no '%s' line:\n%s", line, t.out_text);
+    }
+    ck_assert_int_eq(count_of(t.out_text, "LayerNorm"), n);
+    snprintf(line, sizeof line, "selftest: %d of %d device(s) ok", n, n);
+    ck_assert_msg(strstr(t.out_text, line), "no '%s' line:\n%s", line, t.out_text);
+    /* a device that does not exist is a clean failure */
+    const char *bad[] = {"selftest", "--device", "no-such-device-xyz", NULL};
+    expect_fail(&t, run_cli(&t, bad), "no-such-device-xyz", "selftest on a missing device");
     tmp_close(&t);
 }
 END_TEST
@@ -482,6 +572,10 @@ START_TEST(help_every_command) {
 END_TEST
 
 int main(void) {
+    if (tu_tag_selected("pocl")) {
+        int r = tu_require_pocl("cli", "test case 'pocl' (PoCL's device name in `seqboat devices`)", 0);
+        if (r) return r;
+    }
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("run");
     tcase_set_timeout(tc, 300);
@@ -492,9 +586,15 @@ int main(void) {
     TCase *ti = tcase_create("commands");
     tcase_set_timeout(ti, 300);
     tcase_add_test(ti, devices);
+    tcase_add_test(ti, default_device_rule);
+    tcase_add_test(ti, selftest_all);
     tcase_add_test(ti, inspect);
     tcase_add_test(ti, generate_prompt_file);
     suite_add_tcase(s, ti);
+    TCase *tp = tcase_create("pocl");
+    tcase_set_tags(tp, "pocl");
+    tcase_add_test(tp, devices_pocl);
+    suite_add_tcase(s, tp);
     TCase *tb = tcase_create("bad");
     tcase_set_timeout(tb, 300);
     tcase_add_test(tb, bad_missing_input);

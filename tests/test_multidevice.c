@@ -487,6 +487,9 @@ START_TEST(cli_run_two_devices) {
 END_TEST
 
 int main(void) {
+    /* every test here uses PoCL's two devices; elsewhere the suite is a skip */
+    int r = tu_require_pocl("multidevice", "this suite (two devices through POCL_DEVICES)", 1);
+    if (r) return r;
     Suite *s = suite_create("multidevice");
     TCase *tc = tcase_create("split");
     tcase_add_test(tc, split_balanced);

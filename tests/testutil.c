@@ -1,5 +1,9 @@
 /* testutil.c - shared helpers of the Check suites. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cjson/cJSON.h>
 #include "testutil.h"
 #include "../runtime/gemm.h"
@@ -64,6 +68,88 @@ int tu_run(Suite *s) {
     int failed = srunner_ntests_failed(r);
     srunner_free(r);
     return failed == 0 ? 0 : 1;
+}
+
+int tu_is_pocl(const char *platform) {
+    return platform && strstr(platform, "Portable Computing Language") != NULL;
+}
+
+int tu_probe(tu_platforms *p) {
+    int fd[2];
+    memset(p, 0, sizeof *p);
+    fflush(stdout);
+    fflush(stderr);
+    if (pipe(fd) != 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        tu_platforms r;
+        sb_device_info *list = NULL, pick;
+        sb_err e;
+        memset(&r, 0, sizeof r);
+        close(fd[0]);
+        if (sb_devices_list(&list, &r.n_devices, &e) == SB_OK) {
+            for (int i = 0; i < r.n_devices; i++) r.pocl_devices += tu_is_pocl(list[i].platform_name);
+            if (r.n_devices > 0 && sb_device_select(NULL, &pick, &e) == SB_OK) {
+                snprintf(r.device_platform, sizeof r.device_platform, "%s", pick.platform_name);
+                snprintf(r.device_name, sizeof r.device_name, "%s", pick.name);
+            }
+        }
+        free(list);
+        ssize_t w = write(fd[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    while (got < sizeof *p) {
+        ssize_t k = read(fd[0], (char *)p + got, sizeof *p - got);
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return got == sizeof *p && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+int tu_tag_selected(const char *tag) {
+    const char *inc = getenv("CK_INCLUDE_TAGS");
+    if (!inc) return 0;
+    size_t n = strlen(tag);
+    for (const char *q = inc; (q = strstr(q, tag)) != NULL; q += n) {
+        int start = q == inc || q[-1] == ' ' || q[-1] == ',';
+        int end = q[n] == '\0' || q[n] == ' ' || q[n] == ',';
+        if (start && end) return 1;
+    }
+    return 0;
+}
+
+int tu_skip(const char *suite, const char *fmt, ...) {
+    va_list ap;
+    printf("SKIP: %s: ", suite);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    return TU_SKIP;
+}
+
+int tu_require_pocl(const char *suite, const char *what, int any_device) {
+    tu_platforms p;
+    if (tu_probe(&p) != 0) {
+        fprintf(stderr, "%s: cannot probe the OpenCL devices\n", suite);
+        return 1;
+    }
+    if (any_device ? p.pocl_devices > 0 : tu_is_pocl(p.device_platform)) return 0;
+    if (p.n_devices == 0) return tu_skip(suite, "%s needs PoCL; no OpenCL device is visible", what);
+    return tu_skip(suite, "%s needs PoCL; %s '%s' on '%s' (%d device(s) visible, none PoCL's)",
+                   what, any_device ? "the devices are e.g." : "the device under test is",
+                   p.device_name, p.device_platform, p.n_devices);
 }
 
 /* ---- GEMM against plain C -------------------------------------------------- */

@@ -42,6 +42,45 @@ int tu_extra_cases(char (*names)[96], int cap, int streamable);
 /* Run a Check suite, return process exit code. */
 int tu_run(Suite *s);
 
+/* ---- which implementation the suites run on ----------------------------------
+ * Suites run on the device chosen by SEQBOAT_DEVICE (else the default) of
+ * whatever implementations the ICD loader shows (OCL_ICD_VENDORS, see
+ * scripts/icd_setup.sh). A test that needs one implementation lives in a
+ * test case tagged with its name ("pocl"); CMakeLists.txt runs those cases as
+ * a CTest entry of their own (<suite>_pocl, CK_INCLUDE_TAGS=pocl), which main()
+ * turns into a skip, with the reason, elsewhere; the suite's main entry
+ * excludes the tag. CTest reports a skip as "Not Run (Skipped)", never as a
+ * pass. */
+#define TU_SKIP 77 /* SKIP_RETURN_CODE of every CTest entry */
+
+typedef struct tu_platforms {
+    int n_devices;
+    char device_platform[256]; /* platform of the device under test ("" if none) */
+    char device_name[256];
+    int pocl_devices;          /* devices of PoCL's platform among all visible */
+} tu_platforms;
+
+/* Looks at the OpenCL devices from a child process, so that the calling
+ * process (main, before Check forks) stays free of OpenCL. Fails (returns -1)
+ * only when the child cannot be run. */
+int tu_probe(tu_platforms *p);
+/* 1 when the platform name is PoCL's. */
+int tu_is_pocl(const char *platform);
+/* 1 when CK_INCLUDE_TAGS selects `tag` (the suite runs as its <suite>_<tag>
+ * CTest entry). */
+int tu_tag_selected(const char *tag);
+/* For main(): 0 when PoCL is there - the device under test is PoCL's, or,
+ * with any_device, PoCL's platform is visible at all; otherwise prints the
+ * skip line naming `what` needs it and the device found, and returns TU_SKIP
+ * (1 when the devices cannot be probed). */
+int tu_require_pocl(const char *suite, const char *what, int any_device);
+/* For main(): prints "SKIP: <suite>: <reason>" and returns TU_SKIP. */
+int tu_skip(const char *suite, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* A shared error record for tests: pass &tu_err to library calls, then
  * TU_OK(call) fails the test with the status and the library's message. */
 extern sb_err tu_err;
