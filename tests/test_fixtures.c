@@ -287,18 +287,27 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("fixtures");
-    TCase *tc = tcase_create("cases");
+    /* "small": the shared fixtures of at most a few hundred tokens, the set
+     * the Oclgrind CI step simulates (scripts/ci_oclgrind.sh, CK_RUN_CASE);
+     * "long": L = 700; "extra": tests/data/extra. */
+    TCase *tc = tcase_create("small");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, causal_relu2_layernorm);
     tcase_add_test(tc, bidir_softmax_batchnorm_classify);
     tcase_add_test(tc, causal_rotary);
-    tcase_add_test(tc, long_beyond_max_positions);
     tcase_add_test(tc, ragged_batch);
     tcase_add_test(tc, lm_tokens);
     tcase_add_test(tc, truncated_ema);
     tcase_add_test(tc, sparse_router);
-    tcase_add_test(tc, extra_cases);
     suite_add_tcase(s, tc);
+    TCase *tl = tcase_create("long");
+    tcase_set_timeout(tl, 300);
+    tcase_add_test(tl, long_beyond_max_positions);
+    suite_add_tcase(s, tl);
+    TCase *tx = tcase_create("extra");
+    tcase_set_timeout(tx, 600);
+    tcase_add_test(tx, extra_cases);
+    suite_add_tcase(s, tx);
     TCase *tk = tcase_create("chunked");
     tcase_set_timeout(tk, 300);
     tcase_add_test(tk, chunked_causal_long);
