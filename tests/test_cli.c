@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "../runtime/safetensors.h"
-#include "../runtime/seqboat.h"
+#include "seqboat.h"
 
 #define DATA SB_TEST_DATA_DIR "/"
 

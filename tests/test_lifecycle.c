@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "../runtime/gemm.h"
-#include "../runtime/seqboat.h"
+#include "seqboat.h"
 
 #define CASE SB_TEST_DATA_DIR "/causal_relu2_layernorm"
 
