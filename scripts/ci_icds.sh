@@ -28,18 +28,18 @@ status=0
 count=0
 # check NAME COMMAND...: exit 0 and a clean stderr.
 check() {
-    name=$1
+    what=$1
     shift
     count=$((count + 1))
     log=$OUT/$count.log
     rc=0
     "$@" >"$log.out" 2>"$log" || rc=$?
     if [ "$rc" -ne 0 ] || grep -qiE "corrupt|double free|free\(\)|malloc\(\)|abort|segmentation" "$log"; then
-        echo "ci_icds: FAILED: $name (exit $rc): $*" >&2
+        echo "ci_icds: FAILED: $what (exit $rc): $*" >&2
         tail -5 "$log" >&2
         status=1
     else
-        echo "ci_icds: ok: $name"
+        echo "ci_icds: ok: $what"
     fi
 }
 
@@ -50,7 +50,8 @@ if [ "$n" -lt 3 ]; then
     echo "ci_icds: FAILED: $n device(s) listed, expected at least 3 (one per implementation)" >&2
     status=1
 fi
-if grep -E "^default device" "$OUT/1.log.out" | grep -qi oclgrind; then
+def=$(sed -n 's/^default device: \[\([0-9]*\)\].*/\1/p' "$OUT/1.log.out")
+if [ -z "$def" ] || grep -E "^\[$def\] " "$OUT/1.log.out" | grep -qi oclgrind; then
     echo "ci_icds: FAILED: the simulator is the default device" >&2
     status=1
 fi
@@ -62,13 +63,13 @@ check "selftest --device all" "$CLI" selftest --device all
 cat "$OUT/$count.log.out"
 d=0
 while [ "$d" -lt "$n" ]; do
-    name=$(sed -n "s/^\[$d\] \(.*\)/\1/p" "$OUT/1.log.out" | sed 's/  (default)$//')
-    check "[$d] $name: selftest" "$CLI" selftest --device "$d"
-    check "[$d] $name: run" "$CLI" run --device "$d" --model "$FX.model.safetensors" \
+    dev=$(sed -n "s/^\[$d\] \(.*\)/\1/p" "$OUT/1.log.out" | sed 's/  (default)$//')
+    check "[$d] $dev: selftest" "$CLI" selftest --device "$d"
+    check "[$d] $dev: run" "$CLI" run --device "$d" --model "$FX.model.safetensors" \
         --input "$FX.io.safetensors" --output "$OUT/out$d.safetensors" --stats
-    check "[$d] $name: generate" "$CLI" generate --device "$d" --prompt "def f(x):" \
+    check "[$d] $dev: generate" "$CLI" generate --device "$d" --prompt "def f(x):" \
         --max-tokens 4 --temperature 0
-    check "[$d] $name: bench" "$CLI" bench --device "$d" --lengths 32 --d-model 32 --d-qk 16 \
+    check "[$d] $dev: bench" "$CLI" bench --device "$d" --lengths 32 --d-model 32 --d-qk 16 \
         --d-hidden 64 --window 8 --methods sma,decode --decode-steps 2 --warmup 0 --repeats 1 \
         --no-build-time --quiet --json "$OUT/bench$d.json"
     d=$((d + 1))
