@@ -187,8 +187,13 @@ int main(void) {
     tcase_add_test(t, test_causal_rotary_blocks);
     tcase_add_test(t, test_lm_tokens_blocks);
     tcase_add_test(t, test_sparse_router_blocks);
-    tcase_add_test(t, test_long_beyond_max_positions_blocks);
     tcase_add_test(t, test_stream_prefill_blocked);
     suite_add_tcase(s, t);
+    /* tag "large": sizes the Oclgrind CI step leaves out (scripts/ci_oclgrind.sh) */
+    TCase *tl = tcase_create("large");
+    tcase_set_tags(tl, "large");
+    tcase_set_timeout(tl, 600);
+    tcase_add_test(tl, test_long_beyond_max_positions_blocks);
+    suite_add_tcase(s, tl);
     return tu_run(s);
 }

@@ -475,12 +475,17 @@ int main(void) {
     tcase_add_test(tc, test_single_token);
     tcase_add_test(tc, test_ragged_small);
     tcase_add_test(tc, test_block_edges);
-    tcase_add_test(tc, test_large_multilevel);
-    tcase_add_test(tc, test_million);
     tcase_add_test(tc, test_gate_errors);
     tcase_add_test(tc, test_gather);
     tcase_add_test(tc, test_combine);
     tcase_add_test(tc, test_chain);
     suite_add_tcase(s, tc);
+    /* tag "large": sizes the Oclgrind CI step leaves out (scripts/ci_oclgrind.sh) */
+    TCase *tl = tcase_create("large");
+    tcase_set_tags(tl, "large");
+    tcase_set_timeout(tl, 120);
+    tcase_add_test(tl, test_large_multilevel);
+    tcase_add_test(tl, test_million);
+    suite_add_tcase(s, tl);
     return tu_run(s);
 }
