@@ -59,9 +59,9 @@
  *   - The only locks are those around the process-wide state above, held
  *     briefly at load, at free and at the first use of a device.
  *     Calls without a handle (sb_status_string, sb_version_*, sb_last_error,
- *     sb_devices, sb_device_default, sb_selftest, sb_options_default, sb_inspect,
- *     sb_free) and
- *     sb_model_load are safe from any number of threads at once.
+ *     sb_devices, sb_device_default, sb_selftest, sb_options_default,
+ *     sb_inspect, sb_free) and sb_model_load are safe from any number of
+ *     threads at once.
  *   - A model and the streams opened on it share one OpenCL context, queue
  *     and activation memory: use a model together with its streams from one
  *     thread at a time (or under one lock held by the caller). Different
