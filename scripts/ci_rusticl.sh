@@ -25,6 +25,7 @@ unset CK_RUN_CASE CK_INCLUDE_TAGS CK_EXCLUDE_TAGS SEQBOAT_KERNEL_DIR || true
 rc=0
 ctest --test-dir "$BUILD" -L "$LABELS" -V -j2 --timeout 1500 > "$BUILD/ctest-rusticl.log" 2>&1 || rc=$?
 echo "Check counts per suite (full log: $BUILD/ctest-rusticl.log):"
-grep -E "^[0-9]+: [0-9]+%: Checks: |^[0-9]+: .*:[FE]:|^[0-9]+: SKIP: " "$BUILD/ctest-rusticl.log" || true
+grep -E "^ *[0-9]+/[0-9]+ Test +#|^[0-9]+: [0-9]+%: Checks: |^[0-9]+: .*:[FE]:|^[0-9]+: SKIP: " \
+    "$BUILD/ctest-rusticl.log" || true
 sed -n '/tests passed, /,$p' "$BUILD/ctest-rusticl.log"
 exit $rc

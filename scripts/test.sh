@@ -27,7 +27,8 @@ ctest_all() {
     OCL_ICD_VENDORS=$PWD/build/icd/pocl ctest --test-dir build -V -j2 --timeout 1500 \
         > build/ctest.log 2>&1 || r=$?
     echo "Check counts per suite (full log: build/ctest.log):"
-    grep -E "^[0-9]+: [0-9]+%: Checks: |^[0-9]+: .*:[FE]:|^[0-9]+: SKIP: " build/ctest.log || true
+    grep -E "^ *[0-9]+/[0-9]+ Test +#|^[0-9]+: [0-9]+%: Checks: |^[0-9]+: .*:[FE]:|^[0-9]+: SKIP: " \
+        build/ctest.log || true
     sed -n '/tests passed, /,$p' build/ctest.log
     return $r
 }
