@@ -140,6 +140,11 @@ static void fixture_blocked(const char *name, int block, size_t chunk_budget) {
 
 START_TEST(test_causal_relu2_layernorm_blocks) {
     fixture_blocked("causal_relu2_layernorm", 7, 0);  /* W = 8: halo longer than a block */
+}
+END_TEST
+/* One token per block: the most blocks (and launches) of any case; tagged
+ * "large" (left to PoCL: slow where each launch costs most, rusticl and Oclgrind). */
+START_TEST(test_causal_relu2_layernorm_one_token_blocks) {
     fixture_blocked("causal_relu2_layernorm", 1, 0);
 }
 END_TEST
@@ -192,6 +197,7 @@ int main(void) {
     /* tag "large": sizes the Oclgrind CI step leaves out (scripts/ci_oclgrind.sh) */
     TCase *tl = tcase_create("large");
     tcase_set_tags(tl, "large");
+    tcase_add_test(tl, test_causal_relu2_layernorm_one_token_blocks);
     tcase_set_timeout(tl, 600);
     tcase_add_test(tl, test_long_beyond_max_positions_blocks);
     suite_add_tcase(s, tl);

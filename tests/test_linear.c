@@ -152,14 +152,20 @@ int main(void) {
     tcase_set_timeout(t, 600);
     tcase_add_test(t, test_linear_default);
     tcase_add_test(t, test_linear_reg_default);
-    tcase_add_test(t, test_linear_reg_scalar);
     tcase_add_test(t, test_linear_reg_odd);
-    tcase_add_test(t, test_linear_reg_wide);
     tcase_add_test(t, test_linear_lds_default);
     tcase_add_test(t, test_linear_lds_small);
-    tcase_add_test(t, test_linear_clblast);
     tcase_add_test(t, test_linear_bad_args);
     tcase_add_test(t, test_linear_tune_roundtrip);
     suite_add_tcase(s, t);
+    /* tag "large": more parameter sets of the same kernels (and CLBlast's), left
+     * out by the Oclgrind and rusticl CI steps (CK_EXCLUDE_TAGS=large), run on PoCL */
+    TCase *tl = tcase_create("large");
+    tcase_set_tags(tl, "large");
+    tcase_set_timeout(tl, 600);
+    tcase_add_test(tl, test_linear_reg_scalar);
+    tcase_add_test(tl, test_linear_reg_wide);
+    tcase_add_test(tl, test_linear_clblast);
+    suite_add_tcase(s, tl);
     return tu_run(s);
 }
