@@ -14,6 +14,17 @@
 #include "../runtime/gemm.h"
 #include "seqboat.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SB_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SB_UNDER_ASAN 1
+#endif
+#endif
+#ifndef SB_UNDER_ASAN
+#define SB_UNDER_ASAN 0
+#endif
+
 #define CASE SB_TEST_DATA_DIR "/causal_relu2_layernorm"
 
 /* Resident set of this process in bytes (/proc/self/statm). */
@@ -74,8 +85,16 @@ START_TEST(load_free_cycles) {
     printf("%d load/free cycles: RSS growth %.1f MiB, CLBlast cache cleared %lu times\n", cycles,
            growth, clears);
     ck_assert_uint_eq(clears, (unsigned long)cycles);
+#if SB_UNDER_ASAN
+    /* AddressSanitizer keeps freed memory in its quarantine (up to 256 MiB), so
+     * resident memory says nothing here; LeakSanitizer checks the cycles at exit
+     * instead. The bound is asserted in every other build. */
+    printf("RSS bound not checked under AddressSanitizer (its quarantine holds freed memory)\n");
+    (void)growth;
+#else
     ck_assert_msg(growth < 20.0, "RSS grew by %.1f MiB over %d load/free cycles (limit 20 MiB)",
                   growth, cycles);
+#endif
     free(x);
     free(out);
 }
