@@ -12,12 +12,6 @@
 #include "gemm_tune.h"
 #include "program_cache.h"
 
-double sb_bench_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
 const char *const sb_bench_method_names[] = {"sma", "dense", "quadratic", "decode", NULL};
 
 void sb_bench_opts_default(sb_bench_opts *o) {

@@ -35,6 +35,7 @@
 #ifndef SB_BENCH_H
 #define SB_BENCH_H
 #include <stdio.h>
+#include "bench_clock.h"
 #include "model.h"
 #include "peak.h"
 
@@ -53,8 +54,6 @@ sb_status sb_bench_write_model(const char *path, const sb_config *c, uint64_t se
 /* Deterministic uniform floats in [-1, 1) (inputs), token ids in [0, vocab). */
 void sb_bench_fill(float *x, size_t n, uint64_t seed);
 void sb_bench_fill_ids(int32_t *ids, size_t n, int vocab, uint64_t seed);
-/* Monotonic clock in milliseconds. */
-double sb_bench_now_ms(void);
 
 /* ---- options of a bench run (`seqboat bench`) -------------------------------- */
 

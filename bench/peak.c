@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "bench.h"
+#include "bench_clock.h"
 #include "peak.h"
 #include "program_cache.h"
 

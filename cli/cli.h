@@ -26,7 +26,7 @@ int cli_selftest(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_generate(int argc, char **argv);
-int cli_bench(int argc, char **argv);
+int cli_bench(int argc, char **argv);   /* cli_mpi.c: one process or MPI ranks */
 int cli_peak(int argc, char **argv);
 int cli_version(int argc, char **argv);
 int cli_tune(int argc, char **argv);
@@ -108,7 +108,6 @@ int cli_mpi_built(void);
 #define CLI_USE_MPI() (cli_mpi_launched() && (cli_mpi_built() || cli_mpi_launched() > 1))
 int cli_run_mpi(const char *model, const char *in, const char *out, const char *device,
                 long chunk_tokens, int stats);
-int cli_bench_mpi(int argc, char **argv);
 
 /* `seqboat bench` as one rank of several (cli/mpi_bench.c fills this). */
 struct sb_bench_report;

@@ -498,11 +498,6 @@ static void rank_devices(const cli_bench_ranks *br, sb_device_info *devs, int *n
     *n = k;
 }
 
-int cli_bench(int argc, char **argv) {
-    if (CLI_USE_MPI()) return cli_bench_mpi(argc, argv); /* cli/mpi_bench.c */
-    return cli_bench_ranked(argc, argv, NULL);
-}
-
 int cli_bench_ranked(int argc, char **argv, const cli_bench_ranks *br) {
     bench_opts o;
     sb_bench_report rep;

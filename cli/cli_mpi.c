@@ -1,6 +1,8 @@
 /* cli_mpi.c - how `seqboat run` and `seqboat bench` find out that mpirun (or
  * srun) started them, and hand over to the MPI layer (sb_mpi.h) when this
- * program was built with it (-DSEQBOAT_MPI=ON|AUTO and MPI found). */
+ * program was built with it (-DSEQBOAT_MPI=ON|AUTO and MPI found). The entry
+ * of `seqboat bench` (cli_bench) is here: it picks the one-process sweep or
+ * the MPI one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "cli.h"
@@ -52,11 +54,14 @@ int cli_run_mpi(const char *model, const char *in, const char *out, const char *
 #endif
 }
 
-int cli_bench_mpi(int argc, char **argv) {
+/* `seqboat bench`: one process sweeps its devices (cli_bench.c); under an MPI
+ * launcher every rank does and rank 0 gathers (mpi_bench.c). The choice is
+ * made here, above both, so neither calls back into the other. */
+int cli_bench(int argc, char **argv) {
+    if (!CLI_USE_MPI()) return cli_bench_ranked(argc, argv, NULL);
 #ifdef SEQBOAT_HAVE_MPI
     return sbmpi_bench_main(argc, argv);
 #else
-    (void)argc, (void)argv;
     fprintf(stderr, "seqboat bench: started by an MPI launcher with %d processes, but this seqboat "
             "was built without MPI (configure with -DSEQBOAT_MPI=ON; needs libopenmpi-dev)\n",
             cli_mpi_launched());
