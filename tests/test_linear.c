@@ -146,11 +146,76 @@ START_TEST(test_linear_tune_roundtrip) {
 }
 END_TEST
 
+/* Defaults before any tuning: the vendor's row of the GPU table, shrunk to the
+ * device's limits; CPUs take the register-tiled variant. Host only. */
+static sb_device_info fake_dev(const char *vendor, cl_device_type type, size_t max_wg, size_t wi,
+                               cl_ulong local_mem) {
+    sb_device_info d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.vendor, sizeof d.vendor, "%s", vendor);
+    d.type = type;
+    d.max_wg = max_wg;
+    d.max_wi[0] = d.max_wi[1] = d.max_wi[2] = wi;
+    d.local_mem = local_mem;
+    d.native_vec_float = 1;
+    return d;
+}
+
+static void check_fits(const sb_device_info *d, const sb_linear_params *p) {
+    size_t lx = (size_t)(p->tn / p->wn), ly = (size_t)(p->tm / p->wm);
+    ck_assert(p->tm % p->wm == 0 && p->tn % p->wn == 0);
+    ck_assert_uint_le(lx * ly, d->max_wg);
+    ck_assert_uint_le(lx, d->max_wi[0]);
+    ck_assert_uint_le(ly, d->max_wi[1]);
+}
+
+START_TEST(test_linear_vendor_defaults) {
+    sb_linear_params p;
+    sb_device_info d = fake_dev("NVIDIA Corporation", CL_DEVICE_TYPE_GPU, 1024, 1024, 48 << 10);
+    sb_linear_params_default(&d, &p);
+    ck_assert_int_eq(p.variant, SB_LINEAR_LDS);
+    ck_assert(p.tm == 64 && p.tn == 64 && p.tk == 16 && p.wm == 4 && p.wn == 4);
+    check_fits(&d, &p);
+    d = fake_dev("Advanced Micro Devices, Inc.", CL_DEVICE_TYPE_GPU, 256, 1024, 64 << 10);
+    sb_linear_params_default(&d, &p);
+    ck_assert(p.variant == SB_LINEAR_LDS && p.tm == 64 && p.tn == 64);
+    check_fits(&d, &p);
+    d = fake_dev("Intel(R) Corporation", CL_DEVICE_TYPE_GPU, 512, 512, 64 << 10);
+    sb_linear_params_default(&d, &p);
+    ck_assert(p.variant == SB_LINEAR_LDS && p.tm == 32 && p.tn == 64);
+    check_fits(&d, &p);
+    d = fake_dev("ARM", CL_DEVICE_TYPE_GPU, 384, 384, 32 << 10);
+    sb_linear_params_default(&d, &p);
+    ck_assert(p.variant == SB_LINEAR_LDS && p.tm == 32 && p.tn == 32 && p.tk == 8);
+    check_fits(&d, &p);
+    /* a small device: NVIDIA's row shrinks until the group fits 64 items, 8 per dimension */
+    d = fake_dev("NVIDIA Corporation", CL_DEVICE_TYPE_GPU, 64, 8, 48 << 10);
+    sb_linear_params_default(&d, &p);
+    ck_assert_int_eq(p.variant, SB_LINEAR_LDS);
+    ck_assert(p.tm < 64 || p.tn < 64);
+    check_fits(&d, &p);
+    /* one item only */
+    d = fake_dev("Intel(R) Corporation", CL_DEVICE_TYPE_GPU, 1, 1, 64 << 10);
+    sb_linear_params_default(&d, &p);
+    check_fits(&d, &p);
+    /* no room for the tiles in local memory: the register variant */
+    d = fake_dev("NVIDIA Corporation", CL_DEVICE_TYPE_GPU, 1024, 1024, 1024);
+    sb_linear_params_default(&d, &p);
+    ck_assert_int_eq(p.variant, SB_LINEAR_REG);
+    /* a CPU: register tiles whatever the vendor */
+    d = fake_dev("Intel(R) Corporation", CL_DEVICE_TYPE_CPU, 4096, 4096, 256 << 10);
+    d.native_vec_float = 8;
+    sb_linear_params_default(&d, &p);
+    ck_assert(p.variant == SB_LINEAR_REG && p.vw == 8 && p.mr == 6);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("linear");
     TCase *t = tcase_create("linear");
     tcase_set_timeout(t, 600);
     tcase_add_test(t, test_linear_default);
+    tcase_add_test(t, test_linear_vendor_defaults);
     tcase_add_test(t, test_linear_reg_default);
     tcase_add_test(t, test_linear_reg_odd);
     tcase_add_test(t, test_linear_lds_default);

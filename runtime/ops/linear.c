@@ -2,6 +2,7 @@
  * packing, launches; CLBlast (gemm.h) + bias_act as the fallback. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include "../gemm.h"
 #include "linear.h"
@@ -9,16 +10,48 @@
 
 #define LIN_STEM "linear"
 
+/* Local-memory (GPU class) tiles by vendor, before `seqboat tune` has measured
+ * the device. Work-group = (tm/wm) x (tn/wn) items. None of these was timed
+ * on the vendor's hardware by this project; they follow the vendors' execution
+ * widths: NVIDIA warps of 32 and AMD wavefronts of 64 (GCN; 32 on RDNA) fill
+ * a 256-item group of 4x4 register tiles; Intel's EUs run SIMD8-32 threads
+ * with a smaller register file per item, so a 128-item group; anything else
+ * (ARM Mali, Qualcomm Adreno, Apple, unknown) a modest 64-item group. The
+ * device's limits then shrink whatever does not fit. */
+static const struct {
+    const char *vendor;       /* case-insensitive substring of CL_DEVICE_VENDOR */
+    int tm, tn, tk, wm, wn;
+} lds_by_vendor[] = {
+    {"nvidia", 64, 64, 16, 4, 4},
+    {"advanced micro devices", 64, 64, 16, 4, 4},
+    {"amd", 64, 64, 16, 4, 4},
+    {"intel", 32, 64, 16, 4, 4},
+    {NULL, 32, 32, 8, 4, 4},
+};
+
+static int has_ci(const char *hay, const char *needle) {
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (needle[i] && hay[i] && tolower((unsigned char)hay[i]) == needle[i]) i++;
+        if (!needle[i]) return 1;
+    }
+    return 0;
+}
+
 void sb_linear_params_default(const sb_device_info *dev, sb_linear_params *p) {
     memset(p, 0, sizeof *p);
-    /* LDS defaults (also kept for REG so that a switch is complete) */
-    p->tm = 64, p->tn = 64, p->tk = 16, p->wm = 4, p->wn = 4;
-    if (dev->max_wg < 256 || dev->max_wi[0] < 16 || dev->max_wi[1] < 16)
-        p->wm = 8, p->wn = 8;                     /* 8 x 8 items */
-    if (dev->max_wg < 64 || dev->max_wi[0] < 8 || dev->max_wi[1] < 8)
-        p->tm = 16, p->tn = 16, p->wm = 4, p->wn = 4; /* 4 x 4 items */
-    if (dev->max_wg < 16 || dev->max_wi[0] < 4 || dev->max_wi[1] < 4)
-        p->tm = 4, p->tn = 4, p->wm = 4, p->wn = 4;   /* one item */
+    /* LDS (also kept for REG so that a switch is complete): the vendor's row */
+    int r = 0;
+    while (lds_by_vendor[r].vendor && !has_ci(dev->vendor, lds_by_vendor[r].vendor)) r++;
+    p->tm = lds_by_vendor[r].tm, p->tn = lds_by_vendor[r].tn, p->tk = lds_by_vendor[r].tk;
+    p->wm = lds_by_vendor[r].wm, p->wn = lds_by_vendor[r].wn;
+    /* then the device's limits: items per group and per dimension */
+    while ((size_t)(p->tm / p->wm) * (size_t)(p->tn / p->wn) > dev->max_wg ||
+           (size_t)(p->tn / p->wn) > dev->max_wi[0] || (size_t)(p->tm / p->wm) > dev->max_wi[1]) {
+        if (p->tm > p->wm * 1 && p->tm >= p->tn) p->tm /= 2;
+        else if (p->tn > p->wn) p->tn /= 2;
+        else break;                               /* one item: always launchable */
+    }
     /* REG: the native float vector width, two vectors per row; 12 rows when
      * the width suggests 32 vector registers (AVX-512), 6 otherwise (16). */
     unsigned vw = dev->native_vec_float;

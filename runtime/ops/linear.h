@@ -22,8 +22,8 @@ typedef struct sb_linear_w {
 } sb_linear_w;
 
 /* Parameters for a device class: CPU -> REG with the native vector width,
- * anything else -> LDS with tiles that fit the device's work-group and local
- * memory limits. */
+ * anything else -> LDS with tiles from a table by vendor (NVIDIA, AMD, Intel,
+ * other), shrunk to fit the device's work-group and local-memory limits. */
 void sb_linear_params_default(const sb_device_info *dev, sb_linear_params *p);
 /* Parse SEQBOAT_LINEAR (NULL or "" keeps *p); checks against dev's limits. */
 sb_status sb_linear_params_parse(const char *spec, const sb_device_info *dev, sb_linear_params *p,
