@@ -17,10 +17,17 @@ extern const sb_embedded_kernel sb_bench_kernels[];
 #define PEAK_STEM "bench_peak"
 #define FMA_TARGET_MS 50.0  /* one calibrated fp32 launch */
 #define RUNS 5              /* best of (the machine may be shared) */
+#define CONFIRM_RUNS 20     /* the fp32 winner measured again */
 #define LAUNCHES 200        /* launch-latency samples */
 #define MIB 1048576.0
 
 static const int widths[SB_PEAK_WIDTHS] = {1, 2, 4, 8, 16};
+
+static int width_slot(int w) {
+    for (int i = 0; i < SB_PEAK_WIDTHS; i++)
+        if (widths[i] == w) return i;
+    return 0;
+}
 
 static const char *peak_source(void) {
     for (int i = 0; sb_bench_kernels[i].stem; i++)
@@ -53,7 +60,7 @@ static sb_status timed_launch(sb_rt *rt, cl_kernel k, size_t gws, size_t lws, do
 
 /* ---- fp32 ------------------------------------------------------------------------- */
 
-static sb_status run_fma(sb_rt *rt, int vw, int nacc, double *gflops, sb_err *e) {
+static sb_status run_fma(sb_rt *rt, int vw, int nacc, int runs, double *gflops, sb_err *e) {
     sb_status st = SB_OK;
     cl_kernel k;
     cl_mem out = NULL;
@@ -79,7 +86,7 @@ static sb_status run_fma(sb_rt *rt, int vw, int nacc, double *gflops, sb_err *e)
             iters = (cl_int)(iters * f);
         }
         best = ms;
-        for (int r = 0; r < RUNS; r++) {
+        for (int r = 0; r < runs; r++) {
             SB_TRY(timed_launch(rt, k, gws, lws, &ms, e));
             if (ms < best) best = ms;
         }
@@ -149,7 +156,7 @@ static sb_status measure_rt(sb_rt *rt, int progress, sb_peak *p, sb_err *e) {
         for (int nacc = 4; nacc <= 16; nacc += 4) {
             if (widths[w] * nacc > 128) continue; /* registers: at most 128 floats of state */
             double g = 0;
-            SB_TRY(run_fma(rt, widths[w], nacc, &g, e));
+            SB_TRY(run_fma(rt, widths[w], nacc, RUNS, &g, e));
             if (progress)
                 fprintf(stderr, "peak: device %d fp32 width %2d, %2d accumulators: %8.1f GFLOP/s\n",
                         p->index, widths[w], nacc, g);
@@ -160,6 +167,18 @@ static sb_status measure_rt(sb_rt *rt, int progress, sb_peak *p, sb_err *e) {
                 p->fp32_accumulators = nacc;
             }
         }
+    }
+    /* the winner again, longer: a sweep's best of RUNS can fall in a busy
+     * moment of a shared machine and then sit in the cache below the rate the
+     * model's own GEMM reaches */
+    if (p->fp32_width > 0) {
+        double g = 0;
+        SB_TRY(run_fma(rt, p->fp32_width, p->fp32_accumulators, CONFIRM_RUNS, &g, e));
+        if (progress)
+            fprintf(stderr, "peak: device %d fp32 width %2d, %2d accumulators, best of %d: %8.1f GFLOP/s\n",
+                    p->index, p->fp32_width, p->fp32_accumulators, CONFIRM_RUNS, g);
+        if (g > p->fp32_gflops) p->fp32_gflops = g;
+        if (g > p->fp32_by_width[width_slot(p->fp32_width)]) p->fp32_by_width[width_slot(p->fp32_width)] = g;
     }
     /* global memory: buffers of whole MiB (every width and work-group size divides them) */
     {
