@@ -39,13 +39,12 @@ sb_status sb_op_force_router(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld, d
     if (!rt || !seqs) SB_FAIL(SB_ERR_ARG, "force_router: NULL argument");
     if (ld < 2) SB_FAIL(SB_ERR_ARG, "force_router: ld = %d must be at least 2", ld);
     if (seqs->n < 1 || seqs->total < 1) return SB_OK;
-    if (!u.mem || !seqs->d_start.mem || !seqs->d_len.mem)
-        SB_FAIL(SB_ERR_ARG, "force_router: a device buffer is NULL");
-    if (u.off % 4 || seqs->d_start.off % 4 || seqs->d_len.off % 4)
-        SB_FAIL(SB_ERR_ARG, "force_router: buffer offsets must be multiples of 4");
+    cl_ulong uo, so, lo;
+    SB_TRY(sb_ops_check_buf("force_router", "u", u, sb_rows_f32((size_t)seqs->total, (size_t)ld, 2), &uo, e));
+    SB_TRY(sb_ops_check_buf("force_router", "seqs->d_start", seqs->d_start, sb_i32((size_t)seqs->n), &so, e));
+    SB_TRY(sb_ops_check_buf("force_router", "seqs->d_len", seqs->d_len, sb_i32((size_t)seqs->n), &lo, e));
     SB_TRY(sb_rt_kernel_src(rt, FORCE_STEM, sb_bench_kernels[0].src /* bench_force.cl: first in SB_BENCH_CL_FILES */, NULL, "force_router", &k, e));
     {
-        const cl_ulong uo = u.off / 4, so = seqs->d_start.off / 4, lo = seqs->d_len.off / 4;
         const cl_int cld = ld, cB = seqs->n;
         const cl_uint thr = sb_force_threshold(share);
         SB_ARG(k, 0, u.mem);

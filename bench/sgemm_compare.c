@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         for (int r = -1; r < REPS; r++) {
-            sb_buf ab = {da, 0}, cb = {dc, 0};
+            const sb_buf ab = sb_view_all(da), cb = sb_view_all(dc);
             double t0 = now_ms();
             if (sb_op_linear(rt, (size_t)sh->m, ab, (size_t)sh->k, &lw, 0, cb, (size_t)sh->n, &e) != SB_OK ||
                 sb_rt_finish(rt, &e) != SB_OK) {

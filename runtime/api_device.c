@@ -135,7 +135,8 @@ sb_status sb_selftest(const char *device, char *report, size_t report_len) {
     SB_TRY(sb_rt_write(rt, nx, 0, sizeof(float) * T * D, lx, e));
     SB_TRY(sb_rt_write(rt, nw, 0, sizeof(float) * D, lw, e));
     SB_TRY(sb_rt_write(rt, nb, 0, sizeof(float) * D, lb, e));
-    sb_buf bx = {nx, 0}, bw = {nw, 0}, bb = {nb, 0};
+    const sb_buf bx = sb_view(nx, 0, sb_f32((size_t)T * D)), bw = sb_view(nw, 0, sb_f32(D)),
+                 bb = sb_view(nb, 0, sb_f32(D));
     SB_TRY(sb_op_layernorm(rt, T, D, bx, bw, bb, bx, e));
     SB_TRY(sb_rt_read(rt, nx, 0, sizeof(float) * T * D, ly, e));
     plain_layernorm(T, D, lx, lw, lb);

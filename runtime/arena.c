@@ -390,17 +390,12 @@ done:
 }
 
 sb_buf sb_arena_buf(const sb_arena *a, const sb_plan *p, int id) {
-    sb_buf r;
     int ar;
     size_t off;
-    r.mem = NULL;
-    r.off = 0;
-    if (!a || !p) return r;
+    if (!a || !p) return sb_view_none();
     sb_plan_slot(p, id, &ar, &off);
-    if (ar < 0 || ar >= a->n) return r;
-    r.mem = a->mem[ar];
-    r.off = off;
-    return r;
+    if (ar < 0 || ar >= a->n) return sb_view_none();
+    return sb_view(a->mem[ar], off, p->b[id].bytes);
 }
 
 void sb_arena_release(sb_arena *a) {

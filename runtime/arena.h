@@ -74,7 +74,7 @@ typedef struct sb_arena {
 /* Allocate the arenas of solved plan p (SB_ERR_STATE if unsolved). On failure
  * *out holds nothing to release. An empty plan gives n = 0. */
 sb_status sb_arena_alloc(sb_rt *rt, const sb_plan *p, sb_arena *out, sb_err *e);
-/* Buffer `id` as cl_mem + byte offset; {NULL, 0} for a bad id. */
+/* Buffer `id` as a view of its planned bytes; the empty view for a bad id. */
 sb_buf sb_arena_buf(const sb_arena *a, const sb_plan *p, int id);
 /* Release the cl_mem objects and zero *a. */
 void sb_arena_release(sb_arena *a);

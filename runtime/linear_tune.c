@@ -96,7 +96,7 @@ static double measure(sb_rt *rt, const sb_tune_shape *shapes, int n_shapes, int 
         sb_err e;
         sb_err_clear(&e);
         if (sb_linear_prepare(rt, w, NULL, shapes[s].n, shapes[s].k, &lw, &e) != SB_OK) return -1.0;
-        sb_buf ab = {a, 0}, cb = {c, 0};
+        const sb_buf ab = sb_view_all(a), cb = sb_view_all(c);
         for (int r = -1; r < repeats; r++) {
             double t0 = now_ms();
             if (sb_op_linear(rt, (size_t)shapes[s].m, ab, (size_t)shapes[s].k, &lw, 0, cb,

@@ -27,15 +27,10 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-static sb_buf BUF(cl_mem m) {
-    sb_buf b = {m, 0};
-    return b;
-}
-
 static sb_status upload(sb_rt *rt, const float *src, size_t n, cl_mem *out, const char *what,
                         sb_err *e) {
-    sb_status st = sb_rt_alloc(rt, n * sizeof(float), out, what, e);
-    if (st == SB_OK) st = sb_rt_write(rt, *out, 0, n * sizeof(float), src, e);
+    sb_status st = sb_rt_alloc(rt, sb_f32(n), out, what, e);
+    if (st == SB_OK) st = sb_rt_write(rt, *out, 0, sb_f32(n), src, e);
     return st;
 }
 
@@ -186,8 +181,8 @@ static sb_attn_cfg attn_cfg(const sb_config *c) {
 static sb_ema_coef ema_coef(const sb_model_impl *m, int li) {
     sb_ema_coef p;
     memset(&p, 0, sizeof p);
-    p.coef = BUF(m->layers ? m->layers[li].ema_coef : NULL);
-    p.omega = BUF(m->layers ? m->layers[li].omega : NULL);
+    p.coef = sb_view_all(m->layers ? m->layers[li].ema_coef : NULL);
+    p.omega = sb_view_all(m->layers ? m->layers[li].omega : NULL);
     p.D = m->cfg.d_model;
     p.N = m->cfg.d_ema;
     p.bidir = m->cfg.bidirectional;
@@ -278,23 +273,23 @@ done:
     return st;
 }
 
+/* The plan's buffer `which` (a view of its planned bytes). */
 static sb_buf PB(sb_model_impl *m, int which) {
-    sb_buf none = {NULL, 0};
-    if (m->fp.id[which] < 0) return none;
+    if (m->fp.id[which] < 0) return sb_view_none();
     return sb_arena_buf(&m->fp.arena, m->fp.plan, m->fp.id[which]);
 }
 
-static sb_buf at(sb_buf b, size_t bytes) {
-    b.off += bytes;
-    return b;
-}
+/* Rows from `row` on of a view of rows `width` floats (resp. ints) wide. */
+static sb_buf at_row(sb_buf b, size_t row, size_t width) { return sb_skip(b, sb_f32(row * width)); }
+static sb_buf at_int(sb_buf b, size_t i) { return sb_skip(b, sb_i32(i)); }
 
 static sb_status norm_rows(sb_model_impl *m, const sb_dev_norm *n, int T, sb_buf x, sb_buf y,
                            sb_err *e) {
     int D = m->cfg.d_model;
     if (m->cfg.norm == SB_NORM_BATCH)
-        return sb_op_batchnorm(m->rt, T, D, x, BUF(n->mean), BUF(n->var), BUF(n->w), BUF(n->b), y, e);
-    return sb_op_layernorm(m->rt, T, D, x, BUF(n->w), BUF(n->b), y, e);
+        return sb_op_batchnorm(m->rt, T, D, x, sb_view_all(n->mean), sb_view_all(n->var),
+                               sb_view_all(n->w), sb_view_all(n->b), y, e);
+    return sb_op_layernorm(m->rt, T, D, x, sb_view_all(n->w), sb_view_all(n->b), y, e);
 }
 
 /* C[rows x n] = act(A[rows x k] @ W[n x k]^T + bias) (buffers + byte offsets). */
@@ -311,8 +306,12 @@ static sb_status capture_tail(sb_rt *rt, sb_buf xin, int T, int D, int trunc, sb
     for (int t = first; t < T;) {
         int slot = t % trunc, n = trunc - slot;
         if (n > T - t) n = T - t;
-        cl_int err = clEnqueueCopyBuffer(rt->queue, xin.mem, ring.mem, xin.off + (size_t)t * D * 4,
-                                         ring.off + (size_t)slot * D * 4, (size_t)n * D * 4, 0, NULL, NULL);
+        const sb_buf src = sb_sub(at_row(xin, (size_t)t, (size_t)D), 0, sb_f32((size_t)n * D));
+        const sb_buf dst = sb_sub(at_row(ring, (size_t)slot, (size_t)D), 0, sb_f32((size_t)n * D));
+        if (src.len < sb_f32((size_t)n * D) || dst.len < sb_f32((size_t)n * D))
+            return sb_fail(e, SB_ERR_INTERNAL, "copying the EMA input tail: a view is too short");
+        cl_int err = clEnqueueCopyBuffer(rt->queue, src.mem, dst.mem, src.off, dst.off, src.len, 0,
+                                         NULL, NULL);
         if (err != CL_SUCCESS)
             return sb_fail(e, SB_ERR_OPENCL, "copying the EMA input tail: %s", sb_cl_error_string(err));
         t += n;
@@ -329,14 +328,18 @@ static sb_status carry_in(sb_model_impl *m, sb_layer_carry *cr, int M, sb_err *e
     int W = m->cfg.mem_size, h = cr->halo_n;
     sb_buf mx = PB(m, B_MX), ctok = PB(m, B_CTOK), cpos = PB(m, B_CPOS);
     if (h > 0) {
-        cl_int err = clEnqueueCopyBuffer(rt->queue, cr->halo_mx, mx.mem, 0,
-                                         mx.off + (size_t)(W - h) * D * 4, (size_t)h * D * 4, 0, NULL, NULL);
+        const sb_buf dst = sb_sub(at_row(mx, (size_t)(W - h), D), 0, sb_f32((size_t)h * D));
+        if (dst.len < sb_f32((size_t)h * D))
+            SB_FAIL(SB_ERR_INTERNAL, "copying the carried rows: the mx view is too short");
+        cl_int err = clEnqueueCopyBuffer(rt->queue, cr->halo_mx, dst.mem, 0, dst.off, dst.len, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             SB_FAIL(SB_ERR_OPENCL, "copying the carried rows: %s", sb_cl_error_string(err));
     }
     cl_kernel k;
     SB_TRY(sb_rt_kernel(rt, "block_carry", NULL, "block_rows", &k, e));
-    cl_ulong to = ctok.off / 4, po = cpos.off / 4;
+    cl_ulong to, po;
+    SB_TRY(sb_ops_check_buf("block_rows", "crow_tok", ctok, sb_i32((size_t)h + (size_t)M), &to, e));
+    SB_TRY(sb_ops_check_buf("block_rows", "crow_pos", cpos, sb_i32((size_t)h + (size_t)M), &po, e));
     SB_ARG(k, 0, ctok.mem);
     SB_ARG(k, 1, to);
     SB_ARG(k, 2, cpos.mem);
@@ -359,13 +362,13 @@ static sb_status carry_out(sb_model_impl *m, sb_layer_carry *cr, int Mx, sb_err 
     sb_rt *rt = m->rt;
     int D = m->cfg.d_model, W = m->cfg.mem_size;
     int hn = Mx < W ? Mx : W;
-    sb_buf halo = {cr->halo_mx, 0};
-    SB_TRY(sb_op_gather_rows(rt, PB(m, B_MX), D, at(PB(m, B_CTOK), (size_t)(Mx - hn) * 4), hn, D,
-                             halo, D, e));
+    SB_TRY(sb_op_gather_rows(rt, PB(m, B_MX), D, at_int(PB(m, B_CTOK), (size_t)(Mx - hn)), hn, D,
+                             sb_view_all(cr->halo_mx), D, e));
     if (hn > 0) {
-        sb_buf cpos = PB(m, B_CPOS);
-        cl_int err = clEnqueueCopyBuffer(rt->queue, cpos.mem, cr->halo_pos,
-                                         cpos.off + (size_t)(Mx - hn) * 4, 0, (size_t)hn * 4, 0, NULL, NULL);
+        const sb_buf src = sb_sub(at_int(PB(m, B_CPOS), (size_t)(Mx - hn)), 0, sb_i32((size_t)hn));
+        if (src.len < sb_i32((size_t)hn))
+            SB_FAIL(SB_ERR_INTERNAL, "keeping the carried positions: the positions view is too short");
+        cl_int err = clEnqueueCopyBuffer(rt->queue, src.mem, cr->halo_pos, src.off, 0, src.len, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             SB_FAIL(SB_ERR_OPENCL, "keeping the carried positions: %s", sb_cl_error_string(err));
     }
@@ -387,7 +390,7 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     sb_buf x = PB(m, B_X), mx = PB(m, B_MX), hxu = PB(m, B_HXU);
     /* with a carry the block's mx rows start after W halo rows */
     size_t h = carry ? (size_t)carry->halo_n : 0;
-    sb_buf mxb = carry ? at(mx, (size_t)c->mem_size * D * 4) : mx;
+    sb_buf mxb = carry ? at_row(mx, W, D) : mx;
     sb_buf xin = x;
     double t0 = now_ms();
 
@@ -398,7 +401,7 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     }
     rt->phase = SB_PHASE_EMA; /* SB_STEP_EMA */
     sb_ema_coef ec = ema_coef(m, li);
-    sb_buf state_out = {NULL, 0}, state_in = {NULL, 0};
+    sb_buf state_out = sb_view_none(), state_in = sb_view_none();
     if (cap) state_out = cap->ema_state;
     if (carry) state_in = state_out = carry->ema_state;
     SB_TRY(sb_op_ema_ex(rt, seqs, &ec, xin, mxb, PB(m, B_EMA_SCR), state_in, state_out, e));
@@ -412,7 +415,7 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
     if (!hcs || !hch) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     if (m->router_hook) SB_TRY(m->router_hook(m->router_hook_user, rt, seqs, hxu, (int)(D + 2), e));
     SB_TRY(sb_op_gate_compact(rt, seqs, hxu, (int)(D + 2), L->temp, PB(m, B_W), PB(m, B_CIDX),
-                              at(PB(m, B_CTOK), h * 4), at(PB(m, B_CPOS), h * 4), PB(m, B_CSTART),
+                              at_int(PB(m, B_CTOK), h), at_int(PB(m, B_CPOS), h), PB(m, B_CSTART),
                               hcs, PB(m, B_CMP_SCR), e));
     m->stats[li].tokens = T;
     m->stats[li].activated = hcs[Bn];
@@ -445,27 +448,28 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
                 hch[b] = v < 0 ? 0 : (v > n ? n : (int)v);
             }
             cst = PB(m, B_CSTART_CH);
-            SB_TRY(sb_rt_write(rt, cst.mem, cst.off, sizeof(int) * (size_t)(Bn + 1), hch, e));
+            SB_TRY(sb_rt_write(rt, cst.mem, cst.off, sb_i32((size_t)Bn + 1), hch, e));
         }
         sb_buf mxc = PB(m, B_MXC), s = PB(m, B_S), ao = PB(m, B_AO);
         rt->phase = SB_PHASE_GATE; /* SB_STEP_MX_PROJ */
-        SB_TRY(sb_op_gather_rows(rt, mx, (int)D, at(PB(m, B_CTOK), h0 * 4), n, (int)D, mxc, (int)D, e));
+        SB_TRY(sb_op_gather_rows(rt, mx, (int)D, at_int(PB(m, B_CTOK), h0), n, (int)D, mxc, (int)D, e));
         rt->phase = SB_PHASE_PROJ;
         SB_TRY(linear(m, (size_t)n, mxc, D, &L->mx, 1, s, SW, e));
         rt->phase = SB_PHASE_ATTN; /* SB_STEP_ATTN */
-        SB_TRY(sb_op_attn(rt, &ac, Bn, n, cst, at(PB(m, B_CPOS), h0 * 4), s, BUF(L->qk_g),
-                          BUF(L->qk_b), BUF(L->rel), ao, PB(m, B_ATT_SCR), e));
+        SB_TRY(sb_op_attn(rt, &ac, Bn, n, cst, at_int(PB(m, B_CPOS), h0), s, sb_view_all(L->qk_g),
+                          sb_view_all(L->qk_b), sb_view_all(L->rel), ao, PB(m, B_ATT_SCR), e));
         rt->phase = SB_PHASE_PROJ; /* SB_STEP_H_PROJ */
-        sb_buf g = at(PB(m, B_G), r0 * D * 4);
-        SB_TRY(linear(m, r1 - r0, at(ao, (r0 - h0) * H * 4), H, &L->h, 0, g, D, e));
+        sb_buf g = at_row(PB(m, B_G), r0, D);
+        SB_TRY(linear(m, r1 - r0, at_row(ao, r0 - h0, H), H, &L->h, 0, g, D, e));
     }
     /* SB_STEP_CHUNK_END */
     if (cap && cap->ring && M > 0) /* the last chunk's s still holds rows [last_h0, M) */
         SB_TRY(sb_op_attn_ring_append(rt, &ac, cap->ring, (int)((size_t)M - last_h0), PB(m, B_S),
-                                      at(PB(m, B_CPOS), last_h0 * 4), BUF(L->qk_g), BUF(L->qk_b), e));
+                                      at_int(PB(m, B_CPOS), last_h0), sb_view_all(L->qk_g),
+                                      sb_view_all(L->qk_b), e));
     if (carry) SB_TRY(carry_out(m, carry, M, e));
     rt->phase = SB_PHASE_GATE; /* SB_STEP_COMBINE */
-    SB_TRY(sb_op_combine(rt, T, (int)D, at(hxu, 2 * 4), (int)(D + 2), at(PB(m, B_G), h * D * 4),
+    SB_TRY(sb_op_combine(rt, T, (int)D, sb_skip(hxu, sb_f32(2)), (int)(D + 2), at_row(PB(m, B_G), h, D),
                          PB(m, B_W), PB(m, B_CIDX), x, x, e));
     rt->phase = SB_PHASE_OTHER;
     if (!c->prenorm) SB_TRY(norm_rows(m, &L->norm, T, x, x, e));
@@ -530,8 +534,8 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
     sb_seqs seqs = {B, start, len, T, 0, PB(m, B_START), PB(m, B_LEN)};
     for (int b = 0; b < B; b++)
         if (len[b] > seqs.max_len) seqs.max_len = len[b];
-    SB_TRY(sb_rt_write(rt, seqs.d_start.mem, seqs.d_start.off, sizeof(int) * (size_t)B, start, e));
-    SB_TRY(sb_rt_write(rt, seqs.d_len.mem, seqs.d_len.off, sizeof(int) * (size_t)B, len, e));
+    SB_TRY(sb_rt_write(rt, seqs.d_start.mem, seqs.d_start.off, sb_i32((size_t)B), start, e));
+    SB_TRY(sb_rt_write(rt, seqs.d_len.mem, seqs.d_len.off, sb_i32((size_t)B), len, e));
     size_t D = (size_t)c->d_model, Dout = (size_t)c->d_output;
     sb_buf xb = PB(m, B_X);
     rt->phase = SB_PHASE_OTHER;
@@ -540,12 +544,12 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
         if (!pids) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
         for (int b = 0; b < B; b++) memcpy(pids + start[b], ids + (size_t)b * L, sizeof(int32_t) * len[b]);
         sb_buf ib = PB(m, B_IDS);
-        SB_TRY(sb_rt_write(rt, ib.mem, ib.off, sizeof(int32_t) * (size_t)T, pids, e));
-        SB_TRY(sb_op_embed(rt, T, (int)D, ib, BUF(m->embed), xb, e));
+        SB_TRY(sb_rt_write(rt, ib.mem, ib.off, sb_i32((size_t)T), pids, e));
+        SB_TRY(sb_op_embed(rt, T, (int)D, ib, sb_view_all(m->embed), xb, e));
     } else {
         size_t F = (size_t)c->d_input;
         sb_buf ip = PB(m, B_INPAD), xe = PB(m, B_MX); /* mx is free before layer 0 */
-        SB_TRY(sb_rt_write(rt, ip.mem, ip.off, sizeof(float) * (size_t)B * L * F, x, e));
+        SB_TRY(sb_rt_write(rt, ip.mem, ip.off, sb_f32((size_t)B * L * F), x, e));
         SB_TRY(sb_op_pack(rt, &seqs, L, (int)F, ip, xe, e));
         SB_TRY(linear(m, (size_t)T, xe, F, &m->enc, 0, xb, D, e));
     }
@@ -564,12 +568,12 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
         sb_buf pool = PB(m, B_POOL);
         SB_TRY(sb_op_mean_pool(rt, &seqs, (int)D, xf, pool, e));
         SB_TRY(linear(m, (size_t)B, pool, D, &m->dec, 0, y, Dout, e));
-        SB_TRY(sb_rt_read(rt, y.mem, y.off, sizeof(float) * (size_t)B * Dout, out, e));
+        SB_TRY(sb_rt_read(rt, y.mem, y.off, sb_f32((size_t)B * Dout), out, e));
     } else {
         sb_buf op = PB(m, B_OUTPAD);
         SB_TRY(linear(m, (size_t)T, xf, D, &m->dec, 0, y, Dout, e));
         SB_TRY(sb_op_unpack(rt, &seqs, L, (int)Dout, y, op, e));
-        SB_TRY(sb_rt_read(rt, op.mem, op.off, sizeof(float) * (size_t)B * L * Dout, out, e));
+        SB_TRY(sb_rt_read(rt, op.mem, op.off, sb_f32((size_t)B * L * Dout), out, e));
     }
     SB_TRY(sb_rt_finish(rt, e));
     m->last_ms = now_ms() - t0;

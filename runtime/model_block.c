@@ -73,9 +73,10 @@ sb_status sb_model_impl_forward_blocked(sb_model_impl *m, int B, int L, const fl
     sb_layer_carry *cr = calloc((size_t)nl, sizeof *cr);
     if (!sum || !cr) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     for (int i = 0; i < nl; i++) {
-        SB_TRY(sb_rt_alloc(rt, D * N * 4, &cr[i].ema_state.mem, "carried EMA state", e));
-        SB_TRY(sb_rt_alloc(rt, W * D * 4, &cr[i].halo_mx, "carried rows", e));
-        SB_TRY(sb_rt_alloc(rt, W * 4, &cr[i].halo_pos, "carried positions", e));
+        SB_TRY(sb_rt_alloc(rt, sb_f32(D * N), &cr[i].ema_state.mem, "carried EMA state", e));
+        cr[i].ema_state = sb_view(cr[i].ema_state.mem, 0, sb_f32(D * N));
+        SB_TRY(sb_rt_alloc(rt, sb_f32(W * D), &cr[i].halo_mx, "carried rows", e));
+        SB_TRY(sb_rt_alloc(rt, sb_i32(W), &cr[i].halo_pos, "carried positions", e));
     }
     if (caps) {
         cap_last = calloc((size_t)nl, sizeof *cap_last);
@@ -85,7 +86,7 @@ sb_status sb_model_impl_forward_blocked(sb_model_impl *m, int B, int L, const fl
     for (int b = 0; b < B; b++) {
         int len = lengths ? lengths[b] : L;
         for (int i = 0; i < nl; i++) {
-            SB_TRY(sb_rt_fill_zero(rt, cr[i].ema_state.mem, 0, D * N * 4, e));
+            SB_TRY(sb_rt_fill_zero(rt, cr[i].ema_state.mem, 0, sb_f32(D * N), e));
             cr[i].halo_n = 0;
         }
         for (int t0 = 0; t0 < len; t0 += Tb) {
@@ -112,7 +113,7 @@ sb_status sb_model_impl_forward_blocked(sb_model_impl *m, int B, int L, const fl
                 if (caps[i].ema_state.mem) {
                     cl_int err = clEnqueueCopyBuffer(rt->queue, cr[i].ema_state.mem,
                                                      caps[i].ema_state.mem, 0, caps[i].ema_state.off,
-                                                     D * N * 4, 0, NULL, NULL);
+                                                     sb_f32(D * N), 0, NULL, NULL);
                     if (err != CL_SUCCESS)
                         SB_FAIL(SB_ERR_OPENCL, "handing over the EMA state: %s", sb_cl_error_string(err));
                 }

@@ -34,10 +34,8 @@ struct sb_stream {
     size_t tmp_cap;
 };
 
-static sb_buf BUF(cl_mem m) {
-    sb_buf b = {m, 0};
-    return b;
-}
+/* The whole of a stream or weight buffer as a view. */
+static sb_buf BUF(cl_mem m) { return sb_view_all(m); }
 
 static void rel(cl_mem *m) {
     if (*m) clReleaseMemObject(*m);
@@ -71,8 +69,8 @@ static sb_status clear_state(sb_stream *s, sb_err *e) {
     size_t D = (size_t)c->d_model, N = (size_t)c->d_ema;
     for (int i = 0; i < c->n_layers; i++) {
         stream_layer *l = &s->layers[i];
-        SB_TRY(sb_rt_fill_zero(rt, l->h, 0, D * N * 4, e));
-        if (l->xring) SB_TRY(sb_rt_fill_zero(rt, l->xring, 0, (size_t)c->truncation * D * 4, e));
+        SB_TRY(sb_rt_fill_zero(rt, l->h, 0, sb_f32(D * N), e));
+        if (l->xring) SB_TRY(sb_rt_fill_zero(rt, l->xring, 0, sb_f32((size_t)c->truncation * D), e));
         l->ring.head = 0;
         l->ring.n = 0;
         l->steps = l->activated = 0;
@@ -105,27 +103,27 @@ sb_status sb_stream_open(sb_model *model, sb_stream **out) {
     if (!s->layers) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     for (int i = 0; i < c->n_layers; i++) {
         stream_layer *l = &s->layers[i];
-        SB_TRY(sb_rt_alloc(rt, D * N * 4, &l->h, "stream EMA state", e));
+        SB_TRY(sb_rt_alloc(rt, sb_f32(D * N), &l->h, "stream EMA state", e));
         if (c->truncation > 0)
-            SB_TRY(sb_rt_alloc(rt, (size_t)c->truncation * D * 4, &l->xring, "stream EMA inputs", e));
-        SB_TRY(sb_rt_alloc(rt, (W + 1) * Z * 4, &l->rk, "stream keys", e));
-        SB_TRY(sb_rt_alloc(rt, (W + 1) * H * 4, &l->rv, "stream values", e));
-        SB_TRY(sb_rt_alloc(rt, (W + 1) * 4, &l->rpos, "stream positions", e));
+            SB_TRY(sb_rt_alloc(rt, sb_f32((size_t)c->truncation * D), &l->xring, "stream EMA inputs", e));
+        SB_TRY(sb_rt_alloc(rt, sb_f32((W + 1) * Z), &l->rk, "stream keys", e));
+        SB_TRY(sb_rt_alloc(rt, sb_f32((W + 1) * H), &l->rv, "stream values", e));
+        SB_TRY(sb_rt_alloc(rt, sb_i32(W + 1), &l->rpos, "stream positions", e));
         l->ring.k = BUF(l->rk);
         l->ring.v = BUF(l->rv);
         l->ring.pos = BUF(l->rpos);
         l->ring.cap = (int)(W + 1);
     }
-    SB_TRY(sb_rt_alloc(rt, D * 4, &s->x, "stream x", e));
-    SB_TRY(sb_rt_alloc(rt, D * 4, &s->xn, "stream xn", e));
-    SB_TRY(sb_rt_alloc(rt, D * 4, &s->mx, "stream mx", e));
-    SB_TRY(sb_rt_alloc(rt, (D + 2) * 4, &s->hxu, "stream hxu", e));
-    SB_TRY(sb_rt_alloc(rt, (Z + 2 * H) * 4, &s->s, "stream s", e));
-    SB_TRY(sb_rt_alloc(rt, H * 4, &s->ao, "stream attention out", e));
-    SB_TRY(sb_rt_alloc(rt, D * 4, &s->g, "stream g", e));
-    SB_TRY(sb_rt_alloc(rt, 4, &s->ids, "stream id", e));
-    SB_TRY(sb_rt_alloc(rt, F * 4, &s->in, "stream input", e));
-    SB_TRY(sb_rt_alloc(rt, (size_t)c->d_output * 4, &s->out, "stream output", e));
+    SB_TRY(sb_rt_alloc(rt, sb_f32(D), &s->x, "stream x", e));
+    SB_TRY(sb_rt_alloc(rt, sb_f32(D), &s->xn, "stream xn", e));
+    SB_TRY(sb_rt_alloc(rt, sb_f32(D), &s->mx, "stream mx", e));
+    SB_TRY(sb_rt_alloc(rt, sb_f32(D + 2), &s->hxu, "stream hxu", e));
+    SB_TRY(sb_rt_alloc(rt, sb_f32(Z + 2 * H), &s->s, "stream s", e));
+    SB_TRY(sb_rt_alloc(rt, sb_f32(H), &s->ao, "stream attention out", e));
+    SB_TRY(sb_rt_alloc(rt, sb_f32(D), &s->g, "stream g", e));
+    SB_TRY(sb_rt_alloc(rt, sb_i32(1), &s->ids, "stream id", e));
+    SB_TRY(sb_rt_alloc(rt, sb_f32(F), &s->in, "stream input", e));
+    SB_TRY(sb_rt_alloc(rt, sb_f32((size_t)c->d_output), &s->out, "stream output", e));
     SB_TRY(clear_state(s, e));
     *out = s;
     return SB_OK;
@@ -267,7 +265,7 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
         xf = s->xn;
     }
     SB_TRY(linear1(rt, xf, &m->dec, 0, s->out, e));
-    if (out) SB_TRY(sb_rt_read(rt, s->out, 0, (size_t)c->d_output * 4, out, e));
+    if (out) SB_TRY(sb_rt_read(rt, s->out, 0, sb_f32((size_t)c->d_output), out, e));
     s->pos++;
 done:
     return st;
@@ -283,11 +281,11 @@ static sb_status step_one(sb_stream *s, const float *x, const int32_t *id, float
     if (c->task == SB_TASK_LM) {
         if (*id < 0 || *id >= c->vocab_size)
             SB_FAIL(SB_ERR_ARG, "token id %d is outside the vocabulary 0..%d", *id, c->vocab_size - 1);
-        SB_TRY(sb_rt_write(rt, s->ids, 0, 4, id, e));
+        SB_TRY(sb_rt_write(rt, s->ids, 0, sb_i32(1), id, e));
         SB_TRY(sb_op_embed(rt, 1, (int)D, BUF(s->ids), BUF(m->embed), BUF(s->x), e));
     } else {
         size_t F = (size_t)c->d_input;
-        SB_TRY(sb_rt_write(rt, s->in, 0, F * 4, x, e));
+        SB_TRY(sb_rt_write(rt, s->in, 0, sb_f32(F), x, e));
         SB_TRY(linear1(rt, s->in, &m->enc, 0, s->x, e));
     }
     SB_TRY(step_layers(s, out, e));

@@ -405,6 +405,7 @@ START_TEST(test_device_arenas) {
             if (b[i].first != s) continue;
             d = sb_arena_buf(&ar, p, i);
             ck_assert_ptr_nonnull(d.mem);
+            ck_assert_uint_eq(d.len, b[i].bytes); /* the view is the planned bytes */
             for (k = 0; k < b[i].bytes; k++) host[k] = pattern(i, k);
             TU_OK(sb_rt_write(rt, d.mem, d.off, b[i].bytes, host, &tu_err));
         }

@@ -33,8 +33,7 @@ static cl_mem up(sb_rt *rt, const float *data, size_t n, sb_buf *b) {
     for (size_t i = 0; i < n; i++) h[PAD + i] = data ? data[i] : NAN;
     cl_mem m = tu_upload(rt, h, (PAD + n + CAN) * sizeof(float));
     free(h);
-    b->mem = m;
-    b->off = PAD * sizeof(float);
+    *b = sb_view(m, PAD * sizeof(float), n * sizeof(float));
     return m;
 }
 
@@ -56,8 +55,7 @@ static cl_mem up_int(sb_rt *rt, const int *data, int n, sb_buf *b) {
     memcpy(h + 3, data, (size_t)n * sizeof(int));
     cl_mem m = tu_upload(rt, h, ((size_t)n + 3) * sizeof(int));
     free(h);
-    b->mem = m;
-    b->off = 3 * sizeof(int);
+    *b = sb_view(m, 3 * sizeof(int), (size_t)n * sizeof(int));
     return m;
 }
 
@@ -243,8 +241,9 @@ static void run_stream(const sb_attn_cfg *c, int M, int pre, int cap, int maxgap
     ring.cap = cap;
     TU_OK(sb_op_attn_ring_append(rt, c, &ring, pre, ds, dpos, dg, db, &tu_err));
     for (int i = pre; i < M; i++) {
-        sb_buf si = {ms, ds.off + (size_t)i * ld * sizeof(float)};
-        sb_buf oi = {mout, dout.off + (size_t)i * c->H * sizeof(float)};
+        sb_buf si = sb_sub(ds, sb_f32((size_t)i * ld), sb_f32((size_t)ld));
+        sb_buf oi = sb_sub(dout, sb_f32((size_t)i * c->H), sb_f32((size_t)c->H));
+        (void)ms;
         TU_OK(sb_op_attn_step(rt, c, &ring, pos[i], si, dg, db, drel, oi, &tu_err));
     }
     ck_assert_int_eq(ring.head, hhead);
@@ -326,7 +325,7 @@ START_TEST(test_empty_and_bad_args) {
     /* missing rel_bias with the simple bias; misaligned offset */
     ck_assert_int_eq(sb_op_attn(rt, &c, 1, 1, dcs, dcs, dout, dout, dout, dnull, dout, dout, &tu_err),
                      SB_ERR_ARG);
-    sb_buf odd = {dout.mem, 6};
+    sb_buf odd = sb_view(dout.mem, 6, dout.len);
     ck_assert_int_eq(sb_op_attn(rt, &c, 1, 1, dcs, dcs, odd, dout, dout, dout, dout, dout, &tu_err),
                      SB_ERR_ARG);
     /* streaming: bidirectional refused, small ring refused */

@@ -29,8 +29,8 @@ static void run_case(int B, const int *len, int ld, double share, uint32_t seed)
     cl_mem du = tu_upload(rt, pad, (n + 4) * sizeof(float));
     cl_mem ds = tu_upload(rt, start, sizeof(int) * (size_t)B);
     cl_mem dl = tu_upload(rt, len, sizeof(int) * (size_t)B);
-    sb_seqs seqs = {B, start, len, T, max_len, {ds, 0}, {dl, 0}};
-    sb_buf ub = {du, 4 * sizeof(float)};
+    sb_seqs seqs = {B, start, len, T, max_len, sb_view_all(ds), sb_view_all(dl)};
+    sb_buf ub = sb_skip(sb_view_all(du), 4 * sizeof(float));
     TU_OK(sb_op_force_router(rt, &seqs, ub, ld, share, &tu_err));
     tu_download(rt, du, pad, (n + 4) * sizeof(float));
     memcpy(got, pad + 4, n * sizeof(float));

@@ -76,15 +76,15 @@ START_TEST(test_ema_state_in) {
     cl_mem dc = tu_upload(rt, coef, sizeof coef), dom = tu_upload(rt, omega, sizeof omega);
     cl_mem dx = tu_upload(rt, x, sizeof(float) * L * D), dmx = tu_alloc(rt, sizeof(float) * L * D);
     cl_mem ds = tu_alloc(rt, sizeof(float) * D * N);
-    sb_ema_coef p = {{dc, 0}, {dom, 0}, D, N, 0, 0};
+    sb_ema_coef p = {sb_view_all(dc), sb_view_all(dom), D, N, 0, 0};
     size_t scr = sb_op_ema_scratch_bytes(&p, 1, L);
     cl_mem dscr = tu_alloc(rt, scr);
-    sb_buf none = {NULL, 0}, state = {ds, 0};
+    sb_buf none = sb_view_none(), state = sb_view_all(ds);
     for (int part = 0; part < 2; part++) {
         int s0 = 0, n = part ? L - cut : cut;
         sb_seqs seqs = {1, &s0, &n, n, n, none, none};
-        sb_buf xb = {dx, (size_t)(part ? cut : 0) * D * 4}, mb = {dmx, (size_t)(part ? cut : 0) * D * 4};
-        TU_OK(sb_op_ema_ex(rt, &seqs, &p, xb, mb, (sb_buf){dscr, 0}, part ? state : none, state, &tu_err));
+        sb_buf xb = sb_skip(sb_view_all(dx), (size_t)(part ? cut : 0) * D * 4), mb = sb_skip(sb_view_all(dmx), (size_t)(part ? cut : 0) * D * 4);
+        TU_OK(sb_op_ema_ex(rt, &seqs, &p, xb, mb, sb_view_all(dscr), part ? state : none, state, &tu_err));
     }
     tu_download(rt, dmx, got, sizeof(float) * L * D);
     tu_check_close(got, want, (size_t)L * D, 1e-4f, 1e-4f, "ema continued from state");
@@ -92,7 +92,7 @@ START_TEST(test_ema_state_in) {
     p.bidir = 1;
     int s0 = 0, n = 5;
     sb_seqs seqs = {1, &s0, &n, n, n, none, none};
-    ck_assert_int_eq(sb_op_ema_ex(rt, &seqs, &p, (sb_buf){dx, 0}, (sb_buf){dmx, 0}, (sb_buf){dscr, 0},
+    ck_assert_int_eq(sb_op_ema_ex(rt, &seqs, &p, sb_view_all(dx), sb_view_all(dmx), sb_view_all(dscr),
                                   state, none, &tu_err), SB_ERR_ARG);
     clReleaseMemObject(dc), clReleaseMemObject(dom), clReleaseMemObject(dx);
     clReleaseMemObject(dmx), clReleaseMemObject(ds), clReleaseMemObject(dscr);

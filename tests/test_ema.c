@@ -88,7 +88,7 @@ static void run_case(const ema_case *tc, const char *name) {
     cl_mem d_coef = tu_upload(rt, ctmp, sizeof(float) * (pad + 3 * kn + D));
     free(ctmp);
 
-    sb_ema_coef p = {{d_coef, pad * sizeof(float)}, {d_coef, (pad + 3 * kn) * sizeof(float)},
+    sb_ema_coef p = {sb_skip(sb_view_all(d_coef), pad * sizeof(float)), sb_skip(sb_view_all(d_coef), (pad + 3 * kn) * sizeof(float)),
                      D, N, tc->bidir, tc->trunc};
     const size_t sbytes = sb_op_ema_scratch_bytes(&p, B, total);
     ck_assert_uint_gt(sbytes, 0);
@@ -101,11 +101,11 @@ static void run_case(const ema_case *tc, const char *name) {
         d_state = tu_upload(rt, s0, sizeof(float) * (sn + N_CANARY));
         free(s0);
     }
-    sb_seqs seqs = {B, start, tc->lens, total, max_len, {NULL, 0}, {NULL, 0}};
-    sb_buf none = {NULL, 0};
-    TU_OK(sb_op_ema(rt, &seqs, &p, (sb_buf){d_x, pad * sizeof(float)},
-                    (sb_buf){d_mx, pad * sizeof(float)}, (sb_buf){d_scr, 64},
-                    tc->state ? (sb_buf){d_state, 0} : none, &tu_err));
+    sb_seqs seqs = {B, start, tc->lens, total, max_len, sb_view_none(), sb_view_none()};
+    sb_buf none = sb_view_none();
+    TU_OK(sb_op_ema(rt, &seqs, &p, sb_skip(sb_view_all(d_x), pad * sizeof(float)),
+                    sb_skip(sb_view_all(d_mx), pad * sizeof(float)), sb_skip(sb_view_all(d_scr), 64),
+                    tc->state ? sb_view_all(d_state) : none, &tu_err));
     {
         float *all = malloc(sizeof(float) * (pad + xn + N_CANARY));
         tu_download(rt, d_mx, all, sizeof(float) * (pad + xn + N_CANARY));
@@ -224,20 +224,20 @@ START_TEST(bad_args) {
     const int D = 3, N = 2, lens[] = {5}, start[] = {0};
     cl_mem buf = tu_alloc(rt, 4096);
     cl_mem big = tu_alloc(rt, 1 << 16);
-    sb_ema_coef p = {{buf, 0}, {buf, 0}, D, N, 1, 0};
-    sb_seqs seqs = {1, start, lens, 5, 5, {NULL, 0}, {NULL, 0}};
+    sb_ema_coef p = {sb_view_all(buf), sb_view_all(buf), D, N, 1, 0};
+    sb_seqs seqs = {1, start, lens, 5, 5, sb_view_none(), sb_view_none()};
     sb_err e;
-    sb_status s = sb_op_ema(rt, &seqs, &p, (sb_buf){buf, 0}, (sb_buf){buf, 1024}, (sb_buf){big, 0},
-                            (sb_buf){buf, 2048}, &e);
+    sb_status s = sb_op_ema(rt, &seqs, &p, sb_view_all(buf), sb_skip(sb_view_all(buf), 1024), sb_view_all(big),
+                            sb_skip(sb_view_all(buf), 2048), &e);
     ck_assert_int_eq(s, SB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(e.msg, "causal"));
     p.bidir = 0;
-    s = sb_op_ema(rt, &seqs, &p, (sb_buf){buf, 0}, (sb_buf){buf, 20}, (sb_buf){big, 0},
-                  (sb_buf){NULL, 0}, &e);
+    s = sb_op_ema(rt, &seqs, &p, sb_view_all(buf), sb_skip(sb_view_all(buf), 20), sb_view_all(big),
+                  sb_view_none(), &e);
     ck_assert_int_eq(s, SB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(e.msg, "overlap"));
-    s = sb_op_ema(rt, &seqs, &p, (sb_buf){buf, 0}, (sb_buf){buf, 1024}, (sb_buf){buf, 4076},
-                  (sb_buf){NULL, 0}, &e);
+    s = sb_op_ema(rt, &seqs, &p, sb_view_all(buf), sb_skip(sb_view_all(buf), 1024), sb_skip(sb_view_all(buf), 4076),
+                  sb_view_none(), &e);
     ck_assert_int_eq(s, SB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(e.msg, "scratch"));
     clReleaseMemObject(buf);

@@ -51,7 +51,7 @@ static void fetch_checked(sb_rt *rt, cl_mem m, size_t n, size_t used, void *dst,
 }
 
 static sb_buf at_pre(cl_mem m) {
-    sb_buf b = {m, PRE * 4};
+    sb_buf b = sb_skip(sb_view_all(m), PRE * 4);
     return b;
 }
 
@@ -158,8 +158,8 @@ static void run_gate(sb_rt *rt, int B, const int *len, int ld, float temp, const
     ck_assert(sbytes > 0 && sbytes < 64u * 1024 * 1024);
     cl_mem d_s = tu_alloc(rt, sbytes + 64);
 
-    sb_seqs seqs = {B, start, len, T, max_len, {d_start, 0}, {d_len, 0}};
-    const sb_buf bu = {d_u, uoff * sizeof(float)}, bs = {d_s, 64};
+    sb_seqs seqs = {B, start, len, T, max_len, sb_view_all(d_start), sb_view_all(d_len)};
+    const sb_buf bu = sb_skip(sb_view_all(d_u), uoff * sizeof(float)), bs = sb_skip(sb_view_all(d_s), 64);
     for (int b = 0; b <= B; b++) hcs[b] = -7;
     TU_OK(sb_op_gate_compact_wg(rt, &seqs, bu, ld, temp, at_pre(d_w), at_pre(d_c), at_pre(d_tok),
                                 at_pre(d_pos), at_pre(d_cs), hcs, bs, max_wg, &tu_err));
@@ -292,9 +292,9 @@ START_TEST(test_gate_errors) {
     cl_mem d_o = tu_alloc(rt, (size_t)T * 4 * 4);
     cl_mem d_s = tu_alloc(rt, 4);
     int hcs[3];
-    const sb_buf bu = {d_u, 0}, b0 = {d_o, 0}, b1 = {d_o, 32}, b2 = {d_o, 64}, b3 = {d_o, 96};
-    const sb_buf bs = {d_s, 0};
-    sb_seqs seqs = {2, start, len, T, 5, {d_start, 0}, {NULL, 0}};
+    const sb_buf bu = sb_view_all(d_u), b0 = sb_view_all(d_o), b1 = sb_skip(sb_view_all(d_o), 32), b2 = sb_skip(sb_view_all(d_o), 64), b3 = sb_skip(sb_view_all(d_o), 96);
+    const sb_buf bs = sb_view_all(d_s);
+    sb_seqs seqs = {2, start, len, T, 5, sb_view_all(d_start), sb_view_none()};
     /* scratch of 4 bytes is too small (needs at least two levels) */
     sb_status s = sb_op_gate_compact(rt, &seqs, bu, 2, 0.0f, b0, b1, b2, b3, b0, hcs, bs, &tu_err);
     ck_assert_int_eq(s, SB_ERR_ARG);
@@ -331,7 +331,7 @@ static void run_gather(sb_rt *rt, int R, int src_ld, int M, int ncols, int dst_l
     cl_mem d_src = tu_upload(rt, src, (size_t)R * (size_t)src_ld * sizeof *src);
     cl_mem d_rows = tu_upload(rt, rows, ((size_t)M + 1) * sizeof *rows);
     cl_mem d_dst = canary_buf(rt, dn);
-    const sb_buf bsrc = {d_src, 0}, brows = {d_rows, 0};
+    const sb_buf bsrc = sb_view_all(d_src), brows = sb_view_all(d_rows);
     TU_OK(sb_op_gather_rows(rt, bsrc, src_ld, brows, M, ncols, at_pre(d_dst), dst_ld, &tu_err));
     /* the whole region is compared: untouched words must still be the canary */
     fetch_checked(rt, d_dst, dn, dn, got, "gather dst");
@@ -384,7 +384,7 @@ static void run_combine(sb_rt *rt, int T, int D, int inplace, uint32_t seed) {
     cl_mem d_res = canary_buf(rt, (size_t)T * (size_t)D);
     TU_OK(sb_rt_write(rt, d_res, PRE * 4, (size_t)T * (size_t)D * sizeof *res, res, &tu_err));
     cl_mem d_out = inplace ? d_res : canary_buf(rt, (size_t)T * (size_t)D);
-    const sb_buf bhx = {d_hx, 2 * sizeof(float)}, bg = {d_g, 0}, bw = {d_w, 0}, bc = {d_c, 0};
+    const sb_buf bhx = sb_skip(sb_view_all(d_hx), 2 * sizeof(float)), bg = sb_view_all(d_g), bw = sb_view_all(d_w), bc = sb_view_all(d_c);
     TU_OK(sb_op_combine(rt, T, D, bhx, hx_ld, bg, bw, bc, at_pre(d_res), at_pre(d_out), &tu_err));
     fetch_checked(rt, d_out, (size_t)T * (size_t)D, (size_t)T * (size_t)D, got, "combine out");
     check_close(got, want, (size_t)T * (size_t)D, 1e-5f, 1e-5f, "combine");
@@ -444,9 +444,9 @@ START_TEST(test_chain) {
     cl_mem d_cs = tu_alloc(rt, sizeof cs), d_g = tu_alloc(rt, (size_t)T * (size_t)D * 4);
     cl_mem d_res = tu_upload(rt, res, (size_t)T * (size_t)D * 4);
     cl_mem d_s = tu_alloc(rt, sb_op_compact_scratch_bytes(rt, T));
-    sb_seqs seqs = {B, start, len, T, 200, {d_st, 0}, {NULL, 0}};
-    const sb_buf bu = {d_u, 0}, bhx = {d_u, 8}, bw = {d_w, 0}, bc = {d_c, 0}, bt = {d_tok, 0};
-    const sb_buf bp = {d_pos, 0}, bcs = {d_cs, 0}, bg = {d_g, 0}, br = {d_res, 0}, bs = {d_s, 0};
+    sb_seqs seqs = {B, start, len, T, 200, sb_view_all(d_st), sb_view_none()};
+    const sb_buf bu = sb_view_all(d_u), bhx = sb_skip(sb_view_all(d_u), 8), bw = sb_view_all(d_w), bc = sb_view_all(d_c), bt = sb_view_all(d_tok);
+    const sb_buf bp = sb_view_all(d_pos), bcs = sb_view_all(d_cs), bg = sb_view_all(d_g), br = sb_view_all(d_res), bs = sb_view_all(d_s);
     TU_OK(sb_op_gate_compact(rt, &seqs, bu, ld, 0.2f, bw, bc, bt, bp, bcs, cs, bs, &tu_err));
     check_ints(cs, rcs, 5, "cstart");
     TU_OK(sb_op_gather_rows(rt, bhx, ld, bt, cs[B], D, bg, D, &tu_err));

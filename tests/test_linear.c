@@ -32,7 +32,7 @@ static void check_one(sb_rt *rt, size_t m, size_t n, size_t k, int with_bias, in
            db = tu_upload(rt, bias, n * 4), dc = tu_upload(rt, c, csz * 4);
     sb_linear_w lw;
     TU_OK(sb_linear_prepare(rt, dw, with_bias ? db : NULL, (int)n, (int)k, &lw, &tu_err));
-    sb_buf ab = {da, aoff * 4}, cb = {dc, coff * 4};
+    sb_buf ab = sb_skip(sb_view_all(da), aoff * 4), cb = sb_skip(sb_view_all(dc), coff * 4);
     TU_OK(sb_op_linear(rt, m, ab, lda, &lw, act, cb, ldc, &tu_err));
     tu_download(rt, dc, c, csz * 4);
     sb_ref_linear(m, n, k, a + aoff, lda, w, with_bias ? bias : NULL, act, want + coff, ldc);
@@ -95,10 +95,10 @@ START_TEST(test_linear_bad_args) {
     sb_linear_w lw;
     ck_assert_int_eq(sb_linear_prepare(rt, d, NULL, 0, 4, &lw, &tu_err), SB_ERR_ARG);
     TU_OK(sb_linear_prepare(rt, d, NULL, 2, 4, &lw, &tu_err));
-    sb_buf b = {d, 0};
+    sb_buf b = sb_view_all(d);
     ck_assert_int_eq(sb_op_linear(rt, 2, b, 3, &lw, 0, b, 2, &tu_err), SB_ERR_ARG); /* lda < k */
     ck_assert_int_eq(sb_op_linear(rt, 2, b, 4, &lw, 2, b, 2, &tu_err), SB_ERR_ARG); /* act */
-    sb_buf odd = {d, 2};
+    sb_buf odd = sb_skip(sb_view_all(d), 2);
     ck_assert_int_eq(sb_op_linear(rt, 2, odd, 4, &lw, 0, b, 2, &tu_err), SB_ERR_ARG);
     sb_linear_release(&lw);
     sb_linear_release(&lw); /* twice is fine */

@@ -26,8 +26,7 @@ static cl_mem up(sb_rt *rt, const float *data, size_t n, sb_buf *b) {
     if (data) memcpy(h + PAD, data, n * sizeof(float));
     cl_mem m = tu_upload(rt, h, (PAD + n + CAN) * sizeof(float));
     free(h);
-    b->mem = m;
-    b->off = PAD * sizeof(float);
+    *b = sb_view(m, PAD * sizeof(float), n * sizeof(float));
     return m;
 }
 
@@ -50,8 +49,7 @@ static cl_mem up_int(sb_rt *rt, const int *data, int n, sb_buf *b) {
     memcpy(h + 3, data, (size_t)n * sizeof(int));
     cl_mem m = tu_upload(rt, h, (size_t)(n + 3) * sizeof(int));
     free(h);
-    b->mem = m;
-    b->off = 3 * sizeof(int);
+    *b = sb_view(m, 3 * sizeof(int), (size_t)n * sizeof(int));
     return m;
 }
 
@@ -175,7 +173,7 @@ static void run_bias_act(sb_rt *rt, int T, int F, int ld, int with_bias, int act
         x[1] = 150.0f;
     }
     tu_fill(bias, F, seed + 1, -2.0f, 2.0f);
-    sb_buf dx, dbias = {NULL, 0};
+    sb_buf dx, dbias = sb_view_none();
     cl_mem mx = up(rt, x, n, &dx), mb = with_bias ? up(rt, bias, F, &dbias) : NULL;
     TU_OK(sb_op_bias_act(rt, T, F, ld, dx, dbias, act, &tu_err));
     sb_ref_bias_act(T, F, ld, x, with_bias ? bias : NULL, act); /* x becomes the expectation */
@@ -340,7 +338,7 @@ START_TEST(test_bad_args) {
     float v[8] = {0};
     sb_buf a;
     cl_mem m = up(rt, v, 8, &a);
-    sb_buf none = {NULL, 0}, odd = {m, 6};
+    sb_buf none = sb_view_none(), odd = sb_skip(sb_view_all(m), 6);
     ck_assert_int_eq(sb_op_layernorm(rt, 2, 4, none, a, a, a, &tu_err), SB_ERR_ARG);
     ck_assert_int_eq(sb_op_layernorm(rt, 2, 4, odd, a, a, a, &tu_err), SB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(tu_err.msg, "layernorm"));

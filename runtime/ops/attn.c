@@ -206,14 +206,19 @@ sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf c
     SB_TRY(check_cfg("attention", c, e));
     if (n_seq < 1 || M < 0) SB_FAIL(SB_ERR_ARG, "attention: bad batch n_seq=%d M=%d", n_seq, M);
     if (M == 0) return SB_OK;
-    SB_TRY(sb_ops_check_buf("attention", "cstart", cstart, 0, &cso, e));
-    SB_TRY(sb_ops_check_buf("attention", "crow_pos", crow_pos, 0, &cpo, e));
-    SB_TRY(sb_ops_check_buf("attention", "s", s, 0, &so, e));
-    SB_TRY(sb_ops_check_buf("attention", "qk_gamma", qk_gamma, 0, &go, e));
-    SB_TRY(sb_ops_check_buf("attention", "qk_beta", qk_beta, 0, &bo, e));
-    SB_TRY(sb_ops_check_buf("attention", "out", out, 0, &oo, e));
-    SB_TRY(sb_ops_check_buf("attention", "scratch", scratch, 0, &sco, e));
-    if (!c->rotary) SB_TRY(sb_ops_check_buf("attention", "rel_bias", rel_bias, 0, &ro, e));
+    {
+        const size_t Mz = (size_t)M, row = (size_t)c->Z + 2 * (size_t)c->H;
+        SB_TRY(sb_ops_check_buf("attention", "cstart", cstart, sb_i32((size_t)n_seq + 1), &cso, e));
+        SB_TRY(sb_ops_check_buf("attention", "crow_pos", crow_pos, sb_i32(Mz), &cpo, e));
+        SB_TRY(sb_ops_check_buf("attention", "s", s, sb_f32(Mz * row), &so, e));
+        SB_TRY(sb_ops_check_buf("attention", "qk_gamma", qk_gamma, sb_f32(2 * (size_t)c->Z), &go, e));
+        SB_TRY(sb_ops_check_buf("attention", "qk_beta", qk_beta, sb_f32(2 * (size_t)c->Z), &bo, e));
+        SB_TRY(sb_ops_check_buf("attention", "out", out, sb_f32(Mz * (size_t)c->H), &oo, e));
+        SB_TRY(sb_ops_check_buf("attention", "scratch", scratch, sb_op_attn_scratch_bytes(rt, c, n_seq, M),
+                                &sco, e));
+        if (!c->rotary)
+            SB_TRY(sb_ops_check_buf("attention", "rel_bias", rel_bias, sb_f32(2 * (size_t)c->P - 1), &ro, e));
+    }
     {
         const cl_mem rel_mem = c->rotary ? s.mem : rel_bias.mem; /* never read when rotary */
         const cl_ulong qo = sco, ko = sco + sb_op_attn_scratch_k_off(c, M) / 4,
@@ -290,9 +295,9 @@ static sb_status check_ring(const char *op, const sb_attn_cfg *c, const sb_attn_
     if (r->head < 0 || r->head >= r->cap || r->n < 0 || r->n > c->W)
         return sb_fail(e, SB_ERR_ARG, "%s: ring state head=%d n=%d out of range (cap %d, W %d)", op,
                        r->head, r->n, r->cap, c->W);
-    SB_TRY(sb_ops_check_buf(op, "ring.k", r->k, 0, ko, e));
-    SB_TRY(sb_ops_check_buf(op, "ring.v", r->v, 0, vo, e));
-    SB_TRY(sb_ops_check_buf(op, "ring.pos", r->pos, 0, po, e));
+    SB_TRY(sb_ops_check_buf(op, "ring.k", r->k, sb_f32((size_t)r->cap * (size_t)c->Z), ko, e));
+    SB_TRY(sb_ops_check_buf(op, "ring.v", r->v, sb_f32((size_t)r->cap * (size_t)c->H), vo, e));
+    SB_TRY(sb_ops_check_buf(op, "ring.pos", r->pos, sb_i32((size_t)r->cap), po, e));
 done:
     return st;
 }
@@ -308,11 +313,12 @@ sb_status sb_op_attn_step(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *ring, i
         SB_FAIL(SB_ERR_STATE, "attention step: a bidirectional layer cannot be decoded one token at a time");
     if (pos < 0) SB_FAIL(SB_ERR_ARG, "attention step: negative position %d", pos);
     SB_TRY(check_ring("attention step", c, ring, &kro, &vro, &pro, e));
-    SB_TRY(sb_ops_check_buf("attention step", "s", s, 0, &so, e));
-    SB_TRY(sb_ops_check_buf("attention step", "qk_gamma", qk_gamma, 0, &go, e));
-    SB_TRY(sb_ops_check_buf("attention step", "qk_beta", qk_beta, 0, &bo, e));
-    SB_TRY(sb_ops_check_buf("attention step", "out", out, 0, &oo, e));
-    if (!c->rotary) SB_TRY(sb_ops_check_buf("attention step", "rel_bias", rel_bias, 0, &ro, e));
+    SB_TRY(sb_ops_check_buf("attention step", "s", s, sb_f32((size_t)c->Z + 2 * (size_t)c->H), &so, e));
+    SB_TRY(sb_ops_check_buf("attention step", "qk_gamma", qk_gamma, sb_f32(2 * (size_t)c->Z), &go, e));
+    SB_TRY(sb_ops_check_buf("attention step", "qk_beta", qk_beta, sb_f32(2 * (size_t)c->Z), &bo, e));
+    SB_TRY(sb_ops_check_buf("attention step", "out", out, sb_f32((size_t)c->H), &oo, e));
+    if (!c->rotary)
+        SB_TRY(sb_ops_check_buf("attention step", "rel_bias", rel_bias, sb_f32(2 * (size_t)c->P - 1), &ro, e));
     {
         const cl_mem rel_mem = c->rotary ? s.mem : rel_bias.mem;
         const cl_int cpos = pos, chead = ring->head, cn = ring->n, ccap = ring->cap;
@@ -360,10 +366,11 @@ sb_status sb_op_attn_ring_append(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *
     SB_TRY(check_ring("attention ring append", c, ring, &kro, &vro, &pro, e));
     if (n_rows < 0) SB_FAIL(SB_ERR_ARG, "attention ring append: negative row count %d", n_rows);
     if (n_rows == 0) return SB_OK;
-    SB_TRY(sb_ops_check_buf("attention ring append", "s", s, 0, &so, e));
-    SB_TRY(sb_ops_check_buf("attention ring append", "crow_pos", crow_pos, 0, &cpo, e));
-    SB_TRY(sb_ops_check_buf("attention ring append", "qk_gamma", qk_gamma, 0, &go, e));
-    SB_TRY(sb_ops_check_buf("attention ring append", "qk_beta", qk_beta, 0, &bo, e));
+    SB_TRY(sb_ops_check_buf("attention ring append", "s", s,
+                            sb_f32((size_t)n_rows * ((size_t)c->Z + 2 * (size_t)c->H)), &so, e));
+    SB_TRY(sb_ops_check_buf("attention ring append", "crow_pos", crow_pos, sb_i32((size_t)n_rows), &cpo, e));
+    SB_TRY(sb_ops_check_buf("attention ring append", "qk_gamma", qk_gamma, sb_f32(2 * (size_t)c->Z), &go, e));
+    SB_TRY(sb_ops_check_buf("attention ring append", "qk_beta", qk_beta, sb_f32(2 * (size_t)c->Z), &bo, e));
     {
         const int first = n_rows > c->W ? n_rows - c->W : 0;
         const cl_int cnr = n_rows, cfirst = first, cbase = (ring->head + ring->n) % ring->cap,

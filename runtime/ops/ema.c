@@ -66,11 +66,6 @@ static sb_status ema_check(const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, 
                        "ema: state_out is only defined for causal models (this layer is bidirectional)");
     if (seqs->n <= 0 || !seqs->start || !seqs->len)
         return sb_fail(e, SB_ERR_ARG, "ema: empty or NULL sequence table (n=%d)", seqs->n);
-    if (!x.mem || !mx.mem || !p->coef.mem || !p->omega.mem)
-        return sb_fail(e, SB_ERR_ARG, "ema: NULL device buffer (x, mx, coef or omega)");
-    if (x.off % sizeof(float) || mx.off % sizeof(float) || p->coef.off % sizeof(float) ||
-        p->omega.off % sizeof(float) || state_out.off % sizeof(float))
-        return sb_fail(e, SB_ERR_ARG, "ema: buffer offsets must be multiples of 4 bytes");
     long long sum = 0;
     for (int b = 0; b < seqs->n; b++) {
         if (seqs->len[b] < 1 || seqs->start[b] < 0 ||
@@ -81,8 +76,20 @@ static sb_status ema_check(const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, 
     }
     if (sum > seqs->total)
         return sb_fail(e, SB_ERR_ARG, "ema: lengths sum to %lld > total %d", sum, seqs->total);
+    const size_t bytes = sb_f32((size_t)seqs->total * (size_t)p->D);
+    const size_t K = (size_t)p->D * (p->bidir ? 2u : 1u);
+    cl_ulong o;
+    sb_status st;
+    if ((st = sb_ops_check_buf("ema", "x", x, bytes, &o, e)) != SB_OK ||
+        (st = sb_ops_check_buf("ema", "mx", mx, bytes, &o, e)) != SB_OK ||
+        (st = sb_ops_check_buf("ema", "coef", p->coef, sb_f32(3 * K * (size_t)p->N), &o, e)) != SB_OK ||
+        (st = sb_ops_check_buf("ema", "omega", p->omega, sb_f32((size_t)p->D), &o, e)) != SB_OK)
+        return st;
+    if (state_out.mem &&
+        (st = sb_ops_check_buf("ema", "state_out", state_out,
+                               sb_f32((size_t)seqs->n * (size_t)p->D * (size_t)p->N), &o, e)) != SB_OK)
+        return st;
     if (x.mem == mx.mem) {
-        const size_t bytes = (size_t)seqs->total * (size_t)p->D * sizeof(float);
         if (x.off < mx.off + bytes && mx.off < x.off + bytes)
             return sb_fail(e, SB_ERR_ARG, "ema: mx overlaps x (the op reads x at other rows)");
     }
@@ -91,8 +98,7 @@ static sb_status ema_check(const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, 
 
 sb_status sb_op_ema(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, sb_buf mx,
                     sb_buf scratch, sb_buf state_out, sb_err *e) {
-    sb_buf none = {NULL, 0};
-    return sb_op_ema_ex(rt, seqs, p, x, mx, scratch, none, state_out, e);
+    return sb_op_ema_ex(rt, seqs, p, x, mx, scratch, sb_view_none(), state_out, e);
 }
 
 sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, sb_buf mx,
@@ -101,18 +107,18 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
     int *tab = NULL;
     ema_layout l;
     SB_TRY(ema_check(seqs, p, x, mx, state_out, e));
-    if (state_in.mem && (p->bidir || p->truncation > 0 || state_in.off % sizeof(float)))
-        SB_FAIL(SB_ERR_ARG, "ema: state_in needs a causal layer without truncation and an aligned offset");
+    if (state_in.mem && (p->bidir || p->truncation > 0))
+        SB_FAIL(SB_ERR_ARG, "ema: state_in needs a causal layer without truncation");
+    if (state_in.mem) {
+        cl_ulong o;
+        SB_TRY(sb_ops_check_buf("ema", "state_in", state_in,
+                                sb_f32((size_t)seqs->n * (size_t)p->D * (size_t)p->N), &o, e));
+    }
     if (!ema_layout_of(p, seqs->n, seqs->total, &l))
         SB_FAIL(SB_ERR_ARG, "ema: scratch size overflows (D=%d N=%d rows=%d)", p->D, p->N, seqs->total);
-    if (!scratch.mem || scratch.off % sizeof(float))
-        SB_FAIL(SB_ERR_ARG, "ema: scratch buffer NULL or offset not a multiple of 4");
     {
-        size_t have = 0;
-        if (clGetMemObjectInfo(scratch.mem, CL_MEM_SIZE, sizeof have, &have, NULL) == CL_SUCCESS &&
-            (have < scratch.off || have - scratch.off < l.bytes))
-            SB_FAIL(SB_ERR_ARG, "ema: scratch has %zu bytes after offset %zu, need %zu",
-                    have > scratch.off ? have - scratch.off : 0, scratch.off, l.bytes);
+        cl_ulong o;
+        SB_TRY(sb_ops_check_buf("ema", "scratch", scratch, l.bytes, &o, e));
     }
 
     /* chunk and sequence tables */

@@ -128,14 +128,14 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
     const size_t T = (size_t)seqs->total, B = (size_t)seqs->n;
     SB_TRY(plan_wg(rt, max_wg, &wg, e));
     plan_levels(T, wg, &p);
-    SB_TRY(sb_ops_check_buf(op, "u", u, ((T - 1) * (size_t)ld + 2) * sizeof(float), &uo, e));
-    SB_TRY(sb_ops_check_buf(op, "w", w, T * sizeof(float), &wo, e));
-    SB_TRY(sb_ops_check_buf(op, "cidx", cidx, T * sizeof(cl_int), &co, e));
-    SB_TRY(sb_ops_check_buf(op, "crow_tok", crow_tok, T * sizeof(cl_int), &to, e));
-    SB_TRY(sb_ops_check_buf(op, "crow_pos", crow_pos, T * sizeof(cl_int), &po, e));
-    SB_TRY(sb_ops_check_buf(op, "cstart", cstart, (B + 1) * sizeof(cl_int), &sco, e));
-    SB_TRY(sb_ops_check_buf(op, "scratch", scratch, p.ints * sizeof(cl_int), &so, e));
-    SB_TRY(sb_ops_check_buf(op, "seqs->d_start", seqs->d_start, B * sizeof(cl_int), &sto, e));
+    SB_TRY(sb_ops_check_buf(op, "u", u, sb_rows_f32(T, (size_t)ld, 2), &uo, e));
+    SB_TRY(sb_ops_check_buf(op, "w", w, sb_f32(T), &wo, e));
+    SB_TRY(sb_ops_check_buf(op, "cidx", cidx, sb_i32(T), &co, e));
+    SB_TRY(sb_ops_check_buf(op, "crow_tok", crow_tok, sb_i32(T), &to, e));
+    SB_TRY(sb_ops_check_buf(op, "crow_pos", crow_pos, sb_i32(T), &po, e));
+    SB_TRY(sb_ops_check_buf(op, "cstart", cstart, sb_i32(B + 1), &sco, e));
+    SB_TRY(sb_ops_check_buf(op, "scratch", scratch, sb_i32(p.ints), &so, e));
+    SB_TRY(sb_ops_check_buf(op, "seqs->d_start", seqs->d_start, sb_i32(B), &sto, e));
 
     SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "gate_scan", &kg, e));
     SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "scan_blocks", &ks, e));
@@ -253,10 +253,10 @@ sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int 
         SB_FAIL(SB_ERR_ARG, "%s: bad shape M=%d ncols=%d src_ld=%d dst_ld=%d", op, M, ncols, src_ld,
                 dst_ld);
     if (M == 0) return SB_OK;
-    SB_TRY(sb_ops_check_buf(op, "src", src, (size_t)ncols * sizeof(float), &so, e));
-    SB_TRY(sb_ops_check_buf(op, "rows", rows, (size_t)M * sizeof(cl_int), &ro, e));
-    SB_TRY(sb_ops_check_buf(op, "dst", dst, ((size_t)(M - 1) * (size_t)dst_ld + (size_t)ncols) * sizeof(float),
-                     &dof, e));
+    /* src rows are named by `rows` (validated by the caller): one row at least */
+    SB_TRY(sb_ops_check_buf(op, "src", src, sb_f32((size_t)ncols), &so, e));
+    SB_TRY(sb_ops_check_buf(op, "rows", rows, sb_i32((size_t)M), &ro, e));
+    SB_TRY(sb_ops_check_buf(op, "dst", dst, sb_rows_f32((size_t)M, (size_t)dst_ld, (size_t)ncols), &dof, e));
     SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "gather_rows", &k, e));
     {
         const cl_int cM = M, cn = ncols, csl = src_ld, cdl = dst_ld;
@@ -285,11 +285,12 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
     if (!rt) SB_FAIL(SB_ERR_ARG, "%s: NULL runtime", op);
     if (T < 0 || D < 1 || hx_ld < D) SB_FAIL(SB_ERR_ARG, "%s: bad shape T=%d D=%d hx_ld=%d", op, T, D, hx_ld);
     if (T == 0) return SB_OK;
-    const size_t rows_bytes = (size_t)T * (size_t)D * sizeof(float);
-    SB_TRY(sb_ops_check_buf(op, "hx", hx, ((size_t)(T - 1) * (size_t)hx_ld + (size_t)D) * sizeof(float), &ho, e));
-    SB_TRY(sb_ops_check_buf(op, "g", g, (size_t)D * sizeof(float), &go, e));
-    SB_TRY(sb_ops_check_buf(op, "w", w, (size_t)T * sizeof(float), &wo, e));
-    SB_TRY(sb_ops_check_buf(op, "cidx", cidx, (size_t)T * sizeof(cl_int), &co, e));
+    const size_t rows_bytes = sb_f32((size_t)T * (size_t)D);
+    SB_TRY(sb_ops_check_buf(op, "hx", hx, sb_rows_f32((size_t)T, (size_t)hx_ld, (size_t)D), &ho, e));
+    /* g rows are named by cidx (M of them, written by the gate): one row at least */
+    SB_TRY(sb_ops_check_buf(op, "g", g, sb_f32((size_t)D), &go, e));
+    SB_TRY(sb_ops_check_buf(op, "w", w, sb_f32((size_t)T), &wo, e));
+    SB_TRY(sb_ops_check_buf(op, "cidx", cidx, sb_i32((size_t)T), &co, e));
     SB_TRY(sb_ops_check_buf(op, "res", res, rows_bytes, &ro, e));
     SB_TRY(sb_ops_check_buf(op, "out", out, rows_bytes, &oo, e));
     const int inplace = res.mem == out.mem && res.off == out.off;

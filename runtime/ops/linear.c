@@ -138,6 +138,12 @@ sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_l
     sb_status st = SB_OK;
     memset(out, 0, sizeof *out);
     if (!w || n < 1 || k < 1) return sb_fail(e, SB_ERR_ARG, "linear: bad weight n=%d k=%d", n, k);
+    {
+        const sb_buf wv = sb_view_all(w), bv = sb_view_all(bias);
+        cl_ulong o;
+        SB_TRY(sb_ops_check_buf("linear prepare", "weight", wv, sb_f32((size_t)n * (size_t)k), &o, e));
+        if (bias) SB_TRY(sb_ops_check_buf("linear prepare", "bias", bv, sb_f32((size_t)n), &o, e));
+    }
     out->n = n, out->k = k, out->w = w, out->bias = bias;
     if (rt->lin.variant != SB_LINEAR_REG) return SB_OK;
     const sb_linear_params *p = &rt->lin;
@@ -178,10 +184,10 @@ void sb_linear_release(sb_linear_w *lw) {
 static sb_status fallback(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linear_w *lw, int act,
                           sb_buf c, size_t ldc, sb_err *e) {
     sb_status st = SB_OK;
-    SB_TRY(sb_gemm(rt, 0, 1, m, (size_t)lw->n, (size_t)lw->k, 1.0f, a.mem, a.off / 4, lda, lw->w, 0,
-                   (size_t)lw->k, 0.0f, c.mem, c.off / 4, ldc, e));
+    SB_TRY(sb_gemm(rt, 0, 1, m, (size_t)lw->n, (size_t)lw->k, 1.0f, a.mem, sb_elems(a.off), lda, lw->w, 0,
+                   (size_t)lw->k, 0.0f, c.mem, sb_elems(c.off), ldc, e));
     if (lw->bias || act) {
-        sb_buf bias = {lw->bias, 0};
+        const sb_buf bias = lw->bias ? sb_view(lw->bias, 0, sb_f32((size_t)lw->n)) : sb_view_none();
         SB_TRY(sb_op_bias_act(rt, (int)m, lw->n, (int)ldc, c, bias, act, e));
     }
 done:
@@ -198,8 +204,8 @@ sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linea
         SB_FAIL(SB_ERR_ARG, "linear: lda %zu < k %d or ldc %zu < n %d", lda, lw->k, ldc, lw->n);
     if (m > 0x7fffffff || lda > 0x7fffffff || ldc > 0x7fffffff)
         SB_FAIL(SB_ERR_ARG, "linear: m %zu or a leading dimension is too large", m);
-    SB_TRY(sb_ops_check_buf("linear", "a", a, 0, &ao, e));
-    SB_TRY(sb_ops_check_buf("linear", "c", c, 0, &co, e));
+    SB_TRY(sb_ops_check_buf("linear", "a", a, sb_rows_f32(m, lda, (size_t)lw->k), &ao, e));
+    SB_TRY(sb_ops_check_buf("linear", "c", c, sb_rows_f32(m, ldc, (size_t)lw->n), &co, e));
     if (m == 0) return SB_OK;
     const sb_linear_params *p = &rt->lin;
     if (p->variant == SB_LINEAR_CLBLAST || (p->variant == SB_LINEAR_REG && !lw->packed))

@@ -31,10 +31,10 @@ sb_status sb_op_layernorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf w, sb_buf b,
     cl_kernel k;
     cl_ulong xo, wo, bo, yo;
     if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "layernorm: bad shape T=%d D=%d", T, D);
-    SB_TRY(sb_ops_check_buf("layernorm", "x", x, 0, &xo, e));
-    SB_TRY(sb_ops_check_buf("layernorm", "weight", w, 0, &wo, e));
-    SB_TRY(sb_ops_check_buf("layernorm", "bias", b, 0, &bo, e));
-    SB_TRY(sb_ops_check_buf("layernorm", "y", y, 0, &yo, e));
+    SB_TRY(sb_ops_check_buf("layernorm", "x", x, sb_f32((size_t)T * D), &xo, e));
+    SB_TRY(sb_ops_check_buf("layernorm", "weight", w, sb_f32(D), &wo, e));
+    SB_TRY(sb_ops_check_buf("layernorm", "bias", b, sb_f32(D), &bo, e));
+    SB_TRY(sb_ops_check_buf("layernorm", "y", y, sb_f32((size_t)T * D), &yo, e));
     if (T == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "layernorm", &k, e));
     {
@@ -69,12 +69,12 @@ sb_status sb_op_batchnorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf mean, sb_buf
     cl_ulong xo, mo, vo, wo, bo, yo;
     const cl_int cT = T, cD = D;
     if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "batchnorm: bad shape T=%d D=%d", T, D);
-    SB_TRY(sb_ops_check_buf("batchnorm", "x", x, 0, &xo, e));
-    SB_TRY(sb_ops_check_buf("batchnorm", "running_mean", mean, 0, &mo, e));
-    SB_TRY(sb_ops_check_buf("batchnorm", "running_var", var, 0, &vo, e));
-    SB_TRY(sb_ops_check_buf("batchnorm", "weight", w, 0, &wo, e));
-    SB_TRY(sb_ops_check_buf("batchnorm", "bias", b, 0, &bo, e));
-    SB_TRY(sb_ops_check_buf("batchnorm", "y", y, 0, &yo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "x", x, sb_f32((size_t)T * D), &xo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "running_mean", mean, sb_f32(D), &mo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "running_var", var, sb_f32(D), &vo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "weight", w, sb_f32(D), &wo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "bias", b, sb_f32(D), &bo, e));
+    SB_TRY(sb_ops_check_buf("batchnorm", "y", y, sb_f32((size_t)T * D), &yo, e));
     if (T == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "batchnorm", &k, e));
     SB_ARG(k, 0, cT);
@@ -104,8 +104,8 @@ sb_status sb_op_bias_act(sb_rt *rt, int T, int F, int ld, sb_buf x, sb_buf bias,
     if (T < 0 || F < 1 || ld < F)
         SB_FAIL(SB_ERR_ARG, "bias_act: bad shape T=%d F=%d ld=%d", T, F, ld);
     if (act != 0 && act != 1) SB_FAIL(SB_ERR_ARG, "bias_act: unknown activation %d", act);
-    SB_TRY(sb_ops_check_buf("bias_act", "x", x, 0, &xo, e));
-    if (has_bias) SB_TRY(sb_ops_check_buf("bias_act", "bias", bias, 0, &bo, e));
+    SB_TRY(sb_ops_check_buf("bias_act", "x", x, sb_rows_f32((size_t)T, (size_t)ld, (size_t)F), &xo, e));
+    if (has_bias) SB_TRY(sb_ops_check_buf("bias_act", "bias", bias, sb_f32(F), &bo, e));
     if (T == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "bias_act", &k, e));
     SB_ARG(k, 0, cT);
@@ -130,9 +130,10 @@ sb_status sb_op_embed(sb_rt *rt, int T, int D, sb_buf ids, sb_buf table, sb_buf 
     cl_ulong io, to, yo;
     const cl_int cT = T, cD = D;
     if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "embed: bad shape T=%d D=%d", T, D);
-    SB_TRY(sb_ops_check_buf("embed", "ids", ids, 0, &io, e));
-    SB_TRY(sb_ops_check_buf("embed", "table", table, 0, &to, e));
-    SB_TRY(sb_ops_check_buf("embed", "y", y, 0, &yo, e));
+    /* the table's row count is the caller's (it validates the ids): one row at least */
+    SB_TRY(sb_ops_check_buf("embed", "ids", ids, sb_i32(T), &io, e));
+    SB_TRY(sb_ops_check_buf("embed", "table", table, T ? sb_f32(D) : 0, &to, e));
+    SB_TRY(sb_ops_check_buf("embed", "y", y, sb_f32((size_t)T * D), &yo, e));
     if (T == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "embed", &k, e));
     SB_ARG(k, 0, cT);
@@ -153,13 +154,15 @@ static sb_status check_seqs(const char *op, const sb_seqs *s, cl_ulong *so, cl_u
     sb_status st;
     if (!s || s->n < 0) return sb_fail(e, SB_ERR_ARG, "%s: no sequence table", op);
     if (s->n == 0) return SB_OK;
-    if ((st = sb_ops_check_buf(op, "seqs->d_start", s->d_start, 0, so, e)) != SB_OK) return st;
-    return sb_ops_check_buf(op, "seqs->d_len", s->d_len, 0, lo, e);
+    if ((st = sb_ops_check_buf(op, "seqs->d_start", s->d_start, sb_i32(s->n), so, e)) != SB_OK)
+        return st;
+    return sb_ops_check_buf(op, "seqs->d_len", s->d_len, sb_i32(s->n), lo, e);
 }
 
-/* pack and unpack take the same arguments: (src, dst) in that order. */
-static sb_status pack_common(sb_rt *rt, const char *name, const sb_seqs *s, int L, int F, sb_buf src,
-                             sb_buf dst, sb_err *e) {
+/* pack and unpack take the same arguments: (src, dst) in that order; `to_packed`
+ * says which of them is the packed side (for the sizes). */
+static sb_status pack_common(sb_rt *rt, const char *name, int to_packed, const sb_seqs *s, int L, int F,
+                             sb_buf src, sb_buf dst, sb_err *e) {
     sb_status st = SB_OK;
     cl_kernel k;
     cl_ulong so = 0, lo = 0, ao, bo;
@@ -169,8 +172,11 @@ static sb_status pack_common(sb_rt *rt, const char *name, const sb_seqs *s, int 
     if (s->n > 0 && s->max_len > L)
         SB_FAIL(SB_ERR_ARG, "%s: longest sequence (%d) exceeds the padded length L=%d", name,
                 s->max_len, L);
-    SB_TRY(sb_ops_check_buf(name, "src", src, 0, &ao, e));
-    SB_TRY(sb_ops_check_buf(name, "dst", dst, 0, &bo, e));
+    {
+        const size_t padded = sb_f32((size_t)s->n * L * F), packed = sb_f32((size_t)s->total * F);
+        SB_TRY(sb_ops_check_buf(name, "src", src, to_packed ? padded : packed, &ao, e));
+        SB_TRY(sb_ops_check_buf(name, "dst", dst, to_packed ? packed : padded, &bo, e));
+    }
     if (s->n == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, name, &k, e));
     SB_ARG(k, 0, cB);
@@ -190,11 +196,11 @@ done:
 }
 
 sb_status sb_op_pack(sb_rt *rt, const sb_seqs *s, int L, int F, sb_buf padded, sb_buf packed, sb_err *e) {
-    return pack_common(rt, "pack", s, L, F, padded, packed, e);
+    return pack_common(rt, "pack", 1, s, L, F, padded, packed, e);
 }
 
 sb_status sb_op_unpack(sb_rt *rt, const sb_seqs *s, int L, int F, sb_buf packed, sb_buf padded, sb_err *e) {
-    return pack_common(rt, "unpack", s, L, F, packed, padded, e);
+    return pack_common(rt, "unpack", 0, s, L, F, packed, padded, e);
 }
 
 sb_status sb_op_mean_pool(sb_rt *rt, const sb_seqs *s, int D, sb_buf x, sb_buf y, sb_err *e) {
@@ -204,8 +210,8 @@ sb_status sb_op_mean_pool(sb_rt *rt, const sb_seqs *s, int D, sb_buf x, sb_buf y
     const cl_int cD = D;
     SB_TRY(check_seqs("mean_pool", s, &so, &lo, e));
     if (D < 1) SB_FAIL(SB_ERR_ARG, "mean_pool: bad feature count D=%d", D);
-    SB_TRY(sb_ops_check_buf("mean_pool", "x", x, 0, &xo, e));
-    SB_TRY(sb_ops_check_buf("mean_pool", "y", y, 0, &yo, e));
+    SB_TRY(sb_ops_check_buf("mean_pool", "x", x, sb_f32((size_t)s->total * D), &xo, e));
+    SB_TRY(sb_ops_check_buf("mean_pool", "y", y, sb_f32((size_t)s->n * D), &yo, e));
     if (s->n == 0) return SB_OK;
     SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "mean_pool", &k, e));
     {

@@ -7,18 +7,20 @@ sb_status sb_ops_check_buf(const char *op, const char *name, sb_buf b, size_t by
     if (b.off % 4 != 0)
         return sb_fail(e, SB_ERR_ARG, "%s: offset of %s (%zu bytes) is not a multiple of 4", op, name,
                        b.off);
-    if (bytes > 0) {
-        size_t size = 0;
-        cl_int err = clGetMemObjectInfo(b.mem, CL_MEM_SIZE, sizeof size, &size, NULL);
-        if (err != CL_SUCCESS)
-            return sb_fail(e, SB_ERR_OPENCL, "%s: clGetMemObjectInfo(%s) failed: %s (%d)", op, name,
-                           sb_cl_error_string(err), err);
-        if (b.off > size || size - b.off < bytes)
-            return sb_fail(e, SB_ERR_ARG, "%s: buffer %s holds %zu bytes from offset %zu, %zu needed",
-                           op, name, b.off > size ? (size_t)0 : size - b.off, b.off, bytes);
-    }
-    *elem_off = (cl_ulong)(b.off / 4);
+    if (b.len < bytes)
+        return sb_fail(e, SB_ERR_ARG,
+                       "%s: buffer %s is too short: its view holds %zu bytes (from offset %zu), "
+                       "the kernel touches %zu",
+                       op, name, b.len, b.off, bytes);
+    *elem_off = (cl_ulong)sb_elems(b.off);
     return SB_OK;
+}
+
+sb_buf sb_view_all(cl_mem mem) {
+    size_t size = 0;
+    if (!mem || clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL) != CL_SUCCESS)
+        size = 0;
+    return sb_view(mem, 0, size);
 }
 
 size_t sb_pow2_ceil(size_t n) {

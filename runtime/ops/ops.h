@@ -1,6 +1,6 @@
 /* ops.h - host launchers, one per kernel family (same stem as cl/<stem>.cl and
  * tests/ref/ref_<stem>.c). Ops never allocate device memory: the caller passes
- * cl_mem + offset (offsets in BYTES unless stated) and any scratch they need
+ * views (sb_buf: cl_mem, byte offset, byte length) and any scratch they need
  * (ask the *_scratch_bytes() function).
  *
  * Layout used everywhere: activations are PACKED rows. The valid tokens of all
@@ -12,11 +12,52 @@
 #define SB_OPS_H
 #include "../rt.h"
 
-/* A (device, host) buffer reference. */
+/* A view of a device buffer: bytes [off, off + len) of mem. Every op checks
+ * that each view it gets holds what its kernels will touch (sb_ops_check_buf)
+ * and refuses a short one (SB_ERR_ARG, naming the op, the buffer and both
+ * sizes). Build views with the constructors below, never by hand. */
 typedef struct sb_buf {
     cl_mem mem;
-    size_t off;               /* bytes */
+    size_t off;               /* bytes from the start of mem */
+    size_t len;               /* bytes the view covers from off */
 } sb_buf;
+
+/* Bytes of n floats / n int32 values: the one place element counts become
+ * byte counts (and sb_elems the way back). */
+static inline size_t sb_f32(size_t n) { return n * sizeof(cl_float); }
+static inline size_t sb_i32(size_t n) { return n * sizeof(cl_int); }
+static inline size_t sb_elems(size_t bytes) { return bytes / sizeof(cl_float); }
+/* Bytes spanned by `rows` rows of `cols` floats with a row stride of `ld`
+ * floats (the last row ends after cols); 0 for no rows. */
+static inline size_t sb_rows_f32(size_t rows, size_t ld, size_t cols) {
+    return rows ? sb_f32((rows - 1) * ld + cols) : 0;
+}
+
+/* The view [off, off + len) of mem; len counts from off. */
+static inline sb_buf sb_view(cl_mem mem, size_t off, size_t len) {
+    sb_buf b;
+    b.mem = mem;
+    b.off = off;
+    b.len = len;
+    return b;
+}
+/* No buffer (an optional argument left out). */
+static inline sb_buf sb_view_none(void) { return sb_view(NULL, 0, 0); }
+/* All of mem (its CL_MEM_SIZE); the empty view when mem is NULL or the size
+ * cannot be read (an op then refuses it as too short). */
+sb_buf sb_view_all(cl_mem mem);
+/* Bytes [off, off + len) of b, clipped to b: a sub-view never reaches past
+ * its parent, so a parent too short for it gives a short (or empty) view that
+ * the op refuses. len SB_REST = up to the end of b. */
+#define SB_REST ((size_t)-1)
+static inline sb_buf sb_sub(sb_buf b, size_t off, size_t len) {
+    const size_t rest = off <= b.len ? b.len - off : 0;
+    b.off += off;
+    b.len = len < rest ? len : rest;
+    return b;
+}
+/* b from byte `off` on (sb_sub(b, off, SB_REST)). */
+static inline sb_buf sb_skip(sb_buf b, size_t off) { return sb_sub(b, off, SB_REST); }
 
 /* Sequence table of a packed batch. */
 typedef struct sb_seqs {
@@ -29,9 +70,10 @@ typedef struct sb_seqs {
     sb_buf d_len;             /* device int32 [B] copy of len */
 } sb_seqs;
 
-/* Shared by the launchers: a buffer must exist and be 4-byte aligned; with
- * bytes > 0 it must also hold that many bytes from its offset. Writes the
- * element (float/int) offset. `op` and `name` go into the message. */
+/* Shared by the launchers: a view must exist and be 4-byte aligned, and hold
+ * at least `bytes` bytes (what the kernel touches; 0 = nothing to check, for
+ * an empty launch). Writes the element (float/int) offset. `op` and `name`
+ * go into the message, with the view's length and the bytes needed. */
 sb_status sb_ops_check_buf(const char *op, const char *name, sb_buf b, size_t bytes,
                            cl_ulong *elem_off, sb_err *e);
 /* Launch k over an n0 x n1 grid (dimension 0 fastest) in work-groups of at
