@@ -21,6 +21,13 @@ sb_status sb_fail(sb_err *e, sb_status status, const char *fmt, ...)
 #endif
     ;
 void sb_err_clear(sb_err *e);
+/* Put a formatted head in front of e's message (no-op for NULL e, or when
+ * the result would not fit). */
+void sb_err_prefix(sb_err *e, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /* Jump to the function's `done:` label with a recorded failure. Needs a local
  * `sb_status st` and an `sb_err *e` in scope. */

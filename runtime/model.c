@@ -18,6 +18,7 @@
 #include "model.h"
 #include "ops/gate.h"
 #include "ops/norm.h"
+#include "ops/stream_step.h"
 
 #define DEFAULT_CHUNK_BUDGET ((size_t)192 << 20)
 
@@ -125,6 +126,32 @@ void sb_model_impl_free(sb_model_impl *m) {
     free(m);
 }
 
+static sb_attn_cfg attn_cfg(const sb_config *c);
+static sb_ema_coef ema_coef(const sb_model_impl *m, int li);
+
+/* Every kernel this model can launch, resolved now: programs built, kernels
+ * created, so a kernel that fails to build fails the load (with the program
+ * file, the kernel and the build log in the message), never a forward. */
+static sb_status resolve_kernels(sb_model_impl *m, sb_err *e) {
+    sb_status st = SB_OK;
+    const sb_config *c = &m->cfg;
+    sb_rt *rt = m->rt;
+    sb_kset *ks;
+    sb_attn_cfg ac = attn_cfg(c);
+    sb_ema_coef ec = ema_coef(m, 0);
+    SB_TRY(sb_norm_kernels(rt, e));
+    SB_TRY(sb_ema_kernels(rt, &ec, e));
+    SB_TRY(sb_linear_kernels(rt, e));
+    SB_TRY(sb_gate_kernels(rt, e));
+    SB_TRY(sb_attn_kernels(rt, &ac, e));
+    if (!c->bidirectional) {
+        SB_TRY(sb_block_carry_kernels(rt, &ks, e)); /* long causal sequences run block by block */
+        if (c->task != SB_TASK_CLASSIFY) SB_TRY(sb_stream_step_kernels(rt, &ks, e)); /* streams */
+    }
+done:
+    return st;
+}
+
 sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, sb_model_impl **out,
                                   sb_err *e) {
     sb_status st = SB_OK;
@@ -139,6 +166,7 @@ sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, s
     const sb_config *c = &m->cfg;
     int D = c->d_model;
     SB_TRY(sb_rt_create(opt, &m->rt, e));
+    SB_TRY(resolve_kernels(m, e));
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     m->stats = calloc((size_t)c->n_layers, sizeof *m->stats);
     if (!m->layers || !m->stats) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
@@ -335,8 +363,9 @@ static sb_status carry_in(sb_model_impl *m, sb_layer_carry *cr, int M, sb_err *e
         if (err != CL_SUCCESS)
             SB_FAIL(SB_ERR_OPENCL, "copying the carried rows: %s", sb_cl_error_string(err));
     }
-    cl_kernel k;
-    SB_TRY(sb_rt_kernel(rt, "block_carry", NULL, "block_rows", &k, e));
+    sb_kset *ks;
+    SB_TRY(sb_block_carry_kernels(rt, &ks, e));
+    cl_kernel k = ks->k[0];
     cl_ulong to, po;
     SB_TRY(sb_ops_check_buf("block_rows", "crow_tok", ctok, sb_i32((size_t)h + (size_t)M), &to, e));
     SB_TRY(sb_ops_check_buf("block_rows", "crow_pos", cpos, sb_i32((size_t)h + (size_t)M), &po, e));
@@ -349,8 +378,7 @@ static sb_status carry_in(sb_model_impl *m, sb_layer_carry *cr, int M, sb_err *e
     SB_ARG(k, 6, M);
     SB_ARG(k, 7, W);
     SB_ARG(k, 8, cr->pos0);
-    size_t lws = sb_rt_wg1(rt, k, 256), gws = sb_round_up((size_t)(h + M), lws);
-    SB_TRY(sb_rt_launch(rt, k, 1, &gws, &lws, "block_rows", e));
+    SB_TRY(sb_ops_launch_1d(rt, k, sb_ops_wg(rt, ks, 0, 256), (size_t)(h + M), "block_rows", e));
 done:
     return st;
 }

@@ -89,6 +89,8 @@ void sb_rt_free(sb_rt *rt) {
         free(rt->kernels->v);
         free(rt->kernels);
     }
+    for (int i = 0; i < rt->n_ksets; i++) free(rt->ksets[i]);
+    free(rt->ksets);
     sb_progcache_free(rt->progs);
     if (rt->queue) clReleaseCommandQueue(rt->queue);
     if (rt->ctx) clReleaseContext(rt->ctx);
@@ -131,16 +133,7 @@ sb_status sb_rt_kernel_src(sb_rt *rt, const char *stem, const char *source, cons
     snprintf(src, sl, "%s\n#line 1 \"%s.cl\"\n%s", defines, stem, file);
     cl_kernel k = NULL;
     st = sb_progcache_kernel(rt->progs, rt->ctx, &rt->dev, src, SB_BUILD_OPTIONS, name, &k, e);
-    if (st != SB_OK && e) {
-        /* name the file in front of the message (build log or kernel creation) */
-        char head[256];
-        snprintf(head, sizeof head, "%s.cl: ", stem);
-        size_t hl = strlen(head), ml = strlen(e->msg);
-        if (hl + ml + 1 < sizeof e->msg) {
-            memmove(e->msg + hl, e->msg, ml + 1);
-            memcpy(e->msg, head, hl);
-        }
-    }
+    if (st != SB_OK) sb_err_prefix(e, "%s.cl: ", stem); /* build log or kernel creation */
     if (st != SB_OK) goto done;
     if (kc->n == kc->cap) {
         int cap = kc->cap ? kc->cap * 2 : 32;
@@ -161,6 +154,55 @@ done:
     free(key);
     free(file);
     free(src);
+    return st;
+}
+
+sb_kset *sb_rt_kset_find(sb_rt *rt, int family, const int *key) {
+    for (int i = 0; i < rt->n_ksets; i++) {
+        sb_kset *ks = rt->ksets[i];
+        if (ks->family == family && memcmp(ks->key, key, sizeof ks->key) == 0) return ks;
+    }
+    return NULL;
+}
+
+sb_status sb_rt_kset_make(sb_rt *rt, int family, const int *key, const char *stem,
+                          const char *source, const char *defines, const char *const *names, int n,
+                          const int *aux, sb_kset **out, sb_err *e) {
+    sb_status st = SB_OK;
+    sb_kset *ks = NULL;
+    *out = sb_rt_kset_find(rt, family, key);
+    if (*out) return SB_OK;
+    if (n < 1 || n > SB_KSET_MAX_K) return sb_fail(e, SB_ERR_INTERNAL, "kernel set of %d kernels", n);
+    ks = calloc(1, sizeof *ks);
+    if (!ks) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
+    ks->family = family;
+    memcpy(ks->key, key, sizeof ks->key);
+    if (aux) memcpy(ks->aux, aux, sizeof ks->aux);
+    ks->n = n;
+    for (int i = 0; i < n; i++) {
+        st = sb_rt_kernel_src(rt, stem, source, defines, names[i], &ks->k[i], e);
+        if (st != SB_OK) {
+            sb_err_prefix(e, "kernel %s of ", names[i]); /* in front of "<stem>.cl: ..." */
+            goto done;
+        }
+        size_t wg = 0;
+        if (clGetKernelWorkGroupInfo(ks->k[i], rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg,
+                                     &wg, NULL) != CL_SUCCESS)
+            wg = 0;
+        ks->kwg[i] = wg;
+    }
+    if (rt->n_ksets == rt->cap_ksets) {
+        int cap = rt->cap_ksets ? rt->cap_ksets * 2 : 16;
+        sb_kset **nv = realloc(rt->ksets, (size_t)cap * sizeof *nv);
+        if (!nv) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+        rt->ksets = nv;
+        rt->cap_ksets = cap;
+    }
+    rt->ksets[rt->n_ksets++] = ks;
+    *out = ks;
+    return SB_OK;
+done:
+    free(ks);
     return st;
 }
 
@@ -297,10 +339,16 @@ sb_status sb_rt_finish(sb_rt *rt, sb_err *e) {
 }
 
 size_t sb_rt_wg1(sb_rt *rt, cl_kernel k, size_t want) {
-    size_t kmax = 0, lim = rt->dev.max_wg;
+    size_t kmax = 0;
     if (clGetKernelWorkGroupInfo(k, rt->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax,
-                                 NULL) == CL_SUCCESS && kmax > 0 && kmax < lim)
-        lim = kmax;
+                                 NULL) != CL_SUCCESS)
+        kmax = 0;
+    return sb_rt_wg1_lim(rt, kmax, want);
+}
+
+size_t sb_rt_wg1_lim(const sb_rt *rt, size_t kmax, size_t want) {
+    size_t lim = rt->dev.max_wg;
+    if (kmax > 0 && kmax < lim) lim = kmax;
     if (rt->dev.max_wi[0] > 0 && rt->dev.max_wi[0] < lim) lim = rt->dev.max_wi[0];
     if (want < lim) lim = want;
     size_t p = 1;

@@ -52,6 +52,29 @@ const char *sb_cl_error_string(cl_int err);
 typedef struct sb_progcache sb_progcache;
 typedef struct sb_kcache sb_kcache;
 
+/* A kernel set: the kernels of one program variant that an op family
+ * launches, resolved together once (sb_rt_kset_make: the program is built,
+ * every kernel created and its work-group limit read) and found again by
+ * (family, key) - integers only, no strings, no allocation - on every launch.
+ * A model resolves all of its sets when it is loaded (model.c), so a kernel
+ * that fails to build fails sb_model_load. Sets live until sb_rt_free; their
+ * kernels belong to the rt's kernel table. */
+#define SB_KSET_MAX_K 8
+#define SB_KSET_KEY 12
+#define SB_KSET_AUX 12
+enum {
+    SB_KSET_NORM = 1, SB_KSET_GATE, SB_KSET_EMA, SB_KSET_ATTN, SB_KSET_LINEAR, SB_KSET_STREAM,
+    SB_KSET_BLOCK
+};
+typedef struct sb_kset {
+    int family;               /* SB_KSET_* */
+    int key[SB_KSET_KEY];     /* the variant: integers defined by the family, the rest 0 */
+    int n;                    /* kernels */
+    cl_kernel k[SB_KSET_MAX_K];
+    size_t kwg[SB_KSET_MAX_K];/* each kernel's CL_KERNEL_WORK_GROUP_SIZE (0 = unknown) */
+    int aux[SB_KSET_AUX];     /* launch data the family derives once (tiles, group sizes) */
+} sb_kset;
+
 /* Phases for profiling (bench): the model sets rt->phase before launches. */
 enum { SB_PHASE_OTHER = 0, SB_PHASE_EMA, SB_PHASE_GATE, SB_PHASE_PROJ, SB_PHASE_ATTN, SB_PHASE_COUNT };
 
@@ -82,6 +105,8 @@ typedef struct sb_rt {
      * earliest start and latest end (ns, the driver's clock; 0 = none yet) */
     cl_ulong prof_first_ns, prof_last_ns;
     int blas_user;            /* counted by sb_gemm_user_add (gemm.h) */
+    sb_kset **ksets;          /* kernel sets made on this rt (sb_rt_kset_make) */
+    int n_ksets, cap_ksets;
 } sb_rt;
 
 typedef struct sb_rt_options {
@@ -104,6 +129,17 @@ sb_status sb_rt_kernel(sb_rt *rt, const char *stem, const char *defines, const c
  * messages and in the kernel table. source NULL = the library's cl/<stem>.cl. */
 sb_status sb_rt_kernel_src(sb_rt *rt, const char *stem, const char *source, const char *defines,
                            const char *name, cl_kernel *out, sb_err *e);
+
+/* The set (family, key) if it was made on this rt, else NULL. key holds
+ * SB_KSET_KEY ints (unused ones 0). */
+sb_kset *sb_rt_kset_find(sb_rt *rt, int family, const int *key);
+/* Make the set: kernels names[0..n) of program `stem` (source NULL = the
+ * library's cl/<stem>.cl) with `defines`, and aux (may be NULL: zeros). A
+ * build failure names the program file, the kernel and carries the build log.
+ * *out stays valid until sb_rt_free. */
+sb_status sb_rt_kset_make(sb_rt *rt, int family, const int *key, const char *stem,
+                          const char *source, const char *defines, const char *const *names, int n,
+                          const int *aux, sb_kset **out, sb_err *e);
 
 /* Launch a 1-3 dimensional kernel; lws may be NULL (device picks). `what`
  * names it in error messages. */
@@ -144,5 +180,7 @@ static inline size_t sb_round_up(size_t n, size_t m) { return (n + m - 1) / m * 
 /* A work-group size for a 1-D kernel over n items: the largest power of two
  * <= min(want, device max, kernel max); the caller rounds gws up to it. */
 size_t sb_rt_wg1(sb_rt *rt, cl_kernel k, size_t want);
+/* The same from a kernel's known limit kwg (0 = unknown): no driver query. */
+size_t sb_rt_wg1_lim(const sb_rt *rt, size_t kwg, size_t want);
 
 #endif

@@ -39,6 +39,19 @@ sb_status sb_fail(sb_err *e, sb_status status, const char *fmt, ...) {
     return status;
 }
 
+void sb_err_prefix(sb_err *e, const char *fmt, ...) {
+    char head[256];
+    va_list ap;
+    if (!e) return;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    size_t hl = strlen(head), ml = strlen(e->msg);
+    if (hl + ml + 1 > sizeof e->msg) return;
+    memmove(e->msg + hl, e->msg, ml + 1);
+    memcpy(e->msg, head, hl);
+}
+
 void sb_err_clear(sb_err *e) {
     if (e) {
         e->status = SB_OK;

@@ -14,6 +14,7 @@
 #include "model.h"
 #include "ops/gate.h"
 #include "ops/norm.h"
+#include "ops/stream_step.h"
 
 typedef struct stream_layer {
     cl_mem h;          /* [D][N] */
@@ -168,20 +169,19 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
     sb_rt *rt = m->rt;
     size_t D = (size_t)c->d_model;
     sb_attn_cfg ac = {c->d_qk, c->d_hidden, c->mem_size, 1, c->softmax, c->rotary, c->max_positions};
-    cl_kernel k;
-    cl_kernel kc;
+    sb_kset *ks;
     const cl_ulong two = 2;
-    SB_TRY(sb_rt_kernel(rt, "stream_step", NULL, "ema_step", &k, e));
-    SB_TRY(sb_rt_kernel(rt, "stream_step", NULL, "step_combine", &kc, e));
+    SB_TRY(sb_stream_step_kernels(rt, &ks, e));
+    cl_kernel k = ks->k[SB_STEP_K_EMA], kc = ks->k[SB_STEP_K_COMBINE];
     /* the fused LayerNorm + EMA step: one work-group of a power of two <= D
      * items (as the layernorm kernel's row segment), within the limits */
     cl_kernel kne = NULL;
     size_t nt_ne = 0;
     if (c->prenorm && c->norm == SB_NORM_LAYER) {
-        SB_TRY(sb_rt_kernel(rt, "stream_step", NULL, "norm_ema_step", &kne, e));
+        kne = ks->k[SB_STEP_K_NORM_EMA];
         size_t want = sb_pow2_ceil(D);
         if (want > 256) want = 256;
-        nt_ne = sb_rt_wg1(rt, kne, want);
+        nt_ne = sb_ops_wg(rt, ks, SB_STEP_K_NORM_EMA, want);
         if (nt_ne * sizeof(float) > rt->dev.local_mem) nt_ne = 0;
     }
     for (int li = 0; li < c->n_layers; li++) {
@@ -228,8 +228,7 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
             SB_ARG(k, 10, have_old);
             SB_ARG(k, 11, Di);
             SB_ARG(k, 12, Ni);
-            size_t lws = sb_rt_wg1(rt, k, 64), gws = sb_round_up(D, lws);
-            SB_TRY(sb_rt_launch(rt, k, 1, &gws, &lws, "ema_step", e));
+            SB_TRY(sb_ops_launch_1d(rt, k, sb_ops_wg(rt, ks, SB_STEP_K_EMA, 64), D, "ema_step", e));
         }
         SB_TRY(linear1(rt, s->mx, &L->hx, 0, s->hxu, e));
         float u[2];
@@ -253,10 +252,7 @@ static sb_status step_layers(sb_stream *s, float *out, sb_err *e) {
         SB_ARG(kc, 4, act);
         SB_ARG(kc, 5, w);
         SB_ARG(kc, 6, s->x);
-        {
-            size_t lws = sb_rt_wg1(rt, kc, 64), gws = sb_round_up(D, lws);
-            SB_TRY(sb_rt_launch(rt, kc, 1, &gws, &lws, "step_combine", e));
-        }
+        SB_TRY(sb_ops_launch_1d(rt, kc, sb_ops_wg(rt, ks, SB_STEP_K_COMBINE, 64), D, "step_combine", e));
         if (!c->prenorm) SB_TRY(norm1(m, &L->norm, s->x, s->x, e));
     }
     cl_mem xf = s->x;

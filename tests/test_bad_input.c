@@ -486,6 +486,56 @@ START_TEST(forward_case) {
 }
 END_TEST
 
+/* A kernel source that fails to build (SEQBOAT_KERNEL_DIR at a copy of cl/
+ * with one file broken) fails sb_model_load itself - with a message naming the
+ * program file and the kernel and carrying the build log - never a later
+ * forward. Both a file the forward uses (window_attn.cl) and one only the
+ * streaming decoder uses (stream_step.cl): all are built at load. */
+static const char *const broken_files[] = {"window_attn.cl", "stream_step.cl", "norm_eltwise.cl"};
+START_TEST(broken_kernel_source) {
+    const char *file = broken_files[_i];
+    char dir[] = "/tmp/sb_broken_cl_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *names[] = {"block_carry.cl", "ema_scan.cl", "gate_compact.cl", "linear.cl",
+                           "norm_eltwise.cl", "stream_step.cl", "window_attn.cl"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char src[512], dst[512];
+        snprintf(src, sizeof src, "%s/cl/%s", SB_SOURCE_DIR, names[i]);
+        snprintf(dst, sizeof dst, "%s/%s", dir, names[i]);
+        size_t n = 0;
+        char *text = tu_slurp(src, &n);
+        FILE *f = fopen(dst, "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(text, 1, n, f), n);
+        if (strcmp(names[i], file) == 0) fputs("\nthis_is_not_opencl_c(;\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+        free(text);
+    }
+    ck_assert_int_eq(setenv("SEQBOAT_KERNEL_DIR", dir, 1), 0);
+    ck_assert_int_eq(setenv("SEQBOAT_CACHE_DIR", "off", 1), 0);
+    sb_model *m = NULL;
+    sb_status st = sb_model_load(LM_MODEL, NULL, &m);
+    ck_assert_msg(st == SB_ERR_BUILD, "%s broken: sb_model_load -> %s (%d): %s", file,
+                  sb_status_string(st), st, sb_last_error());
+    ck_assert_ptr_null(m);
+    const char *msg = sb_last_error();
+    hu_expect_has(msg, file, "load message");
+    hu_expect_has(msg, "kernel ", "load message");
+    hu_expect_has(msg, "build log", "load message");
+    hu_expect_has(msg, "error", "load message (build log)");
+    /* the intact sources load */
+    unsetenv("SEQBOAT_KERNEL_DIR");
+    ck_assert_msg(sb_model_load(LM_MODEL, NULL, &m) == SB_OK, "%s", sb_last_error());
+    sb_model_free(m);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+END_TEST
+
 /* NaN and Inf in the input: the forward runs (no crash, SB_OK), the model is not
  * poisoned afterwards, and the CLI runs such a file with exit status 0. */
 START_TEST(nan_inf_input) {
@@ -644,6 +694,7 @@ int main(void) {
     tcase_set_timeout(tf, 120);
     tcase_add_loop_test(tf, forward_case, 0, N_FC);
     tcase_add_test(tf, nan_inf_input);
+    tcase_add_loop_test(tf, broken_kernel_source, 0, (int)(sizeof broken_files / sizeof broken_files[0]));
     tcase_add_test(tf, options_struct_size);
     suite_add_tcase(s, tf);
     TCase *tr = tcase_create("mutants");

@@ -151,13 +151,25 @@ static size_t kernel_wg(sb_rt *rt, cl_kernel k) {
     return wg;
 }
 
-/* Choose the plan, build the program and fetch kernel `name`; shrinks the
- * work-group while a compiled kernel with a required size (attn_window,
- * attn_step) refuses it, so all kernels of a cfg share one program. */
-static sb_status attn_kernel(sb_rt *rt, const sb_attn_cfg *c, const char *name, attn_plan *p,
-                             cl_kernel *out, sb_err *e) {
-    static const char *const fixed[] = {"attn_window", "attn_step"};
+/* The program's kernels, in this order, and the launch data kept with them. */
+enum { K_PREP, K_WINDOW, K_REG, K_STEP, K_RING, K_COUNT };
+enum { A_NT, A_TQ, A_TK, A_ZS, A_RQ, A_RVW, A_RNV, A_USE_REG };
+static const char *const k_names[K_COUNT] = {"attn_prep", "attn_window", "attn_reg", "attn_step",
+                                             "attn_ring_append"};
+
+/* The kernel set of a cfg on this rt: on first use, choose the plan (tiles
+ * from the device's limits), build the program and fetch every kernel;
+ * shrinks the work-group while a compiled kernel with a required size
+ * (attn_window, attn_step) refuses it, so all kernels of a cfg share one
+ * program. Later calls find the set by the cfg's integers. */
+static sb_status kernels(sb_rt *rt, const sb_attn_cfg *c, sb_kset **out, sb_err *e) {
+    static const int fixed[] = {K_WINDOW, K_STEP};
+    const int key[SB_KSET_KEY] = {c->Z, c->H, c->W, c->causal ? 1 : 0, c->softmax ? 1 : 0,
+                                  c->rotary ? 1 : 0, c->rotary ? 1 : c->P};
+    *out = sb_rt_kset_find(rt, SB_KSET_ATTN, key);
+    if (*out) return SB_OK;
     sb_status st = SB_OK;
+    attn_plan plan = {0};
     size_t lim = rt->dev.max_wg ? rt->dev.max_wg : 1;
     if (rt->dev.max_wi[0] && rt->dev.max_wi[0] < lim) lim = rt->dev.max_wi[0];
     if (lim > ATTN_MAX_NT) lim = ATTN_MAX_NT;
@@ -166,19 +178,35 @@ static sb_status attn_kernel(sb_rt *rt, const sb_attn_cfg *c, const char *name, 
     if (nt > want) nt = want;
     for (;;) {
         int ok = 1;
-        plan_tiles(rt, c, nt, p);
-        SB_TRY(plan_defines(c, p, e));
+        plan_tiles(rt, c, nt, &plan);
+        SB_TRY(plan_defines(c, &plan, e));
         for (int i = 0; i < 2 && ok && nt > 1; i++) {
             cl_kernel kf;
-            SB_TRY(sb_rt_kernel(rt, ATTN_STEM, p->defines, fixed[i], &kf, e));
+            st = sb_rt_kernel(rt, ATTN_STEM, plan.defines, k_names[fixed[i]], &kf, e);
+            if (st != SB_OK) {
+                sb_err_prefix(e, "kernel %s of ", k_names[fixed[i]]);
+                goto done;
+            }
             const size_t kw = kernel_wg(rt, kf);
             if (kw != 0 && kw < (size_t)nt) ok = 0;
         }
         if (ok) break;
         nt /= 2;
     }
-    SB_TRY(sb_rt_kernel(rt, ATTN_STEM, p->defines, name, out, e));
+    {
+        const int aux[SB_KSET_AUX] = {plan.nt, plan.tq, plan.tk, plan.zs, plan.rq, plan.rvw, plan.rnv,
+                                      use_reg(rt, c, &plan)};
+        SB_TRY(sb_rt_kset_make(rt, SB_KSET_ATTN, key, ATTN_STEM, NULL, plan.defines, k_names, K_COUNT,
+                               aux, out, e));
+    }
 done:
+    return st;
+}
+
+sb_status sb_attn_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e) {
+    sb_kset *ks;
+    sb_status st = check_cfg("attention", c, e);
+    if (st == SB_OK) st = kernels(rt, c, &ks, e);
     return st;
 }
 
@@ -200,7 +228,6 @@ sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf c
                      sb_buf crow_pos, sb_buf s, sb_buf qk_gamma, sb_buf qk_beta, sb_buf rel_bias,
                      sb_buf out, sb_buf scratch, sb_err *e) {
     sb_status st = SB_OK;
-    attn_plan plan = {0};
     cl_kernel kp, kw;
     cl_ulong cso, cpo, so, go, bo, ro = 0, oo, sco;
     SB_TRY(check_cfg("attention", c, e));
@@ -226,7 +253,9 @@ sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf c
         const cl_int cM = M, cn = n_seq;
         const cl_float qdiv = attn_qdiv(c);
 
-        SB_TRY(attn_kernel(rt, c, "attn_prep", &plan, &kp, e));
+        sb_kset *ks;
+        SB_TRY(kernels(rt, c, &ks, e));
+        kp = ks->k[K_PREP];
         SB_ARG(kp, 0, cM);
         SB_ARG(kp, 1, cn);
         SB_ARG(kp, 2, qdiv);
@@ -248,13 +277,11 @@ sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf c
         SB_ARG(kp, 18, wo);
         {
             const size_t n = (size_t)M * (size_t)((c->Z + 1) / 2);
-            const size_t wg = sb_rt_wg1(rt, kp, 256);
-            const size_t gws = sb_round_up(n, wg);
-            SB_TRY(sb_rt_launch(rt, kp, 1, &gws, &wg, "attn_prep", e));
+            SB_TRY(sb_ops_launch_1d(rt, kp, sb_ops_wg(rt, ks, K_PREP, 256), n, "attn_prep", e));
         }
 
-        const int reg = use_reg(rt, c, &plan);
-        SB_TRY(attn_kernel(rt, c, reg ? "attn_reg" : "attn_window", &plan, &kw, e));
+        const int reg = ks->aux[A_USE_REG];
+        kw = ks->k[reg ? K_REG : K_WINDOW];
         SB_ARG(kw, 0, cM);
         SB_ARG(kw, 1, crow_pos.mem);
         SB_ARG(kw, 2, cpo);
@@ -271,17 +298,15 @@ sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf c
         SB_ARG(kw, 13, out.mem);
         SB_ARG(kw, 14, oo);
         if (reg) {
-            const size_t items = ((size_t)M + (size_t)plan.rq - 1) / (size_t)plan.rq;
-            const size_t lws = 1, gws = items;
-            SB_TRY(sb_rt_launch(rt, kw, 1, &gws, &lws, "attn_reg", e));
+            const size_t rq = (size_t)ks->aux[A_RQ], items = ((size_t)M + rq - 1) / rq;
+            SB_TRY(sb_ops_launch_1d(rt, kw, 1, items, "attn_reg", e));
         } else {
-            const size_t groups = ((size_t)M + (size_t)plan.tq - 1) / (size_t)plan.tq;
-            const size_t lws = (size_t)plan.nt, gws = groups * lws;
-            SB_TRY(sb_rt_launch(rt, kw, 1, &gws, &lws, "attn_window", e));
+            const size_t tq = (size_t)ks->aux[A_TQ], groups = ((size_t)M + tq - 1) / tq;
+            const size_t nt = (size_t)ks->aux[A_NT];
+            SB_TRY(sb_ops_launch_1d(rt, kw, nt, groups * nt, "attn_window", e));
         }
     }
 done:
-    free(plan.defines);
     return st;
 }
 
@@ -305,7 +330,6 @@ done:
 sb_status sb_op_attn_step(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *ring, int pos, sb_buf s,
                           sb_buf qk_gamma, sb_buf qk_beta, sb_buf rel_bias, sb_buf out, sb_err *e) {
     sb_status st = SB_OK;
-    attn_plan plan = {0};
     cl_kernel k;
     cl_ulong so, go, bo, ro = 0, oo, kro, vro, pro;
     SB_TRY(check_cfg("attention step", c, e));
@@ -323,7 +347,9 @@ sb_status sb_op_attn_step(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *ring, i
         const cl_mem rel_mem = c->rotary ? s.mem : rel_bias.mem;
         const cl_int cpos = pos, chead = ring->head, cn = ring->n, ccap = ring->cap;
         const cl_float qdiv = attn_qdiv(c);
-        SB_TRY(attn_kernel(rt, c, "attn_step", &plan, &k, e));
+        sb_kset *ks;
+        SB_TRY(kernels(rt, c, &ks, e));
+        k = ks->k[K_STEP];
         SB_ARG(k, 0, cpos);
         SB_ARG(k, 1, chead);
         SB_ARG(k, 2, cn);
@@ -345,13 +371,12 @@ sb_status sb_op_attn_step(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *ring, i
         SB_ARG(k, 18, pro);
         SB_ARG(k, 19, out.mem);
         SB_ARG(k, 20, oo);
-        const size_t lws = (size_t)plan.nt;
-        SB_TRY(sb_rt_launch(rt, k, 1, &lws, &lws, "attn_step", e));
+        const size_t nt = (size_t)ks->aux[A_NT];
+        SB_TRY(sb_ops_launch_1d(rt, k, nt, nt, "attn_step", e));
         if (ring->n < c->W) ring->n++;
         else ring->head = (ring->head + 1) % ring->cap;
     }
 done:
-    free(plan.defines);
     return st;
 }
 
@@ -359,7 +384,6 @@ sb_status sb_op_attn_ring_append(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *
                                  sb_buf s, sb_buf crow_pos, sb_buf qk_gamma, sb_buf qk_beta,
                                  sb_err *e) {
     sb_status st = SB_OK;
-    attn_plan plan = {0};
     cl_kernel k;
     cl_ulong so, cpo, go, bo, kro, vro, pro;
     SB_TRY(check_cfg("attention ring append", c, e));
@@ -377,7 +401,9 @@ sb_status sb_op_attn_ring_append(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *
                      ccap = ring->cap;
         const int zp = (c->Z + 1) / 2;
         const size_t per = (size_t)(zp > c->H ? zp : c->H);
-        SB_TRY(attn_kernel(rt, c, "attn_ring_append", &plan, &k, e));
+        sb_kset *ks;
+        SB_TRY(kernels(rt, c, &ks, e));
+        k = ks->k[K_RING];
         SB_ARG(k, 0, cnr);
         SB_ARG(k, 1, cfirst);
         SB_ARG(k, 2, cbase);
@@ -396,15 +422,13 @@ sb_status sb_op_attn_ring_append(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *
         SB_ARG(k, 15, vro);
         SB_ARG(k, 16, ring->pos.mem);
         SB_ARG(k, 17, pro);
-        const size_t wg = sb_rt_wg1(rt, k, 256);
-        const size_t gws = sb_round_up((size_t)(n_rows - first) * per, wg);
-        SB_TRY(sb_rt_launch(rt, k, 1, &gws, &wg, "attn_ring_append", e));
+        SB_TRY(sb_ops_launch_1d(rt, k, sb_ops_wg(rt, ks, K_RING, 256), (size_t)(n_rows - first) * per,
+                                "attn_ring_append", e));
         const long total = (long)ring->n + n_rows;
         const long keep = total < c->W ? total : c->W;
         ring->head = (int)(((long)ring->head + (total - keep)) % ring->cap);
         ring->n = (int)keep;
     }
 done:
-    free(plan.defines);
     return st;
 }

@@ -29,6 +29,11 @@ typedef struct sb_attn_cfg {
     int P;        /* max_positions (simple bias; rel_bias has 2P-1 values); >= 1 */
 } sb_attn_cfg;
 
+/* Resolve the kernels of cfg c on rt: the tile plan, its program and every
+ * kernel of it, once (ops resolve them on first use; a model does it at load
+ * so a build failure is reported there). */
+sb_status sb_attn_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e);
+
 /* Scratch for sb_op_attn in bytes (0 when M is 0). Layout (float elements from
  * scratch.off): q [M][Z] (scaled by 1/W' resp. 1/sqrt(Z), rotated), then k
  * [M][Z] (rotated) at sb_op_attn_scratch_k_off(), then int [M][2] window table. */

@@ -47,11 +47,31 @@ size_t sb_op_ema_scratch_bytes(const sb_ema_coef *p, int n_seq, int total_rows) 
 }
 
 /* Work-group size along dimension 0 for n items: a power of two <= 64, not
- * much larger than n, within the kernel's and device's limits. */
-static size_t ema_wg0(sb_rt *rt, cl_kernel k, size_t n) {
+ * much larger than n, within kernel i's and the device's limits. */
+static size_t ema_wg0(sb_rt *rt, const sb_kset *ks, int i, size_t n) {
     size_t want = 1;
     while (want < n && want < 64) want *= 2;
-    return sb_rt_wg1(rt, k, want);
+    return sb_ops_wg(rt, ks, i, want);
+}
+
+/* The program variant (N, bidirectional, truncated) and its three kernels. */
+static sb_status kernels(sb_rt *rt, int N, int bidir, int trunc, sb_kset **out, sb_err *e) {
+    static const char *const names[3] = {"ema_local", "ema_carry", "ema_out"};
+    const int key[SB_KSET_KEY] = {N, bidir ? 1 : 0, trunc ? 1 : 0};
+    *out = sb_rt_kset_find(rt, SB_KSET_EMA, key);
+    if (*out) return SB_OK;
+    char defs[160];
+    snprintf(defs, sizeof defs, "#define NS %d\n#define CHUNK %d\n#define BIDIR %d\n#define TRUNC %d\n",
+             N, SB_EMA_CHUNK, key[1], key[2]);
+    return sb_rt_kset_make(rt, SB_KSET_EMA, key, "ema_scan", NULL, defs, names, 3, NULL, out, e);
+}
+
+sb_status sb_ema_kernels(sb_rt *rt, const sb_ema_coef *p, sb_err *e) {
+    sb_kset *ks;
+    sb_status st = kernels(rt, p->N, p->bidir, 0, &ks, e);
+    /* a truncation shorter than a sequence selects the truncated variant */
+    if (st == SB_OK && p->truncation > 0) st = kernels(rt, p->N, p->bidir, 1, &ks, e);
+    return st;
 }
 
 static sb_status ema_check(const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, sb_buf mx,
@@ -155,16 +175,12 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
     int max_len = 0;
     for (int b = 0; b < B; b++) max_len = seqs->len[b] > max_len ? seqs->len[b] : max_len;
     const int trunc = p->truncation > 0 && p->truncation < max_len ? p->truncation : 0;
-    char defs[160];
-    snprintf(defs, sizeof defs, "#define NS %d\n#define CHUNK %d\n#define BIDIR %d\n#define TRUNC %d\n",
-             p->N, C, p->bidir ? 1 : 0, trunc > 0 ? 1 : 0);
     const cl_ulong x_off = x.off / sizeof(float), mx_off = mx.off / sizeof(float),
                    c_off = p->coef.off / sizeof(float), om_off = p->omega.off / sizeof(float),
                    so_off = state_out.off / sizeof(float);
-    cl_kernel k1, k2, k3;
-    SB_TRY(sb_rt_kernel(rt, "ema_scan", defs, "ema_local", &k1, e));
-    SB_TRY(sb_rt_kernel(rt, "ema_scan", defs, "ema_carry", &k2, e));
-    SB_TRY(sb_rt_kernel(rt, "ema_scan", defs, "ema_out", &k3, e));
+    sb_kset *ks;
+    SB_TRY(kernels(rt, p->N, p->bidir, trunc > 0, &ks, e));
+    cl_kernel k1 = ks->k[0], k2 = ks->k[1], k3 = ks->k[2];
 
     /* pass 1: local chunk states */
     SB_ARG(k1, 0, x.mem);
@@ -178,7 +194,7 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
     SB_ARG(k1, 8, K);
     SB_ARG(k1, 9, trunc);
     {
-        size_t lws[2] = {ema_wg0(rt, k1, (size_t)K), 1};
+        size_t lws[2] = {ema_wg0(rt, ks, 0, (size_t)K), 1};
         size_t gws[2] = {sb_round_up((size_t)K, lws[0]), n_chunks};
         SB_TRY(sb_rt_launch(rt, k1, 2, gws, lws, "ema_local", e));
     }
@@ -204,7 +220,7 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
         SB_ARG(k2, 11, si_off);
         SB_ARG(k2, 12, have_in);
         const size_t items = (size_t)K * (size_t)p->N;
-        size_t lws[2] = {ema_wg0(rt, k2, items), 1};
+        size_t lws[2] = {ema_wg0(rt, ks, 1, items), 1};
         size_t gws[2] = {sb_round_up(items, lws[0]), (size_t)B};
         SB_TRY(sb_rt_launch(rt, k2, 2, gws, lws, "ema_carry", e));
     }
@@ -225,7 +241,7 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
     SB_ARG(k3, 12, K);
     SB_ARG(k3, 13, trunc);
     {
-        size_t lws[2] = {ema_wg0(rt, k3, (size_t)D), 1};
+        size_t lws[2] = {ema_wg0(rt, ks, 2, (size_t)D), 1};
         size_t gws[2] = {sb_round_up((size_t)D, lws[0]), n_chunks};
         SB_TRY(sb_rt_launch(rt, k3, 2, gws, lws, "ema_out", e));
     }

@@ -33,6 +33,11 @@ typedef struct sb_ema_coef {
 void sb_ema_coef_host(const float *delta, const float *alpha, const float *beta,
                       const float *gamma, int K, int N, float *coef);
 
+/* Resolve the kernels p's layers use (both variants when p truncates) on rt
+ * (ops resolve them on first use; a model does it at load so a build failure
+ * is reported there). Only N, bidir and truncation of p are read. */
+sb_status sb_ema_kernels(sb_rt *rt, const sb_ema_coef *p, sb_err *e);
+
 /* Bytes of device scratch sb_op_ema needs for any packed batch of n_seq
  * sequences with total_rows rows in all (an upper bound over all length
  * splits). 0 on overflow or bad arguments. */

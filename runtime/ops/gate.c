@@ -50,33 +50,38 @@ static size_t scan_local_bytes(size_t wg) {
     return (blk + blk / 32 + 1 + wg) * sizeof(cl_int);
 }
 
+/* The program's kernels, in this order (one set per rt). */
+enum { K_GATE_SCAN, K_SCAN_BLOCKS, K_SCAN_ADD, K_SEQ_STARTS, K_COMPACT, K_GATHER, K_COMBINE,
+       K_COMBINE_INPLACE, K_COUNT };
+static const char *const k_names[K_COUNT] = {"gate_scan", "scan_blocks", "scan_add", "seq_starts",
+                                             "compact", "gather_rows", "combine", "combine_inplace"};
+
+static sb_status kernels(sb_rt *rt, sb_kset **out, sb_err *e) {
+    static const int key[SB_KSET_KEY] = {0};
+    *out = sb_rt_kset_find(rt, SB_KSET_GATE, key);
+    if (*out) return SB_OK;
+    return sb_rt_kset_make(rt, SB_KSET_GATE, key, GATE_STEM, NULL, GATE_DEFINES, k_names, K_COUNT,
+                           NULL, out, e);
+}
+
+sb_status sb_gate_kernels(sb_rt *rt, sb_err *e) {
+    sb_kset *ks;
+    return kernels(rt, &ks, e);
+}
+
 /* The scan work-group size from the device and kernel limits (power of two). */
 static sb_status plan_wg(sb_rt *rt, int max_wg, size_t *wg_out, sb_err *e) {
     sb_status st = SB_OK;
-    cl_kernel kg, ks;
+    sb_kset *ks;
     size_t want = GATE_WANT_WG;
     if (max_wg > 0 && (size_t)max_wg < want) want = (size_t)max_wg;
-    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "gate_scan", &kg, e));
-    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "scan_blocks", &ks, e));
-    size_t wg = min_sz(sb_rt_wg1(rt, kg, want), sb_rt_wg1(rt, ks, want));
+    SB_TRY(kernels(rt, &ks, e));
+    size_t wg = min_sz(sb_ops_wg(rt, ks, K_GATE_SCAN, want), sb_ops_wg(rt, ks, K_SCAN_BLOCKS, want));
     while (wg > 1 && scan_local_bytes(wg) > rt->dev.local_mem) wg >>= 1;
     if (wg < 1) wg = 1;
     *wg_out = wg;
 done:
     return st;
-}
-
-/* Launch a 1-D kernel over n items with a work-group from the limits. */
-static sb_status launch_1d(sb_rt *rt, cl_kernel k, size_t n, const char *what, sb_err *e) {
-    const size_t wg = sb_rt_wg1(rt, k, GATE_WANT_WG);
-    const size_t gws = sb_round_up(n, wg);
-    return sb_rt_launch(rt, k, 1, &gws, &wg, what, e);
-}
-
-/* Launch a 2-D kernel over (n0 columns, n1 rows); global sizes are multiples
- * of the local sizes. */
-static sb_status launch_2d(sb_rt *rt, cl_kernel k, size_t n0, size_t n1, const char *what, sb_err *e) {
-    return sb_ops_launch_2d(rt, k, sb_rt_wg1(rt, k, GATE_WANT_WG), n0, n1, what, e);
 }
 
 size_t sb_op_compact_scratch_bytes_wg(sb_rt *rt, int total_rows, int max_wg) {
@@ -119,6 +124,7 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
     sb_status st = SB_OK;
     static const char *op = "gate_compact";
     cl_kernel kg, ks, ka, kst, kc;
+    sb_kset *set;
     cl_ulong uo, wo, co, to, po, so, sco, sto;
     gate_plan p;
     size_t wg;
@@ -137,11 +143,9 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
     SB_TRY(sb_ops_check_buf(op, "scratch", scratch, sb_i32(p.ints), &so, e));
     SB_TRY(sb_ops_check_buf(op, "seqs->d_start", seqs->d_start, sb_i32(B), &sto, e));
 
-    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "gate_scan", &kg, e));
-    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "scan_blocks", &ks, e));
-    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "scan_add", &ka, e));
-    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "seq_starts", &kst, e));
-    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "compact", &kc, e));
+    SB_TRY(kernels(rt, &set, e));
+    kg = set->k[K_GATE_SCAN], ks = set->k[K_SCAN_BLOCKS], ka = set->k[K_SCAN_ADD];
+    kst = set->k[K_SEQ_STARTS], kc = set->k[K_COMPACT];
     {
         const size_t lbuf = (p.blk + p.blk / 32 + 1) * sizeof(cl_int), ltree = p.wg * sizeof(cl_int);
         const cl_int cT = (cl_int)T, cB = (cl_int)B, cld = ld, cblk = (cl_int)p.blk;
@@ -189,7 +193,7 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
             SB_ARG(ka, 3, scratch.mem);
             SB_ARG(ka, 4, sl);
             SB_ARG(ka, 5, cblk);
-            SB_TRY(launch_1d(rt, ka, p.len[l], "scan_add", e));
+            SB_TRY(sb_ops_launch_1d(rt, ka, sb_ops_wg(rt, set, K_SCAN_ADD, GATE_WANT_WG), p.len[l], "scan_add", e));
         }
         /* 4. per-sequence starts (before compact overwrites the codes) */
         {
@@ -206,7 +210,7 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
             SB_ARG(kst, 9, top);
             SB_ARG(kst, 10, cstart.mem);
             SB_ARG(kst, 11, sco);
-            SB_TRY(launch_1d(rt, kst, B + 1, "seq_starts", e));
+            SB_TRY(sb_ops_launch_1d(rt, kst, sb_ops_wg(rt, set, K_SEQ_STARTS, GATE_WANT_WG), B + 1, "seq_starts", e));
         }
         /* 5. compaction */
         {
@@ -224,7 +228,7 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
             SB_ARG(kc, 10, to);
             SB_ARG(kc, 11, crow_pos.mem);
             SB_ARG(kc, 12, po);
-            SB_TRY(launch_1d(rt, kc, T, "compact", e));
+            SB_TRY(sb_ops_launch_1d(rt, kc, sb_ops_wg(rt, set, K_COMPACT, GATE_WANT_WG), T, "compact", e));
         }
         SB_TRY(sb_rt_read(rt, cstart.mem, cstart.off, (B + 1) * sizeof(cl_int), h_cstart, e));
         if (h_cstart[0] != 0 || h_cstart[B] < 0 || (size_t)h_cstart[B] > T)
@@ -247,6 +251,7 @@ sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int 
     sb_status st = SB_OK;
     static const char *op = "gather_rows";
     cl_kernel k;
+    sb_kset *set;
     cl_ulong so, ro, dof;
     if (!rt) SB_FAIL(SB_ERR_ARG, "%s: NULL runtime", op);
     if (M < 0 || ncols < 1 || src_ld < ncols || dst_ld < ncols)
@@ -257,7 +262,8 @@ sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int 
     SB_TRY(sb_ops_check_buf(op, "src", src, sb_f32((size_t)ncols), &so, e));
     SB_TRY(sb_ops_check_buf(op, "rows", rows, sb_i32((size_t)M), &ro, e));
     SB_TRY(sb_ops_check_buf(op, "dst", dst, sb_rows_f32((size_t)M, (size_t)dst_ld, (size_t)ncols), &dof, e));
-    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, "gather_rows", &k, e));
+    SB_TRY(kernels(rt, &set, e));
+    k = set->k[K_GATHER];
     {
         const cl_int cM = M, cn = ncols, csl = src_ld, cdl = dst_ld;
         SB_ARG(k, 0, cM);
@@ -270,7 +276,8 @@ sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int 
         SB_ARG(k, 7, dst.mem);
         SB_ARG(k, 8, dof);
         SB_ARG(k, 9, cdl);
-        SB_TRY(launch_2d(rt, k, (size_t)ncols, (size_t)M, op, e));
+        SB_TRY(sb_ops_launch_2d(rt, k, sb_ops_wg(rt, set, K_GATHER, GATE_WANT_WG), (size_t)ncols, (size_t)M,
+                                op, e));
     }
 done:
     return st;
@@ -281,6 +288,7 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
     sb_status st = SB_OK;
     static const char *op = "combine";
     cl_kernel k;
+    sb_kset *set;
     cl_ulong ho, go, wo, co, ro, oo;
     if (!rt) SB_FAIL(SB_ERR_ARG, "%s: NULL runtime", op);
     if (T < 0 || D < 1 || hx_ld < D) SB_FAIL(SB_ERR_ARG, "%s: bad shape T=%d D=%d hx_ld=%d", op, T, D, hx_ld);
@@ -296,7 +304,9 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
     const int inplace = res.mem == out.mem && res.off == out.off;
     if (!inplace && res.mem == out.mem && res.off < out.off + rows_bytes && out.off < res.off + rows_bytes)
         SB_FAIL(SB_ERR_ARG, "%s: out overlaps res without being the same rows", op);
-    SB_TRY(sb_rt_kernel(rt, GATE_STEM, GATE_DEFINES, inplace ? "combine_inplace" : "combine", &k, e));
+    SB_TRY(kernels(rt, &set, e));
+    const int ki = inplace ? K_COMBINE_INPLACE : K_COMBINE;
+    k = set->k[ki];
     {
         const cl_int cT = T, cD = D, chl = hx_ld;
         SB_ARG(k, 0, cT);
@@ -319,7 +329,7 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
             SB_ARG(k, 13, out.mem);
             SB_ARG(k, 14, oo);
         }
-        SB_TRY(launch_2d(rt, k, (size_t)D, (size_t)T, op, e));
+        SB_TRY(sb_ops_launch_2d(rt, k, sb_ops_wg(rt, set, ki, GATE_WANT_WG), (size_t)D, (size_t)T, op, e));
     }
 done:
     return st;

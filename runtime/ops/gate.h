@@ -16,6 +16,10 @@
 #define SB_OPS_GATE_H
 #include "ops.h"
 
+/* Resolve this family's kernels on rt (ops resolve them on first use; a
+ * model does it at load so a build failure is reported there). */
+sb_status sb_gate_kernels(sb_rt *rt, sb_err *e);
+
 /* Scratch bytes sb_op_gate_compact needs for total_rows = T tokens (the block
  * sums of every scan level, a few KiB even for T = 2^20). Never 0. */
 size_t sb_op_compact_scratch_bytes(sb_rt *rt, int total_rows);

@@ -133,6 +133,26 @@ static void defines(const sb_linear_params *p, char *buf, size_t size) {
                  p->tm, p->tn, p->tk, p->wm, p->wn);
 }
 
+/* The variant's kernels (REG: linear_pack, linear_reg; LDS: linear_lds). */
+static sb_status kernels(sb_rt *rt, sb_kset **out, sb_err *e) {
+    static const char *const reg[2] = {"linear_pack", "linear_reg"}, *const lds[1] = {"linear_lds"};
+    const sb_linear_params *p = &rt->lin;
+    const int key[SB_KSET_KEY] = {p->variant, p->mr, p->vw, p->nv, p->tm, p->tn, p->tk, p->wm, p->wn};
+    *out = sb_rt_kset_find(rt, SB_KSET_LINEAR, key);
+    if (*out) return SB_OK;
+    char def[160];
+    defines(p, def, sizeof def);
+    if (p->variant == SB_LINEAR_REG)
+        return sb_rt_kset_make(rt, SB_KSET_LINEAR, key, LIN_STEM, NULL, def, reg, 2, NULL, out, e);
+    return sb_rt_kset_make(rt, SB_KSET_LINEAR, key, LIN_STEM, NULL, def, lds, 1, NULL, out, e);
+}
+
+sb_status sb_linear_kernels(sb_rt *rt, sb_err *e) {
+    sb_kset *ks;
+    if (rt->lin.variant == SB_LINEAR_CLBLAST) return SB_OK;
+    return kernels(rt, &ks, e);
+}
+
 sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_linear_w *out,
                             sb_err *e) {
     sb_status st = SB_OK;
@@ -149,11 +169,10 @@ sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_l
     const sb_linear_params *p = &rt->lin;
     const size_t nr = (size_t)p->vw * (size_t)p->nv, panels = ((size_t)n + nr - 1) / nr;
     const size_t total = panels * nr * (size_t)k;
-    char def[160];
-    defines(p, def, sizeof def);
-    cl_kernel kr;
-    SB_TRY(sb_rt_alloc(rt, total * sizeof(float), &out->packed, "packed weight", e));
-    SB_TRY(sb_rt_kernel(rt, LIN_STEM, def, "linear_pack", &kr, e));
+    sb_kset *ks;
+    SB_TRY(kernels(rt, &ks, e));
+    cl_kernel kr = ks->k[0];
+    SB_TRY(sb_rt_alloc(rt, sb_f32(total), &out->packed, "packed weight", e));
     {
         const cl_int cn = n, ck = k;
         const cl_ulong zero = 0;
@@ -164,10 +183,7 @@ sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_l
         SB_ARG(kr, 4, ck);
         SB_ARG(kr, 5, out->packed);
         SB_ARG(kr, 6, zero);
-        size_t wg = sb_rt_wg1(rt, kr, 64);
-        if (wg < 1) wg = 1;
-        const size_t gws = sb_round_up(total, wg);
-        SB_TRY(sb_rt_launch(rt, kr, 1, &gws, &wg, "linear_pack", e));
+        SB_TRY(sb_ops_launch_1d(rt, kr, sb_ops_wg(rt, ks, 0, 64), total, "linear_pack", e));
     }
     return SB_OK;
 done:
@@ -210,18 +226,14 @@ sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linea
     const sb_linear_params *p = &rt->lin;
     if (p->variant == SB_LINEAR_CLBLAST || (p->variant == SB_LINEAR_REG && !lw->packed))
         return fallback(rt, m, a, lda, lw, act, c, ldc, e);
-    char def[160];
-    defines(p, def, sizeof def);
+    sb_kset *ks;
     cl_kernel k;
     const cl_int cm = (cl_int)m, cn = lw->n, ck = lw->k, clda = (cl_int)lda, cldc = (cl_int)ldc;
     const cl_int has_bias = lw->bias != NULL, cact = act;
     const cl_ulong zero = 0;
     int i = 0;
-    if (p->variant == SB_LINEAR_REG) {
-        SB_TRY(sb_rt_kernel(rt, LIN_STEM, def, "linear_reg", &k, e));
-    } else {
-        SB_TRY(sb_rt_kernel(rt, LIN_STEM, def, "linear_lds", &k, e));
-    }
+    SB_TRY(kernels(rt, &ks, e));
+    k = ks->k[p->variant == SB_LINEAR_REG ? 1 : 0];
     SB_ARG(k, i++, cm);
     SB_ARG(k, i++, cn);
     SB_ARG(k, i++, ck);

@@ -31,6 +31,9 @@ sb_status sb_linear_params_parse(const char *spec, const sb_device_info *dev, sb
 /* "reg:6,8,2" etc. (for reports). */
 void sb_linear_params_string(const sb_linear_params *p, char *buf, size_t size);
 
+/* Resolve the kernels of rt->lin's variant on rt (none for CLBlast; ops
+ * resolve them on first use; a model does it at load). */
+sb_status sb_linear_kernels(sb_rt *rt, sb_err *e);
 /* Prepare (pack when rt->lin wants it). w must hold n*k floats; bias n or NULL. */
 sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_linear_w *out,
                             sb_err *e);

@@ -10,25 +10,37 @@
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
-/* A work-group size for kernel k that also fits `per_item` bytes of local
+/* The program's kernels, in this order (one set per rt: no defines). */
+enum { K_LAYERNORM, K_BATCHNORM, K_BIAS_ACT, K_EMBED, K_PACK, K_UNPACK, K_MEAN_POOL, K_COUNT };
+static const char *const k_names[K_COUNT] = {"layernorm", "batchnorm", "bias_act", "embed",
+                                             "pack", "unpack", "mean_pool"};
+
+static sb_status kernels(sb_rt *rt, sb_kset **out, sb_err *e) {
+    static const int key[SB_KSET_KEY] = {0};
+    *out = sb_rt_kset_find(rt, SB_KSET_NORM, key);
+    if (*out) return SB_OK;
+    return sb_rt_kset_make(rt, SB_KSET_NORM, key, NORM_STEM, NULL, NULL, k_names, K_COUNT, NULL, out, e);
+}
+
+sb_status sb_norm_kernels(sb_rt *rt, sb_err *e) {
+    sb_kset *ks;
+    return kernels(rt, &ks, e);
+}
+
+/* A work-group size for kernel i that also fits `per_item` bytes of local
  * memory per work-item (0 = none). */
-static size_t pick_wg(sb_rt *rt, cl_kernel k, size_t per_item) {
-    size_t wg = sb_rt_wg1(rt, k, NORM_WANT_WG);
+static size_t pick_wg(sb_rt *rt, const sb_kset *ks, int i, size_t per_item) {
+    size_t wg = sb_ops_wg(rt, ks, i, NORM_WANT_WG);
     if (wg < 1) wg = 1;
     if (per_item)
         while (wg > 1 && wg * per_item > rt->dev.local_mem) wg >>= 1;
     return wg;
 }
 
-/* Launch a 2-D kernel over (n0, n1) with a work-group (lx, ly) from the device
- * limits; global sizes are multiples of the local sizes. */
-static sb_status launch_2d(sb_rt *rt, cl_kernel k, size_t n0, size_t n1, const char *what, sb_err *e) {
-    return sb_ops_launch_2d(rt, k, pick_wg(rt, k, 0), n0, n1, what, e);
-}
-
 sb_status sb_op_layernorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf w, sb_buf b, sb_buf y, sb_err *e) {
     sb_status st = SB_OK;
     cl_kernel k;
+    sb_kset *ks;
     cl_ulong xo, wo, bo, yo;
     if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "layernorm: bad shape T=%d D=%d", T, D);
     SB_TRY(sb_ops_check_buf("layernorm", "x", x, sb_f32((size_t)T * D), &xo, e));
@@ -36,9 +48,10 @@ sb_status sb_op_layernorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf w, sb_buf b,
     SB_TRY(sb_ops_check_buf("layernorm", "bias", b, sb_f32(D), &bo, e));
     SB_TRY(sb_ops_check_buf("layernorm", "y", y, sb_f32((size_t)T * D), &yo, e));
     if (T == 0) return SB_OK;
-    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "layernorm", &k, e));
+    SB_TRY(kernels(rt, &ks, e));
+    k = ks->k[K_LAYERNORM];
     {
-        const size_t wg = pick_wg(rt, k, sizeof(float));
+        const size_t wg = pick_wg(rt, ks, K_LAYERNORM, sizeof(float));
         const cl_int S = (cl_int)min_sz(sb_pow2_ceil((size_t)D), wg);
         const size_t rows_per_group = wg / (size_t)S;
         const size_t groups = ((size_t)T + rows_per_group - 1) / rows_per_group;
@@ -66,6 +79,7 @@ sb_status sb_op_batchnorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf mean, sb_buf
                           sb_buf b, sb_buf y, sb_err *e) {
     sb_status st = SB_OK;
     cl_kernel k;
+    sb_kset *ks;
     cl_ulong xo, mo, vo, wo, bo, yo;
     const cl_int cT = T, cD = D;
     if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "batchnorm: bad shape T=%d D=%d", T, D);
@@ -76,7 +90,8 @@ sb_status sb_op_batchnorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf mean, sb_buf
     SB_TRY(sb_ops_check_buf("batchnorm", "bias", b, sb_f32(D), &bo, e));
     SB_TRY(sb_ops_check_buf("batchnorm", "y", y, sb_f32((size_t)T * D), &yo, e));
     if (T == 0) return SB_OK;
-    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "batchnorm", &k, e));
+    SB_TRY(kernels(rt, &ks, e));
+    k = ks->k[K_BATCHNORM];
     SB_ARG(k, 0, cT);
     SB_ARG(k, 1, cD);
     SB_ARG(k, 2, x.mem);
@@ -91,7 +106,7 @@ sb_status sb_op_batchnorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf mean, sb_buf
     SB_ARG(k, 11, bo);
     SB_ARG(k, 12, y.mem);
     SB_ARG(k, 13, yo);
-    SB_TRY(launch_2d(rt, k, (size_t)D, (size_t)T, "batchnorm", e));
+    SB_TRY(sb_ops_launch_2d(rt, k, pick_wg(rt, ks, K_BATCHNORM, 0), (size_t)D, (size_t)T, "batchnorm", e));
 done:
     return st;
 }
@@ -99,6 +114,7 @@ done:
 sb_status sb_op_bias_act(sb_rt *rt, int T, int F, int ld, sb_buf x, sb_buf bias, int act, sb_err *e) {
     sb_status st = SB_OK;
     cl_kernel k;
+    sb_kset *ks;
     cl_ulong xo, bo = 0;
     const cl_int cT = T, cF = F, cld = ld, cact = act, has_bias = bias.mem != NULL;
     if (T < 0 || F < 1 || ld < F)
@@ -107,7 +123,8 @@ sb_status sb_op_bias_act(sb_rt *rt, int T, int F, int ld, sb_buf x, sb_buf bias,
     SB_TRY(sb_ops_check_buf("bias_act", "x", x, sb_rows_f32((size_t)T, (size_t)ld, (size_t)F), &xo, e));
     if (has_bias) SB_TRY(sb_ops_check_buf("bias_act", "bias", bias, sb_f32(F), &bo, e));
     if (T == 0) return SB_OK;
-    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "bias_act", &k, e));
+    SB_TRY(kernels(rt, &ks, e));
+    k = ks->k[K_BIAS_ACT];
     SB_ARG(k, 0, cT);
     SB_ARG(k, 1, cF);
     SB_ARG(k, 2, cld);
@@ -119,7 +136,7 @@ sb_status sb_op_bias_act(sb_rt *rt, int T, int F, int ld, sb_buf x, sb_buf bias,
     SB_ARG(k, 6, bo);
     SB_ARG(k, 7, has_bias);
     SB_ARG(k, 8, cact);
-    SB_TRY(launch_2d(rt, k, (size_t)F, (size_t)T, "bias_act", e));
+    SB_TRY(sb_ops_launch_2d(rt, k, pick_wg(rt, ks, K_BIAS_ACT, 0), (size_t)F, (size_t)T, "bias_act", e));
 done:
     return st;
 }
@@ -127,6 +144,7 @@ done:
 sb_status sb_op_embed(sb_rt *rt, int T, int D, sb_buf ids, sb_buf table, sb_buf y, sb_err *e) {
     sb_status st = SB_OK;
     cl_kernel k;
+    sb_kset *ks;
     cl_ulong io, to, yo;
     const cl_int cT = T, cD = D;
     if (T < 0 || D < 1) SB_FAIL(SB_ERR_ARG, "embed: bad shape T=%d D=%d", T, D);
@@ -135,7 +153,8 @@ sb_status sb_op_embed(sb_rt *rt, int T, int D, sb_buf ids, sb_buf table, sb_buf 
     SB_TRY(sb_ops_check_buf("embed", "table", table, T ? sb_f32(D) : 0, &to, e));
     SB_TRY(sb_ops_check_buf("embed", "y", y, sb_f32((size_t)T * D), &yo, e));
     if (T == 0) return SB_OK;
-    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "embed", &k, e));
+    SB_TRY(kernels(rt, &ks, e));
+    k = ks->k[K_EMBED];
     SB_ARG(k, 0, cT);
     SB_ARG(k, 1, cD);
     SB_ARG(k, 2, ids.mem);
@@ -144,7 +163,7 @@ sb_status sb_op_embed(sb_rt *rt, int T, int D, sb_buf ids, sb_buf table, sb_buf 
     SB_ARG(k, 5, to);
     SB_ARG(k, 6, y.mem);
     SB_ARG(k, 7, yo);
-    SB_TRY(launch_2d(rt, k, (size_t)D, (size_t)T, "embed", e));
+    SB_TRY(sb_ops_launch_2d(rt, k, pick_wg(rt, ks, K_EMBED, 0), (size_t)D, (size_t)T, "embed", e));
 done:
     return st;
 }
@@ -165,6 +184,7 @@ static sb_status pack_common(sb_rt *rt, const char *name, int to_packed, const s
                              sb_buf src, sb_buf dst, sb_err *e) {
     sb_status st = SB_OK;
     cl_kernel k;
+    sb_kset *ks;
     cl_ulong so = 0, lo = 0, ao, bo;
     const cl_int cB = s ? s->n : 0, cL = L, cF = F;
     SB_TRY(check_seqs(name, s, &so, &lo, e));
@@ -178,7 +198,9 @@ static sb_status pack_common(sb_rt *rt, const char *name, int to_packed, const s
         SB_TRY(sb_ops_check_buf(name, "dst", dst, to_packed ? packed : padded, &bo, e));
     }
     if (s->n == 0) return SB_OK;
-    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, name, &k, e));
+    SB_TRY(kernels(rt, &ks, e));
+    const int ki = to_packed ? K_PACK : K_UNPACK;
+    k = ks->k[ki];
     SB_ARG(k, 0, cB);
     SB_ARG(k, 1, cL);
     SB_ARG(k, 2, cF);
@@ -190,7 +212,7 @@ static sb_status pack_common(sb_rt *rt, const char *name, int to_packed, const s
     SB_ARG(k, 8, ao);
     SB_ARG(k, 9, dst.mem);
     SB_ARG(k, 10, bo);
-    SB_TRY(launch_2d(rt, k, (size_t)F, (size_t)s->n * (size_t)L, name, e));
+    SB_TRY(sb_ops_launch_2d(rt, k, pick_wg(rt, ks, ki, 0), (size_t)F, (size_t)s->n * (size_t)L, name, e));
 done:
     return st;
 }
@@ -206,6 +228,7 @@ sb_status sb_op_unpack(sb_rt *rt, const sb_seqs *s, int L, int F, sb_buf packed,
 sb_status sb_op_mean_pool(sb_rt *rt, const sb_seqs *s, int D, sb_buf x, sb_buf y, sb_err *e) {
     sb_status st = SB_OK;
     cl_kernel k;
+    sb_kset *ks;
     cl_ulong so = 0, lo = 0, xo, yo;
     const cl_int cD = D;
     SB_TRY(check_seqs("mean_pool", s, &so, &lo, e));
@@ -213,9 +236,10 @@ sb_status sb_op_mean_pool(sb_rt *rt, const sb_seqs *s, int D, sb_buf x, sb_buf y
     SB_TRY(sb_ops_check_buf("mean_pool", "x", x, sb_f32((size_t)s->total * D), &xo, e));
     SB_TRY(sb_ops_check_buf("mean_pool", "y", y, sb_f32((size_t)s->n * D), &yo, e));
     if (s->n == 0) return SB_OK;
-    SB_TRY(sb_rt_kernel(rt, NORM_STEM, NULL, "mean_pool", &k, e));
+    SB_TRY(kernels(rt, &ks, e));
+    k = ks->k[K_MEAN_POOL];
     {
-        const size_t wg = pick_wg(rt, k, sizeof(float));
+        const size_t wg = pick_wg(rt, ks, K_MEAN_POOL, sizeof(float));
         const size_t cx = min_sz(min_sz(min_sz(sb_pow2_ceil((size_t)D), POOL_MAX_CX), wg),
                                  sb_pow2_floor(rt->dev.max_wi[0] ? rt->dev.max_wi[0] : 1));
         size_t ry = min_sz(wg / cx, sb_pow2_floor(rt->dev.max_wi[1] ? rt->dev.max_wi[1] : 1));

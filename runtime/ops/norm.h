@@ -10,6 +10,10 @@
 #define SB_OPS_NORM_H
 #include "ops.h"
 
+/* Resolve this family's kernels on rt (ops resolve them on first use; a
+ * model does it at load so a build failure is reported there). */
+sb_status sb_norm_kernels(sb_rt *rt, sb_err *e);
+
 /* LayerNorm over D features per row, eps 1e-5 (biased variance, like PyTorch):
  * y = (x-mean)/sqrt(var+eps)*w + b. y may alias x. */
 sb_status sb_op_layernorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf w, sb_buf b, sb_buf y, sb_err *e);

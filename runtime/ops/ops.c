@@ -51,3 +51,9 @@ sb_status sb_ops_launch_2d(sb_rt *rt, cl_kernel k, size_t wg, size_t n0, size_t 
     const size_t gws[2] = {sb_round_up(n0, lx), sb_round_up(n1, ly)};
     return sb_rt_launch(rt, k, 2, gws, lws, what, e);
 }
+
+sb_status sb_ops_launch_1d(sb_rt *rt, cl_kernel k, size_t wg, size_t n, const char *what, sb_err *e) {
+    if (wg < 1) wg = 1;
+    const size_t gws = sb_round_up(n, wg);
+    return sb_rt_launch(rt, k, 1, &gws, &wg, what, e);
+}

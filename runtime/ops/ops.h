@@ -80,6 +80,13 @@ sb_status sb_ops_check_buf(const char *op, const char *name, sb_buf b, size_t by
  * most wg items, shaped from the device's per-dimension limits. */
 sb_status sb_ops_launch_2d(sb_rt *rt, cl_kernel k, size_t wg, size_t n0, size_t n1, const char *what,
                            sb_err *e);
+/* Launch k over n items in work-groups of wg (the global size rounded up). */
+sb_status sb_ops_launch_1d(sb_rt *rt, cl_kernel k, size_t wg, size_t n, const char *what, sb_err *e);
+/* A power-of-two work-group size <= want for kernel i of a set (its limit
+ * read when the set was made: no driver query). */
+static inline size_t sb_ops_wg(const sb_rt *rt, const sb_kset *ks, int i, size_t want) {
+    return sb_rt_wg1_lim(rt, ks->kwg[i], want);
+}
 size_t sb_pow2_ceil(size_t n);  /* smallest power of two >= n */
 size_t sb_pow2_floor(size_t n); /* largest power of two <= n (1 for n <= 1) */
 
