@@ -43,7 +43,22 @@ static void check_scaled(const float *got, const float *want, size_t n, const ch
     tu_check_close(got, want, n, 1e-4f, atol, what);
 }
 
+static void run_case_1(const ema_case *tc, const char *name);
+/* Both kernels whatever the device: the three-pass scan and the one-pass CPU
+ * kernel (ema_seq) at the device's vector width and at one channel per item
+ * (SEQBOAT_EMA). */
 static void run_case(const ema_case *tc, const char *name) {
+    static const char *const variants[] = {"scan", "seq", "seq:1"};
+    for (int v = 0; v < 3; v++) {
+        char what[96];
+        ck_assert_int_eq(setenv("SEQBOAT_EMA", variants[v], 1), 0);
+        snprintf(what, sizeof what, "%s [%s]", name, variants[v]);
+        run_case_1(tc, what);
+    }
+    unsetenv("SEQBOAT_EMA");
+}
+
+static void run_case_1(const ema_case *tc, const char *name) {
     sb_rt *rt = tu_rt();
     const int D = tc->D, N = tc->N, K = tc->bidir ? 2 * D : D, B = tc->n_seq;
     int *start = malloc(sizeof(int) * B);
@@ -117,7 +132,7 @@ static void run_case(const ema_case *tc, const char *name) {
         ck_assert_msg(got[xn + i] == CANARY, "%s: mx canary %zu overwritten (%g)", name, i, got[xn + i]);
 
     sb_ref_ema(delta, alpha, beta, gamma, omega, D, N, tc->bidir, tc->trunc, B, start, tc->lens, x, want);
-    char what[96];
+    char what[192];
     snprintf(what, sizeof what, "%s mx", name);
     check_scaled(got, want, xn, what);
 
@@ -218,6 +233,82 @@ START_TEST(slow_decay) {
 }
 END_TEST
 
+/* A sequence split in two calls: the second starts from the first one's
+ * final state (sb_op_ema_ex state_in, the same buffer as its state_out) and
+ * must give what one call over the whole sequence gives. Both kernels. */
+static void run_continue(const char *variant, int D, int N, int L, int L1, uint32_t seed) {
+    sb_rt *rt = tu_rt();
+    ck_assert_int_eq(setenv("SEQBOAT_EMA", variant, 1), 0);
+    const size_t kn = (size_t)D * N, xn = (size_t)L * D;
+    float *delta = malloc(sizeof(float) * kn), *alpha = malloc(sizeof(float) * kn);
+    float *beta = malloc(sizeof(float) * kn), *gamma = malloc(sizeof(float) * kn);
+    float *omega = malloc(sizeof(float) * D), *coef = malloc(sizeof(float) * (3 * kn + D));
+    float *x = malloc(sizeof(float) * xn), *want = malloc(sizeof(float) * xn);
+    float *got = malloc(sizeof(float) * xn), *sw = malloc(sizeof(float) * kn);
+    float *sg = malloc(sizeof(float) * kn);
+    fill_normal(delta, kn, seed + 1, -2.0f, 1.0f);
+    fill_normal(alpha, kn, seed + 2, -2.0f, 1.0f);
+    fill_normal(beta, kn, seed + 3, 0.0f, 1.0f);
+    fill_normal(gamma, kn, seed + 4, 0.0f, 1.0f);
+    fill_normal(omega, D, seed + 5, 0.0f, 1.0f);
+    fill_normal(x, xn, seed + 7, 0.3f, 1.0f);
+    sb_ema_coef_host(delta, alpha, beta, gamma, D, N, coef);
+    memcpy(coef + 3 * kn, omega, sizeof(float) * D);
+    cl_mem d_x = tu_upload(rt, x, sizeof(float) * xn);
+    cl_mem d_mx = tu_alloc(rt, sizeof(float) * xn);
+    cl_mem d_coef = tu_upload(rt, coef, sizeof(float) * (3 * kn + D));
+    cl_mem d_state = tu_alloc(rt, sizeof(float) * kn);
+    sb_ema_coef p = {sb_view(d_coef, 0, sb_f32(3 * kn)), sb_view(d_coef, sb_f32(3 * kn), sb_f32(D)),
+                     D, N, 0, 0};
+    const size_t sbytes = sb_op_ema_scratch_bytes(&p, 1, L);
+    ck_assert_uint_gt(sbytes, 0);
+    cl_mem d_scr = tu_alloc(rt, sbytes);
+    const int starts[2] = {0, 0}, lens[2] = {L1, L - L1};
+    sb_seqs s1 = {1, &starts[0], &lens[0], L1, L1, sb_view_none(), sb_view_none()};
+    sb_seqs s2 = {1, &starts[1], &lens[1], L - L1, L - L1, sb_view_none(), sb_view_none()};
+    const sb_buf none = sb_view_none(), st = sb_view_all(d_state), scr = sb_view_all(d_scr);
+    const size_t h1 = sb_f32((size_t)L1 * D); /* bytes of the first part's rows */
+    TU_OK(sb_op_ema_ex(rt, &s1, &p, sb_view(d_x, 0, h1), sb_view(d_mx, 0, h1), scr, none, st, &tu_err));
+    TU_OK(sb_op_ema_ex(rt, &s2, &p, sb_skip(sb_view_all(d_x), h1), sb_skip(sb_view_all(d_mx), h1), scr,
+                       st, st, &tu_err));
+    tu_download(rt, d_mx, got, sizeof(float) * xn);
+    tu_download(rt, d_state, sg, sizeof(float) * kn);
+    const int start0 = 0;
+    sb_ref_ema(delta, alpha, beta, gamma, omega, D, N, 0, 0, 1, &start0, &L, x, want);
+    sb_ref_ema_state(delta, alpha, beta, D, N, 0, 1, &start0, &L, x, sw);
+    char what[96];
+    snprintf(what, sizeof what, "continued D%d N%d %d+%d mx [%s]", D, N, L1, L - L1, variant);
+    check_scaled(got, want, xn, what);
+    snprintf(what, sizeof what, "continued D%d N%d %d+%d state [%s]", D, N, L1, L - L1, variant);
+    check_scaled(sg, sw, kn, what);
+    unsetenv("SEQBOAT_EMA");
+    clReleaseMemObject(d_x);
+    clReleaseMemObject(d_mx);
+    clReleaseMemObject(d_coef);
+    clReleaseMemObject(d_state);
+    clReleaseMemObject(d_scr);
+    free(delta);
+    free(alpha);
+    free(beta);
+    free(gamma);
+    free(omega);
+    free(coef);
+    free(x);
+    free(want);
+    free(got);
+    free(sw);
+    free(sg);
+    sb_rt_free(rt);
+}
+
+START_TEST(continue_state) {
+    run_continue("scan", 13, 5, 300, 129, 101);
+    run_continue("seq", 13, 5, 300, 129, 101);
+    run_continue("seq", 24, 16, 200, 37, 102);
+    run_continue("seq:1", 24, 16, 200, 37, 102);
+}
+END_TEST
+
 /* Argument errors: state_out with bidir, x/mx overlap, small scratch. */
 START_TEST(bad_args) {
     sb_rt *rt = tu_rt();
@@ -259,6 +350,7 @@ int main(void) {
     tcase_add_test(t, bidir_trunc3);
     tcase_add_test(t, bidir_trunc70);
     tcase_add_test(t, slow_decay);
+    tcase_add_test(t, continue_state);
     tcase_add_test(t, bad_args);
     suite_add_tcase(s, t);
     return tu_run(s);

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "ema.h"
 
 static float sigmoidf_(float v) { return 1.0f / (1.0f + expf(-v)); }
@@ -54,23 +55,55 @@ static size_t ema_wg0(sb_rt *rt, const sb_kset *ks, int i, size_t n) {
     return sb_ops_wg(rt, ks, i, want);
 }
 
-/* The program variant (N, bidirectional, truncated) and its three kernels. */
-static sb_status kernels(sb_rt *rt, int N, int bidir, int trunc, sb_kset **out, sb_err *e) {
-    static const char *const names[3] = {"ema_local", "ema_carry", "ema_out"};
-    const int key[SB_KSET_KEY] = {N, bidir ? 1 : 0, trunc ? 1 : 0};
+/* The one-pass CPU kernel (ema_seq) or the three-pass scan. SEQBOAT_EMA=scan
+ * forces the scan, SEQBOAT_EMA=seq[:VW] the one pass (tests, tuning). By
+ * default CPU devices take ema_seq when one sequence's channel groups give
+ * every compute unit at least EMA_SEQ_ITEMS_PER_CU items: it does about half
+ * the scan's work in one pass over x, but its parallelism is D / VW items per
+ * sequence rather than D per chunk. The choice depends on D and the device
+ * only, never on the batch, so a sequence gives the same bits in any batch
+ * (a batch split over devices included). *vw: channels per vector, the
+ * device's native float width (at most 16), halved until it divides D. */
+#define EMA_SEQ_ITEMS_PER_CU 4
+static int ema_use_seq(const sb_rt *rt, const sb_ema_coef *p, int *vw) {
+    const char *v = getenv("SEQBOAT_EMA");
+    unsigned w = rt->dev.native_vec_float;
+    int forced_w = 0;
+    if (v && strncmp(v, "seq:", 4) == 0 && sscanf(v + 4, "%d", &forced_w) == 1 &&
+        (forced_w == 1 || forced_w == 2 || forced_w == 4 || forced_w == 8 || forced_w == 16))
+        w = (unsigned)forced_w;
+    w = w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
+    while (w > 1 && p->D % (int)w) w /= 2;
+    *vw = (int)w;
+    if (v && strcmp(v, "scan") == 0) return 0;
+    if (v && strncmp(v, "seq", 3) == 0) return 1;
+    const size_t items = (size_t)(p->D / (int)w);
+    const size_t cu = rt->dev.compute_units ? rt->dev.compute_units : 1;
+    return (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0 && items >= EMA_SEQ_ITEMS_PER_CU * cu;
+}
+
+/* The program variant (N, bidirectional, truncated, ema_seq's vector width)
+ * and its kernels: the scan's three, then ema_seq. */
+enum { K_LOCAL, K_CARRY, K_OUT, K_SEQ, K_COUNT };
+static sb_status kernels(sb_rt *rt, int N, int bidir, int trunc, int vw, sb_kset **out, sb_err *e) {
+    static const char *const names[K_COUNT] = {"ema_local", "ema_carry", "ema_out", "ema_seq"};
+    const int key[SB_KSET_KEY] = {N, bidir ? 1 : 0, trunc ? 1 : 0, vw};
     *out = sb_rt_kset_find(rt, SB_KSET_EMA, key);
     if (*out) return SB_OK;
-    char defs[160];
-    snprintf(defs, sizeof defs, "#define NS %d\n#define CHUNK %d\n#define BIDIR %d\n#define TRUNC %d\n",
-             N, SB_EMA_CHUNK, key[1], key[2]);
-    return sb_rt_kset_make(rt, SB_KSET_EMA, key, "ema_scan", NULL, defs, names, 3, NULL, out, e);
+    char defs[200];
+    snprintf(defs, sizeof defs,
+             "#define NS %d\n#define CHUNK %d\n#define BIDIR %d\n#define TRUNC %d\n#define VW %d\n", N,
+             SB_EMA_CHUNK, key[1], key[2], vw);
+    return sb_rt_kset_make(rt, SB_KSET_EMA, key, "ema_scan", NULL, defs, names, K_COUNT, NULL, out, e);
 }
 
 sb_status sb_ema_kernels(sb_rt *rt, const sb_ema_coef *p, sb_err *e) {
     sb_kset *ks;
-    sb_status st = kernels(rt, p->N, p->bidir, 0, &ks, e);
+    int vw = 1;
+    ema_use_seq(rt, p, &vw);
+    sb_status st = kernels(rt, p->N, p->bidir, 0, vw, &ks, e);
     /* a truncation shorter than a sequence selects the truncated variant */
-    if (st == SB_OK && p->truncation > 0) st = kernels(rt, p->N, p->bidir, 1, &ks, e);
+    if (st == SB_OK && p->truncation > 0) st = kernels(rt, p->N, p->bidir, 1, vw, &ks, e);
     return st;
 }
 
@@ -116,6 +149,66 @@ static sb_status ema_check(const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, 
     return SB_OK;
 }
 
+/* The one-pass CPU kernel: a table of int4 {first row, len, 0, 0} per
+ * sequence where the scan keeps its chunk table, then one launch. */
+static sb_status ema_seq_launch(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, int vw,
+                                sb_buf x, sb_buf mx, sb_buf scratch, size_t tab_at, sb_buf state_in,
+                                sb_buf state_out, sb_err *e) {
+    sb_status st = SB_OK;
+    const int B = seqs->n, D = p->D, K = p->bidir ? 2 * D : D;
+    int max_len = 0;
+    int *tab = malloc((size_t)B * 4 * sizeof(int));
+    if (!tab) SB_FAIL(SB_ERR_HOST_MEMORY, "ema: out of host memory for the sequence table");
+    for (int b = 0; b < B; b++) {
+        tab[4 * b] = seqs->start[b];
+        tab[4 * b + 1] = seqs->len[b];
+        tab[4 * b + 2] = tab[4 * b + 3] = 0;
+        max_len = seqs->len[b] > max_len ? seqs->len[b] : max_len;
+    }
+    const size_t tab_bytes = scratch.off + tab_at * sizeof(float);
+    SB_TRY(sb_rt_write(rt, scratch.mem, tab_bytes, (size_t)B * 4 * sizeof(int), tab, e));
+    const int trunc = p->truncation > 0 && p->truncation < max_len ? p->truncation : 0;
+    sb_kset *ks;
+    SB_TRY(kernels(rt, p->N, p->bidir, trunc > 0, vw, &ks, e));
+    cl_kernel k = ks->k[K_SEQ];
+    {
+        const cl_ulong x_off = x.off / sizeof(float), mx_off = mx.off / sizeof(float),
+                       c_off = p->coef.off / sizeof(float), om_off = p->omega.off / sizeof(float),
+                       seq_off = tab_bytes / sizeof(float), so_off = state_out.off / sizeof(float),
+                       si_off = state_in.off / sizeof(float);
+        const cl_mem so_mem = state_out.mem ? state_out.mem : scratch.mem;
+        const cl_mem si_mem = state_in.mem ? state_in.mem : scratch.mem;
+        const int want = state_out.mem != NULL, have_in = state_in.mem != NULL;
+        SB_ARG(k, 0, x.mem);
+        SB_ARG(k, 1, x_off);
+        SB_ARG(k, 2, mx.mem);
+        SB_ARG(k, 3, mx_off);
+        SB_ARG(k, 4, p->coef.mem);
+        SB_ARG(k, 5, c_off);
+        SB_ARG(k, 6, p->omega.mem);
+        SB_ARG(k, 7, om_off);
+        SB_ARG(k, 8, scratch.mem);
+        SB_ARG(k, 9, seq_off);
+        SB_ARG(k, 10, so_mem);
+        SB_ARG(k, 11, so_off);
+        SB_ARG(k, 12, want);
+        SB_ARG(k, 13, si_mem);
+        SB_ARG(k, 14, si_off);
+        SB_ARG(k, 15, have_in);
+        SB_ARG(k, 16, D);
+        SB_ARG(k, 17, K);
+        SB_ARG(k, 18, trunc);
+        /* One item per work-group: each is a long serial scan, and PoCL runs
+         * a work-group's items one after another anyway. */
+        size_t lws[2] = {1, 1};
+        size_t gws[2] = {(size_t)(D / vw), (size_t)B};
+        SB_TRY(sb_rt_launch(rt, k, 2, gws, lws, "ema_seq", e));
+    }
+done:
+    free(tab);
+    return st;
+}
+
 sb_status sb_op_ema(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, sb_buf mx,
                     sb_buf scratch, sb_buf state_out, sb_err *e) {
     return sb_op_ema_ex(rt, seqs, p, x, mx, scratch, sb_view_none(), state_out, e);
@@ -141,8 +234,14 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
         SB_TRY(sb_ops_check_buf("ema", "scratch", scratch, l.bytes, &o, e));
     }
 
-    /* chunk and sequence tables */
     const int B = seqs->n, C = SB_EMA_CHUNK;
+    int vw = 1;
+    if (ema_use_seq(rt, p, &vw)) {
+        st = ema_seq_launch(rt, seqs, p, vw, x, mx, scratch, l.st_floats, state_in, state_out, e);
+        goto done;
+    }
+
+    /* chunk and sequence tables */
     size_t n_chunks = 0;
     for (int b = 0; b < B; b++) n_chunks += (size_t)((seqs->len[b] + C - 1) / C);
     tab = malloc((n_chunks + (size_t)B) * 4 * sizeof(int));
@@ -179,8 +278,8 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
                    c_off = p->coef.off / sizeof(float), om_off = p->omega.off / sizeof(float),
                    so_off = state_out.off / sizeof(float);
     sb_kset *ks;
-    SB_TRY(kernels(rt, p->N, p->bidir, trunc > 0, &ks, e));
-    cl_kernel k1 = ks->k[0], k2 = ks->k[1], k3 = ks->k[2];
+    SB_TRY(kernels(rt, p->N, p->bidir, trunc > 0, vw, &ks, e));
+    cl_kernel k1 = ks->k[K_LOCAL], k2 = ks->k[K_CARRY], k3 = ks->k[K_OUT];
 
     /* pass 1: local chunk states */
     SB_ARG(k1, 0, x.mem);
@@ -194,7 +293,7 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
     SB_ARG(k1, 8, K);
     SB_ARG(k1, 9, trunc);
     {
-        size_t lws[2] = {ema_wg0(rt, ks, 0, (size_t)K), 1};
+        size_t lws[2] = {ema_wg0(rt, ks, K_LOCAL, (size_t)K), 1};
         size_t gws[2] = {sb_round_up((size_t)K, lws[0]), n_chunks};
         SB_TRY(sb_rt_launch(rt, k1, 2, gws, lws, "ema_local", e));
     }
@@ -220,7 +319,7 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
         SB_ARG(k2, 11, si_off);
         SB_ARG(k2, 12, have_in);
         const size_t items = (size_t)K * (size_t)p->N;
-        size_t lws[2] = {ema_wg0(rt, ks, 1, items), 1};
+        size_t lws[2] = {ema_wg0(rt, ks, K_CARRY, items), 1};
         size_t gws[2] = {sb_round_up(items, lws[0]), (size_t)B};
         SB_TRY(sb_rt_launch(rt, k2, 2, gws, lws, "ema_carry", e));
     }
@@ -241,7 +340,7 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
     SB_ARG(k3, 12, K);
     SB_ARG(k3, 13, trunc);
     {
-        size_t lws[2] = {ema_wg0(rt, ks, 2, (size_t)D), 1};
+        size_t lws[2] = {ema_wg0(rt, ks, K_OUT, (size_t)D), 1};
         size_t gws[2] = {sb_round_up((size_t)D, lws[0]), n_chunks};
         SB_TRY(sb_rt_launch(rt, k3, 2, gws, lws, "ema_out", e));
     }
