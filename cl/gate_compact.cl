@@ -224,6 +224,53 @@ __kernel void combine(const int T, const int D, __global const float *hx, const 
                                      res[res_off + o]);
 }
 
+/* ---- CPU class: one work-item per row, VW floats per vector (then a scalar
+ * tail). The same value as combine_value, element by element. res may be out
+ * (each row is read and written by its own item). 1-D range over rows. */
+#ifndef VW
+#define VW 1
+#endif
+#if VW == 1
+typedef float comb_v;
+#define COMB_LOADV(p_) (*(p_))
+#define COMB_STOREV(v_, p_) (*(p_) = (v_))
+#else
+#define COMB_CAT_(a_, b_) a_##b_
+#define COMB_CAT(a_, b_) COMB_CAT_(a_, b_)
+typedef COMB_CAT(float, VW) comb_v;
+#define COMB_LOADV(p_) COMB_CAT(vload, VW)(0, p_)
+#define COMB_STOREV(v_, p_) COMB_CAT(vstore, VW)(v_, 0, p_)
+#endif
+
+__kernel void combine_vec(const int T, const int D, __global const float *hx, const ulong hx_off,
+                          const int hx_ld, __global const float *g, const ulong g_off,
+                          __global const float *w, const ulong w_off, __global const int *cidx,
+                          const ulong cidx_off, __global const float *res, const ulong res_off,
+                          __global float *out, const ulong out_off) {
+    const int t = (int)get_global_id(0);
+    if (t >= T) return;
+    const int ci = cidx[cidx_off + (ulong)t];
+    __global const float *hr = hx + hx_off + (ulong)t * (ulong)hx_ld;
+    __global const float *rr = res + res_off + (ulong)t * (ulong)D;
+    __global float *orow = out + out_off + (ulong)t * (ulong)D;
+    const int nv = D / VW * VW;
+    if (ci >= 0) {
+        const float wt = w[w_off + (ulong)t];
+        __global const float *gr = g + g_off + (ulong)ci * (ulong)D;
+        for (int c = 0; c < nv; c += VW) {
+            const comb_v v = COMB_LOADV(hr + c) + wt * COMB_LOADV(gr + c) + COMB_LOADV(rr + c);
+            COMB_STOREV(v / (1.0f + exp(-v)), orow + c);
+        }
+        for (int c = nv; c < D; ++c) orow[c] = silu_f(hr[c] + wt * gr[c] + rr[c]);
+    } else {
+        for (int c = 0; c < nv; c += VW) {
+            const comb_v v = COMB_LOADV(hr + c) + 0.0f + COMB_LOADV(rr + c);
+            COMB_STOREV(v / (1.0f + exp(-v)), orow + c);
+        }
+        for (int c = nv; c < D; ++c) orow[c] = silu_f(hr[c] + 0.0f + rr[c]);
+    }
+}
+
 /* The same with out == res (one buffer read and written by the same item). */
 __kernel void combine_inplace(const int T, const int D, __global const float *hx, const ulong hx_off,
                               const int hx_ld, __global const float *g, const ulong g_off,

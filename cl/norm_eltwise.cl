@@ -79,6 +79,72 @@ __kernel void layernorm(const int T, const int D, const int S,
             y[yr + c] = ((x[xr + c] - x0) - m) * inv * w[w_off + c] + b[b_off + c];
 }
 
+/* ---- CPU class: one work-item per row, VW floats per vector ---------------
+ * layernorm_vec computes what layernorm computes (the same two passes on x
+ * shifted by x0) with one item walking the whole row in vectors of VW floats
+ * (then a scalar tail when VW does not divide D): no local memory, no
+ * barriers, vector code whatever the compiler's vectoriser does. */
+#ifndef VW
+#define VW 1
+#endif
+#if VW == 1
+typedef float norm_v;
+#define NORM_LOADV(p_) (*(p_))
+#define NORM_STOREV(v_, p_) (*(p_) = (v_))
+#else
+#define NORM_CAT_(a_, b_) a_##b_
+#define NORM_CAT(a_, b_) NORM_CAT_(a_, b_)
+typedef NORM_CAT(float, VW) norm_v;
+#define NORM_LOADV(p_) NORM_CAT(vload, VW)(0, p_)
+#define NORM_STOREV(v_, p_) NORM_CAT(vstore, VW)(v_, 0, p_)
+#endif
+
+float norm_hsum(const norm_v v) {
+    float t[VW];
+    NORM_STOREV(v, t);
+    float s = 0.0f;
+    for (int i = 0; i < VW; ++i) s += t[i];
+    return s;
+}
+
+/* 1-D range over rows (any work-group size). y may alias x (each row is read
+ * and written by its own item, x0 first). */
+__kernel void layernorm_vec(const int T, const int D,
+                            __global const float *x, const ulong x_off,
+                            __global const float *w, const ulong w_off,
+                            __global const float *b, const ulong b_off,
+                            __global float *y, const ulong y_off) {
+    const long row = (long)get_global_id(0);
+    if (row >= (long)T) return;
+    __global const float *xr = x + x_off + (ulong)row * (ulong)D;
+    __global float *yr = y + y_off + (ulong)row * (ulong)D;
+    __global const float *wr = w + w_off;
+    __global const float *br = b + b_off;
+    const int nv = D / VW * VW;
+    const float x0 = xr[0];
+    norm_v acc = (norm_v)0.0f;
+    float sacc = 0.0f;
+    for (int c = 0; c < nv; c += VW) acc += NORM_LOADV(xr + c) - x0;
+    for (int c = nv; c < D; ++c) sacc += xr[c] - x0;
+    const float m = (norm_hsum(acc) + sacc) / (float)D; /* mean - x0 */
+    acc = (norm_v)0.0f;
+    sacc = 0.0f;
+    for (int c = 0; c < nv; c += VW) {
+        const norm_v d = (NORM_LOADV(xr + c) - x0) - m;
+        acc += d * d;
+    }
+    for (int c = nv; c < D; ++c) {
+        const float d = (xr[c] - x0) - m;
+        sacc += d * d;
+    }
+    const float var = (norm_hsum(acc) + sacc) / (float)D;
+    const float inv = 1.0f / sqrt(var + NORM_EPS);
+    for (int c = 0; c < nv; c += VW)
+        NORM_STOREV(((NORM_LOADV(xr + c) - x0) - m) * inv * NORM_LOADV(wr + c) + NORM_LOADV(br + c),
+                    yr + c);
+    for (int c = nv; c < D; ++c) yr[c] = ((xr[c] - x0) - m) * inv * wr[c] + br[c];
+}
+
 /* Eval BatchNorm, 2-D range (feature c, row t). y may alias x. */
 __kernel void batchnorm(const int T, const int D,
                         __global const float *x, const ulong x_off,

@@ -59,7 +59,7 @@ typedef struct sb_kcache sb_kcache;
  * A model resolves all of its sets when it is loaded (model.c), so a kernel
  * that fails to build fails sb_model_load. Sets live until sb_rt_free; their
  * kernels belong to the rt's kernel table. */
-#define SB_KSET_MAX_K 8
+#define SB_KSET_MAX_K 12
 #define SB_KSET_KEY 12
 #define SB_KSET_AUX 12
 enum {

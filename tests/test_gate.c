@@ -359,7 +359,18 @@ END_TEST
 
 /* combine with hx a column slice (offset of column 2 of rows of hx_ld floats),
  * cidx a mix of -1 and compressed rows; separate out and in place on res. */
+static void run_combine_1(sb_rt *rt, int T, int D, int inplace, uint32_t seed);
+/* Both kernels: the row kernel (combine_vec, CPU class) and the 2-D one,
+ * whatever the device (SEQBOAT_ROWS). */
 static void run_combine(sb_rt *rt, int T, int D, int inplace, uint32_t seed) {
+    ck_assert_int_eq(setenv("SEQBOAT_ROWS", "vec", 1), 0);
+    run_combine_1(rt, T, D, inplace, seed);
+    ck_assert_int_eq(setenv("SEQBOAT_ROWS", "wg", 1), 0);
+    run_combine_1(rt, T, D, inplace, seed);
+    unsetenv("SEQBOAT_ROWS");
+}
+
+static void run_combine_1(sb_rt *rt, int T, int D, int inplace, uint32_t seed) {
     const int hx_ld = D + 2, M = T / 2 + 1;
     float *hx = malloc((size_t)T * (size_t)hx_ld * sizeof *hx);
     float *g = malloc((size_t)M * (size_t)D * sizeof *g);

@@ -59,7 +59,19 @@ static void rel(cl_mem m) {
 
 /* ---------------------------------------------------------------- layernorm */
 
+/* Both kernels: the row kernel (layernorm_vec, CPU class) and the
+ * work-group kernel, whatever the device (SEQBOAT_ROWS). */
+static void run_layernorm_1(sb_rt *rt, int T, int D, uint32_t seed, int alias);
 static void run_layernorm(sb_rt *rt, int T, int D, uint32_t seed, int alias) {
+    static const char *const variants[] = {"vec", "wg"};
+    for (int v = 0; v < 2; v++) {
+        ck_assert_int_eq(setenv("SEQBOAT_ROWS", variants[v], 1), 0);
+        run_layernorm_1(rt, T, D, seed, alias);
+    }
+    unsetenv("SEQBOAT_ROWS");
+}
+
+static void run_layernorm_1(sb_rt *rt, int T, int D, uint32_t seed, int alias) {
     const size_t n = (size_t)T * D;
     float *x = xmalloc(n), *w = xmalloc(D), *b = xmalloc(D), *want = xmalloc(n), *got = xmalloc(n);
     char what[96];
@@ -72,7 +84,7 @@ static void run_layernorm(sb_rt *rt, int T, int D, uint32_t seed, int alias) {
     if (alias) dy = dx;
     else my = up(rt, NULL, n, &dy);
     TU_OK(sb_op_layernorm(rt, T, D, dx, dw, db, dy, &tu_err));
-    snprintf(what, sizeof what, "layernorm T=%d D=%d alias=%d", T, D, alias);
+    snprintf(what, sizeof what, "layernorm(%s) T=%d D=%d alias=%d", getenv("SEQBOAT_ROWS"), T, D, alias);
     down(rt, alias ? mx : my, got, n, what);
     tu_check_close(got, want, n, 1e-5f, 1e-5f, what);
     if (!alias) { /* input untouched */
@@ -116,9 +128,14 @@ START_TEST(test_layernorm_constant_rows) {
     sb_ref_layernorm(T, D, x, w, b, want);
     sb_buf dx, dw, db;
     cl_mem mx = up(rt, x, T * D, &dx), mw = up(rt, w, D, &dw), mb = up(rt, b, D, &db);
-    TU_OK(sb_op_layernorm(rt, T, D, dx, dw, db, dx, &tu_err));
-    down(rt, mx, got, T * D, "layernorm constant");
-    tu_check_close(got, want, T * D, 0.0f, 1e-3f, "layernorm constant"); /* 1 ulp of mean * 316 */
+    for (int v = 0; v < 2; v++) { /* row kernel, work-group kernel */
+        ck_assert_int_eq(setenv("SEQBOAT_ROWS", v ? "wg" : "vec", 1), 0);
+        TU_OK(sb_rt_write(rt, mx, dx.off, sizeof x, x, &tu_err));
+        TU_OK(sb_op_layernorm(rt, T, D, dx, dw, db, dx, &tu_err));
+        down(rt, mx, got, T * D, "layernorm constant");
+        tu_check_close(got, want, T * D, 0.0f, 1e-3f, v ? "layernorm constant (wg)" : "layernorm constant (vec)"); /* 1 ulp of mean * 316 */
+    }
+    unsetenv("SEQBOAT_ROWS");
     rel(mx); rel(mw); rel(mb);
     sb_rt_free(rt);
 }

@@ -1,6 +1,7 @@
 /* gate.c - host launchers for cl/gate_compact.cl: router gate + compaction
  * (a multi-level parallel exclusive scan), row gather and the final combine. */
 #include <math.h>
+#include <stdio.h>
 #include "gate.h"
 
 #define GATE_STEM "gate_compact"
@@ -9,6 +10,7 @@
 #define GATE_STR(x) GATE_STR_(x)
 #define GATE_DEFINES "#define SCAN_ITEMS " GATE_STR(GATE_ITEMS) "\n"
 #define GATE_WANT_WG 256      /* preferred work-group size (capped by device and kernel) */
+#define GATE_ROWS_WG 8        /* rows per work-group of combine_vec */
 #define GATE_MAX_LEVELS 40    /* block-sum levels; blk >= 4 and T < 2^30 need at most 16 */
 #define GATE_MAX_T (1 << 30)  /* code[t] keeps (prefix << 1) | flag in an int */
 
@@ -52,16 +54,21 @@ static size_t scan_local_bytes(size_t wg) {
 
 /* The program's kernels, in this order (one set per rt). */
 enum { K_GATE_SCAN, K_SCAN_BLOCKS, K_SCAN_ADD, K_SEQ_STARTS, K_COMPACT, K_GATHER, K_COMBINE,
-       K_COMBINE_INPLACE, K_COUNT };
+       K_COMBINE_INPLACE, K_COMBINE_VEC, K_COUNT };
 static const char *const k_names[K_COUNT] = {"gate_scan", "scan_blocks", "scan_add", "seq_starts",
-                                             "compact", "gather_rows", "combine", "combine_inplace"};
+                                             "compact", "gather_rows", "combine", "combine_inplace",
+                                             "combine_vec"};
 
+/* One set per rt, keyed by combine_vec's vector width (sb_ops_row_vec). */
 static sb_status kernels(sb_rt *rt, sb_kset **out, sb_err *e) {
-    static const int key[SB_KSET_KEY] = {0};
+    int key[SB_KSET_KEY] = {0};
+    sb_ops_row_vec(rt, &key[0]);
     *out = sb_rt_kset_find(rt, SB_KSET_GATE, key);
     if (*out) return SB_OK;
-    return sb_rt_kset_make(rt, SB_KSET_GATE, key, GATE_STEM, NULL, GATE_DEFINES, k_names, K_COUNT,
-                           NULL, out, e);
+    char defs[64];
+    snprintf(defs, sizeof defs, GATE_DEFINES "#define VW %d\n", key[0]);
+    return sb_rt_kset_make(rt, SB_KSET_GATE, key, GATE_STEM, NULL, defs, k_names, K_COUNT, NULL,
+                           out, e);
 }
 
 sb_status sb_gate_kernels(sb_rt *rt, sb_err *e) {
@@ -305,6 +312,29 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
     if (!inplace && res.mem == out.mem && res.off < out.off + rows_bytes && out.off < res.off + rows_bytes)
         SB_FAIL(SB_ERR_ARG, "%s: out overlaps res without being the same rows", op);
     SB_TRY(kernels(rt, &set, e));
+    int vw = 1;
+    if (sb_ops_row_vec(rt, &vw)) { /* CPU class: one item per row, res may be out */
+        k = set->k[K_COMBINE_VEC];
+        const cl_int cT = T, cD = D, chl = hx_ld;
+        SB_ARG(k, 0, cT);
+        SB_ARG(k, 1, cD);
+        SB_ARG(k, 2, hx.mem);
+        SB_ARG(k, 3, ho);
+        SB_ARG(k, 4, chl);
+        SB_ARG(k, 5, g.mem);
+        SB_ARG(k, 6, go);
+        SB_ARG(k, 7, w.mem);
+        SB_ARG(k, 8, wo);
+        SB_ARG(k, 9, cidx.mem);
+        SB_ARG(k, 10, co);
+        SB_ARG(k, 11, res.mem);
+        SB_ARG(k, 12, ro);
+        SB_ARG(k, 13, out.mem);
+        SB_ARG(k, 14, oo);
+        SB_TRY(sb_ops_launch_1d(rt, k, sb_ops_wg(rt, set, K_COMBINE_VEC, GATE_ROWS_WG), (size_t)T,
+                                "combine_vec", e));
+        return SB_OK;
+    }
     const int ki = inplace ? K_COMBINE_INPLACE : K_COMBINE;
     k = set->k[ki];
     {

@@ -1,25 +1,32 @@
 /* norm.c - host launchers for cl/norm_eltwise.cl: LayerNorm, BatchNorm (eval),
  * bias + activation, embedding gather, pack / unpack and mean pooling. */
+#include <stdio.h>
 #include "norm.h"
 
 #define NORM_STEM "norm_eltwise"
 #define NORM_WANT_WG 256  /* preferred work-group size (capped by device and kernel) */
 #define POOL_MAX_CX 16    /* columns per mean_pool work-group */
+#define ROWS_WANT_WG 8    /* rows per work-group of the row kernels (layernorm_vec) */
 
 
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
 /* The program's kernels, in this order (one set per rt: no defines). */
-enum { K_LAYERNORM, K_BATCHNORM, K_BIAS_ACT, K_EMBED, K_PACK, K_UNPACK, K_MEAN_POOL, K_COUNT };
+enum { K_LAYERNORM, K_BATCHNORM, K_BIAS_ACT, K_EMBED, K_PACK, K_UNPACK, K_MEAN_POOL,
+       K_LAYERNORM_VEC, K_COUNT };
 static const char *const k_names[K_COUNT] = {"layernorm", "batchnorm", "bias_act", "embed",
-                                             "pack", "unpack", "mean_pool"};
+                                             "pack", "unpack", "mean_pool", "layernorm_vec"};
 
+/* One set per rt, keyed by layernorm_vec's vector width (sb_ops_row_vec). */
 static sb_status kernels(sb_rt *rt, sb_kset **out, sb_err *e) {
-    static const int key[SB_KSET_KEY] = {0};
+    int key[SB_KSET_KEY] = {0};
+    sb_ops_row_vec(rt, &key[0]);
     *out = sb_rt_kset_find(rt, SB_KSET_NORM, key);
     if (*out) return SB_OK;
-    return sb_rt_kset_make(rt, SB_KSET_NORM, key, NORM_STEM, NULL, NULL, k_names, K_COUNT, NULL, out, e);
+    char defs[32];
+    snprintf(defs, sizeof defs, "#define VW %d\n", key[0]);
+    return sb_rt_kset_make(rt, SB_KSET_NORM, key, NORM_STEM, NULL, defs, k_names, K_COUNT, NULL, out, e);
 }
 
 sb_status sb_norm_kernels(sb_rt *rt, sb_err *e) {
@@ -49,6 +56,24 @@ sb_status sb_op_layernorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf w, sb_buf b,
     SB_TRY(sb_ops_check_buf("layernorm", "y", y, sb_f32((size_t)T * D), &yo, e));
     if (T == 0) return SB_OK;
     SB_TRY(kernels(rt, &ks, e));
+    int vw = 1;
+    if (sb_ops_row_vec(rt, &vw)) { /* CPU class: one item per row */
+        k = ks->k[K_LAYERNORM_VEC];
+        const cl_int cT = T, cD = D;
+        SB_ARG(k, 0, cT);
+        SB_ARG(k, 1, cD);
+        SB_ARG(k, 2, x.mem);
+        SB_ARG(k, 3, xo);
+        SB_ARG(k, 4, w.mem);
+        SB_ARG(k, 5, wo);
+        SB_ARG(k, 6, b.mem);
+        SB_ARG(k, 7, bo);
+        SB_ARG(k, 8, y.mem);
+        SB_ARG(k, 9, yo);
+        SB_TRY(sb_ops_launch_1d(rt, k, sb_ops_wg(rt, ks, K_LAYERNORM_VEC, ROWS_WANT_WG), (size_t)T,
+                                "layernorm_vec", e));
+        return SB_OK;
+    }
     k = ks->k[K_LAYERNORM];
     {
         const size_t wg = pick_wg(rt, ks, K_LAYERNORM, sizeof(float));

@@ -1,4 +1,6 @@
 /* ops.c - helpers shared by the op launchers. */
+#include <stdlib.h>
+#include <string.h>
 #include "ops.h"
 
 sb_status sb_ops_check_buf(const char *op, const char *name, sb_buf b, size_t bytes,
@@ -56,4 +58,13 @@ sb_status sb_ops_launch_1d(sb_rt *rt, cl_kernel k, size_t wg, size_t n, const ch
     if (wg < 1) wg = 1;
     const size_t gws = sb_round_up(n, wg);
     return sb_rt_launch(rt, k, 1, &gws, &wg, what, e);
+}
+
+int sb_ops_row_vec(const sb_rt *rt, int *vw) {
+    const unsigned w = rt->dev.native_vec_float;
+    const char *v = getenv("SEQBOAT_ROWS");
+    *vw = w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
+    if (v && strcmp(v, "vec") == 0) return 1;
+    if (v && strcmp(v, "wg") == 0) return 0;
+    return (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
 }
