@@ -85,15 +85,3 @@ __kernel void norm_ema_step(__global const float *coef, __global const float *om
         ema_channel(coef, omega, h, xv, mx, 0, xring, trunc, slot, have_old, D, N, d);
     }
 }
-
-/* The decode step's combine with the gate decision as arguments (no buffer
- * writes from the host): x[d] = silu(hx[d] + (act ? w * g[d] : 0) + x[d]).
- * One work-item per channel. */
-__kernel void step_combine(const int D, __global const float *hx, const ulong hx_off,
-                           __global const float *g, const int act, const float w,
-                           __global float *x) {
-    const int d = get_global_id(0);
-    if (d >= D) return;
-    const float v = hx[hx_off + d] + (act ? w * g[d] : 0.0f) + x[d];
-    x[d] = v / (1.0f + exp(-v));
-}

@@ -13,6 +13,11 @@
  *   attn_reg     the CPU-class variant: a work-item owns RQ query rows, scores
  *                in private memory, values accumulated in vector registers.
  *   attn_step    one query (streaming decode) against a ring of cached keys.
+ *   gau_step     one token of a layer from mx to its output (streaming decode):
+ *                hx_proj, the gate, mx_proj, attn_step's work, h_proj, combine;
+ *                built alone (ATTN_GAU 1; the others are left out of that
+ *                program and it out of theirs), so neither costs the other's
+ *                compile time.
  *   attn_ring_append  rows -> (k, v, pos) ring slots.
  * Nothing L x L or M x M is ever formed.
  *
@@ -52,6 +57,9 @@
 #endif
 #ifndef ZS
 #define ZS Z         /* features of q/k staged per slice */
+#endif
+#ifndef ATTN_GAU
+#define ATTN_GAU 0   /* 1: the program of gau_step alone (the streaming layer step) */
 #endif
 
 #define LDS (Z + 2 * H)                 /* floats per row of s */
@@ -110,6 +118,7 @@ static float rel_bias_at(__global const float *rel, const int pi, const int pj) 
     return rel[d];
 }
 
+#if !ATTN_GAU
 /* One work-item per (row, feature pair). Writes q (divided by qdiv) and k as
  * M x Z, and win[2i], win[2i+1] = the first and last key row of row i's window
  * (the row's sequence found by binary search of cstart). */
@@ -483,6 +492,8 @@ __kernel void attn_reg(const int M,
     }
 }
 
+#endif /* !ATTN_GAU */
+
 /* Tree reduction of red[0..NT) (NT a power of two) with max (is_max) or sum;
  * the work-item's value is v. Every work-item reaches every barrier. */
 static float wg_reduce(__local float *red, const int t, const float v, const int is_max) {
@@ -497,35 +508,28 @@ static float wg_reduce(__local float *red, const int t, const float v, const int
     return r;
 }
 
-/* One query against the ring; a single work-group of NT work-items.
+/* One query against the ring, run by every work-item of one work-group of NT
+ * (pointers already at their offsets; qs [Z], sc [NT], red [NT] local).
  * The new entry goes to slot (head + n) % cap; the keys are entries 0..n. */
-__kernel __attribute__((reqd_work_group_size(NT, 1, 1)))
-void attn_step(const int pos, const int head, const int n, const int cap, const float qdiv,
-               __global const float *s, const ulong s_off,
-               __global const float *gam, const ulong gam_off,
-               __global const float *bet, const ulong bet_off,
-               __global const float *rel, const ulong rel_off,
-               __global float *kr, const ulong kr_off,
-               __global float *vr, const ulong vr_off,
-               __global int *pr, const ulong pr_off,
-               __global float *out, const ulong out_off) {
-    __local float qs[Z];
-    __local float sc[NT];
-    __local float red[NT];
+static void attn_step_wg(const int pos, const int head, const int n, const int cap,
+                         const float qdiv, __global const float *s, __global const float *gam,
+                         __global const float *bet, __global const float *rel, __global float *kr,
+                         __global float *vr, __global int *pr, __global float *out,
+                         __local float *qs, __local float *sc, __local float *red) {
     const int t = (int)get_local_id(0);
     const ulong slot = (ulong)((head + n) % cap);
     for (int m = t; m < ZP; m += NT) {
         float qv[2], kv[2];
-        qk_pair(s + s_off, gam + gam_off, bet + bet_off, m, pos, qv, kv);
+        qk_pair(s, gam, bet, m, pos, qv, kv);
         qs[2 * m] = qv[0] / qdiv;
-        kr[kr_off + slot * Z + 2 * m] = kv[0];
+        kr[slot * Z + 2 * m] = kv[0];
         if (2 * m + 1 < Z) {
             qs[2 * m + 1] = qv[1] / qdiv;
-            kr[kr_off + slot * Z + 2 * m + 1] = kv[1];
+            kr[slot * Z + 2 * m + 1] = kv[1];
         }
     }
-    for (int h = t; h < H; h += NT) vr[vr_off + slot * H + h] = s[s_off + Z + H + h];
-    if (t == 0) pr[pr_off + slot] = pos;
+    for (int h = t; h < H; h += NT) vr[slot * H + h] = s[Z + H + h];
+    if (t == 0) pr[slot] = pos;
     barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
 
     float acc[NHS];
@@ -544,9 +548,9 @@ void attn_step(const int pos, const int head, const int n, const int cap, const 
         if (j < nk) {
             const ulong sl = (ulong)((head + j) % cap);
             float d = 0.0f;
-            for (int c = 0; c < Z; c++) d += qs[c] * kr[kr_off + sl * Z + c];
+            for (int c = 0; c < Z; c++) d += qs[c] * kr[sl * Z + c];
 #if !ROTARY
-            d += rel_bias_at(rel + rel_off, pos, pr[pr_off + sl]);
+            d += rel_bias_at(rel, pos, pr[sl]);
 #endif
 #if SOFTMAX
             sv = d;
@@ -576,7 +580,7 @@ void attn_step(const int pos, const int head, const int n, const int cap, const 
 #endif
                 for (int jj = 0; jj < jn; jj++) {
                     const ulong sl = (ulong)((head + j0 + jj) % cap);
-                    acc[c] += sc[jj] * vr[vr_off + sl * H + h];
+                    acc[c] += sc[jj] * vr[sl * H + h];
                 }
             }
         }
@@ -590,11 +594,120 @@ void attn_step(const int pos, const int head, const int n, const int cap, const 
 #else
             const float o = acc[c];
 #endif
-            out[out_off + h] = o * s[s_off + Z + h];
+            out[h] = o * s[Z + h];
         }
     }
 }
 
+#if !ATTN_GAU
+/* One query against the ring (attn_step_wg); a single work-group of NT. */
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1)))
+void attn_step(const int pos, const int head, const int n, const int cap, const float qdiv,
+               __global const float *s, const ulong s_off,
+               __global const float *gam, const ulong gam_off,
+               __global const float *bet, const ulong bet_off,
+               __global const float *rel, const ulong rel_off,
+               __global float *kr, const ulong kr_off,
+               __global float *vr, const ulong vr_off,
+               __global int *pr, const ulong pr_off,
+               __global float *out, const ulong out_off) {
+    __local float qs[Z];
+    __local float sc[NT];
+    __local float red[NT];
+    attn_step_wg(pos, head, n, cap, qdiv, s + s_off, gam + gam_off, bet + bet_off, rel + rel_off,
+                 kr + kr_off, vr + vr_off, pr + pr_off, out + out_off, qs, sc, red);
+}
+
+#endif /* !ATTN_GAU */
+
+#if ATTN_GAU
+/* c[j] = act(sum_i a[i] wt[i][j] + b[j]), j < n, from the transposed weight
+ * wt [k][n]: a work-item owns 8 neighbouring outputs (one float8 row slice
+ * of wt per i: 8 independent sums), the work-group's items the slices
+ * v = t, t + NT, ...; a last partial slice runs scalar. Each sum runs in the
+ * order of linear.cl's linear_reg (fma from 0 over i, then the bias), so a
+ * row gives what the forward's product gives on the same device class. */
+static void gemv_wg(const int n, const int k, __global const float *wt, __global const float *b,
+                    __global const float *a, const int act, __global float *c) {
+    const int nv = (n + 7) / 8;
+    for (int v = (int)get_local_id(0); v < nv; v += NT) {
+        const int j0 = v * 8;
+        if (j0 + 8 <= n) {
+            float8 acc = (float8)(0.0f);
+            for (int i = 0; i < k; i++)
+                acc = fma((float8)(a[i]), vload8(0, wt + (ulong)i * (ulong)n + (ulong)j0), acc);
+            float8 y = acc + vload8(0, b + j0);
+            if (act) y = y / ((float8)(1.0f) + exp(-y));
+            vstore8(y, 0, c + j0);
+        } else {
+            for (int j = j0; j < n; j++) {
+                float acc = 0.0f;
+                for (int i = 0; i < k; i++) acc = fma(a[i], wt[(ulong)i * (ulong)n + (ulong)j], acc);
+                float y = acc + b[j];
+                if (act) y = y / (1.0f + exp(-y));
+                c[j] = y;
+            }
+        }
+    }
+}
+
+/* One token of a causal layer of a streaming decode, from its EMA output mx
+ * (D floats) to the layer output in x (SPEC section 3 steps 3-11 for one row),
+ * in one work-group of NT work-items:
+ * (weights transposed: hx_wt [D][D+2], mx_wt [D][Z+2H], h_wt [H][D]):
+ *   hxu = mx @ hx_w^T + hx_b (D+2: u = hxu[0..1], hx = hxu[2..])
+ *   the gate as gate_scan: activated iff u1 > u0, w = 1 / (1 + exp((u0 - u1) * inv_tau))
+ *   activated: s = silu(mx @ mx_w^T + mx_b), attention of s against the ring
+ *              (attn_step_wg: appends the token), ao = o * r, g = ao @ h_w^T + h_b,
+ *              x = silu(hx + w g + x)
+ *   not:       x = silu(hx + x), ring untouched
+ * The ring's head and count and the layer's activated-token count live on the
+ * device in rs[0..2], so the gate is never read back by the host. hxu, s, ao
+ * and g are work rows. Every work-item reaches every barrier (act is uniform). */
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1)))
+void gau_step(const int D, const int pos, const int cap, const float qdiv, const float inv_tau,
+              __global const float *mx,
+              __global const float *hx_wt, __global const float *hxb,
+              __global const float *mx_wt, __global const float *mxb,
+              __global const float *h_wt, __global const float *hb,
+              __global const float *gam, __global const float *bet, __global const float *rel,
+              __global float *kr, __global float *vr, __global int *pr, __global int *rs,
+              __global float *hxu, __global float *s, __global float *ao, __global float *g,
+              __global float *x) {
+    __local float qs[Z];
+    __local float sc[NT];
+    __local float red[NT];
+    const int t = (int)get_local_id(0);
+    gemv_wg(D + 2, D, hx_wt, hxb, mx, 0, hxu);
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    const float u0 = hxu[0], u1 = hxu[1];
+    const int act = u1 > u0;
+    const int head = rs[0], n = rs[1], count = rs[2];
+    float w = 0.0f;
+    if (act) {
+        w = 1.0f / (1.0f + exp((u0 - u1) * inv_tau));
+        gemv_wg(LDS, D, mx_wt, mxb, mx, 1, s);
+        barrier(CLK_GLOBAL_MEM_FENCE);
+        attn_step_wg(pos, head, n, cap, qdiv, s, gam, bet, rel, kr, vr, pr, ao, qs, sc, red);
+        barrier(CLK_GLOBAL_MEM_FENCE);
+        gemv_wg(D, H, h_wt, hb, ao, 0, g);
+        barrier(CLK_GLOBAL_MEM_FENCE);
+    }
+    for (int d = t; d < D; d += NT) {
+        const float v = hxu[2 + d] + (act ? w * g[d] : 0.0f) + x[d];
+        x[d] = v / (1.0f + exp(-v));
+    }
+    barrier(CLK_GLOBAL_MEM_FENCE); /* every item has read rs */
+    if (act && t == 0) {
+        if (n < W) rs[1] = n + 1;
+        else rs[0] = (head + 1) % cap;
+        rs[2] = count + 1;
+    }
+}
+
+#endif /* ATTN_GAU */
+
+#if !ATTN_GAU
 /* Rows first..n_rows-1 of s (row j at ring slot (base + j) % cap): k, v, pos.
  * One work-item per (row, element), element < max(ZP, H). */
 __kernel void attn_ring_append(const int n_rows, const int first, const int base, const int cap,
@@ -623,3 +736,4 @@ __kernel void attn_ring_append(const int n_rows, const int first, const int base
     if (x < H) vr[vr_off + slot * H + x] = row[Z + H + x];
     if (x == 0) pr[pr_off + slot] = pos;
 }
+#endif /* !ATTN_GAU */

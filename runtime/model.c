@@ -107,7 +107,8 @@ void sb_model_impl_free(sb_model_impl *m) {
             sb_linear_release(&d->mx);
             sb_linear_release(&d->h);
             cl_mem *all[] = {&d->ema_coef, &d->omega, &d->rel, &d->mx_w, &d->mx_b, &d->hx_w,
-                             &d->hx_b, &d->h_w, &d->h_b, &d->qk_g, &d->qk_b};
+                             &d->hx_b, &d->h_w, &d->h_b, &d->qk_g, &d->qk_b, &d->hx_t,
+                             &d->mx_t, &d->h_t};
             for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) rel(all[j]);
         }
         free(m->layers);
@@ -146,7 +147,10 @@ static sb_status resolve_kernels(sb_model_impl *m, sb_err *e) {
     SB_TRY(sb_attn_kernels(rt, &ac, e));
     if (!c->bidirectional) {
         SB_TRY(sb_block_carry_kernels(rt, &ks, e)); /* long causal sequences run block by block */
-        if (c->task != SB_TASK_CLASSIFY) SB_TRY(sb_stream_step_kernels(rt, &ks, e)); /* streams */
+        if (c->task != SB_TASK_CLASSIFY) { /* streams */
+            SB_TRY(sb_stream_step_kernels(rt, &ks, e));
+            SB_TRY(sb_attn_gau_kernels(rt, &ac, e));
+        }
     }
 done:
     return st;
@@ -196,6 +200,39 @@ sb_status sb_model_impl_create(const char *path, const sb_rt_options *opt, sb_mo
     sb_status st = sb_model_file_load(path, &mf, e);
     if (st != SB_OK) return st;
     return sb_model_impl_from_file(mf, opt, out, e);
+}
+
+/* Upload w [n][k] transposed, as [k][n]. */
+static sb_status upload_t(sb_rt *rt, const float *w, int n, int k, cl_mem *out, const char *what,
+                          sb_err *e) {
+    float *t = malloc(sizeof(float) * (size_t)n * (size_t)k);
+    if (!t) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
+    for (size_t j = 0; j < (size_t)n; j++)
+        for (size_t i = 0; i < (size_t)k; i++) t[i * (size_t)n + j] = w[j * (size_t)k + i];
+    sb_status st = upload(rt, t, (size_t)n * (size_t)k, out, what, e);
+    free(t);
+    return st;
+}
+
+sb_status sb_model_impl_stream_prepare(sb_model_impl *m, sb_err *e) {
+    sb_status st = SB_OK;
+    const sb_config *c = &m->cfg;
+    int D = c->d_model, SW = c->d_qk + 2 * c->d_hidden, H = c->d_hidden;
+    for (int li = 0; li < c->n_layers; li++) {
+        sb_dev_layer *d = &m->layers[li];
+        const sb_layer_w *w = &m->mf->layers[li];
+        if (!d->hx_t) SB_TRY(upload_t(m->rt, w->hx_w, D + 2, D, &d->hx_t, "hx_proj.weight (transposed)", e));
+        if (!d->mx_t) SB_TRY(upload_t(m->rt, w->mx_w, SW, D, &d->mx_t, "mx_proj.weight (transposed)", e));
+        if (!d->h_t) SB_TRY(upload_t(m->rt, w->h_w, D, H, &d->h_t, "h_proj.weight (transposed)", e));
+        const sb_gau_w g = {sb_view_all(d->hx_t), sb_view_all(d->hx_b), sb_view_all(d->mx_t),
+                            sb_view_all(d->mx_b), sb_view_all(d->h_t), sb_view_all(d->h_b),
+                            sb_view_all(d->qk_g), sb_view_all(d->qk_b), sb_view_all(d->rel)};
+        d->gau = g;
+    }
+    m->stream_norm_fused = c->prenorm && c->norm == SB_NORM_LAYER &&
+                           sb_op_norm_ema_step_wg(m->rt, D, NULL) > 0;
+done:
+    return st;
 }
 
 /* ---- activation plan ------------------------------------------------------ */
@@ -405,107 +442,292 @@ done:
     return st;
 }
 
+/* ---- the layer: one table of steps, run by every path -------------------
+ *
+ * layer_steps[] lists the layer's steps in order, named by sb_step. Each
+ * entry says what the step runs for packed rows (the full forward, the
+ * streaming prefill, a block of a long sequence with its carry) and for one
+ * token (the streaming decode). The GAU steps run once per chunk of
+ * compressed rows (chunk_steps[]). For one token, hx_proj through combine
+ * are one launch (sb_op_gau_step: the router decision stays on the device),
+ * entered at SB_STEP_HX_PROJ; the steps it covers have no token entry.
+ * A new model option changes the step it concerns, for all paths at once. */
+
+typedef struct layer_ctx {
+    sb_model_impl *m;
+    sb_rt *rt;
+    const sb_config *c;
+    sb_dev_layer *L;
+    int li;
+    /* packed rows (seqs) or one token (tok) */
+    const sb_seqs *seqs;
+    const sb_layer_capture *cap;
+    sb_layer_carry *carry;
+    sb_token *tok;
+    sb_layer_state *ls;      /* tok's state of this layer */
+    /* handed from step to step */
+    int T, Bn;
+    size_t D, H, SW, W;
+    size_t h;                /* carried halo rows in front of the block's rows */
+    sb_buf x, xin, mx, mxb, hxu;
+    int *hcs, *hch, upload_all, M;
+    int fused_norm;          /* token: the prenorm LayerNorm runs inside the EMA step */
+    size_t last_h0;
+    /* the current chunk: compressed rows [r0, r1) with keys from h0, n rows */
+    size_t r0, r1, h0;
+    int n;
+    sb_buf cst;
+} layer_ctx;
+
+typedef sb_status (*layer_fn)(layer_ctx *x, sb_err *e);
+
+static sb_status step_prenorm(layer_ctx *x, sb_err *e) {
+    if (!x->c->prenorm) return SB_OK;
+    x->xin = PB(x->m, B_XN);
+    return norm_rows(x->m, &x->L->norm, x->T, x->x, x->xin, e);
+}
+
+static sb_status token_prenorm(layer_ctx *x, sb_err *e) {
+    if (!x->c->prenorm) return SB_OK;
+    x->xin = x->tok->xn;
+    if (x->fused_norm) return SB_OK; /* token_ema norms */
+    return norm_rows(x->m, &x->L->norm, 1, x->x, x->xin, e);
+}
+
+static sb_status step_ema(layer_ctx *x, sb_err *e) {
+    sb_status st = SB_OK;
+    const sb_config *c = x->c;
+    sb_ema_coef ec = ema_coef(x->m, x->li);
+    sb_buf state_out = sb_view_none(), state_in = sb_view_none();
+    if (x->cap) state_out = x->cap->ema_state;
+    if (x->carry) state_in = state_out = x->carry->ema_state;
+    SB_TRY(sb_op_ema_ex(x->rt, x->seqs, &ec, x->xin, x->mxb, PB(x->m, B_EMA_SCR), state_in,
+                        state_out, e));
+    if (x->cap && x->cap->xin_ring.mem && c->truncation > 0)
+        SB_TRY(capture_tail(x->rt, x->xin, x->T, (int)x->D, c->truncation, x->cap->xin_ring, e));
+done:
+    return st;
+}
+
+static sb_status token_ema(layer_ctx *x, sb_err *e) {
+    sb_ema_coef ec = ema_coef(x->m, x->li);
+    sb_buf none = sb_view_none();
+    sb_layer_state *ls = x->ls;
+    if (x->fused_norm)
+        return sb_op_ema_step(x->rt, &ec, x->tok->pos, ls->ema_state, x->x, sb_view_all(x->L->norm.w),
+                              sb_view_all(x->L->norm.b), x->xin, ls->xin_ring, x->mx, e);
+    return sb_op_ema_step(x->rt, &ec, x->tok->pos, ls->ema_state, x->xin, none, none, none,
+                          ls->xin_ring, x->mx, e);
+}
+
+static sb_status step_hx_proj(layer_ctx *x, sb_err *e) {
+    return linear(x->m, (size_t)x->T, x->mxb, x->D, &x->L->hx, 0, x->hxu, x->D + 2, e);
+}
+
+static sb_status step_gate(layer_ctx *x, sb_err *e) {
+    sb_status st = SB_OK;
+    sb_model_impl *m = x->m;
+    sb_rt *rt = x->rt;
+    int Bn = x->Bn;
+    x->hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
+    x->hch = malloc(sizeof(int) * (size_t)(Bn + 1));
+    if (!x->hcs || !x->hch) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    if (m->router_hook)
+        SB_TRY(m->router_hook(m->router_hook_user, rt, x->seqs, x->hxu, (int)(x->D + 2), e));
+    SB_TRY(sb_op_gate_compact(rt, x->seqs, x->hxu, (int)(x->D + 2), x->L->temp, PB(m, B_W),
+                              PB(m, B_CIDX), at_int(PB(m, B_CTOK), x->h), at_int(PB(m, B_CPOS), x->h),
+                              PB(m, B_CSTART), x->hcs, PB(m, B_CMP_SCR), e));
+    m->stats[x->li].tokens = x->T;
+    m->stats[x->li].activated = x->hcs[Bn];
+    if (x->carry) { /* one sequence: the halo rows join the block's compressed rows */
+        SB_TRY(carry_in(m, x->carry, x->hcs[1], e));
+        x->hcs[1] += (int)x->h;
+        x->upload_all = 1;
+    }
+    x->M = x->hcs[Bn];
+done:
+    return st;
+}
+
+/* GAU chunk steps (rows [r0, r1) of the compressed sequence, keys from h0). */
+static sb_status chunk_mx_proj(layer_ctx *x, sb_err *e) {
+    sb_status st = SB_OK;
+    sb_model_impl *m = x->m;
+    x->rt->phase = SB_PHASE_GATE;
+    SB_TRY(sb_op_gather_rows(x->rt, x->mx, (int)x->D, at_int(PB(m, B_CTOK), x->h0), x->n, (int)x->D,
+                             PB(m, B_MXC), (int)x->D, e));
+    x->rt->phase = SB_PHASE_PROJ;
+    SB_TRY(linear(m, (size_t)x->n, PB(m, B_MXC), x->D, &x->L->mx, 1, PB(m, B_S), x->SW, e));
+done:
+    return st;
+}
+
+static sb_status chunk_attn(layer_ctx *x, sb_err *e) {
+    sb_model_impl *m = x->m;
+    sb_attn_cfg ac = attn_cfg(x->c);
+    sb_dev_layer *L = x->L;
+    return sb_op_attn(x->rt, &ac, x->Bn, x->n, x->cst, at_int(PB(m, B_CPOS), x->h0), PB(m, B_S),
+                      sb_view_all(L->qk_g), sb_view_all(L->qk_b), sb_view_all(L->rel), PB(m, B_AO), PB(m, B_ATT_SCR), e);
+}
+
+static sb_status chunk_h_proj(layer_ctx *x, sb_err *e) {
+    sb_model_impl *m = x->m;
+    return linear(m, x->r1 - x->r0, at_row(PB(m, B_AO), x->r0 - x->h0, x->H), x->H, &x->L->h, 0,
+                  at_row(PB(m, B_G), x->r0, x->D), x->D, e);
+}
+
+static const struct {
+    sb_step step;
+    int phase;
+    layer_fn run;
+} chunk_steps[] = {
+    {SB_STEP_MX_PROJ, SB_PHASE_PROJ, chunk_mx_proj},
+    {SB_STEP_ATTN, SB_PHASE_ATTN, chunk_attn},
+    {SB_STEP_H_PROJ, SB_PHASE_PROJ, chunk_h_proj},
+};
+
+static sb_status run_chunk(layer_ctx *x, sb_err *e) {
+    sb_status st = SB_OK;
+    for (size_t i = 0; i < sizeof chunk_steps / sizeof chunk_steps[0]; i++) {
+        x->rt->phase = chunk_steps[i].phase;
+        SB_TRY(chunk_steps[i].run(x, e));
+    }
+done:
+    return st;
+}
+
+/* The GAU over the compressed rows, chunk by chunk (with a W-row halo of keys
+ * in front, and behind when bidirectional). */
+static sb_status step_gau(layer_ctx *x, sb_err *e) {
+    sb_status st = SB_OK;
+    size_t M = (size_t)x->M, W = x->W;
+    size_t right = x->c->bidirectional ? W : 0;
+    size_t chunk = (size_t)x->m->fp.chunk_cap;
+    size_t step = chunk > W + right ? chunk - W - right : 1;
+    if (M <= chunk) step = M;
+    for (size_t r0 = 0; r0 < M; r0 += step) {
+        size_t r1 = r0 + step < M ? r0 + step : M;
+        size_t h0 = r0 > W ? r0 - W : 0;
+        size_t h1 = r1 + right < M ? r1 + right : M;
+        if (M <= chunk) h0 = 0, h1 = M;
+        x->r0 = r0, x->r1 = r1, x->h0 = h0, x->n = (int)(h1 - h0);
+        x->last_h0 = h0;
+        x->cst = PB(x->m, B_CSTART);
+        if (x->upload_all || h0 != 0 || h1 != M) {
+            for (int b = 0; b <= x->Bn; b++) {
+                long v = (long)x->hcs[b] - (long)h0;
+                x->hch[b] = v < 0 ? 0 : (v > x->n ? x->n : (int)v);
+            }
+            x->cst = PB(x->m, B_CSTART_CH);
+            SB_TRY(sb_rt_write(x->rt, x->cst.mem, x->cst.off, sb_i32((size_t)x->Bn + 1),
+                               x->hch, e));
+        }
+        SB_TRY(run_chunk(x, e));
+    }
+done:
+    return st;
+}
+
+/* After the chunks: seed the streaming ring (prefill), keep the block's halo. */
+static sb_status step_chunk_end(layer_ctx *x, sb_err *e) {
+    sb_status st = SB_OK;
+    sb_model_impl *m = x->m;
+    sb_attn_cfg ac = attn_cfg(x->c);
+    size_t M = (size_t)x->M;
+    if (x->cap && x->cap->ring && M > 0) /* the last chunk's s still holds rows [last_h0, M) */
+        SB_TRY(sb_op_attn_ring_append(x->rt, &ac, x->cap->ring, (int)(M - x->last_h0), PB(m, B_S),
+                                      at_int(PB(m, B_CPOS), x->last_h0), sb_view_all(x->L->qk_g),
+                                      sb_view_all(x->L->qk_b), e));
+    if (x->carry) SB_TRY(carry_out(m, x->carry, x->M, e));
+done:
+    return st;
+}
+
+/* Scatter back and combine into x, then the post-norm. */
+static sb_status step_combine(layer_ctx *x, sb_err *e) {
+    sb_status st = SB_OK;
+    sb_model_impl *m = x->m;
+    SB_TRY(sb_op_combine(x->rt, x->T, (int)x->D, sb_skip(x->hxu, sb_f32(2)), (int)(x->D + 2),
+                         at_row(PB(m, B_G), x->h, x->D), PB(m, B_W), PB(m, B_CIDX), x->x, x->x, e));
+    x->rt->phase = SB_PHASE_OTHER;
+    if (!x->c->prenorm) SB_TRY(norm_rows(m, &x->L->norm, x->T, x->x, x->x, e));
+done:
+    return st;
+}
+
+/* One token, SB_STEP_HX_PROJ .. SB_STEP_COMBINE (without the post-norm) in
+ * one launch; the decision, the ring's state and the activated count stay on
+ * the device. */
+static sb_status token_gau(layer_ctx *x, sb_err *e) {
+    sb_dev_layer *L = x->L;
+    sb_attn_cfg ac = attn_cfg(x->c);
+    const sb_gau_work work = {x->hxu, x->tok->s, x->tok->ao, x->tok->g};
+    x->ls->steps++;
+    return sb_op_gau_step(x->rt, &ac, (int)x->D, L->temp, &L->gau, &x->ls->ring, x->ls->ring_state,
+                          (int)x->tok->pos, x->mx, &work, x->x, e);
+}
+
+static sb_status token_postnorm(layer_ctx *x, sb_err *e) {
+    if (x->c->prenorm) return SB_OK;
+    x->rt->phase = SB_PHASE_OTHER;
+    return norm_rows(x->m, &x->L->norm, 1, x->x, x->x, e);
+}
+
+/* The layer (SPEC section 3), in order. */
+static const struct {
+    sb_step step;
+    int phase;
+    layer_fn rows;           /* packed rows */
+    layer_fn token;          /* one token (NULL: done by an earlier step's launch) */
+} layer_steps[] = {
+    {SB_STEP_PRENORM, SB_PHASE_OTHER, step_prenorm, token_prenorm},
+    {SB_STEP_EMA, SB_PHASE_EMA, step_ema, token_ema},
+    {SB_STEP_HX_PROJ, SB_PHASE_PROJ, step_hx_proj, token_gau}, /* token: .. SB_STEP_COMBINE */
+    {SB_STEP_GATE, SB_PHASE_GATE, step_gate, NULL},
+    {SB_STEP_MX_PROJ, SB_PHASE_PROJ, step_gau, NULL}, /* chunk_steps: MX_PROJ, ATTN, H_PROJ */
+    {SB_STEP_CHUNK_END, SB_PHASE_OTHER, step_chunk_end, NULL},
+    {SB_STEP_COMBINE, SB_PHASE_GATE, step_combine, token_postnorm},
+};
+
 sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
-                              const sb_layer_capture *cap, sb_layer_carry *carry, sb_err *e) {
+                              const sb_layer_capture *cap, sb_layer_carry *carry, sb_token *tok,
+                              sb_err *e) {
     sb_status st = SB_OK;
     const sb_config *c = &m->cfg;
-    sb_dev_layer *L = &m->layers[li];
-    sb_rt *rt = m->rt;
-    int T = seqs->total, Bn = seqs->n;
-    size_t D = (size_t)c->d_model, Z = (size_t)c->d_qk, H = (size_t)c->d_hidden;
-    size_t SW = Z + 2 * H, W = (size_t)c->mem_size;
-    int *hcs = NULL, *hch = NULL;
-    sb_buf x = PB(m, B_X), mx = PB(m, B_MX), hxu = PB(m, B_HXU);
-    /* with a carry the block's mx rows start after W halo rows */
-    size_t h = carry ? (size_t)carry->halo_n : 0;
-    sb_buf mxb = carry ? at_row(mx, W, D) : mx;
-    sb_buf xin = x;
+    layer_ctx x;
+    memset(&x, 0, sizeof x);
+    if ((seqs == NULL) == (tok == NULL))
+        return sb_fail(e, SB_ERR_INTERNAL, "layer %d: give either packed rows or one token", li);
+    x.m = m, x.rt = m->rt, x.c = c, x.L = &m->layers[li], x.li = li;
+    x.seqs = seqs, x.cap = cap, x.carry = carry, x.tok = tok;
+    x.D = (size_t)c->d_model, x.H = (size_t)c->d_hidden;
+    x.SW = (size_t)c->d_qk + 2 * x.H, x.W = (size_t)c->mem_size;
     double t0 = now_ms();
-
-    rt->phase = SB_PHASE_OTHER; /* SB_STEP_PRENORM */
-    if (c->prenorm) {
-        xin = PB(m, B_XN);
-        SB_TRY(norm_rows(m, &L->norm, T, x, xin, e));
+    if (tok) {
+        x.ls = &tok->layers[li];
+        x.T = 1, x.Bn = 1;
+        x.x = x.xin = tok->x, x.mx = x.mxb = tok->mx, x.hxu = tok->hxu;
+        x.fused_norm = m->stream_norm_fused;
+    } else {
+        x.T = seqs->total, x.Bn = seqs->n;
+        x.x = x.xin = PB(m, B_X), x.mx = PB(m, B_MX), x.hxu = PB(m, B_HXU);
+        /* with a carry the block's mx rows start after W halo rows */
+        x.h = carry ? (size_t)carry->halo_n : 0;
+        x.mxb = carry ? at_row(x.mx, x.W, x.D) : x.mx;
     }
-    rt->phase = SB_PHASE_EMA; /* SB_STEP_EMA */
-    sb_ema_coef ec = ema_coef(m, li);
-    sb_buf state_out = sb_view_none(), state_in = sb_view_none();
-    if (cap) state_out = cap->ema_state;
-    if (carry) state_in = state_out = carry->ema_state;
-    SB_TRY(sb_op_ema_ex(rt, seqs, &ec, xin, mxb, PB(m, B_EMA_SCR), state_in, state_out, e));
-    if (cap && cap->xin_ring.mem && c->truncation > 0)
-        SB_TRY(capture_tail(rt, xin, T, (int)D, c->truncation, cap->xin_ring, e));
-    rt->phase = SB_PHASE_PROJ; /* SB_STEP_HX_PROJ */
-    SB_TRY(linear(m, (size_t)T, mxb, D, &L->hx, 0, hxu, D + 2, e));
-    rt->phase = SB_PHASE_GATE; /* SB_STEP_GATE */
-    hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
-    hch = malloc(sizeof(int) * (size_t)(Bn + 1));
-    if (!hcs || !hch) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
-    if (m->router_hook) SB_TRY(m->router_hook(m->router_hook_user, rt, seqs, hxu, (int)(D + 2), e));
-    SB_TRY(sb_op_gate_compact(rt, seqs, hxu, (int)(D + 2), L->temp, PB(m, B_W), PB(m, B_CIDX),
-                              at_int(PB(m, B_CTOK), h), at_int(PB(m, B_CPOS), h), PB(m, B_CSTART),
-                              hcs, PB(m, B_CMP_SCR), e));
-    m->stats[li].tokens = T;
-    m->stats[li].activated = hcs[Bn];
-    int upload_all = 0;
-    if (carry) { /* one sequence: the halo rows join the block's compressed rows */
-        SB_TRY(carry_in(m, carry, hcs[1], e));
-        hcs[1] += (int)h;
-        upload_all = 1;
+    for (size_t i = 0; i < sizeof layer_steps / sizeof layer_steps[0]; i++) {
+        layer_fn run = tok ? layer_steps[i].token : layer_steps[i].rows;
+        m->rt->phase = layer_steps[i].phase;
+        if (run) SB_TRY(run(&x, e));
     }
-    int M = hcs[Bn];
-
-    /* GAU over the compressed rows, chunk by chunk. */
-    sb_attn_cfg ac = attn_cfg(c);
-    size_t right = c->bidirectional ? W : 0;
-    size_t chunk = (size_t)m->fp.chunk_cap;
-    size_t step = chunk > W + right ? chunk - W - right : 1;
-    if ((size_t)M <= chunk) step = (size_t)M;
-    size_t last_h0 = 0;
-    for (size_t r0 = 0; r0 < (size_t)M; r0 += step) {
-        size_t r1 = r0 + step < (size_t)M ? r0 + step : (size_t)M;
-        size_t h0 = r0 > W ? r0 - W : 0;
-        size_t h1 = r1 + right < (size_t)M ? r1 + right : (size_t)M;
-        if ((size_t)M <= chunk) h0 = 0, h1 = (size_t)M;
-        int n = (int)(h1 - h0);
-        last_h0 = h0;
-        sb_buf cst = PB(m, B_CSTART);
-        if (upload_all || h0 != 0 || h1 != (size_t)M) {
-            for (int b = 0; b <= Bn; b++) {
-                long v = (long)hcs[b] - (long)h0;
-                hch[b] = v < 0 ? 0 : (v > n ? n : (int)v);
-            }
-            cst = PB(m, B_CSTART_CH);
-            SB_TRY(sb_rt_write(rt, cst.mem, cst.off, sb_i32((size_t)Bn + 1), hch, e));
-        }
-        sb_buf mxc = PB(m, B_MXC), s = PB(m, B_S), ao = PB(m, B_AO);
-        rt->phase = SB_PHASE_GATE; /* SB_STEP_MX_PROJ */
-        SB_TRY(sb_op_gather_rows(rt, mx, (int)D, at_int(PB(m, B_CTOK), h0), n, (int)D, mxc, (int)D, e));
-        rt->phase = SB_PHASE_PROJ;
-        SB_TRY(linear(m, (size_t)n, mxc, D, &L->mx, 1, s, SW, e));
-        rt->phase = SB_PHASE_ATTN; /* SB_STEP_ATTN */
-        SB_TRY(sb_op_attn(rt, &ac, Bn, n, cst, at_int(PB(m, B_CPOS), h0), s, sb_view_all(L->qk_g),
-                          sb_view_all(L->qk_b), sb_view_all(L->rel), ao, PB(m, B_ATT_SCR), e));
-        rt->phase = SB_PHASE_PROJ; /* SB_STEP_H_PROJ */
-        sb_buf g = at_row(PB(m, B_G), r0, D);
-        SB_TRY(linear(m, r1 - r0, at_row(ao, r0 - h0, H), H, &L->h, 0, g, D, e));
+    m->rt->phase = SB_PHASE_OTHER;
+    if (!tok) {
+        SB_TRY(sb_rt_finish(m->rt, e));
+        m->stats[li].ms = now_ms() - t0;
     }
-    /* SB_STEP_CHUNK_END */
-    if (cap && cap->ring && M > 0) /* the last chunk's s still holds rows [last_h0, M) */
-        SB_TRY(sb_op_attn_ring_append(rt, &ac, cap->ring, (int)((size_t)M - last_h0), PB(m, B_S),
-                                      at_int(PB(m, B_CPOS), last_h0), sb_view_all(L->qk_g),
-                                      sb_view_all(L->qk_b), e));
-    if (carry) SB_TRY(carry_out(m, carry, M, e));
-    rt->phase = SB_PHASE_GATE; /* SB_STEP_COMBINE */
-    SB_TRY(sb_op_combine(rt, T, (int)D, sb_skip(hxu, sb_f32(2)), (int)(D + 2), at_row(PB(m, B_G), h, D),
-                         PB(m, B_W), PB(m, B_CIDX), x, x, e));
-    rt->phase = SB_PHASE_OTHER;
-    if (!c->prenorm) SB_TRY(norm_rows(m, &L->norm, T, x, x, e));
-    SB_TRY(sb_rt_finish(rt, e));
-    m->stats[li].ms = now_ms() - t0;
 done:
-    free(hcs);
-    free(hch);
+    free(x.hcs);
+    free(x.hch);
     return st;
 }
 
@@ -584,7 +806,7 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
     if ((caps || carries) && B != 1) SB_FAIL(SB_ERR_ARG, "state capture needs a single sequence");
     for (int li = 0; li < c->n_layers; li++)
         SB_TRY(sb_model_impl_layer(m, li, &seqs, caps ? &caps[li] : NULL,
-                                   carries ? &carries[li] : NULL, e));
+                                   carries ? &carries[li] : NULL, NULL, e));
     rt->phase = SB_PHASE_OTHER;
     sb_buf xf = xb;
     if (c->prenorm) {
@@ -609,5 +831,42 @@ done:
     free(start);
     free(len);
     free(pids);
+    return st;
+}
+
+sb_status sb_model_impl_token(sb_model_impl *m, sb_token *tok, const float *x, int32_t id,
+                              float *out, sb_err *e) {
+    sb_status st = SB_OK;
+    const sb_config *c = &m->cfg;
+    sb_rt *rt = m->rt;
+    size_t D = (size_t)c->d_model;
+    rt->phase = SB_PHASE_OTHER; /* SB_STEP_INPUT */
+    if (c->task == SB_TASK_LM) {
+        if (id < 0 || id >= c->vocab_size)
+            SB_FAIL(SB_ERR_ARG, "token id %d is outside the vocabulary 0..%d", id, c->vocab_size - 1);
+        /* the embedding row, copied on the device: no host write to wait for */
+        const sb_buf row = sb_view(m->embed, sb_f32((size_t)id * D), sb_f32(D));
+        if (tok->x.len < row.len) SB_FAIL(SB_ERR_INTERNAL, "embedding a token: the x view is too short");
+        cl_int err = clEnqueueCopyBuffer(rt->queue, row.mem, tok->x.mem, row.off, tok->x.off, row.len, 0,
+                                         NULL, NULL);
+        if (err != CL_SUCCESS)
+            SB_FAIL(SB_ERR_OPENCL, "copying the embedding of token %d: %s", id, sb_cl_error_string(err));
+    } else {
+        size_t F = (size_t)c->d_input;
+        if (!x) SB_FAIL(SB_ERR_ARG, "input is NULL");
+        SB_TRY(sb_rt_write(rt, tok->in.mem, tok->in.off, sb_f32(F), x, e));
+        SB_TRY(linear(m, 1, tok->in, F, &m->enc, 0, tok->x, D, e));
+    }
+    for (int li = 0; li < c->n_layers; li++) SB_TRY(sb_model_impl_layer(m, li, NULL, NULL, NULL, tok, e));
+    rt->phase = SB_PHASE_OTHER; /* SB_STEP_FINAL */
+    sb_buf xf = tok->x;
+    if (c->prenorm) {
+        xf = tok->xn;
+        SB_TRY(norm_rows(m, &m->final_norm, 1, tok->x, xf, e));
+    }
+    /* SB_STEP_DECODER, SB_STEP_OUTPUT */
+    SB_TRY(linear(m, 1, xf, D, &m->dec, 0, tok->out, (size_t)c->d_output, e));
+    if (out) SB_TRY(sb_rt_read(rt, tok->out.mem, tok->out.off, (size_t)c->d_output * 4, out, e));
+done:
     return st;
 }

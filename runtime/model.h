@@ -20,13 +20,16 @@ typedef struct sb_dev_layer {
     sb_dev_norm norm;
     cl_mem ema_coef, omega, rel, mx_w, mx_b, hx_w, hx_b, h_w, h_b, qk_g, qk_b;
     sb_linear_w hx, mx, h;   /* the three projections, prepared (packed) at load */
+    cl_mem hx_t, mx_t, h_t;  /* the same transposed ([k][n]) for the streaming step;
+                                made by the first sb_model_impl_stream_prepare */
+    sb_gau_w gau;            /* views of the streaming step's weights (the same) */
     float temp;
 } sb_dev_layer;
 
 /* The steps of a forward, in order: the activation plan gives every buffer a
  * lifetime [first step, last step] in these terms (model.c, the plan's table),
- * and the layer code runs them in this order (sb_model_impl_layer and
- * sb_model_impl_pass mark each with the same name). */
+ * and the layer is a table of these steps (layer_steps[] in model.c) that the
+ * full forward, the block-wise forward and the streaming step all run. */
 typedef enum sb_step {
     SB_STEP_INPUT = 0,   /* pack / embed / encode the input into x */
     SB_STEP_PRENORM,     /* norm of the layer input (prenorm) */
@@ -89,6 +92,8 @@ typedef struct sb_model_impl {
      * share (bench/bench_force.h). NULL (the default) in every normal run. */
     sb_router_hook router_hook;
     void *router_hook_user;
+    int stream_norm_fused;   /* streaming: the prenorm LayerNorm runs inside the EMA step
+                                (set by sb_model_impl_stream_prepare) */
 } sb_model_impl;
 
 /* The public handle (seqboat.h). */
@@ -134,11 +139,44 @@ typedef struct sb_layer_carry {
     int pos0;                /* absolute position of the block's first token */
 } sb_layer_carry;
 
-/* One layer on packed rows already in the plan's buffers (used by forward and
- * by the streaming prefill). cap and carry may be NULL; with a carry the
- * batch is one sequence (one block of it). */
+/* What one layer of a streaming decode keeps between tokens (the buffers
+ * belong to stream.c): the EMA state, the last `truncation` EMA inputs, the
+ * attention ring of the last W activated tokens, and its activity. */
+typedef struct sb_layer_state {
+    sb_buf ema_state;        /* float [D][N] */
+    sb_buf xin_ring;         /* float [trunc][D], row t % trunc = EMA input at t (mem NULL = none) */
+    sb_attn_ring ring;       /* k, v, pos, cap; head and n while prefilling */
+    sb_buf ring_state;       /* device int [3]: the ring's head, n and the activated
+                                tokens while stepping (sb_op_gau_step) */
+    long steps;              /* tokens stepped */
+} sb_layer_state;
+
+/* One token of one sequence (streaming decode): its position, the state of
+ * every layer, and one-row work buffers (owned by stream.c). */
+typedef struct sb_token {
+    long pos;                /* position of the token (= tokens before it) */
+    sb_layer_state *layers;  /* [n_layers] */
+    sb_buf x, xn, mx, hxu, s, ao, g; /* [D], [D], [D], [D+2], [Z+2H], [H], [D] */
+    sb_buf in, out;          /* float [d_input], float [d_output] */
+} sb_token;
+
+/* One layer. The layer's steps (the sb_step enum) are one table in model.c
+ * that every path runs; the paths differ in what a step runs:
+ *  - packed rows already in the plan's buffers (the full forward and the
+ *    streaming prefill; seqs set, tok NULL): cap and carry may be NULL; with a
+ *    carry the batch is one sequence (one block of it, model_block.c);
+ *  - one token (streaming decode; tok set, seqs NULL). */
 sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
-                              const sb_layer_capture *cap, sb_layer_carry *carry, sb_err *e);
+                              const sb_layer_capture *cap, sb_layer_carry *carry, sb_token *tok,
+                              sb_err *e);
+/* What the streaming step needs beyond the forward's weights (the transposed
+ * projections of sb_op_gau_step), made once per model. */
+sb_status sb_model_impl_stream_prepare(sb_model_impl *m, sb_err *e);
+/* One token through the model: input (the embedding of id for lm, else x [d_input]),
+ * every layer, final norm, decoder; out [d_output] is read back (NULL = not
+ * read). The caller advances tok->pos. */
+sb_status sb_model_impl_token(sb_model_impl *m, sb_token *tok, const float *x, int32_t id,
+                              float *out, sb_err *e);
 /* One pass over a padded batch (no blocking); carries per layer or NULL. */
 sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, const int32_t *ids,
                              const int32_t *lengths, float *out, const sb_layer_capture *caps,

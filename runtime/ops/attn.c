@@ -20,6 +20,7 @@
 typedef struct attn_plan {
     int nt, tq, tk, zs;
     int rq, rvw, rnv;       /* attn_reg: rows per item, vector width, vectors per chunk */
+    int gau;                /* the program of gau_step alone (ATTN_GAU) */
     char *defines;          /* malloc'd */
 } attn_plan;
 
@@ -124,10 +125,11 @@ static sb_status plan_defines(const sb_attn_cfg *c, attn_plan *p, sb_err *e) {
                                   "#define Z %d\n#define H %d\n#define W %d\n#define CAUSAL %d\n"
                                   "#define SOFTMAX %d\n#define ROTARY %d\n#define P %d\n"
                                   "#define NT %d\n#define TQ %d\n#define TK %d\n#define ZS %d\n"
-                                  "#define RQ %d\n#define RVW %d\n#define RNV %d\n",
+                                  "#define RQ %d\n#define RVW %d\n#define RNV %d\n"
+                                  "#define ATTN_GAU %d\n",
                                   c->Z, c->H, c->W, c->causal ? 1 : 0, c->softmax ? 1 : 0,
                                   c->rotary ? 1 : 0, c->rotary ? 1 : c->P, p->nt, p->tq, p->tk, p->zs,
-                                  p->rq, p->rvw, p->rnv);
+                                  p->rq, p->rvw, p->rnv, p->gau ? 1 : 0);
     if (nf > 0) {
         /* f_m = 1/10000^(2m/Z) in float32 steps (as the reference does), as
          * exact hex literals */
@@ -151,21 +153,26 @@ static size_t kernel_wg(sb_rt *rt, cl_kernel k) {
     return wg;
 }
 
-/* The program's kernels, in this order, and the launch data kept with them. */
+/* The program's kernels, in this order, and the launch data kept with them.
+ * gau_step is built in a program of its own (ATTN_GAU 1, key[7] = 1), which
+ * leaves the other kernels out, and theirs leave it out. */
 enum { K_PREP, K_WINDOW, K_REG, K_STEP, K_RING, K_COUNT };
 enum { A_NT, A_TQ, A_TK, A_ZS, A_RQ, A_RVW, A_RNV, A_USE_REG };
 static const char *const k_names[K_COUNT] = {"attn_prep", "attn_window", "attn_reg", "attn_step",
                                              "attn_ring_append"};
+static const char *const k_gau_names[1] = {"gau_step"};
 
-/* The kernel set of a cfg on this rt: on first use, choose the plan (tiles
- * from the device's limits), build the program and fetch every kernel;
- * shrinks the work-group while a compiled kernel with a required size
- * (attn_window, attn_step) refuses it, so all kernels of a cfg share one
- * program. Later calls find the set by the cfg's integers. */
-static sb_status kernels(sb_rt *rt, const sb_attn_cfg *c, sb_kset **out, sb_err *e) {
-    static const int fixed[] = {K_WINDOW, K_STEP};
+/* The kernel set of a cfg on this rt (gau: gau_step's set): on first use,
+ * choose the plan (tiles from the device's limits), build the program and
+ * fetch every kernel; shrinks the work-group while a compiled kernel with a
+ * required size (attn_window, attn_step; gau_step) refuses it, so all kernels
+ * of a set share one program. Later calls find the set by the cfg's integers. */
+static sb_status kernels_of(sb_rt *rt, const sb_attn_cfg *c, int gau, sb_kset **out, sb_err *e) {
+    static const char *const fixed_attn[] = {"attn_window", "attn_step", NULL};
+    static const char *const fixed_gau[] = {"gau_step", NULL};
+    const char *const *fixed = gau ? fixed_gau : fixed_attn;
     const int key[SB_KSET_KEY] = {c->Z, c->H, c->W, c->causal ? 1 : 0, c->softmax ? 1 : 0,
-                                  c->rotary ? 1 : 0, c->rotary ? 1 : c->P};
+                                  c->rotary ? 1 : 0, c->rotary ? 1 : c->P, gau ? 1 : 0};
     *out = sb_rt_kset_find(rt, SB_KSET_ATTN, key);
     if (*out) return SB_OK;
     sb_status st = SB_OK;
@@ -179,12 +186,13 @@ static sb_status kernels(sb_rt *rt, const sb_attn_cfg *c, sb_kset **out, sb_err 
     for (;;) {
         int ok = 1;
         plan_tiles(rt, c, nt, &plan);
+        plan.gau = gau;
         SB_TRY(plan_defines(c, &plan, e));
-        for (int i = 0; i < 2 && ok && nt > 1; i++) {
+        for (int i = 0; fixed[i] && ok && nt > 1; i++) {
             cl_kernel kf;
-            st = sb_rt_kernel(rt, ATTN_STEM, plan.defines, k_names[fixed[i]], &kf, e);
+            st = sb_rt_kernel(rt, ATTN_STEM, plan.defines, fixed[i], &kf, e);
             if (st != SB_OK) {
-                sb_err_prefix(e, "kernel %s of ", k_names[fixed[i]]);
+                sb_err_prefix(e, "kernel %s of ", fixed[i]);
                 goto done;
             }
             const size_t kw = kernel_wg(rt, kf);
@@ -196,17 +204,31 @@ static sb_status kernels(sb_rt *rt, const sb_attn_cfg *c, sb_kset **out, sb_err 
     {
         const int aux[SB_KSET_AUX] = {plan.nt, plan.tq, plan.tk, plan.zs, plan.rq, plan.rvw, plan.rnv,
                                       use_reg(rt, c, &plan)};
-        SB_TRY(sb_rt_kset_make(rt, SB_KSET_ATTN, key, ATTN_STEM, NULL, plan.defines, k_names, K_COUNT,
-                               aux, out, e));
+        SB_TRY(sb_rt_kset_make(rt, SB_KSET_ATTN, key, ATTN_STEM, NULL, plan.defines,
+                               gau ? k_gau_names : k_names, gau ? 1 : K_COUNT, aux, out, e));
     }
 done:
+    free(plan.defines);
     return st;
+}
+
+static sb_status kernels(sb_rt *rt, const sb_attn_cfg *c, sb_kset **out, sb_err *e) {
+    return kernels_of(rt, c, 0, out, e);
 }
 
 sb_status sb_attn_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e) {
     sb_kset *ks;
     sb_status st = check_cfg("attention", c, e);
     if (st == SB_OK) st = kernels(rt, c, &ks, e);
+    return st;
+}
+
+sb_status sb_attn_gau_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e) {
+    sb_kset *ks;
+    sb_status st = check_cfg("layer step", c, e);
+    if (st == SB_OK && !c->causal)
+        st = sb_fail(e, SB_ERR_STATE, "layer step: a bidirectional layer cannot be decoded one token at a time");
+    if (st == SB_OK) st = kernels_of(rt, c, 1, &ks, e);
     return st;
 }
 
@@ -428,6 +450,75 @@ sb_status sb_op_attn_ring_append(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *
         const long keep = total < c->W ? total : c->W;
         ring->head = (int)(((long)ring->head + (total - keep)) % ring->cap);
         ring->n = (int)keep;
+    }
+done:
+    return st;
+}
+
+/* A buffer gau_step takes without an offset: present, at offset 0, n floats. */
+static sb_status gau_whole(const char *name, sb_buf b, size_t n, sb_err *e) {
+    cl_ulong o;
+    sb_status st = sb_ops_check_buf("layer step", name, b, n * sizeof(float), &o, e);
+    if (st == SB_OK && o != 0)
+        return sb_fail(e, SB_ERR_ARG, "layer step: %s must start at offset 0 (got %zu bytes)", name,
+                       b.off);
+    return st;
+}
+
+sb_status sb_op_gau_step(sb_rt *rt, const sb_attn_cfg *c, int D, float temp, const sb_gau_w *w,
+                         const sb_attn_ring *ring, sb_buf ring_state, int pos, sb_buf mx,
+                         const sb_gau_work *work, sb_buf x, sb_err *e) {
+    sb_status st = SB_OK;
+    sb_kset *ks;
+    cl_kernel k;
+    SB_TRY(check_cfg("layer step", c, e));
+    if (!c->causal)
+        SB_FAIL(SB_ERR_STATE, "layer step: a bidirectional layer cannot be decoded one token at a time");
+    if (!w || !work || !ring) SB_FAIL(SB_ERR_ARG, "layer step: NULL weights, work rows or ring");
+    if (D < 1 || pos < 0) SB_FAIL(SB_ERR_ARG, "layer step: bad D=%d or position %d", D, pos);
+    if ((long)ring->cap < (long)c->W + 1)
+        SB_FAIL(SB_ERR_ARG, "layer step: ring capacity %d is below W+1 = %ld", ring->cap, (long)c->W + 1);
+    {
+        const size_t Dz = (size_t)D, Z = (size_t)c->Z, H = (size_t)c->H, ld = Z + 2 * H;
+        const size_t cap = (size_t)ring->cap;
+        SB_TRY(gau_whole("hx_wt", w->hx_wt, (Dz + 2) * Dz, e));
+        SB_TRY(gau_whole("hx_b", w->hx_b, Dz + 2, e));
+        SB_TRY(gau_whole("mx_wt", w->mx_wt, ld * Dz, e));
+        SB_TRY(gau_whole("mx_b", w->mx_b, ld, e));
+        SB_TRY(gau_whole("h_wt", w->h_wt, Dz * H, e));
+        SB_TRY(gau_whole("h_b", w->h_b, Dz, e));
+        SB_TRY(gau_whole("qk_gamma", w->qk_gamma, 2 * Z, e));
+        SB_TRY(gau_whole("qk_beta", w->qk_beta, 2 * Z, e));
+        if (!c->rotary) SB_TRY(gau_whole("rel_bias", w->rel_bias, 2 * (size_t)c->P - 1, e));
+        SB_TRY(gau_whole("ring.k", ring->k, cap * Z, e));
+        SB_TRY(gau_whole("ring.v", ring->v, cap * H, e));
+        SB_TRY(gau_whole("ring.pos", ring->pos, cap, e));
+        SB_TRY(gau_whole("ring state", ring_state, 3, e));
+        SB_TRY(gau_whole("mx", mx, Dz, e));
+        SB_TRY(gau_whole("hxu", work->hxu, Dz + 2, e));
+        SB_TRY(gau_whole("s", work->s, ld, e));
+        SB_TRY(gau_whole("ao", work->ao, H, e));
+        SB_TRY(gau_whole("g", work->g, Dz, e));
+        SB_TRY(gau_whole("x", x, Dz, e));
+    }
+    {
+        const cl_mem rel_mem = c->rotary ? work->s.mem : w->rel_bias.mem;
+        const cl_int cD = D, cpos = pos, ccap = ring->cap;
+        const cl_float qdiv = attn_qdiv(c), inv_tau = (cl_float)exp(-(double)temp);
+        const cl_mem args[] = {mx.mem, w->hx_wt.mem, w->hx_b.mem, w->mx_wt.mem, w->mx_b.mem,
+                               w->h_wt.mem, w->h_b.mem, w->qk_gamma.mem, w->qk_beta.mem, rel_mem,
+                               ring->k.mem, ring->v.mem, ring->pos.mem, ring_state.mem,
+                               work->hxu.mem, work->s.mem, work->ao.mem, work->g.mem, x.mem};
+        SB_TRY(kernels_of(rt, c, 1, &ks, e));
+        k = ks->k[0];
+        SB_ARG(k, 0, cD);
+        SB_ARG(k, 1, cpos);
+        SB_ARG(k, 2, ccap);
+        SB_ARG(k, 3, qdiv);
+        SB_ARG(k, 4, inv_tau);
+        for (cl_uint i = 0; i < sizeof args / sizeof args[0]; i++) SB_ARG(k, 5 + i, args[i]);
+        const size_t lws = (size_t)ks->aux[A_NT];
+        SB_TRY(sb_rt_launch(rt, k, 1, &lws, &lws, "gau_step", e));
     }
 done:
     return st;

@@ -364,8 +364,3 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
 done:
     return st;
 }
-
-int sb_gate_rule(float u0, float u1, float temp, float *w) {
-    *w = 1.0f / (1.0f + expf((u0 - u1) * expf(-temp)));
-    return u1 > u0;
-}

@@ -37,12 +37,6 @@ size_t sb_op_compact_scratch_bytes(sb_rt *rt, int total_rows);
  * in token order; entries of crow_tok / crow_pos at rows >= M are untouched.
  * seqs must be packed contiguously (start[0] = 0, start[b+1] = start[b] + len[b])
  * with d_start valid; T < 2^30. */
-/* The router's gate rule for one token on the host (the streaming step), the
- * same rule as the gate kernel (cl/gate_compact.cl): activated iff u1 > u0;
- * *w = 1 / (1 + exp((u0 - u1) / tau)) with tau = exp(temp). Returns 1 when
- * activated. */
-int sb_gate_rule(float u0, float u1, float temp, float *w);
-
 sb_status sb_op_gate_compact(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld, float temp, sb_buf w,
                              sb_buf cidx, sb_buf crow_tok, sb_buf crow_pos, sb_buf cstart,
                              int *h_cstart, sb_buf scratch, sb_err *e);
