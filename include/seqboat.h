@@ -82,6 +82,11 @@
  * Environment (read by sb_model_load and sb_selftest)
  *   SEQBOAT_DEVICE     default device selection (see "Device selection strings")
  *   SEQBOAT_CACHE_DIR  folder of the compiled-program cache, or "off"
+ *   SEQBOAT_CACHE_BINARIES  "always": write compiled programs to that folder
+ *                      for every driver. By default they are written only for
+ *                      drivers without a cache of their own: not for PoCL
+ *                      (POCL_CACHE_DIR), whose binaries cost a compile of every
+ *                      kernel once more, unless POCL_KERNEL_CACHE=0
  *   XDG_CACHE_HOME, HOME   default cache folder: $XDG_CACHE_HOME/seqboat, else
  *                      ~/.cache/seqboat
  *   SEQBOAT_KERNEL_DIR development only: read the kernel sources (.cl files)

@@ -73,6 +73,11 @@ static void read_info(cl_platform_id p, cl_device_id d, int index, sb_device_inf
                     &o->native_vec_float, NULL);
     if (o->native_vec_float < 1) o->native_vec_float = 1;
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof o->max_wi, o->max_wi, NULL);
+    /* PoCL keeps every program it compiles in its own disk cache (POCL_CACHE_DIR),
+     * keyed by the source, unless POCL_KERNEL_CACHE=0 turns that off. */
+    const char *pkc = getenv("POCL_KERNEL_CACHE");
+    o->driver_cache = strstr(o->platform_name, "Portable Computing Language") != NULL &&
+                      !(pkc && strcmp(pkc, "0") == 0);
     cl_uint bits = 0;
     clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof bits, &bits, NULL);
     o->mem_align_bytes = bits >= 32 ? bits / 8 : 4;

@@ -24,6 +24,7 @@ struct sb_progcache {
     entry *entries;
     int n, cap;
     unsigned seq;
+    int store_always; /* SEQBOAT_CACHE_BINARIES=always: write binaries for every driver */
     sb_progcache_stats stats;
 };
 
@@ -74,6 +75,10 @@ sb_status sb_progcache_create(const char *dir, sb_progcache **out, sb_err *e) {
     sb_progcache *pc = calloc(1, sizeof *pc);
     if (!pc) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory creating program cache");
     pc->dir = dir && *dir ? strdup(dir) : default_dir();
+    {
+        const char *b = getenv("SEQBOAT_CACHE_BINARIES");
+        pc->store_always = b && strcmp(b, "always") == 0;
+    }
     if (pc->dir && strcmp(pc->dir, "off") == 0) {
         free(pc->dir);
         pc->dir = NULL;
@@ -344,7 +349,12 @@ static sb_status get_entry(sb_progcache *pc, cl_context ctx, const sb_device_inf
             return st;
         }
         pc->stats.builds++;
-        if (pathcopy[0] && pc->dir) store_disk(pc, dev, prog, raw, pathcopy);
+        /* A driver with its own program cache (PoCL) gets nothing from a second
+         * copy, and asking it for the binary costs a compile of every kernel of
+         * the program for any work-group size (PoCL embeds those in the binary):
+         * seconds per program on a cold start. */
+        if (pathcopy[0] && pc->dir && (pc->store_always || !dev->driver_cache))
+            store_disk(pc, dev, prog, raw, pathcopy);
     }
     entry *en = &pc->entries[pc->n++];
     en->ctx = ctx;

@@ -24,6 +24,11 @@
  *    $XDG_CACHE_HOME/seqboat, else $HOME/.cache/seqboat. "off" disables the disk.
  *    If the folder cannot be created or written, the disk cache is switched off for
  *    this cache object and a note is kept (sb_progcache_note); calls still succeed.
+ *  - Binaries are written only for drivers that keep no cache of their own
+ *    (sb_device_info.driver_cache: PoCL does, and fetching a PoCL binary
+ *    compiles every kernel of the program once more); env
+ *    SEQBOAT_CACHE_BINARIES=always writes them for every driver. Files already
+ *    on disk are read for every driver.
  *  - A source that fails to build returns SB_ERR_BUILD with the build log.
  *  - One cache object is used by one thread at a time.
  */

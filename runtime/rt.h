@@ -32,6 +32,8 @@ typedef struct sb_device_info {
     size_t max_wi[3];         /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
     cl_uint mem_align_bytes;  /* CL_DEVICE_MEM_BASE_ADDR_ALIGN / 8 */
     cl_uint native_vec_float; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT (>= 1) */
+    int driver_cache;         /* the driver keeps compiled programs on disk itself, keyed by
+                                 source (PoCL, unless POCL_KERNEL_CACHE=0) */
 } sb_device_info;
 
 /* All devices of all platforms. *out is malloc'd (free()); *n may be 0. */

@@ -38,6 +38,53 @@ static float run_scale(sb_rt *rt, sb_progcache *pc, const char *defines) {
     return h[1];
 }
 
+/* Binaries go to disk only for drivers without a program cache of their own
+ * (PoCL has one, and fetching its binary compiles every kernel again), unless
+ * SEQBOAT_CACHE_BINARIES=always. The suite runs with =always (CMake), so this
+ * case unsets it. */
+START_TEST(test_driver_cache_policy) {
+    char *dir = tmpdir();
+    sb_rt *rt = tu_rt();
+    sb_progcache *pc;
+    sb_progcache_stats s;
+    const char *pkc = getenv("POCL_KERNEL_CACHE");
+    if (strstr(rt->dev.platform_name, "Portable Computing Language"))
+        ck_assert_int_eq(rt->dev.driver_cache, !(pkc && strcmp(pkc, "0") == 0));
+    else
+        ck_assert_int_eq(rt->dev.driver_cache, 0);
+    unsetenv("SEQBOAT_CACHE_BINARIES");
+    rt->dev.driver_cache = 1;
+    TU_OK(sb_progcache_create(dir, &pc, &tu_err));
+    ck_assert_float_eq(run_scale(rt, pc, "#define POLICY 1\n"), 3.0f);
+    s = sb_progcache_get_stats(pc);
+    ck_assert_uint_eq(s.builds, 1);
+    ck_assert_uint_eq(s.disk_writes, 0);
+    sb_progcache_free(pc);
+    TU_OK(sb_progcache_create(dir, &pc, &tu_err)); /* nothing on disk: built again */
+    ck_assert_float_eq(run_scale(rt, pc, "#define POLICY 1\n"), 3.0f);
+    s = sb_progcache_get_stats(pc);
+    ck_assert_uint_eq(s.disk_hits, 0);
+    ck_assert_uint_eq(s.builds, 1);
+    sb_progcache_free(pc);
+    rt->dev.driver_cache = 0; /* a driver without a cache: written */
+    TU_OK(sb_progcache_create(dir, &pc, &tu_err));
+    ck_assert_float_eq(run_scale(rt, pc, "#define POLICY 2\n"), 3.0f);
+    s = sb_progcache_get_stats(pc);
+    ck_assert_uint_eq(s.disk_writes, 1);
+    sb_progcache_free(pc);
+    ck_assert_int_eq(setenv("SEQBOAT_CACHE_BINARIES", "always", 1), 0);
+    rt->dev.driver_cache = 1; /* forced */
+    TU_OK(sb_progcache_create(dir, &pc, &tu_err));
+    ck_assert_float_eq(run_scale(rt, pc, "#define POLICY 3\n"), 3.0f);
+    s = sb_progcache_get_stats(pc);
+    ck_assert_uint_eq(s.disk_writes, 1);
+    sb_progcache_free(pc);
+    rt->dev.driver_cache = 0;
+    sb_rt_free(rt);
+    free(dir);
+}
+END_TEST
+
 static long file_size(const char *path) {
     struct stat s;
     return stat(path, &s) == 0 ? (long)s.st_size : -1;
@@ -366,6 +413,7 @@ int main(void) {
     TCase *t = tcase_create("cache");
     tcase_set_timeout(t, 300);
     tcase_add_test(t, test_miss_then_hit);
+    tcase_add_test(t, test_driver_cache_policy);
     tcase_add_test(t, test_define_changes_key);
     tcase_add_test(t, test_truncated_file_rebuilt);
     tcase_add_test(t, test_garbage_file_rebuilt);

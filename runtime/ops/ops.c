@@ -45,9 +45,12 @@ sb_status sb_ops_launch_2d(sb_rt *rt, cl_kernel k, size_t wg, size_t n0, size_t 
     if (lx > wg) lx = wg;
     if (lx > mx0) lx = mx0;
     if (lx < 1) lx = 1;
+    /* The shape depends on n0 and the kernel only, not on the row count n1:
+     * PoCL compiles a kernel once per work-group shape, so a one-row launch
+     * (decode) reuses the shape of a many-row one (prefill); rows past n1
+     * are idle (kernels check their row). */
     size_t ly = wg / lx;
     if (ly > mx1) ly = mx1;
-    if (ly > sb_pow2_ceil(n1)) ly = sb_pow2_ceil(n1);
     if (ly < 1) ly = 1;
     const size_t lws[2] = {lx, ly};
     const size_t gws[2] = {sb_round_up(n0, lx), sb_round_up(n1, ly)};

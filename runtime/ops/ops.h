@@ -77,7 +77,8 @@ typedef struct sb_seqs {
 sb_status sb_ops_check_buf(const char *op, const char *name, sb_buf b, size_t bytes,
                            cl_ulong *elem_off, sb_err *e);
 /* Launch k over an n0 x n1 grid (dimension 0 fastest) in work-groups of at
- * most wg items, shaped from the device's per-dimension limits. */
+ * most wg items, shaped from n0 and the device's per-dimension limits (not
+ * from n1, so every launch of a kernel over rows of one width has one shape). */
 sb_status sb_ops_launch_2d(sb_rt *rt, cl_kernel k, size_t wg, size_t n0, size_t n1, const char *what,
                            sb_err *e);
 /* Launch k over n items in work-groups of wg (the global size rounded up). */
