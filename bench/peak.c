@@ -8,6 +8,7 @@
 #include <time.h>
 #include "bench_clock.h"
 #include "peak.h"
+#include "ops/ops_rt.h"
 #include "program_cache.h"
 
 /* the bench kernels (bench/bench_*.cl), embedded by cmake/embed_cl.cmake */
@@ -258,7 +259,7 @@ sb_status sb_peak_measure(const char *spec, int progress, sb_peak *p, sb_err *e)
     sb_rt *rt = NULL;
     memset(p, 0, sizeof *p);
     sb_rt_options ro = {spec, NULL, 0};
-    SB_TRY(sb_rt_create(&ro, &rt, e));
+    SB_TRY(sb_ops_rt_create(&ro, &rt, e));
     SB_TRY(measure_rt(rt, progress, p, e));
 done:
     sb_rt_free(rt);
@@ -327,7 +328,7 @@ sb_status sb_peak_get(const char *spec, int cache, int progress, sb_peak *p, sb_
     char path[600];
     memset(p, 0, sizeof *p);
     sb_rt_options ro = {spec, cache == SB_PEAK_CACHE_OFF ? "off" : NULL, 0};
-    SB_TRY(sb_rt_create(&ro, &rt, e));
+    SB_TRY(sb_ops_rt_create(&ro, &rt, e));
     cache_path(rt, path, sizeof path);
     if (path[0] && cache == SB_PEAK_CACHE_USE) {
         char *text = slurp(path);

@@ -17,6 +17,7 @@
 #include "gemm.h"
 #include "gemm_tune.h"
 #include "ops/linear.h"
+#include "ops/ops_rt.h"
 #include "rt.h"
 
 static double now_ms(void) {
@@ -64,7 +65,7 @@ int main(int argc, char **argv) {
     sb_rt *rt = NULL;
     if (untuned) sb_gemm_tune_set_enabled(0);
     sb_rt_options ro = {dev, NULL, 1};
-    if (sb_rt_create(&ro, &rt, &e) != SB_OK) {
+    if (sb_ops_rt_create(&ro, &rt, &e) != SB_OK) {
         fprintf(stderr, "sgemm_compare: %s\n", e.msg);
         return 1;
     }

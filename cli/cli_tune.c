@@ -8,6 +8,7 @@
 #include "linear_tune.h"
 #include "model_file.h"
 #include "ops/linear.h"
+#include "ops/ops_rt.h"
 
 static void progress(void *user, int i, int n, const char *params, double ms) {
     (void)user;
@@ -20,7 +21,7 @@ static int tune_one(const char *device, const sb_tune_shape *shapes, int n_shape
     sb_err_clear(&e);
     sb_rt *rt = NULL;
     sb_rt_options ro = {device, NULL, 0};
-    if (sb_rt_create(&ro, &rt, &e) != SB_OK) {
+    if (sb_ops_rt_create(&ro, &rt, &e) != SB_OK) {
         fprintf(stderr, "seqboat tune: %s\n", e.msg);
         return 1;
     }

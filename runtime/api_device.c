@@ -5,6 +5,7 @@
 #include <string.h>
 #include "gemm.h"
 #include "ops/norm.h"
+#include "ops/ops_rt.h"
 #include "rt.h"
 
 static __thread sb_err tls_err;
@@ -111,7 +112,7 @@ sb_status sb_selftest(const char *device, char *report, size_t report_len) {
     for (int i = 0; i < D; i++) lw[i] = 0.5f + (float)(i % 7) / 7.0f, lb[i] = (float)(i % 5) / 5.0f - 0.4f;
     sb_rt_options o = {0};
     o.device = device;
-    SB_TRY(sb_rt_create(&o, &rt, e));
+    SB_TRY(sb_ops_rt_create(&o, &rt, e));
     SB_TRY(sb_rt_alloc(rt, sizeof(float) * M * K, &a, "A", e));
     SB_TRY(sb_rt_alloc(rt, sizeof(float) * N * K, &b, "B", e));
     SB_TRY(sb_rt_alloc(rt, sizeof(float) * M * N, &c, "C", e));

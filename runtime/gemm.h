@@ -15,7 +15,7 @@ sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_
 
 /* CLBlast keeps process-wide caches: every program it builds, keyed by
  * context (each holding a reference on its context), and the compiled
- * binaries. Each sb_rt counts as one user from sb_rt_create to sb_rt_free;
+ * binaries. Each sb_rt counts as one user from sb_ops_rt_create to sb_rt_free;
  * when the last user goes, CLBlastClearCache releases those programs (and so
  * the freed contexts they kept alive), under a lock that also covers the count,
  * so no CLBlast call of this library is in flight meanwhile. CLBlast's

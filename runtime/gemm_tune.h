@@ -11,7 +11,7 @@
  * builds it; tests/test_gemm_tune.c checks the GEMMs against plain C). If
  * CLBlast refuses the table's values the device keeps CLBlast's own.
  *
- * sb_rt_create() applies them to its device, so every runtime uses them.
+ * sb_ops_rt_create() applies them to its device, so every runtime uses them.
  * Env SEQBOAT_GEMM_TUNE=off leaves CLBlast's own choice; SEQBOAT_GEMM_XGEMM=
  * "GEMMK,MWG,NWG,KWG,MDIMC,NDIMC,MDIMA,NDIMB,KWI,VWM,VWN,STRM,STRN,SA,SB,KREG"
  * (16 integers, as clblast_tuner_xgemm prints them) and

@@ -1,6 +1,6 @@
 /* linear_tune.h - `seqboat tune`: the own GEMM's parameters (rt->lin) measured
  * on one device for given product shapes, stored in the cache folder and
- * loaded by sb_rt_create on later runs.
+ * loaded by sb_ops_rt_create (ops/ops_rt.h) on later runs.
  *
  * File: <cache folder>/linear-<64 hex>.tune, the hex being the program cache's
  * key (program_cache.h: device name, driver version, platform version, format)

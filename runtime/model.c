@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "gemm.h"
 #include "model.h"
 #include "ops/gate.h"
 #include "ops/norm.h"
+#include "ops/ops_rt.h"
 #include "ops/stream_step.h"
 
 #define DEFAULT_CHUNK_BUDGET ((size_t)192 << 20)
@@ -169,7 +169,7 @@ sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, s
     m->cfg = mf->cfg;
     const sb_config *c = &m->cfg;
     int D = c->d_model;
-    SB_TRY(sb_rt_create(opt, &m->rt, e));
+    SB_TRY(sb_ops_rt_create(opt, &m->rt, e));
     SB_TRY(resolve_kernels(m, e));
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     m->stats = calloc((size_t)c->n_layers, sizeof *m->stats);

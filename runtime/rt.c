@@ -2,10 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "gemm.h"
-#include "gemm_tune.h"
-#include "linear_tune.h"
-#include "ops/linear.h"
 #include "program_cache.h"
 #include "rt.h"
 
@@ -37,14 +33,9 @@ sb_status sb_rt_create(const sb_rt_options *opt, sb_rt **out, sb_err *e) {
     *out = NULL;
     sb_rt *rt = calloc(1, sizeof *rt);
     if (!rt) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
-    sb_gemm_user_add(); /* before any CLBlast use; sb_rt_free drops it */
-    rt->blas_user = 1;
     rt->kernels = calloc(1, sizeof *rt->kernels);
     if (!rt->kernels) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     SB_TRY(sb_device_select(opt->device, &rt->dev, e));
-    /* Tuned CLBlast parameters for this device, if the library has some
-     * (gemm_tune.h: speed only; bad user-given values are an error). */
-    SB_TRY(sb_gemm_tune_apply(&rt->dev, NULL, e));
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->dev.platform, 0};
     rt->ctx = clCreateContext(props, 1, &rt->dev.device, NULL, NULL, &err);
     if (err != CL_SUCCESS) {
@@ -59,11 +50,6 @@ sb_status sb_rt_create(const sb_rt_options *opt, sb_rt **out, sb_err *e) {
         goto done;
     }
     SB_TRY(sb_progcache_create(opt->cache_dir, &rt->progs, e));
-    /* The own GEMM's variant and tiles: device class, then this device's
-     * `seqboat tune` result if stored, then SEQBOAT_LINEAR. */
-    sb_linear_params_default(&rt->dev, &rt->lin);
-    sb_linear_tune_load(rt);
-    SB_TRY(sb_linear_params_parse(getenv("SEQBOAT_LINEAR"), &rt->dev, &rt->lin, e));
     *out = rt;
     return SB_OK;
 done:
@@ -94,8 +80,9 @@ void sb_rt_free(sb_rt *rt) {
     sb_progcache_free(rt->progs);
     if (rt->queue) clReleaseCommandQueue(rt->queue);
     if (rt->ctx) clReleaseContext(rt->ctx);
-    /* last: CLBlast's cached programs may hold the context just released */
-    if (rt->blas_user) sb_gemm_user_drop();
+    /* last: a layer above may hold process-wide state on the context just
+     * released (CLBlast's cached programs, ops_rt.c) */
+    if (rt->release) rt->release();
     free(rt);
 }
 

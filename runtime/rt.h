@@ -81,7 +81,8 @@ typedef struct sb_kset {
 enum { SB_PHASE_OTHER = 0, SB_PHASE_EMA, SB_PHASE_GATE, SB_PHASE_PROJ, SB_PHASE_ATTN, SB_PHASE_COUNT };
 
 /* Parameters of the library's own GEMM (cl/linear.cl, ops/linear.h), chosen
- * once per rt from the device class (sb_linear_params_default) or the env. */
+ * once per rt by sb_ops_rt_create (ops/ops_rt.h); zeros (CLBlast) on an rt
+ * made by sb_rt_create alone. */
 typedef struct sb_linear_params {
     int variant;              /* SB_LINEAR_CLBLAST, SB_LINEAR_REG (CPU class), SB_LINEAR_LDS (GPU class) */
     int mr, vw, nv;           /* REG: rows per item, vector width, vectors per item */
@@ -106,7 +107,9 @@ typedef struct sb_rt {
     /* device timeline of the events collected since the last sb_rt_profile_reset:
      * earliest start and latest end (ns, the driver's clock; 0 = none yet) */
     cl_ulong prof_first_ns, prof_last_ns;
-    int blas_user;            /* counted by sb_gemm_user_add (gemm.h) */
+    void (*release)(void);    /* NULL, or called last by sb_rt_free, after the context is
+                                 released: set by the layer above that took a process-wide
+                                 reference for this rt (ops/ops_rt.c: CLBlast's user count) */
     sb_kset **ksets;          /* kernel sets made on this rt (sb_rt_kset_make) */
     int n_ksets, cap_ksets;
 } sb_rt;
@@ -117,6 +120,8 @@ typedef struct sb_rt_options {
     int profiling;            /* 0 */
 } sb_rt_options;
 
+/* The device's context, queue and program cache. An rt that runs ops is made
+ * by sb_ops_rt_create (ops/ops_rt.h), which calls this. */
 sb_status sb_rt_create(const sb_rt_options *opt, sb_rt **out, sb_err *e);
 void sb_rt_free(sb_rt *rt);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../runtime/gemm.h"
+#include "../runtime/ops/ops_rt.h"
 #include "../runtime/gemm_tune.h"
 #include "testutil.h"
 
@@ -39,11 +40,11 @@ START_TEST(test_env_values) {
     setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32", 1);
     sb_rt *rt = NULL;
     sb_rt_options o = {0};
-    ck_assert_int_eq(sb_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
+    ck_assert_int_eq(sb_ops_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
     ck_assert_ptr_null(rt);
     ck_assert_ptr_nonnull(strstr(tu_err.msg, "SEQBOAT_GEMM_XGEMM"));
     setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32,8,8,8,8,2,1,1,0,0,1,1,x", 1);
-    ck_assert_int_eq(sb_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
+    ck_assert_int_eq(sb_ops_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
     /* a valid custom set (CLBlast's generic defaults) applies on any device */
     setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32,8,8,8,8,2,1,1,0,0,1,1,1", 1);
     rt = tu_rt();
@@ -61,11 +62,11 @@ START_TEST(test_env_direct) {
     setenv("SEQBOAT_GEMM_XGEMM_DIRECT", "32,8,8,8,8,2,1,1,1", 1);
     sb_rt *rt = NULL;
     sb_rt_options o = {0};
-    ck_assert_int_eq(sb_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
+    ck_assert_int_eq(sb_ops_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(tu_err.msg, "SEQBOAT_GEMM_XGEMM_DIRECT"));
     ck_assert_ptr_nonnull(strstr(tu_err.msg, "WGD"));
     setenv("SEQBOAT_GEMM_XGEMM_DIRECT", "32,8,8,8,8,2,1,1,1,-1", 1);
-    ck_assert_int_eq(sb_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
+    ck_assert_int_eq(sb_ops_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
     setenv("SEQBOAT_GEMM_XGEMM_DIRECT", "32,8,8,8,8,2,1,1,1,1", 1); /* CLBlast's generic set */
     rt = tu_rt();
     ck_assert_str_eq(sb_gemm_tune_active(&rt->dev), "user (SEQBOAT_GEMM_XGEMM*)");

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include "testutil.h"
 #include "../runtime/gemm.h"
+#include "../runtime/ops/ops_rt.h"
 
 sb_err tu_err;
 
@@ -14,7 +15,7 @@ sb_rt *tu_rt(void) {
     sb_rt *rt = NULL;
     sb_rt_options o = {0};
     sb_err_clear(&tu_err);
-    TU_OK(sb_rt_create(&o, &rt, &tu_err));
+    TU_OK(sb_ops_rt_create(&o, &rt, &tu_err));
     return rt;
 }
 
