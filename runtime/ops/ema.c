@@ -149,6 +149,20 @@ static sb_status ema_check(const sb_seqs *seqs, const sb_ema_coef *p, sb_buf x, 
     return SB_OK;
 }
 
+/* Arguments 0-7 of ema_seq and ema_out: x, mx, coef and omega, each as
+ * (buffer, offset in floats). */
+static sb_status ema_io_args(cl_kernel k, const sb_ema_coef *p, sb_buf x, sb_buf mx, sb_err *e) {
+    sb_status st = SB_OK;
+    const sb_buf v[4] = {x, mx, p->coef, p->omega};
+    for (cl_uint i = 0; i < 4; i++) {
+        const cl_ulong off = v[i].off / sizeof(float);
+        SB_ARG(k, 2 * i, v[i].mem);
+        SB_ARG(k, 2 * i + 1, off);
+    }
+done:
+    return st;
+}
+
 /* The one-pass CPU kernel: a table of int4 {first row, len, 0, 0} per
  * sequence where the scan keeps its chunk table, then one launch. */
 static sb_status ema_seq_launch(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, int vw,
@@ -172,21 +186,12 @@ static sb_status ema_seq_launch(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coe
     SB_TRY(kernels(rt, p->N, p->bidir, trunc > 0, vw, &ks, e));
     cl_kernel k = ks->k[K_SEQ];
     {
-        const cl_ulong x_off = x.off / sizeof(float), mx_off = mx.off / sizeof(float),
-                       c_off = p->coef.off / sizeof(float), om_off = p->omega.off / sizeof(float),
-                       seq_off = tab_bytes / sizeof(float), so_off = state_out.off / sizeof(float),
+        const cl_ulong seq_off = tab_bytes / sizeof(float), so_off = state_out.off / sizeof(float),
                        si_off = state_in.off / sizeof(float);
         const cl_mem so_mem = state_out.mem ? state_out.mem : scratch.mem;
         const cl_mem si_mem = state_in.mem ? state_in.mem : scratch.mem;
         const int want = state_out.mem != NULL, have_in = state_in.mem != NULL;
-        SB_ARG(k, 0, x.mem);
-        SB_ARG(k, 1, x_off);
-        SB_ARG(k, 2, mx.mem);
-        SB_ARG(k, 3, mx_off);
-        SB_ARG(k, 4, p->coef.mem);
-        SB_ARG(k, 5, c_off);
-        SB_ARG(k, 6, p->omega.mem);
-        SB_ARG(k, 7, om_off);
+        SB_TRY(ema_io_args(k, p, x, mx, e));
         SB_ARG(k, 8, scratch.mem);
         SB_ARG(k, 9, seq_off);
         SB_ARG(k, 10, so_mem);
@@ -274,8 +279,7 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
     int max_len = 0;
     for (int b = 0; b < B; b++) max_len = seqs->len[b] > max_len ? seqs->len[b] : max_len;
     const int trunc = p->truncation > 0 && p->truncation < max_len ? p->truncation : 0;
-    const cl_ulong x_off = x.off / sizeof(float), mx_off = mx.off / sizeof(float),
-                   c_off = p->coef.off / sizeof(float), om_off = p->omega.off / sizeof(float),
+    const cl_ulong x_off = x.off / sizeof(float), c_off = p->coef.off / sizeof(float),
                    so_off = state_out.off / sizeof(float);
     sb_kset *ks;
     SB_TRY(kernels(rt, p->N, p->bidir, trunc > 0, vw, &ks, e));
@@ -325,14 +329,7 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
     }
 
     /* pass 3: re-scan from carries, omega + SiLU */
-    SB_ARG(k3, 0, x.mem);
-    SB_ARG(k3, 1, x_off);
-    SB_ARG(k3, 2, mx.mem);
-    SB_ARG(k3, 3, mx_off);
-    SB_ARG(k3, 4, p->coef.mem);
-    SB_ARG(k3, 5, c_off);
-    SB_ARG(k3, 6, p->omega.mem);
-    SB_ARG(k3, 7, om_off);
+    SB_TRY(ema_io_args(k3, p, x, mx, e));
     SB_ARG(k3, 8, scratch.mem);
     SB_ARG(k3, 9, st_off);
     SB_ARG(k3, 10, tab_off);

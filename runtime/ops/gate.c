@@ -313,29 +313,9 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
         SB_FAIL(SB_ERR_ARG, "%s: out overlaps res without being the same rows", op);
     SB_TRY(kernels(rt, &set, e));
     int vw = 1;
-    if (sb_ops_row_vec(rt, &vw)) { /* CPU class: one item per row, res may be out */
-        k = set->k[K_COMBINE_VEC];
-        const cl_int cT = T, cD = D, chl = hx_ld;
-        SB_ARG(k, 0, cT);
-        SB_ARG(k, 1, cD);
-        SB_ARG(k, 2, hx.mem);
-        SB_ARG(k, 3, ho);
-        SB_ARG(k, 4, chl);
-        SB_ARG(k, 5, g.mem);
-        SB_ARG(k, 6, go);
-        SB_ARG(k, 7, w.mem);
-        SB_ARG(k, 8, wo);
-        SB_ARG(k, 9, cidx.mem);
-        SB_ARG(k, 10, co);
-        SB_ARG(k, 11, res.mem);
-        SB_ARG(k, 12, ro);
-        SB_ARG(k, 13, out.mem);
-        SB_ARG(k, 14, oo);
-        SB_TRY(sb_ops_launch_1d(rt, k, sb_ops_wg(rt, set, K_COMBINE_VEC, GATE_ROWS_WG), (size_t)T,
-                                "combine_vec", e));
-        return SB_OK;
-    }
-    const int ki = inplace ? K_COMBINE_INPLACE : K_COMBINE;
+    /* CPU class: one item per row (res may be out); else in place or not */
+    const int vec = sb_ops_row_vec(rt, &vw);
+    const int ki = vec ? K_COMBINE_VEC : inplace ? K_COMBINE_INPLACE : K_COMBINE;
     k = set->k[ki];
     {
         const cl_int cT = T, cD = D, chl = hx_ld;
@@ -350,7 +330,7 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
         SB_ARG(k, 8, wo);
         SB_ARG(k, 9, cidx.mem);
         SB_ARG(k, 10, co);
-        if (inplace) {
+        if (ki == K_COMBINE_INPLACE) {
             SB_ARG(k, 11, out.mem);
             SB_ARG(k, 12, oo);
         } else {
@@ -359,7 +339,11 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
             SB_ARG(k, 13, out.mem);
             SB_ARG(k, 14, oo);
         }
-        SB_TRY(sb_ops_launch_2d(rt, k, sb_ops_wg(rt, set, ki, GATE_WANT_WG), (size_t)D, (size_t)T, op, e));
+        if (vec)
+            SB_TRY(sb_ops_launch_1d(rt, k, sb_ops_wg(rt, set, K_COMBINE_VEC, GATE_ROWS_WG), (size_t)T,
+                                    "combine_vec", e));
+        else
+            SB_TRY(sb_ops_launch_2d(rt, k, sb_ops_wg(rt, set, ki, GATE_WANT_WG), (size_t)D, (size_t)T, op, e));
     }
 done:
     return st;
