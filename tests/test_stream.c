@@ -305,6 +305,7 @@ static void run_ema_step(int D, int N, int trunc, int fused, int steps, uint32_t
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]) clReleaseMemObject(all[i]);
     free(coef), free(omega), free(h), free(x), free(nw), free(nb), free(xn), free(mx), free(ring), free(got);
+    sb_rt_free(rt);
 }
 
 START_TEST(test_ema_step_kernel) {
@@ -424,6 +425,7 @@ static void run_gau_step(int softmax, int rotary, int Z, int steps, uint32_t see
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clReleaseMemObject(all[i]);
     free(hx_w), free(hx_b), free(mx_w), free(mx_b), free(h_w), free(h_b), free(gam), free(bet);
     free(rel), free(mx), free(x), free(got), free(kr), free(vr), free(hx_t), free(mx_t), free(h_t);
+    sb_rt_free(rt);
 }
 
 START_TEST(test_gau_step_relu2_simple) { run_gau_step(0, 0, 7, 11, 21); }
