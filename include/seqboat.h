@@ -105,6 +105,11 @@
  *                      result (cache folder, per device and driver)
  *   SEQBOAT_ATTN       "reg" or "lds": the CPU-class or the work-group windowed
  *                      attention kernel (default: reg on CPU devices)
+ *   SEQBOAT_EMA        "scan" (the chunked three-pass scan) or "seq[:VW]" (one
+ *                      pass per VW channels, VW 1/2/4/8/16); default: seq on CPU
+ *                      devices with few enough compute units for D, else scan
+ *   SEQBOAT_ROWS       "vec" (one work-item per row: LayerNorm, combine) or
+ *                      "wg" (a work-group per row); default: vec on CPU devices
  *   The `seqboat` program also reads SEQBOAT_MODEL (default model of
  *   `seqboat generate`); the CLI's and bench's own settings are options.
  */
