@@ -163,6 +163,21 @@ done:
     return st;
 }
 
+/* An optional state buffer as three arguments from index i: the buffer (or
+ * `fallback` when absent, so the argument is always valid), its offset in
+ * floats, and whether it is there. */
+static sb_status opt_state_args(cl_kernel k, cl_uint i, sb_buf opt, cl_mem fallback, sb_err *e) {
+    sb_status st = SB_OK;
+    const cl_mem mem = opt.mem ? opt.mem : fallback;
+    const cl_ulong off = opt.off / sizeof(float);
+    const int have = opt.mem != NULL;
+    SB_ARG(k, i, mem);
+    SB_ARG(k, i + 1, off);
+    SB_ARG(k, i + 2, have);
+done:
+    return st;
+}
+
 /* The one-pass CPU kernel: a table of int4 {first row, len, 0, 0} per
  * sequence where the scan keeps its chunk table, then one launch. */
 static sb_status ema_seq_launch(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, int vw,
@@ -186,20 +201,12 @@ static sb_status ema_seq_launch(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coe
     SB_TRY(kernels(rt, p->N, p->bidir, trunc > 0, vw, &ks, e));
     cl_kernel k = ks->k[K_SEQ];
     {
-        const cl_ulong seq_off = tab_bytes / sizeof(float), so_off = state_out.off / sizeof(float),
-                       si_off = state_in.off / sizeof(float);
-        const cl_mem so_mem = state_out.mem ? state_out.mem : scratch.mem;
-        const cl_mem si_mem = state_in.mem ? state_in.mem : scratch.mem;
-        const int want = state_out.mem != NULL, have_in = state_in.mem != NULL;
+        const cl_ulong seq_off = tab_bytes / sizeof(float);
         SB_TRY(ema_io_args(k, p, x, mx, e));
         SB_ARG(k, 8, scratch.mem);
         SB_ARG(k, 9, seq_off);
-        SB_ARG(k, 10, so_mem);
-        SB_ARG(k, 11, so_off);
-        SB_ARG(k, 12, want);
-        SB_ARG(k, 13, si_mem);
-        SB_ARG(k, 14, si_off);
-        SB_ARG(k, 15, have_in);
+        SB_TRY(opt_state_args(k, 10, state_out, scratch.mem, e));
+        SB_TRY(opt_state_args(k, 13, state_in, scratch.mem, e));
         SB_ARG(k, 16, D);
         SB_ARG(k, 17, K);
         SB_ARG(k, 18, trunc);
@@ -279,8 +286,7 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
     int max_len = 0;
     for (int b = 0; b < B; b++) max_len = seqs->len[b] > max_len ? seqs->len[b] : max_len;
     const int trunc = p->truncation > 0 && p->truncation < max_len ? p->truncation : 0;
-    const cl_ulong x_off = x.off / sizeof(float), c_off = p->coef.off / sizeof(float),
-                   so_off = state_out.off / sizeof(float);
+    const cl_ulong x_off = x.off / sizeof(float), c_off = p->coef.off / sizeof(float);
     sb_kset *ks;
     SB_TRY(kernels(rt, p->N, p->bidir, trunc > 0, vw, &ks, e));
     cl_kernel k1 = ks->k[K_LOCAL], k2 = ks->k[K_CARRY], k3 = ks->k[K_OUT];
@@ -304,24 +310,15 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
 
     /* pass 2: carries across chunks (+ final states) */
     {
-        cl_mem so_mem = state_out.mem ? state_out.mem : scratch.mem;
-        const int want = state_out.mem != NULL;
         SB_ARG(k2, 0, p->coef.mem);
         SB_ARG(k2, 1, c_off);
         SB_ARG(k2, 2, scratch.mem);
         SB_ARG(k2, 3, st_off);
         SB_ARG(k2, 4, seq_off);
-        SB_ARG(k2, 5, so_mem);
-        SB_ARG(k2, 6, so_off);
-        SB_ARG(k2, 7, want);
+        SB_TRY(opt_state_args(k2, 5, state_out, scratch.mem, e));
         SB_ARG(k2, 8, D);
         SB_ARG(k2, 9, K);
-        cl_mem si_mem = state_in.mem ? state_in.mem : scratch.mem;
-        const cl_ulong si_off = state_in.off / sizeof(float);
-        const int have_in = state_in.mem != NULL;
-        SB_ARG(k2, 10, si_mem);
-        SB_ARG(k2, 11, si_off);
-        SB_ARG(k2, 12, have_in);
+        SB_TRY(opt_state_args(k2, 10, state_in, scratch.mem, e));
         const size_t items = (size_t)K * (size_t)p->N;
         size_t lws[2] = {ema_wg0(rt, ks, K_CARRY, items), 1};
         size_t gws[2] = {sb_round_up(items, lws[0]), (size_t)B};
