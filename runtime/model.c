@@ -1,4 +1,5 @@
-/* model.c - weights on the device, the activation plan, the forward schedule.
+/* model.c - the activation plan and the forward schedule (weights on the device:
+ * model_load.c).
  *
  * Activations are packed rows (ops/ops.h): only valid tokens occupy rows, so no
  * projection, norm or scan ever runs on padding. Per layer:
@@ -28,222 +29,21 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-static sb_status upload(sb_rt *rt, const float *src, size_t n, cl_mem *out, const char *what,
-                        sb_err *e) {
-    sb_status st = sb_rt_alloc(rt, sb_f32(n), out, what, e);
-    if (st == SB_OK) st = sb_rt_write(rt, *out, 0, sb_f32(n), src, e);
-    return st;
-}
-
-static void rel(cl_mem *m) {
-    if (*m) clReleaseMemObject(*m);
-    *m = NULL;
-}
-
-static sb_status upload_norm(sb_rt *rt, const sb_norm_w *n, int D, sb_dev_norm *o, sb_err *e) {
-    sb_status st = SB_OK;
-    SB_TRY(upload(rt, n->weight, D, &o->w, "norm.weight", e));
-    SB_TRY(upload(rt, n->bias, D, &o->b, "norm.bias", e));
-    if (n->mean) SB_TRY(upload(rt, n->mean, D, &o->mean, "norm.running_mean", e));
-    if (n->var) SB_TRY(upload(rt, n->var, D, &o->var, "norm.running_var", e));
-done:
-    return st;
-}
-
-static void free_norm(sb_dev_norm *n) {
-    rel(&n->w);
-    rel(&n->b);
-    rel(&n->mean);
-    rel(&n->var);
-}
-
-static sb_status upload_layer(sb_model_impl *m, int li, sb_err *e) {
-    sb_status st = SB_OK;
-    const sb_config *c = &m->cfg;
-    const sb_layer_w *w = &m->mf->layers[li];
-    sb_dev_layer *d = &m->layers[li];
-    sb_rt *rt = m->rt;
-    int D = c->d_model, N = c->d_ema, Z = c->d_qk, H = c->d_hidden, P = c->max_positions;
-    int K = c->bidirectional ? 2 * D : D;
-    float *coef = malloc(sizeof(float) * 3 * (size_t)K * N);
-    if (!coef) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
-    sb_ema_coef_host(w->delta, w->alpha, w->beta, w->gamma, K, N, coef);
-    SB_TRY(upload(rt, coef, 3 * (size_t)K * N, &d->ema_coef, "ssm coefficients", e));
-    SB_TRY(upload_norm(rt, &w->norm, D, &d->norm, e));
-    SB_TRY(upload(rt, w->omega, D, &d->omega, "ssm.omega", e));
-    if (!c->rotary) SB_TRY(upload(rt, w->rel_pos, 2 * (size_t)P - 1, &d->rel, "rel_pos_bias", e));
-    SB_TRY(upload(rt, w->mx_w, (size_t)(Z + 2 * H) * D, &d->mx_w, "mx_proj.weight", e));
-    SB_TRY(upload(rt, w->mx_b, (size_t)(Z + 2 * H), &d->mx_b, "mx_proj.bias", e));
-    SB_TRY(upload(rt, w->hx_w, (size_t)(D + 2) * D, &d->hx_w, "hx_proj.weight", e));
-    SB_TRY(upload(rt, w->hx_b, (size_t)(D + 2), &d->hx_b, "hx_proj.bias", e));
-    SB_TRY(upload(rt, w->h_w, (size_t)D * H, &d->h_w, "h_proj.weight", e));
-    SB_TRY(upload(rt, w->h_b, (size_t)D, &d->h_b, "h_proj.bias", e));
-    SB_TRY(sb_linear_prepare(rt, d->hx_w, d->hx_b, D + 2, D, &d->hx, e));
-    SB_TRY(sb_linear_prepare(rt, d->mx_w, d->mx_b, Z + 2 * H, D, &d->mx, e));
-    SB_TRY(sb_linear_prepare(rt, d->h_w, d->h_b, D, H, &d->h, e));
-    SB_TRY(upload(rt, w->qk_gamma, 2 * (size_t)Z, &d->qk_g, "gamma", e));
-    SB_TRY(upload(rt, w->qk_beta, 2 * (size_t)Z, &d->qk_b, "beta", e));
-    d->temp = w->temp;
-done:
-    free(coef);
-    return st;
-}
-
-static void free_plan(sb_fwd_plan *fp) {
+void sb_model_impl_plan_release(sb_fwd_plan *fp) {
     sb_arena_release(&fp->arena);
     sb_plan_free(fp->plan);
     memset(fp, 0, sizeof *fp);
 }
 
-void sb_model_impl_free(sb_model_impl *m) {
-    if (!m) return;
-    if (m->rt) clFinish(m->rt->queue);
-    free_plan(&m->fp);
-    if (m->layers) {
-        for (int i = 0; i < m->cfg.n_layers; i++) {
-            sb_dev_layer *d = &m->layers[i];
-            free_norm(&d->norm);
-            sb_linear_release(&d->hx);
-            sb_linear_release(&d->mx);
-            sb_linear_release(&d->h);
-            cl_mem *all[] = {&d->ema_coef, &d->omega, &d->rel, &d->mx_w, &d->mx_b, &d->hx_w,
-                             &d->hx_b, &d->h_w, &d->h_b, &d->qk_g, &d->qk_b, &d->hx_t,
-                             &d->mx_t, &d->h_t};
-            for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) rel(all[j]);
-        }
-        free(m->layers);
-    }
-    sb_linear_release(&m->enc);
-    sb_linear_release(&m->dec);
-    rel(&m->enc_w);
-    rel(&m->enc_b);
-    rel(&m->embed);
-    rel(&m->dec_w);
-    rel(&m->dec_b);
-    free_norm(&m->final_norm);
-    free(m->stats);
-    sb_model_file_free(m->mf);
-    sb_rt_free(m->rt);
-    free(m);
-}
-
-static sb_attn_cfg attn_cfg(const sb_config *c);
-static sb_ema_coef ema_coef(const sb_model_impl *m, int li);
-
-/* Every kernel this model can launch, resolved now: programs built, kernels
- * created, so a kernel that fails to build fails the load (with the program
- * file, the kernel and the build log in the message), never a forward. */
-static sb_status resolve_kernels(sb_model_impl *m, sb_err *e) {
-    sb_status st = SB_OK;
-    const sb_config *c = &m->cfg;
-    sb_rt *rt = m->rt;
-    sb_kset *ks;
-    sb_attn_cfg ac = attn_cfg(c);
-    sb_ema_coef ec = ema_coef(m, 0);
-    SB_TRY(sb_norm_kernels(rt, e));
-    SB_TRY(sb_ema_kernels(rt, &ec, e));
-    SB_TRY(sb_linear_kernels(rt, e));
-    SB_TRY(sb_gate_kernels(rt, e));
-    SB_TRY(sb_attn_kernels(rt, &ac, e));
-    if (!c->bidirectional) {
-        SB_TRY(sb_block_carry_kernels(rt, &ks, e)); /* long causal sequences run block by block */
-        if (c->task != SB_TASK_CLASSIFY) { /* streams */
-            SB_TRY(sb_stream_step_kernels(rt, &ks, e));
-            SB_TRY(sb_attn_gau_kernels(rt, &ac, e));
-        }
-    }
-done:
-    return st;
-}
-
-sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, sb_model_impl **out,
-                                  sb_err *e) {
-    sb_status st = SB_OK;
-    *out = NULL;
-    sb_model_impl *m = calloc(1, sizeof *m);
-    if (!m) {
-        sb_model_file_free(mf);
-        return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
-    }
-    m->mf = mf;
-    m->cfg = mf->cfg;
-    const sb_config *c = &m->cfg;
-    int D = c->d_model;
-    SB_TRY(sb_ops_rt_create(opt, &m->rt, e));
-    SB_TRY(resolve_kernels(m, e));
-    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-    m->stats = calloc((size_t)c->n_layers, sizeof *m->stats);
-    if (!m->layers || !m->stats) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
-    for (int i = 0; i < c->n_layers; i++) SB_TRY(upload_layer(m, i, e));
-    if (c->task == SB_TASK_LM) {
-        SB_TRY(upload(m->rt, mf->embed, (size_t)c->vocab_size * D, &m->embed, "embed_tokens.weight", e));
-    } else {
-        SB_TRY(upload(m->rt, mf->enc_w, (size_t)D * c->d_input, &m->enc_w, "encoder.weight", e));
-        SB_TRY(upload(m->rt, mf->enc_b, (size_t)D, &m->enc_b, "encoder.bias", e));
-        SB_TRY(sb_linear_prepare(m->rt, m->enc_w, m->enc_b, D, c->d_input, &m->enc, e));
-    }
-    if (c->prenorm) SB_TRY(upload_norm(m->rt, &mf->final_norm, D, &m->final_norm, e));
-    SB_TRY(upload(m->rt, mf->dec_w, (size_t)c->d_output * D, &m->dec_w, "decoder.weight", e));
-    SB_TRY(upload(m->rt, mf->dec_b, (size_t)c->d_output, &m->dec_b, "decoder.bias", e));
-    SB_TRY(sb_linear_prepare(m->rt, m->dec_w, m->dec_b, c->d_output, D, &m->dec, e));
-    *out = m;
-    return SB_OK;
-done:
-    sb_model_impl_free(m);
-    return st;
-}
-
-sb_status sb_model_impl_create(const char *path, const sb_rt_options *opt, sb_model_impl **out,
-                               sb_err *e) {
-    sb_model_file *mf = NULL;
-    *out = NULL;
-    sb_status st = sb_model_file_load(path, &mf, e);
-    if (st != SB_OK) return st;
-    return sb_model_impl_from_file(mf, opt, out, e);
-}
-
-/* Upload w [n][k] transposed, as [k][n]. */
-static sb_status upload_t(sb_rt *rt, const float *w, int n, int k, cl_mem *out, const char *what,
-                          sb_err *e) {
-    float *t = malloc(sizeof(float) * (size_t)n * (size_t)k);
-    if (!t) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
-    for (size_t j = 0; j < (size_t)n; j++)
-        for (size_t i = 0; i < (size_t)k; i++) t[i * (size_t)n + j] = w[j * (size_t)k + i];
-    sb_status st = upload(rt, t, (size_t)n * (size_t)k, out, what, e);
-    free(t);
-    return st;
-}
-
-sb_status sb_model_impl_stream_prepare(sb_model_impl *m, sb_err *e) {
-    sb_status st = SB_OK;
-    const sb_config *c = &m->cfg;
-    int D = c->d_model, SW = c->d_qk + 2 * c->d_hidden, H = c->d_hidden;
-    for (int li = 0; li < c->n_layers; li++) {
-        sb_dev_layer *d = &m->layers[li];
-        const sb_layer_w *w = &m->mf->layers[li];
-        if (!d->hx_t) SB_TRY(upload_t(m->rt, w->hx_w, D + 2, D, &d->hx_t, "hx_proj.weight (transposed)", e));
-        if (!d->mx_t) SB_TRY(upload_t(m->rt, w->mx_w, SW, D, &d->mx_t, "mx_proj.weight (transposed)", e));
-        if (!d->h_t) SB_TRY(upload_t(m->rt, w->h_w, D, H, &d->h_t, "h_proj.weight (transposed)", e));
-        const sb_gau_w g = {sb_view_all(d->hx_t), sb_view_all(d->hx_b), sb_view_all(d->mx_t),
-                            sb_view_all(d->mx_b), sb_view_all(d->h_t), sb_view_all(d->h_b),
-                            sb_view_all(d->qk_g), sb_view_all(d->qk_b), sb_view_all(d->rel)};
-        d->gau = g;
-    }
-    m->stream_norm_fused = c->prenorm && c->norm == SB_NORM_LAYER &&
-                           sb_op_norm_ema_step_wg(m->rt, D, NULL) > 0;
-done:
-    return st;
-}
-
 /* ---- activation plan ------------------------------------------------------ */
 
-static sb_attn_cfg attn_cfg(const sb_config *c) {
+sb_attn_cfg sb_model_attn_cfg(const sb_config *c) {
     sb_attn_cfg a = {c->d_qk, c->d_hidden, c->mem_size, !c->bidirectional, c->softmax, c->rotary,
                      c->max_positions};
     return a;
 }
 
-static sb_ema_coef ema_coef(const sb_model_impl *m, int li) {
+sb_ema_coef sb_model_ema_coef(const sb_model_impl *m, int li) {
     sb_ema_coef p;
     memset(&p, 0, sizeof p);
     p.coef = sb_view_all(m->layers ? m->layers[li].ema_coef : NULL);
@@ -268,7 +68,7 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
         if (B < fp->B_cap) B = fp->B_cap;
         if (BL < fp->BL_cap) BL = fp->BL_cap;
     }
-    free_plan(fp);
+    sb_model_impl_plan_release(fp);
     size_t D = (size_t)c->d_model, Z = (size_t)c->d_qk, H = (size_t)c->d_hidden;
     size_t W = (size_t)c->mem_size, F = (size_t)(c->task == SB_TASK_LM ? 0 : c->d_input);
     size_t Dout = (size_t)c->d_output, Tz = (size_t)T, Bz = (size_t)B;
@@ -279,8 +79,8 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
     if (rows < halo + W) rows = halo + W;
     if (rows > Tz + W) rows = Tz + W; /* + a carried halo (model_block.c) */
     fp->chunk_cap = (int)rows;
-    sb_attn_cfg ac = attn_cfg(c);
-    sb_ema_coef ec = ema_coef(m, 0);
+    sb_attn_cfg ac = sb_model_attn_cfg(c);
+    sb_ema_coef ec = sb_model_ema_coef(m, 0);
     size_t fl = sizeof(float), in = sizeof(int32_t);
     struct { int id; size_t bytes; sb_step first, last; const char *name; } req[] = {
         {B_INPAD, F ? BL * F * fl : 0, SB_STEP_INPUT, SB_STEP_INPUT, "input (padded)"},
@@ -334,7 +134,7 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
     if (peak) *peak = sb_plan_peak(fp->plan);
     return SB_OK;
 done:
-    free_plan(fp);
+    sb_model_impl_plan_release(fp);
     return st;
 }
 
@@ -497,7 +297,7 @@ static sb_status token_prenorm(layer_ctx *x, sb_err *e) {
 static sb_status step_ema(layer_ctx *x, sb_err *e) {
     sb_status st = SB_OK;
     const sb_config *c = x->c;
-    sb_ema_coef ec = ema_coef(x->m, x->li);
+    sb_ema_coef ec = sb_model_ema_coef(x->m, x->li);
     sb_buf state_out = sb_view_none(), state_in = sb_view_none();
     if (x->cap) state_out = x->cap->ema_state;
     if (x->carry) state_in = state_out = x->carry->ema_state;
@@ -510,7 +310,7 @@ done:
 }
 
 static sb_status token_ema(layer_ctx *x, sb_err *e) {
-    sb_ema_coef ec = ema_coef(x->m, x->li);
+    sb_ema_coef ec = sb_model_ema_coef(x->m, x->li);
     sb_buf none = sb_view_none();
     sb_layer_state *ls = x->ls;
     if (x->fused_norm)
@@ -564,7 +364,7 @@ done:
 
 static sb_status chunk_attn(layer_ctx *x, sb_err *e) {
     sb_model_impl *m = x->m;
-    sb_attn_cfg ac = attn_cfg(x->c);
+    sb_attn_cfg ac = sb_model_attn_cfg(x->c);
     sb_dev_layer *L = x->L;
     return sb_op_attn(x->rt, &ac, x->Bn, x->n, x->cst, at_int(PB(m, B_CPOS), x->h0), PB(m, B_S),
                       sb_view_all(L->qk_g), sb_view_all(L->qk_b), sb_view_all(L->rel), PB(m, B_AO), PB(m, B_ATT_SCR), e);
@@ -632,7 +432,7 @@ done:
 static sb_status step_chunk_end(layer_ctx *x, sb_err *e) {
     sb_status st = SB_OK;
     sb_model_impl *m = x->m;
-    sb_attn_cfg ac = attn_cfg(x->c);
+    sb_attn_cfg ac = sb_model_attn_cfg(x->c);
     size_t M = (size_t)x->M;
     if (x->cap && x->cap->ring && M > 0) /* the last chunk's s still holds rows [last_h0, M) */
         SB_TRY(sb_op_attn_ring_append(x->rt, &ac, x->cap->ring, (int)(M - x->last_h0), PB(m, B_S),
@@ -660,7 +460,7 @@ done:
  * the device. */
 static sb_status token_gau(layer_ctx *x, sb_err *e) {
     sb_dev_layer *L = x->L;
-    sb_attn_cfg ac = attn_cfg(x->c);
+    sb_attn_cfg ac = sb_model_attn_cfg(x->c);
     const sb_gau_work work = {x->hxu, x->tok->s, x->tok->ao, x->tok->g};
     x->ls->steps++;
     return sb_op_gau_step(x->rt, &ac, (int)x->D, L->temp, &L->gau, &x->ls->ring, x->ls->ring_state,

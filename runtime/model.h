@@ -118,6 +118,12 @@ sb_status sb_model_impl_forward(sb_model_impl *m, int B, int L, const float *x,
 /* Make the activation plan for at least (T valid tokens, B sequences, B*L
  * padded); returns the planned peak bytes. */
 sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *peak, sb_err *e);
+/* Release a forward plan's arena and plan (model.c; used by model_load.c's free). */
+void sb_model_impl_plan_release(sb_fwd_plan *fp);
+/* The attention and EMA op settings of the model's config / layer li (model.c;
+ * model_load.c resolves their kernels at load). */
+sb_attn_cfg sb_model_attn_cfg(const sb_config *c);
+sb_ema_coef sb_model_ema_coef(const sb_model_impl *m, int li);
 
 /* What a streaming prefill takes from one layer of a single-sequence forward:
  * exactly the state the step path would have built. */
