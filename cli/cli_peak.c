@@ -91,6 +91,21 @@ int cli_peak(int argc, char **argv) {
                p[i].name, p[i].driver, p[i].fp32_gflops, wd, p[i].copy_gbs, p[i].read_gbs,
                p[i].bandwidth_gbs, p[i].h2d_gbs, p[i].d2h_gbs, p[i].launch_us,
                p[i].cached ? "cache" : "measured");
+        const sb_peak *q = &p[i];
+        printf("    spread over %d rounds (min / median / max): fp32 %.1f / %.1f / %.1f GFLOP/s, copy %.1f / %.1f / "
+               "%.1f GB/s, read %.1f / %.1f / %.1f GB/s\n",
+               q->rounds, q->fp32_spread[0], q->fp32_spread[1], q->fp32_spread[2], q->copy_spread[0],
+               q->copy_spread[1], q->copy_spread[2], q->read_spread[0], q->read_spread[1], q->read_spread[2]);
+        if (q->host_copy_gbs > 0 || q->host_read_gbs > 0)
+            printf("    host bound (%d threads, same bytes): copy %.1f / %.1f / %.1f GB/s, read %.1f / %.1f / %.1f "
+                   "GB/s; device bandwidth %.1f GB/s %s\n",
+                   q->host_threads, q->host_copy_spread[0], q->host_copy_spread[1], q->host_copy_spread[2],
+                   q->host_read_spread[0], q->host_read_spread[1], q->host_read_spread[2], q->bandwidth_gbs,
+                   q->bw_capped ? "(capped to the host bound)" : "(within the host bound)");
+        printf("    buffers %.0f MiB, last-level cache %.1f MiB (%s); timing: %s\n", q->buffer_mib, q->llc_mib,
+               q->llc_source[0] ? q->llc_source : "unknown", q->timing[0] ? q->timing : "host wall clock");
+        if (q->recheck[0]) printf("    %s\n", q->recheck);
+        if (q->note[0]) printf("    note: %s\n", q->note);
         fflush(stdout);
     }
     if (json && sb_peak_write_json(p, n, json, &e) != SB_OK) {
