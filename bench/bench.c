@@ -487,43 +487,6 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     double lmin, lmax;
     sb_bench_summary(layer_ms, n, &lmin, &row->layer_ms, &lmax);
     sb_bench_summary(times, n, &row->ms_min, &row->ms_med, &row->ms_max);
-    /* phase split: separate profiled forwards, checked against their wall time */
-    for (int p = 0; p < SB_PHASE_COUNT; p++) row->phase_ms[p] = NAN;
-    row->unattributed_ms = row->gemm_gflop_s = NAN;
-    row->profiled_ms = row->device_span_ms = row->device_busy_ms = NAN;
-    row->split_ok = 0;
-    snprintf(row->split_note, sizeof row->split_note, "profiling off (--no-profile)");
-    if (o->profile) {
-        int np = n < 3 ? n : 3;
-        if (o->max_seconds > 0 && 3 * row->ms_med > 1e3 * o->max_seconds) np = 1; /* long forwards */
-        double phase[SB_PHASE_COUNT] = {0}, wall = 0, span = 0;
-        SB_TRY(sb_rt_set_profiling(m->rt, 1, e));
-        for (int i = 0; i < np; i++) {
-            sb_rt_profile_reset(m->rt);
-            double t0 = sb_bench_now_ms();
-            st = sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e);
-            wall += sb_bench_now_ms() - t0;
-            if (st != SB_OK) {
-                sb_rt_set_profiling(m->rt, 0, NULL);
-                goto done;
-            }
-            for (int p = 0; p < SB_PHASE_COUNT; p++) phase[p] += m->rt->phase_ms[p];
-            if (m->rt->prof_last_ns > m->rt->prof_first_ns)
-                span += (double)(m->rt->prof_last_ns - m->rt->prof_first_ns) * 1e-6;
-        }
-        SB_TRY(sb_rt_set_profiling(m->rt, 0, e));
-        double busy = 0;
-        for (int p = 0; p < SB_PHASE_COUNT; p++) busy += phase[p] / np;
-        row->profiled_ms = wall / np;
-        row->device_span_ms = span / np;
-        row->device_busy_ms = busy;
-        row->split_ok = sb_bench_split_check(row->profiled_ms, row->device_span_ms, busy, row->split_note,
-                                             sizeof row->split_note);
-        if (row->split_ok) {
-            for (int p = 0; p < SB_PHASE_COUNT; p++) row->phase_ms[p] = phase[p] / np;
-            row->unattributed_ms = row->profiled_ms > busy ? row->profiled_ms - busy : 0;
-        }
-    }
     /* activated tokens per sequence: exact when forced, else proportional */
     for (int b = 0; b < B; b++) {
         if (o->share >= 0) act[b] = sb_force_count(len[b], sb_force_threshold(o->share));
@@ -538,8 +501,102 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
         row->phase_gflop[p] = w.flops[p] * 1e-9;
         row->phase_gbytes[p] = w.bytes_phase[p] * 1e-9;
     }
-    double gemm_ms = row->phase_ms[SB_PHASE_PROJ]; /* whole CLBlast calls (gemm.c: marker span) */
-    row->gemm_gflop_s = row->split_ok && gemm_ms > 0 ? w.gemm_flops / (gemm_ms * 1e6) : NAN;
+    /* phase split: separate profiled forwards, checked against their wall time;
+     * serialised wall-clock forwards when the driver's events do not add up */
+    for (int p = 0; p < SB_PHASE_COUNT; p++) row->phase_ms[p] = NAN;
+    row->unattributed_ms = row->gemm_gflop_s = NAN;
+    row->profiled_ms = row->device_span_ms = row->device_busy_ms = NAN;
+    row->split_ok = 0;
+    snprintf(row->split_note, sizeof row->split_note, "profiling off (--no-profile)");
+    snprintf(row->split_source, sizeof row->split_source, "none");
+    snprintf(row->events_note, sizeof row->events_note, "not tried");
+    if (o->profile) {
+        int np = n < 3 ? n : 3;
+        if (o->max_seconds > 0 && 3 * row->ms_med > 1e3 * o->max_seconds) np = 1; /* long forwards */
+        double phase[SB_PHASE_COUNT] = {0}, wall = 0, span = 0;
+        int ev_ok = 0;
+        if (o->phase_timing != SB_BENCH_TIMING_WALL) {
+            SB_TRY(sb_rt_set_profiling(m->rt, 1, e));
+            for (int i = 0; i < np; i++) {
+                sb_rt_profile_reset(m->rt);
+                double t0 = sb_bench_now_ms();
+                st = sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e);
+                wall += sb_bench_now_ms() - t0;
+                if (st != SB_OK) {
+                    sb_rt_set_profiling(m->rt, 0, NULL);
+                    goto done;
+                }
+                for (int p = 0; p < SB_PHASE_COUNT; p++) phase[p] += m->rt->phase_ms[p];
+                if (m->rt->prof_last_ns > m->rt->prof_first_ns)
+                    span += (double)(m->rt->prof_last_ns - m->rt->prof_first_ns) * 1e-6;
+            }
+            SB_TRY(sb_rt_set_profiling(m->rt, 0, e));
+            double busy = 0;
+            for (int p = 0; p < SB_PHASE_COUNT; p++) busy += phase[p] / np;
+            row->profiled_ms = wall / np;
+            row->device_span_ms = span / np;
+            row->device_busy_ms = busy;
+            ev_ok = sb_bench_split_check(row->profiled_ms, row->device_span_ms, busy, row->events_note,
+                                         sizeof row->events_note);
+            if (ev_ok) {
+                for (int p = 0; p < SB_PHASE_COUNT; p++) row->phase_ms[p] = phase[p] / np;
+                row->unattributed_ms = row->profiled_ms > busy ? row->profiled_ms - busy : 0;
+                double gms = row->phase_ms[SB_PHASE_PROJ];
+                row->gemm_gflop_s = gms > 0 ? w.gemm_flops / (gms * 1e6) : NAN;
+                row->split_ok = 1;
+                double rate;
+                char why[200];
+                int over = sb_bench_over_peak(row, o->peak_gflops, &rate, why, sizeof why);
+                if (over >= 0 && over < SB_PHASE_COUNT + 1) { /* the forward's own rate is wall clock */
+                    snprintf(row->events_note, sizeof row->events_note, "%s: the driver's event timestamps are "
+                             "unusable", why);
+                    ev_ok = 0;
+                }
+            }
+            if (ev_ok) {
+                snprintf(row->split_note, sizeof row->split_note, "ok");
+                snprintf(row->split_source, sizeof row->split_source, "events");
+            } else {
+                for (int p = 0; p < SB_PHASE_COUNT; p++) row->phase_ms[p] = NAN;
+                row->unattributed_ms = row->gemm_gflop_s = NAN;
+                row->split_ok = 0;
+                snprintf(row->split_note, sizeof row->split_note, "%s", row->events_note);
+            }
+        }
+        if (!ev_ok && o->phase_timing != SB_BENCH_TIMING_EVENTS) {
+            /* serialised wall clock: the queue is finished at every phase change */
+            for (int p = 0; p < SB_PHASE_COUNT; p++) phase[p] = 0;
+            wall = 0;
+            for (int i = 0; i < np; i++) {
+                SB_TRY(sb_rt_set_serial(m->rt, 1, e));
+                double t0 = sb_bench_now_ms();
+                st = sb_model_impl_forward(m, B, o->L, xin, idin, o->lengths, out, e);
+                sb_rt_serial_flush(m->rt);
+                wall += sb_bench_now_ms() - t0;
+                for (int p = 0; p < SB_PHASE_COUNT; p++) phase[p] += m->rt->serial_ms[p];
+                sb_status s2 = sb_rt_set_serial(m->rt, 0, st == SB_OK ? e : NULL);
+                if (st == SB_OK) st = s2;
+                if (st != SB_OK) goto done;
+            }
+            double busy = 0;
+            for (int p = 0; p < SB_PHASE_COUNT; p++) {
+                row->phase_ms[p] = phase[p] / np;
+                busy += row->phase_ms[p];
+            }
+            row->profiled_ms = wall / np;
+            row->device_span_ms = NAN; /* no driver clock */
+            row->device_busy_ms = busy;
+            row->unattributed_ms = row->profiled_ms > busy ? row->profiled_ms - busy : 0;
+            double gms = row->phase_ms[SB_PHASE_PROJ];
+            row->gemm_gflop_s = gms > 0 ? w.gemm_flops / (gms * 1e6) : NAN;
+            row->split_ok = busy > 0;
+            snprintf(row->split_note, sizeof row->split_note, "%s",
+                     row->split_ok ? "ok" : "no phase time in the serialised forwards");
+            snprintf(row->split_source, sizeof row->split_source, "wall-serialised");
+            if (o->phase_timing == SB_BENCH_TIMING_WALL)
+                snprintf(row->events_note, sizeof row->events_note, "not tried (--phase-timing wall)");
+        }
+    }
     row->gbytes = w.bytes * 1e-9;
     row->gb_s = w.bytes / (row->ms_med * 1e6);
     row->peak_bytes = (double)peak;
@@ -595,7 +652,7 @@ static sb_status first_vs_steady(const char *path, const char *device, const cha
     double t0 = sb_bench_now_ms();
     SB_TRY(sb_model_impl_create(path, &ro, &m, e));
     *load_ms = sb_bench_now_ms() - t0;
-    sb_bench_run_opt o = {1, L, NULL, NULL, NULL, -1, 0, 1, 0, 0};
+    sb_bench_run_opt o = {1, L, NULL, NULL, NULL, -1, 0, 1, 0, 0, SB_BENCH_TIMING_AUTO, 0};
     SB_TRY(make_inputs(m, &o, &x, &ids, e));
     size_t per = m->cfg.task == SB_TASK_CLASSIFY ? 1 : (size_t)L;
     out = malloc(per * (size_t)m->cfg.d_output * sizeof *out);
@@ -661,9 +718,17 @@ int sb_bench_split_check(double wall_ms, double span_ms, double busy_ms, char *w
                  span_ms, wall_ms);
         return 0;
     }
+    if (busy_ms < 0.9 * wall_ms) {
+        snprintf(why, cap, "profiled phases sum to %.3g%% of the wall time (%.4g of %.4g ms, more than 10 %% "
+                 "off): the driver's event timestamps do not account for the forward",
+                 100 * busy_ms / wall_ms, busy_ms, wall_ms);
+        return 0;
+    }
     snprintf(why, cap, "ok");
     return 1;
 }
+
+static const char *const phase_label[SB_PHASE_COUNT] = {"other", "ema", "gate", "proj", "attn"};
 
 void sb_bench_row_init(sb_bench_row *r) {
     memset(r, 0, sizeof *r);
@@ -673,6 +738,41 @@ void sb_bench_row_init(sb_bench_row *r) {
     r->profiled_ms = r->device_span_ms = r->device_busy_ms = NAN;
     r->ai = r->roofline_bound = r->roofline_pct = NAN;
     snprintf(r->split_note, sizeof r->split_note, "not measured");
+    snprintf(r->split_source, sizeof r->split_source, "none");
+    snprintf(r->events_note, sizeof r->events_note, "not tried");
+}
+
+int sb_bench_over_peak(const sb_bench_row *r, double gflops, double *rate, char *why, size_t cap) {
+    double dummy;
+    if (!rate) rate = &dummy;
+    *rate = NAN;
+    if (why && cap) why[0] = '\0';
+    if (!(gflops > 0) || !isfinite(gflops)) return -1;
+    if (r->split_ok) {
+        for (int p = 0; p < SB_PHASE_COUNT; p++) {
+            double g = r->phase_ms[p] > 0 ? r->phase_gflop[p] / (r->phase_ms[p] * 1e-3) : NAN;
+            if (g > gflops) {
+                *rate = g;
+                if (why) snprintf(why, cap, "%s at %.4g GFLOP/s would exceed the measured fp32 peak %.4g GFLOP/s",
+                                  phase_label[p], g, gflops);
+                return p;
+            }
+        }
+        if (r->gemm_gflop_s > gflops) {
+            *rate = r->gemm_gflop_s;
+            if (why) snprintf(why, cap, "GEMM at %.4g GFLOP/s would exceed the measured fp32 peak %.4g GFLOP/s",
+                              r->gemm_gflop_s, gflops);
+            return SB_PHASE_COUNT;
+        }
+    }
+    double fw = r->ms_med > 0 ? r->gflop / (r->ms_med * 1e-3) : NAN;
+    if (fw > gflops) {
+        *rate = fw;
+        if (why) snprintf(why, cap, "the forward at %.4g GFLOP/s (wall clock) exceeds the measured fp32 peak "
+                          "%.4g GFLOP/s", fw, gflops);
+        return SB_PHASE_COUNT + 1;
+    }
+    return -1;
 }
 
 static void note_add(sb_bench_row *r, const char *what) {
@@ -680,7 +780,6 @@ static void note_add(sb_bench_row *r, const char *what) {
     snprintf(r->roofline_note + n, sizeof r->roofline_note - n, "%s%s", n ? "; " : "", what);
 }
 
-static const char *const phase_label[SB_PHASE_COUNT] = {"other", "ema", "gate", "proj", "attn"};
 
 void sb_bench_roofline(sb_bench_row *r, double gflops, double gbs) {
     char buf[200];
@@ -703,10 +802,13 @@ void sb_bench_roofline(sb_bench_row *r, double gflops, double gbs) {
                 if (r->phase_gflop_s[p] > gflops) bad = p;
             if (bad >= 0 || r->gemm_gflop_s > gflops) {
                 snprintf(r->split_note, sizeof r->split_note,
-                         "%s at %.4g GFLOP/s would exceed the measured fp32 peak %.4g GFLOP/s: the "
-                         "driver's event timestamps are unusable",
+                         "%s at %.4g GFLOP/s would exceed the measured fp32 peak %.4g GFLOP/s: %s",
                          bad >= 0 ? phase_label[bad] : "GEMM",
-                         bad >= 0 ? r->phase_gflop_s[bad] : r->gemm_gflop_s, gflops);
+                         bad >= 0 ? r->phase_gflop_s[bad] : r->gemm_gflop_s, gflops,
+                         strcmp(r->split_source, "wall-serialised")
+                             ? "the driver's event timestamps are unusable"
+                             : "a serialised wall-clock phase beat the peak (the peak is low or the work "
+                               "model counts more than runs)");
                 r->split_ok = 0;
                 for (int p = 0; p < SB_PHASE_COUNT; p++) r->phase_ms[p] = r->phase_gflop_s[p] = NAN;
                 r->unattributed_ms = r->gemm_gflop_s = NAN;

@@ -85,6 +85,7 @@ typedef struct sb_bench_opts {
     int quad_max_len;
     uint64_t seed;                 /* weights seed */
     int gemm_tune;                 /* 1: the library's tuned CLBlast parameters; 0: CLBlast's own */
+    int phase_timing;              /* SB_BENCH_TIMING_* (--phase-timing auto|events|wall) */
     int driver_cache;              /* 1: the OpenCL driver's own kernel cache as configured;
                                     * 0: off (PoCL: POCL_KERNEL_CACHE=0) */
     sb_config cfg;                 /* the random model's config */
@@ -176,7 +177,13 @@ typedef struct sb_bench_row {
                             * calls timed from a marker before each, plus bias ops) */
     int split_ok;
     char split_note[SB_BENCH_STR]; /* "ok" or why the split is unavailable */
-    double profiled_ms, device_span_ms, device_busy_ms; /* means per profiled forward */
+    /* where the split came from: "events" (driver event profiling), "wall-serialised"
+     * (host clock, the queue finished at every phase change: sb_rt_set_serial) or
+     * "none"; events_note: "ok", why the driver's events were not used, or "not tried" */
+    char split_source[24];
+    char events_note[SB_BENCH_STR];
+    double profiled_ms, device_span_ms, device_busy_ms; /* means per profiled (or serialised)
+                                                         * forward; span NaN when serialised */
     double gbytes, gb_s;   /* estimated traffic, / ms_med */
     /* Work model per phase and rooflines (sb_bench_roofline); rates and shares
      * NaN when unavailable (no peak, no split, above the measured peak). */
@@ -247,11 +254,21 @@ typedef struct sb_bench_run_opt {
     double max_seconds;       /* cap on the timed repeats of one point (0 = none) */
     int profile;              /* after the timed forwards, up to 3 profiled ones for the
                                * phase split (the timed ones never run with profiling) */
+    int phase_timing;         /* SB_BENCH_TIMING_*: where the split comes from */
+    double peak_gflops;       /* the device's fp32 peak (<= 0: unknown): an event split with a
+                               * phase above it is not used */
 } sb_bench_run_opt;
+
+/* Phase-split timing: AUTO = driver events when they account for the forward
+ * (sb_bench_split_check, no phase above the peak), else serialised wall clock;
+ * EVENTS = events only (no split when they fail); WALL = serialised wall clock. */
+enum { SB_BENCH_TIMING_AUTO = 0, SB_BENCH_TIMING_EVENTS = 1, SB_BENCH_TIMING_WALL = 2 };
 
 /* Warm up, then time `repeats` forwards of m with profiling off (fewer when
  * one forward takes longer than max_seconds / repeats; at least one); then,
- * when o->profile, up to 3 forwards with profiling on for the phase split.
+ * when o->profile, up to 3 forwards with profiling on for the phase split and,
+ * when their events do not account for the forward (o->phase_timing), up to 3
+ * serialised wall-clock forwards instead (split_source says which).
  * Fills the timing, share, work, phase and memory fields of row (not the
  * device/method fields, not the rooflines). */
 sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row *row, sb_err *e);
@@ -278,8 +295,8 @@ void sb_bench_row_init(sb_bench_row *r);
 /* Does the profiled device timeline account for the wall time? Means per
  * profiled forward: wall_ms (host clock), span_ms (first kernel start to last
  * kernel end, the driver's clock), busy_ms (sum of the phase times). Returns 1
- * when span <= 1.05 wall, busy <= 1.02 span and span >= 0.5 wall; else 0 with
- * the reason in why. */
+ * when span <= 1.05 wall, busy <= 1.02 span, span >= 0.5 wall and the phases
+ * sum to at least 90 % of the wall time; else 0 with the reason in why. */
 int sb_bench_split_check(double wall_ms, double span_ms, double busy_ms, char *why, size_t cap);
 /* From the row's work model per phase (phase_gflop, phase_gbytes, gflop,
  * gbytes, set by sb_bench_run): arithmetic intensities, per-phase rates (when
@@ -288,6 +305,12 @@ int sb_bench_split_check(double wall_ms, double span_ms, double busy_ms, char *w
  * the reason in roofline_note; a per-phase or GEMM rate above the fp32 peak
  * marks the split unusable. */
 void sb_bench_roofline(sb_bench_row *r, double gflops, double gbs);
+/* The first rate of the row above the fp32 peak gflops: a phase (0 ..
+ * SB_PHASE_COUNT-1, from phase_gflop / phase_ms), the GEMM rate
+ * (SB_PHASE_COUNT) or the whole forward (SB_PHASE_COUNT + 1, wall clock);
+ * -1 when none (or no peak). Phases and GEMM count only when split_ok. The
+ * rate goes to *rate, a sentence to why. */
+int sb_bench_over_peak(const sb_bench_row *r, double gflops, double *rate, char *why, size_t cap);
 
 /* The host's 1-minute load average (/proc/loadavg), -1 when unknown. */
 double sb_bench_load_avg(void);

@@ -214,6 +214,21 @@ static cJSON *json_row(jctx *j, const sb_bench_row *r) {
     jnumn(j, o, "unattributed_ms", r->unattributed_ms);
     jstr(j, o, "phase_split", r->split_note);
     if (!cJSON_AddBoolToObject(o, "phase_split_ok", r->split_ok)) j->bad++;
+    jstr(j, o, "phase_timing", r->split_ok ? r->split_source : "none");
+    jstr(j, o, "phase_timing_events", r->events_note);
+    {
+        cJSON *ts = cJSON_AddObjectToObject(o, "timing_sources");
+        if (!ts) j->bad++;
+        else {
+            int dec = !strcmp(r->method, "decode");
+            jstr(j, ts, "ms", dec ? "host wall clock per decode step" : "host wall clock, unprofiled queue");
+            jstr(j, ts, "phase_ms", !r->split_ok ? "none"
+                                    : !strcmp(r->split_source, "events")
+                                        ? "driver event profiling (checked against the wall clock)"
+                                        : "host wall clock, queue finished at every phase change (serialised)");
+            jstr(j, ts, "roofline", dec ? "none" : "seqboat peak: host wall clock around clFinish");
+        }
+    }
     jnumn(j, o, "profiled_ms", r->profiled_ms);
     jnumn(j, o, "device_span_ms", r->device_span_ms);
     jnumn(j, o, "device_busy_ms", r->device_busy_ms);
@@ -299,6 +314,8 @@ sb_status sb_bench_write_json(const sb_bench_report *r, const char *path, sb_err
     jnum(&j, h, "repeats", r->repeats);
     jnum(&j, h, "ranks", r->ranks);
     jstr(&j, h, "flop_model", "see bench/README.md (runtime/bench.h)");
+    jstr(&j, h, "timing", "ms_*, tokens_per_s, gflop_per_s: host wall clock on an unprofiled queue; phase_ms: "
+                          "see each result's phase_timing; peaks: seqboat peak (host wall clock around clFinish)");
     cJSON *cfg = json_config(&j, &r->cfg);
     if (!cfg || !cJSON_AddItemToObject(root, "config", cfg)) {
         cJSON_Delete(cfg);
@@ -329,7 +346,7 @@ const char *const sb_bench_csv_columns[] = {
     "build_cold_ms", "build_warm_ms", "load_avg", "prefill_ms", "arithmetic_intensity",
     "roofline_bound_gflop_per_s", "roofline_pct", "other_roofline_pct", "ema_roofline_pct",
     "gate_roofline_pct", "proj_roofline_pct", "attn_roofline_pct", "other_ai", "ema_ai", "gate_ai",
-    "proj_ai", "attn_ai", "peak_fp32_gflops", "peak_bandwidth_gbs", "phase_split", "roofline_note",
+    "proj_ai", "attn_ai", "peak_fp32_gflops", "peak_bandwidth_gbs", "phase_split", "phase_timing", "roofline_note",
     "status", "host", "rank", NULL};
 
 /* ",value" or "," when unavailable. */
@@ -422,6 +439,8 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
         csv_num(f, d && d->has_peak ? d->peak.bandwidth_gbs : NAN);
         fputc(',', f);
         csv_str(f, w->split_note);
+        fputc(',', f);
+        csv_str(f, w->split_ok ? w->split_source : "none");
         fputc(',', f);
         csv_str(f, w->roofline_note);
         fputc(',', f);

@@ -643,17 +643,18 @@ done:
     return st;
 }
 
-/* A short re-check of a cached peak: the cached fp32 variant (~target / 2 per
- * launch, best of 3) and the read kernel at the cached width on buffers of
+/* A short re-check of a cached peak: the cached fp32 variant (launches of
+ * the measurement's target length, best of 3) and the read kernel at the cached width on buffers of
  * the cached size (best of 2). */
-static sb_status recheck(sb_rt *rt, const sb_peak *c, double *gflops, double *gbs, sb_err *e) {
+static sb_status recheck(sb_rt *rt, const sb_peak *c, double target_ms, double *gflops, double *gbs,
+                         sb_err *e) {
     sb_status st = SB_OK;
     fma_run f;
     cl_mem a = NULL, b = NULL;
     memset(&f, 0, sizeof f);
     *gflops = *gbs = NAN;
     if (c->fp32_width >= 1 && c->fp32_accumulators >= 4) {
-        SB_TRY(fma_setup(rt, c->fp32_width, c->fp32_accumulators, 25.0, &f, e));
+        SB_TRY(fma_setup(rt, c->fp32_width, c->fp32_accumulators, target_ms, &f, e));
         SB_TRY(fma_time(rt, &f, 3, NULL, gflops, e));
     }
     if (c->buffer_mib >= 1 && c->read_width >= 1) {
@@ -751,6 +752,8 @@ sb_status sb_peak_get_cfg(const char *spec, int cache, int progress, const sb_pe
     sb_status st = SB_OK;
     sb_rt *rt = NULL;
     char path[600], recheck_note[320] = "";
+    double probe_g = NAN;
+    int probe_w = 0, probe_acc = 0;
     sb_peak_cfg cfg;
     if (cfg_in) cfg = *cfg_in;
     else sb_peak_cfg_default(&cfg);
@@ -770,7 +773,7 @@ sb_status sb_peak_get_cfg(const char *spec, int cache, int progress, const sb_pe
         if (ok) { /* a cache is re-checked before it is trusted */
             double g = NAN, b = NAN;
             char why[256];
-            SB_TRY(recheck(rt, &c, &g, &b, e));
+            SB_TRY(recheck(rt, &c, cfg.target_ms, &g, &b, e));
             if (!sb_peak_recheck_verdict(&c, g, b, why, sizeof why)) {
                 *p = c;
                 p->index = rt->dev.index; /* indices change with the platforms visible */
@@ -781,12 +784,23 @@ sb_status sb_peak_get_cfg(const char *spec, int cache, int progress, const sb_pe
                 goto done;
             }
             snprintf(recheck_note, sizeof recheck_note, "measured again: %.280s", why);
+            probe_g = g;
+            probe_w = c.fp32_width;
+            probe_acc = c.fp32_accumulators;
             if (progress) fprintf(stderr, "peak: device %d: cached peak rejected (%s): measuring again\n",
                                   rt->dev.index, why);
         }
     }
     SB_TRY(measure_rt(rt, &cfg, progress, p, e));
     snprintf(p->recheck, sizeof p->recheck, "%s", recheck_note);
+    if (probe_g > p->fp32_gflops) { /* the re-check is a measurement too: the best one stands */
+        note_add(p, "fp32 %.1f GFLOP/s from the re-check kept (the rounds ran lower)", probe_g);
+        p->fp32_gflops = probe_g;
+        p->fp32_width = probe_w;
+        p->fp32_accumulators = probe_acc;
+        int slot = width_slot(probe_w);
+        if (probe_g > p->fp32_by_width[slot]) p->fp32_by_width[slot] = probe_g;
+    }
     if (path[0]) {
         snprintf(p->cache_file, sizeof p->cache_file, "%s", path);
         cJSON *o = sb_peak_to_json(p);

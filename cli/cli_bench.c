@@ -45,6 +45,10 @@ static const char bench_usage[] =
     "  --no-build-time         skip the cold/warm program build measurement\n"
     "  --no-profile            no profiled forwards (no phase split; timed forwards\n"
     "                          never run with profiling)\n"
+    "  --phase-timing auto|events|wall\n"
+    "                          phase split from the driver's events, or from the host\n"
+    "                          clock with the queue finished at every phase change\n"
+    "                          (auto: events when they add up, else wall; default)\n"
     "  --driver-cache on|off   off: also turn PoCL's own kernel cache off (POCL_KERNEL_CACHE=0)\n"
     "  --no-gemm-tune          CLBlast's own parameters, not the library's tuned ones\n"
     "                          (runtime/gemm_tune.c; same as SEQBOAT_GEMM_TUNE=off)\n"
@@ -58,7 +62,7 @@ enum {
     B_D_HIDDEN, B_D_EMA, B_WINDOW, B_LAYERS, B_D_INPUT, B_D_OUTPUT, B_MAX_POSITIONS, B_TRUNCATION,
     B_BIDIRECTIONAL, B_SOFTMAX, B_ROTARY, B_POSTNORM, B_BATCHNORM, B_MODEL, B_INPUT, B_WARMUP,
     B_REPEATS, B_MAX_SECONDS, B_QUAD_MAX_LEN, B_QUAD_BUDGET_S, B_JSON, B_CSV, B_SAVE_MODEL, B_SEED,
-    B_NO_BUILD_TIME, B_NO_PROFILE, B_DRIVER_CACHE, B_NO_GEMM_TUNE, B_QUIET, B_REPORT, B_NO_ROOFLINE
+    B_NO_BUILD_TIME, B_NO_PROFILE, B_DRIVER_CACHE, B_NO_GEMM_TUNE, B_QUIET, B_REPORT, B_NO_ROOFLINE, B_PHASE_TIMING
 };
 
 static const struct option bench_options[] = {
@@ -101,6 +105,7 @@ static const struct option bench_options[] = {
     {"quiet", no_argument, NULL, B_QUIET},
     {"report", required_argument, NULL, B_REPORT},
     {"no-roofline", no_argument, NULL, B_NO_ROOFLINE},
+    {"phase-timing", required_argument, NULL, B_PHASE_TIMING},
     {"help", no_argument, NULL, CLI_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -108,6 +113,7 @@ static const struct option bench_options[] = {
 /* 0, 1 after --help, or -1 after a message (bad command line). */
 static int parse(int argc, char **argv, bench_opts *o) {
     static const char *const on_off[] = {"off", "on", NULL};
+    static const char *const timings[] = {"auto", "events", "wall", NULL}; /* SB_BENCH_TIMING_* */
     sb_bench_opts_default(o);
     sb_config *c = &o->cfg;
     cli_parser p;
@@ -165,6 +171,10 @@ static int parse(int argc, char **argv, bench_opts *o) {
         case B_QUIET: o->quiet = 1; break;
         case B_REPORT: o->report = v; break;
         case B_NO_ROOFLINE: o->roofline = 0; break;
+        case B_PHASE_TIMING:
+            bad = cli_parse_choice(cmd, n, v, timings, &choice);
+            o->phase_timing = choice;
+            break;
         case CLI_HELP: return 1;
         default: bad = 1;
         }
@@ -176,10 +186,13 @@ static int parse(int argc, char **argv, bench_opts *o) {
 }
 
 static void print_header(void) {
-    printf("%-3s %-9s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8s %5s\n",
+    printf("timing: ms, tokens/s, GFLOP/s = host wall clock, unprofiled queue; roofs = seqboat peak (host wall "
+           "clock around clFinish); phase shares = column 'split' (events: driver event profiling; wall: host "
+           "clock, queue finished at every phase change)\n");
+    printf("%-3s %-9s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8s %5s %-6s\n",
            "dev", "method", "L", "share", "act", "ms min / median / max", "tokens/s", "GFLOP/s", "ema%",
            "gate%", "proj%", "attn%", "oth%", "gap%", "GEMM GF/s", "GB/s", "AI", "roof%",
-           "roof% e/g/p/a/o", "peak MiB", "load");
+           "roof% e/g/p/a/o", "peak MiB", "load", "split");
 }
 
 /* v with the given width and precision, or a dash when unavailable. */
@@ -226,15 +239,24 @@ static void print_row(const sb_bench_row *r) {
             if (n >= sizeof roof) break;
         }
     }
-    printf("%-3d %-9s %8d %5s %6.3f %27s %10.0f %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8.1f %5.1f\n",
+    const char *src = !r->split_ok ? "-" : !strcmp(r->split_source, "events") ? "events" : "wall";
+    printf("%-3d %-9s %8d %5s %6.3f %27s %10.0f %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8.1f %5.1f %-6s\n",
            r->device_index, r->method, r->L, sh, r->share, ms, r->tokens_per_s,
            num(b[0], 24, 7, 1, r->gflop_s), num(b[1], 24, 5, 1, pc[SB_PHASE_EMA]),
            num(b[2], 24, 5, 1, pc[SB_PHASE_GATE]), num(b[3], 24, 5, 1, pc[SB_PHASE_PROJ]),
            num(b[4], 24, 5, 1, pc[SB_PHASE_ATTN]), num(b[5], 24, 5, 1, pc[SB_PHASE_OTHER]),
            num(b[6], 24, 5, 1, gap), num(b[7], 24, 8, 1, r->gemm_gflop_s), num(b[8], 24, 7, 1, r->gb_s),
            num(b[9], 24, 6, 1, r->ai), num(b[10], 24, 5, 1, r->roofline_pct), roof,
-           r->peak_bytes / 1048576.0, r->load_avg);
+           r->peak_bytes / 1048576.0, r->load_avg, src);
     if (!r->split_ok) printf("    phase split unavailable: %s\n", r->split_note);
+    else if (!strcmp(r->split_source, "wall-serialised"))
+        printf("    phase split: host wall clock, queue finished at every phase change: phases %.1f of %.1f ms "
+               "(%.1f%%), unserialised median %.1f ms; driver events: %s\n",
+               r->device_busy_ms, r->profiled_ms, 100 * r->device_busy_ms / r->profiled_ms, r->ms_med,
+               r->events_note);
+    else
+        printf("    phase split: driver events: phases %.1f of %.1f ms (%.1f%%)\n", r->device_busy_ms,
+               r->profiled_ms, 100 * r->device_busy_ms / r->profiled_ms);
     if (r->roofline_note[0]) printf("    roofline: %s\n", r->roofline_note);
     fflush(stdout);
 }
@@ -253,7 +275,13 @@ typedef struct sweep {
     int quad_W;
     sb_input *in;                 /* --input, or NULL */
     int point, n_points;
-    const sb_bench_device *dev;   /* the device being benched (its peaks) */
+    sb_bench_device *dev;         /* the device being benched (its peaks) */
+    int dev_slot;                 /* its entry in rep->dev */
+    const char *spec;             /* its selection */
+    int peak_remeasured;          /* the peak was measured again during this device's sweep */
+    sb_bench_row *raw;            /* this device's rows before their rooflines, */
+    int *raw_at;                  /* at these indices of rep->rows */
+    int n_raw, cap_raw;
 } sweep;
 
 static void progress(sweep *s, const sb_device_info *d, const char *method, int L, double share) {
@@ -263,6 +291,59 @@ static void progress(sweep *s, const sb_device_info *d, const char *method, int 
                            s->n_points, d->index, method, L);
     else fprintf(stderr, "bench: [%d/%d] device %d %s L=%d share=%.2f\n", s->point, s->n_points,
                  d->index, method, L, share);
+}
+
+/* A row's copy before its rooflines (recomputed when the peak is measured again). */
+static void keep_raw(sweep *s, const sb_bench_row *row) {
+    if (s->n_raw == s->cap_raw) {
+        int cap = s->cap_raw ? 2 * s->cap_raw : 16;
+        sb_bench_row *r = realloc(s->raw, (size_t)cap * sizeof *r);
+        if (r) s->raw = r;
+        int *a = r ? realloc(s->raw_at, (size_t)cap * sizeof *a) : NULL;
+        if (!r || !a) return; /* no recomputation for this row */
+        s->raw_at = a;
+        s->cap_raw = cap;
+    }
+    s->raw[s->n_raw] = *row;
+    s->raw_at[s->n_raw++] = s->rep->n_rows; /* the index it is about to get */
+}
+
+/* A trusted rate above the device's peak (a phase of a usable split, the GEMM
+ * rate, the whole forward): the peak is stale or was measured in a busy
+ * moment; measure it again (once per device), and redo the rooflines of the
+ * device's earlier rows against it. */
+static void check_peak(sweep *s, const sb_bench_row *row) {
+    sb_bench_device *d = s->dev;
+    if (!d || !d->has_peak || s->peak_remeasured) return;
+    char why[256];
+    double rate;
+    if (sb_bench_over_peak(row, d->peak.fp32_gflops, &rate, why, sizeof why) < 0) return;
+    s->peak_remeasured = 1;
+    printf("    peak check: %s (phase split: %s): measuring the peak again\n", why, row->split_source);
+    fflush(stdout);
+    sb_peak np;
+    sb_err e;
+    sb_err_clear(&e);
+    if (sb_peak_get(s->spec, SB_PEAK_CACHE_REFRESH, !s->o->quiet, &np, &e) != SB_OK) {
+        fprintf(stderr, "seqboat bench: measuring the peak of device %d again: %s\n", d->index, e.msg);
+        return;
+    }
+    snprintf(np.recheck, sizeof np.recheck, "measured again during the bench: %.250s", why);
+    printf("device %d %s: peak fp32 %.1f GFLOP/s (was %.1f), memory %.1f GB/s (was %.1f): measured again\n",
+           d->index, d->name, np.fp32_gflops, d->peak.fp32_gflops, np.bandwidth_gbs, d->peak.bandwidth_gbs);
+    d->peak = np;
+    if (s->dev_slot >= 0 && s->dev_slot < s->rep->n_dev) s->rep->dev[s->dev_slot].peak = np;
+    for (int i = 0; i < s->n_raw; i++) {
+        int at = s->raw_at[i];
+        if (at < 0 || at >= s->rep->n_rows) continue;
+        sb_bench_row r = s->raw[i];
+        snprintf(r.node, sizeof r.node, "%s", s->rep->rows[at].node);
+        r.rank = s->rep->rows[at].rank;
+        sb_bench_roofline(&r, np.fp32_gflops, np.bandwidth_gbs);
+        s->rep->rows[at] = r;
+    }
+    if (s->n_raw) printf("    (the rooflines of the %d row(s) above are recomputed against it in the reports)\n",
+                         s->n_raw);
 }
 
 /* One point: fills and records a row (status ok / error / skipped). */
@@ -283,13 +364,18 @@ static void run_point(sweep *s, sb_model_impl *m, const sb_device_info *d, const
         sb_err_clear(&e);
         sb_bench_run_opt ro = {row.B, L, s->in ? s->in->lengths : NULL, s->in ? s->in->x : NULL,
                                s->in ? s->in->ids : NULL, share, s->o->warmup, s->o->repeats,
-                               s->o->max_seconds, s->o->profile};
-        if (sb_bench_run(m, &ro, &row, &e) != SB_OK)
+                               s->o->max_seconds, s->o->profile, s->o->phase_timing,
+                               s->dev && s->dev->has_peak ? s->dev->peak.fp32_gflops : 0};
+        if (sb_bench_run(m, &ro, &row, &e) != SB_OK) {
             snprintf(row.status, sizeof row.status, "error: %.240s", e.msg);
-        else if (s->dev && s->dev->has_peak)
-            sb_bench_roofline(&row, s->dev->peak.fp32_gflops, s->dev->peak.bandwidth_gbs);
-        else
-            sb_bench_roofline(&row, 0, 0);
+        } else {
+            check_peak(s, &row);
+            keep_raw(s, &row);
+            if (s->dev && s->dev->has_peak)
+                sb_bench_roofline(&row, s->dev->peak.fp32_gflops, s->dev->peak.bandwidth_gbs);
+            else
+                sb_bench_roofline(&row, 0, 0);
+        }
     }
     print_row(&row);
     if (!sb_bench_report_add_row(s->rep, &row)) fprintf(stderr, "seqboat bench: out of memory\n");
@@ -372,6 +458,13 @@ static int bench_device(sweep *s, const sb_device_info *d) {
             printf("device %d %s: peak fp32 %.1f GFLOP/s, memory %.1f GB/s, transfer %.2f GB/s, launch %.1f us (%s)\n",
                    d->index, d->name, bd.peak.fp32_gflops, bd.peak.bandwidth_gbs, bd.peak.transfer_gbs,
                    bd.peak.launch_us, cached ? "cached" : "measured");
+            printf("    peak over %d rounds (min / median / max): fp32 %.1f / %.1f / %.1f GFLOP/s, read %.1f / %.1f / "
+                   "%.1f GB/s; host bound %.1f GB/s%s; %s\n",
+                   bd.peak.rounds, bd.peak.fp32_spread[0], bd.peak.fp32_spread[1], bd.peak.fp32_spread[2],
+                   bd.peak.read_spread[0], bd.peak.read_spread[1], bd.peak.read_spread[2],
+                   bd.peak.host_copy_gbs > bd.peak.host_read_gbs ? bd.peak.host_copy_gbs : bd.peak.host_read_gbs,
+                   bd.peak.bw_capped ? " (bandwidth capped to it)" : "", bd.peak.timing);
+            if (bd.peak.recheck[0]) printf("    %s\n", bd.peak.recheck);
         }
     }
     sb_rt_options ro = {spec, NULL, 0}; /* profiling is switched on for the phase split only */
@@ -385,6 +478,10 @@ static int bench_device(sweep *s, const sb_device_info *d) {
     snprintf(bd.gemm_params, sizeof bd.gemm_params, "%s", tuned ? tuned : "");
     sb_bench_report_add_device(s->rep, &bd);
     s->dev = &bd;
+    s->dev_slot = s->rep->n_dev - 1;
+    s->spec = spec;
+    s->peak_remeasured = 0;
+    s->n_raw = 0;
     print_header();
     if (s->in) {
         progress(s, d, "model", s->in->L, -1);
@@ -524,7 +621,10 @@ int cli_bench_ranked(int argc, char **argv, const cli_bench_ranks *br) {
     rep.seed = o.seed;
     rep.warmup = o.warmup;
     rep.repeats = o.repeats;
-    sweep s = {&o, &rep, NULL, NULL, 0, NULL, 0, 0, NULL};
+    sweep s;
+    memset(&s, 0, sizeof s);
+    s.o = &o;
+    s.rep = &rep;
     if (o.model) {
         sb_model_file *mf = NULL;
         if (sb_model_file_load(o.model, &mf, &e) != SB_OK) goto fail;
@@ -605,6 +705,8 @@ out:
     if (dir[0]) rmdir(dir);
     sb_input_free(&in);
     free(devs);
+    free(s.raw);
+    free(s.raw_at);
     sb_bench_report_free(&rep);
     return rc;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "program_cache.h"
 #include "rt.h"
 
@@ -246,8 +247,49 @@ sb_status sb_rt_track_event(sb_rt *rt, cl_event ev, sb_err *e) {
     return sb_rt_track_span(rt, NULL, ev, e);
 }
 
+/* ---- serialised wall-clock phases ---- */
+
+static double serial_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+void sb_rt_serial_charge(sb_rt *rt, double now_ms, int next) {
+    if (rt->serial_phase >= 0 && rt->serial_phase < SB_PHASE_COUNT && now_ms > rt->serial_t0_ms)
+        rt->serial_ms[rt->serial_phase] += now_ms - rt->serial_t0_ms;
+    rt->serial_t0_ms = now_ms;
+    rt->serial_phase = next;
+}
+
+/* Before a command of phase next: at a phase change, wait for the queue and charge. */
+static void serial_mark(sb_rt *rt, int next) {
+    if (!rt->serial || next == rt->serial_phase) return;
+    clFinish(rt->queue); /* an error shows again at the next call that checks */
+    sb_rt_serial_charge(rt, serial_now_ms(), next);
+}
+
+void sb_rt_serial_flush(sb_rt *rt) {
+    if (!rt->serial) return;
+    clFinish(rt->queue);
+    sb_rt_serial_charge(rt, serial_now_ms(), -1);
+}
+
+sb_status sb_rt_set_serial(sb_rt *rt, int on, sb_err *e) {
+    sb_status st = sb_rt_finish(rt, e);
+    if (st != SB_OK) return st;
+    if (on) {
+        for (int p = 0; p < SB_PHASE_COUNT; p++) rt->serial_ms[p] = 0;
+        rt->serial_t0_ms = serial_now_ms();
+    }
+    rt->serial_phase = -1;
+    rt->serial = on != 0;
+    return SB_OK;
+}
+
 cl_event sb_rt_marker(sb_rt *rt) {
     cl_event m = NULL;
+    serial_mark(rt, rt->phase); /* a library GEMM follows in rt->phase */
     if (!rt->profiling) return NULL;
     if (clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, &m) != CL_SUCCESS) return NULL;
     return m;
@@ -258,6 +300,7 @@ sb_status sb_rt_launch(sb_rt *rt, cl_kernel k, cl_uint dims, const size_t *gws, 
     for (cl_uint d = 0; d < dims; d++)
         if (gws[d] == 0) return SB_OK;
     cl_event ev = NULL;
+    serial_mark(rt, rt->phase);
     cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, gws, lws, 0, NULL,
                                         rt->profiling ? &ev : NULL);
     if (err != CL_SUCCESS) {
@@ -302,13 +345,17 @@ sb_status sb_rt_alloc(sb_rt *rt, size_t bytes, cl_mem *out, const char *what, sb
 
 sb_status sb_rt_write(sb_rt *rt, cl_mem m, size_t off, size_t bytes, const void *src, sb_err *e) {
     if (bytes == 0) return SB_OK;
+    serial_mark(rt, -1); /* blocking transfers: charged to no phase */
     cl_int err = clEnqueueWriteBuffer(rt->queue, m, CL_TRUE, off, bytes, src, 0, NULL, NULL);
+    if (rt->serial) sb_rt_serial_charge(rt, serial_now_ms(), -1);
     return err == CL_SUCCESS ? SB_OK : cl_fail(e, err, "clEnqueueWriteBuffer");
 }
 
 sb_status sb_rt_read(sb_rt *rt, cl_mem m, size_t off, size_t bytes, void *dst, sb_err *e) {
     if (bytes == 0) return SB_OK;
+    serial_mark(rt, -1); /* blocking transfers: charged to no phase */
     cl_int err = clEnqueueReadBuffer(rt->queue, m, CL_TRUE, off, bytes, dst, 0, NULL, NULL);
+    if (rt->serial) sb_rt_serial_charge(rt, serial_now_ms(), -1);
     return err == CL_SUCCESS ? SB_OK : cl_fail(e, err, "clEnqueueReadBuffer");
 }
 

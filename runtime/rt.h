@@ -107,6 +107,14 @@ typedef struct sb_rt {
     /* device timeline of the events collected since the last sb_rt_profile_reset:
      * earliest start and latest end (ns, the driver's clock; 0 = none yet) */
     cl_ulong prof_first_ns, prof_last_ns;
+    /* serialised wall-clock phase timing (bench; sb_rt_set_serial): when the
+     * phase changes at a launch, the queue is finished and the host time since
+     * the last mark is charged to the phase that ran; blocking transfers are
+     * charged to none (serial_phase -1) */
+    int serial;
+    int serial_phase;
+    double serial_t0_ms;
+    double serial_ms[SB_PHASE_COUNT];
     void (*release)(void);    /* NULL, or called last by sb_rt_free, after the context is
                                  released: set by the layer above that took a process-wide
                                  reference for this rt (ops/ops_rt.c: CLBlast's user count) */
@@ -180,6 +188,22 @@ cl_event sb_rt_marker(sb_rt *rt);
 sb_status sb_rt_set_profiling(sb_rt *rt, int on, sb_err *e);
 /* Zero phase_ms and the device timeline (prof_first_ns, prof_last_ns). */
 void sb_rt_profile_reset(sb_rt *rt);
+
+/* Serialised wall-clock phase timing, for drivers whose event timestamps do
+ * not account for the work: on (finishes the queue first) zeroes serial_ms
+ * and starts charging at the next launch; every launch in a new phase
+ * (sb_rt_launch, sb_rt_marker before a library GEMM) finishes the queue and
+ * charges the host time since the last mark to the previous phase; blocking
+ * reads and writes are charged to no phase. Off: stops. This serialises the
+ * queue (the device idles while the host enqueues): the figures are a split,
+ * not the speed of an unserialised forward. */
+sb_status sb_rt_set_serial(sb_rt *rt, int on, sb_err *e);
+/* Finish the queue and close the running interval (charged to its phase). */
+void sb_rt_serial_flush(sb_rt *rt);
+/* The accounting alone, with the clock given (tests feed made-up times):
+ * charge now_ms - serial_t0_ms to serial_phase (when >= 0), then the next
+ * interval starts at now_ms for phase next (-1 = none). */
+void sb_rt_serial_charge(sb_rt *rt, double now_ms, int next);
 
 /* Round n up to a multiple of m (m > 0). */
 static inline size_t sb_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
