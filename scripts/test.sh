@@ -40,6 +40,7 @@ ctest_all() {
 step ctest_all
 step sh scripts/ci_rusticl.sh
 step sh scripts/ci_oclgrind.sh
+step sh scripts/ci_gpu_paths.sh
 step sh scripts/ci_icds.sh
 step sh scripts/ci_package.sh
 step sh scripts/ci_python.sh

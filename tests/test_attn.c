@@ -289,16 +289,57 @@ START_TEST(test_step_softmax_rotary) {
 }
 END_TEST
 
+/* The kernel set of family SB_KSET_ATTN whose key starts (Z, H, W), or NULL. */
+static const sb_kset *attn_set(const sb_rt *rt, const sb_attn_cfg *c) {
+    for (int i = 0; i < rt->n_ksets; i++) {
+        const sb_kset *k = rt->ksets[i];
+        if (k->family == SB_KSET_ATTN && k->key[0] == c->Z && k->key[1] == c->H && k->key[2] == c->W &&
+            k->key[3] == (c->causal ? 1 : 0))
+            return k;
+    }
+    return NULL;
+}
+
+/* Launch data of an attention set (runtime/ops/attn.c: A_NT, A_TQ, A_TK first,
+ * A_USE_REG eighth). */
+#define AUX_NT 0
+#define AUX_TK 2
+#define AUX_USE_REG 7
+
 /* Pretend a small device: tiny work-groups and local memory force small
- * tiles, several feature slices and many tiles per window. */
-START_TEST(test_small_device_limits) {
+ * tiles, several feature slices and many tiles per window - in attn_window,
+ * the work-group kernel (SEQBOAT_ATTN=lds: on a CPU device the default is
+ * attn_reg, which has no tiles), then again with the device-class default. */
+static void small_device(const char *attn) {
+    if (attn) ck_assert_int_eq(setenv("SEQBOAT_ATTN", attn, 1), 0);
+    else unsetenv("SEQBOAT_ATTN");
     sb_rt *rt = tu_rt();
     rt->dev.max_wg = 8;
     rt->dev.local_mem = 4096;
     const int ragged[] = {5, 0, 61};
-    run_batch(rt, &(sb_attn_cfg){33, 45, 9, 1, 1, 0, 8}, 3, ragged, 3, 901);
-    run_batch(rt, &(sb_attn_cfg){34, 45, 9, 0, 0, 1, 8}, 3, ragged, 3, 902);
+    const sb_attn_cfg c1 = {33, 45, 9, 1, 1, 0, 8}, c2 = {34, 45, 9, 0, 0, 1, 8};
+    run_batch(rt, &c1, 3, ragged, 3, 901);
+    run_batch(rt, &c2, 3, ragged, 3, 902);
+    if (attn && !strcmp(attn, "lds")) {
+        const sb_attn_cfg *cs[2] = {&c1, &c2};
+        for (int i = 0; i < 2; i++) {
+            const sb_kset *k = attn_set(rt, cs[i]);
+            ck_assert_msg(k != NULL, "no attention kernel set for Z=%d", cs[i]->Z);
+            ck_assert_msg(k->aux[AUX_USE_REG] == 0, "Z=%d: attn_reg ran, not attn_window", cs[i]->Z);
+            ck_assert_msg(k->aux[AUX_NT] >= 1 && k->aux[AUX_NT] <= 8, "Z=%d: work-group %d > 8",
+                          cs[i]->Z, k->aux[AUX_NT]);
+            /* key tiles of at most the work-group: several per window of 9 */
+            ck_assert_msg(k->aux[AUX_TK] >= 1 && k->aux[AUX_TK] < 9, "Z=%d: key tile %d covers the window",
+                          cs[i]->Z, k->aux[AUX_TK]);
+        }
+    }
     sb_rt_free(rt);
+    unsetenv("SEQBOAT_ATTN");
+}
+
+START_TEST(test_small_device_limits) {
+    small_device("lds");
+    small_device(NULL);
 }
 END_TEST
 

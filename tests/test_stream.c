@@ -447,16 +447,23 @@ int main(void) {
     tcase_add_test(k, test_gau_step_softmax_rotary);
     suite_add_tcase(s, k);
     /* tag "large": the whole model per fixture, left out by the rusticl and
-     * Oclgrind CI steps (scripts/ci_rusticl.sh, ci_oclgrind.sh) */
+     * Oclgrind CI steps (scripts/ci_rusticl.sh, ci_oclgrind.sh). Test case
+     * "small_models" (tagged "large" as well): two short fixtures, the one
+     * with a sparse router among them, that scripts/ci_gpu_paths.sh runs
+     * under Oclgrind with the GPU-class kernels (CK_RUN_CASE=small_models). */
+    TCase *sm = tcase_create("small_models");
+    tcase_set_tags(sm, "large");
+    tcase_set_timeout(sm, 600);
+    tcase_add_test(sm, test_causal_relu2_layernorm);
+    tcase_add_test(sm, test_sparse_router);
+    suite_add_tcase(s, sm);
     TCase *t = tcase_create("large");
     tcase_set_tags(t, "large");
     tcase_set_timeout(t, 600);
-    tcase_add_test(t, test_causal_relu2_layernorm);
     tcase_add_test(t, test_causal_rotary);
     tcase_add_test(t, test_lm_tokens);
     tcase_add_test(t, test_extra_causal_cases);
     tcase_add_test(t, test_long_beyond_max_positions);
-    tcase_add_test(t, test_sparse_router);
     tcase_add_test(t, test_truncated_causal);
     tcase_add_test(t, test_two_streams_interleaved);
     tcase_add_test(t, test_stream_errors);

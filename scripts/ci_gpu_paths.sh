@@ -1,0 +1,17 @@
+#!/bin/sh
+# ci_gpu_paths.sh - the GPU-class kernels end to end on PoCL's CPU device:
+# scripts/gpu_check.sh --cpu --quick (selftest, peak, tune, a short bench) with
+# the fixtures, stream and block suites, every GPU-class kernel forced:
+# SEQBOAT_LINEAR=lds:64,64,16,4,4 (the local-memory GEMM with the NVIDIA/AMD
+# tiles), SEQBOAT_ATTN=lds (attn_window tiles), SEQBOAT_EMA=scan (the
+# three-pass scan), SEQBOAT_ROWS=wg (a work-group per row). Stream-vs-forward
+# equality (test_stream) is checked with these kernels too. About 1 minute.
+#   SEQBOAT_BUILD_DIR   build folder (default build)
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${SEQBOAT_BUILD_DIR:-build}
+sh scripts/icd_setup.sh "$BUILD/icd" >/dev/null
+OCL_ICD_VENDORS=$PWD/$BUILD/icd/pocl
+SEQBOAT_LINEAR=lds:64,64,16,4,4 SEQBOAT_ATTN=lds SEQBOAT_EMA=scan SEQBOAT_ROWS=wg
+export OCL_ICD_VENDORS SEQBOAT_LINEAR SEQBOAT_ATTN SEQBOAT_EMA SEQBOAT_ROWS
+exec sh scripts/gpu_check.sh --cpu --quick --budget 600 --tests 'test_(fixtures|stream|block)$' "$BUILD/gpu-paths"
