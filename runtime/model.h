@@ -49,7 +49,7 @@ typedef enum sb_step {
 
 /* Buffer ids of the activation plan. */
 enum {
-    B_INPAD, B_IDS, B_START, B_LEN, B_X, B_XN, B_MX, B_EMA_SCR, B_HXU, B_W, B_CIDX, B_CTOK,
+    B_INPAD, B_XE, B_IDS, B_START, B_LEN, B_X, B_XN, B_MX, B_EMA_SCR, B_HXU, B_W, B_CIDX, B_CTOK,
     B_CPOS, B_CSTART, B_CSTART_CH, B_CMP_SCR, B_MXC, B_S, B_AO, B_ATT_SCR, B_G, B_XF, B_Y,
     B_POOL, B_OUTPAD, B_COUNT
 };
@@ -60,7 +60,18 @@ typedef struct sb_fwd_plan {
     int chunk_cap;           /* compressed rows (with halo) per GAU chunk */
     sb_plan *plan;
     int id[B_COUNT];         /* plan ids (-1 = not used) */
+    const char *name[B_COUNT];
+    unsigned steps[B_COUNT]; /* the steps (bit s = sb_step s) that touch each buffer: its
+                                lifetime is derived from them (model.c, plan_steps) */
     sb_arena arena;
+    /* The contract, checked on every access (model.c, PB): the step running
+     * now, the buffers each step touched in the last pass (bit = buffer id;
+     * test_arena checks that those of one step never share bytes), and the
+     * first buffer touched at a step its table entry does not name (its id
+     * + 1, 0: none; the pass then fails with SB_ERR_INTERNAL naming both). */
+    int step;
+    unsigned touched[SB_STEP_COUNT];
+    int bad_buf, bad_step;
 } sb_fwd_plan;
 
 typedef struct sb_layer_stats {

@@ -267,6 +267,12 @@ sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf c
                                 &sco, e));
         if (!c->rotary)
             SB_TRY(sb_ops_check_buf("attention", "rel_bias", rel_bias, sb_f32(2 * (size_t)c->P - 1), &ro, e));
+        const char *in[] = {"cstart", "crow_pos", "s", "out"};
+        const sb_buf ib[] = {cstart, crow_pos, s, out};
+        for (int i = 0; i < 4; i++) {
+            if (i < 3) SB_TRY(sb_ops_apart("attention", in[i], ib[i], "out", out, e));
+            SB_TRY(sb_ops_apart("attention", in[i], ib[i], "scratch", scratch, e));
+        }
     }
     {
         const cl_mem rel_mem = c->rotary ? s.mem : rel_bias.mem; /* never read when rotary */

@@ -245,6 +245,13 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
         cl_ulong o;
         SB_TRY(sb_ops_check_buf("ema", "scratch", scratch, l.bytes, &o, e));
     }
+    {   /* state_in may be state_out (the carried state, read then written) */
+        const char *n[] = {"x", "state_in", "mx", "scratch", "state_out"};
+        const sb_buf b[] = {x, state_in, mx, scratch, state_out};
+        for (int i = 0; i < 5; i++)
+            for (int j = i + 1; j < 5; j++)
+                if (!(i == 1 && j == 4)) SB_TRY(sb_ops_apart("ema", n[i], b[i], n[j], b[j], e));
+    }
 
     const int B = seqs->n, C = SB_EMA_CHUNK;
     int vw = 1;

@@ -222,6 +222,7 @@ sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linea
         SB_FAIL(SB_ERR_ARG, "linear: m %zu or a leading dimension is too large", m);
     SB_TRY(sb_ops_check_buf("linear", "a", a, sb_rows_f32(m, lda, (size_t)lw->k), &ao, e));
     SB_TRY(sb_ops_check_buf("linear", "c", c, sb_rows_f32(m, ldc, (size_t)lw->n), &co, e));
+    SB_TRY(sb_ops_apart("linear", "a", a, "c", c, e));
     if (m == 0) return SB_OK;
     const sb_linear_params *p = &rt->lin;
     if (p->variant == SB_LINEAR_CLBLAST || (p->variant == SB_LINEAR_REG && !lw->packed))
