@@ -591,7 +591,7 @@ static sb_status first_vs_steady(const char *path, const char *device, const cha
     sb_model_impl *m = NULL;
     float *x = NULL, *out = NULL;
     int32_t *ids = NULL;
-    sb_rt_options ro = {device, dir, 0};
+    sb_rt_options ro = {device, dir, 0, NULL};
     double t0 = sb_bench_now_ms();
     SB_TRY(sb_model_impl_create(path, &ro, &m, e));
     *load_ms = sb_bench_now_ms() - t0;

@@ -258,7 +258,7 @@ sb_status sb_peak_measure(const char *spec, int progress, sb_peak *p, sb_err *e)
     sb_status st = SB_OK;
     sb_rt *rt = NULL;
     memset(p, 0, sizeof *p);
-    sb_rt_options ro = {spec, NULL, 0};
+    sb_rt_options ro = {spec, NULL, 0, NULL};
     SB_TRY(sb_ops_rt_create(&ro, &rt, e));
     SB_TRY(measure_rt(rt, progress, p, e));
 done:
@@ -327,7 +327,7 @@ sb_status sb_peak_get(const char *spec, int cache, int progress, sb_peak *p, sb_
     sb_rt *rt = NULL;
     char path[600];
     memset(p, 0, sizeof *p);
-    sb_rt_options ro = {spec, cache == SB_PEAK_CACHE_OFF ? "off" : NULL, 0};
+    sb_rt_options ro = {spec, cache == SB_PEAK_CACHE_OFF ? "off" : NULL, 0, NULL};
     SB_TRY(sb_ops_rt_create(&ro, &rt, e));
     cache_path(rt, path, sizeof path);
     if (path[0] && cache == SB_PEAK_CACHE_USE) {

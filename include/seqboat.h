@@ -79,7 +79,10 @@
  *     calling thread; successes leave it unchanged.
  *   - A NULL handle gives SB_ERR_ARG and records nothing.
  *
- * Environment (read by sb_model_load and sb_selftest)
+ * Environment (read by sb_model_load and sb_selftest, once, when the model's
+ * device runtime is made; never by a launch. SEQBOAT_LINEAR, _ATTN, _EMA and
+ * _ROWS override the matching field of sb_options.tuning; a bad value fails
+ * the load with SB_ERR_ARG)
  *   SEQBOAT_DEVICE     default device selection (see "Device selection strings")
  *   SEQBOAT_CACHE_DIR  folder of the compiled-program cache, or "off"
  *   SEQBOAT_CACHE_BINARIES  "always": write compiled programs to that folder
@@ -104,7 +107,8 @@
  *                      devices' default); overrides a stored `seqboat tune`
  *                      result (cache folder, per device and driver)
  *   SEQBOAT_ATTN       "reg" or "lds": the CPU-class or the work-group windowed
- *                      attention kernel (default: reg on CPU devices)
+ *                      attention kernel (default: reg on CPU devices);
+ *                      "reg:RQ,RVW,RNV" also sets reg's tiles
  *   SEQBOAT_EMA        "scan" (the chunked three-pass scan) or "seq[:VW]" (one
  *                      pass per VW channels, VW 1/2/4/8/16); default: seq on CPU
  *                      devices with few enough compute units for D, else scan
@@ -263,6 +267,32 @@ SB_API sb_status sb_selftest(const char *device, char *report, size_t report_len
  * time per model (together with its streams); see "Threads" above. */
 typedef struct sb_model sb_model;
 
+/* Kernel choices (sb_options.tuning), for tuning and tests; all zero (the
+ * default) lets the library choose per device class. Read once, by
+ * sb_model_load (or sb_selftest): the environment variable of the same name
+ * (see "Environment" above), when set, overrides a field, and a bad value of
+ * either fails the load with SB_ERR_ARG. No kernel launch reads either. */
+typedef enum sb_tune_choice {
+    SB_TUNE_AUTO = 0,  /* the device class's choice */
+    SB_TUNE_CLBLAST,   /* linear: CLBlast's GEMM */
+    SB_TUNE_REG,       /* linear, attn: the CPU-class register-tiled kernel */
+    SB_TUNE_LDS,       /* linear, attn: the work-group kernel with local-memory tiles */
+    SB_TUNE_SCAN,      /* ema: the chunked three-pass scan */
+    SB_TUNE_SEQ,       /* ema: one pass per vector of channels (CPU class) */
+    SB_TUNE_VEC,       /* rows: one work-item per row (CPU class) */
+    SB_TUNE_WG         /* rows: a work-group per row */
+} sb_tune_choice;
+
+typedef struct sb_tuning {
+    int linear;          /* SB_TUNE_AUTO, _CLBLAST, _REG, _LDS (SEQBOAT_LINEAR) */
+    int linear_tiles[5]; /* REG: MR, VW, NV; LDS: TM, TN, TK, WM, WN; all 0: the defaults */
+    int attn;            /* SB_TUNE_AUTO, _REG, _LDS (SEQBOAT_ATTN) */
+    int attn_tiles[3];   /* REG: RQ, RVW, RNV; all 0: the defaults */
+    int ema;             /* SB_TUNE_AUTO, _SCAN, _SEQ (SEQBOAT_EMA) */
+    int ema_vw;          /* SEQ: channels per work-item, 1/2/4/8/16; 0: the native width */
+    int rows;            /* SB_TUNE_AUTO, _VEC, _WG (SEQBOAT_ROWS) */
+} sb_tuning;
+
 typedef struct sb_options {
     size_t struct_size;     /* sizeof(sb_options) as the caller was compiled; set by
                                sb_options_default(). Always start from that call:
@@ -274,6 +304,8 @@ typedef struct sb_options {
                                else ~/.cache/seqboat; "off": no disk cache */
     int profiling;          /* 0; 1: time each phase with OpenCL event profiling
                                (used by the benchmark; costs a little per kernel) */
+    /* second version of the struct (after profiling) */
+    sb_tuning tuning;       /* kernel choices (see sb_tuning); all 0: the library's */
 } sb_options;
 
 /* The defaults above, with struct_size = sizeof(sb_options). The strings in

@@ -28,7 +28,9 @@ static sb_status forward_any(sb_model *m, int B, int L, const float *x, const in
 
 
 sb_options sb_options_default(void) {
-    sb_options o = {sizeof(sb_options), NULL, NULL, 0};
+    sb_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof(sb_options);
     return o;
 }
 
@@ -87,6 +89,7 @@ sb_status sb_model_load(const char *path, const sb_options *opt, sb_model **out)
     ro.device = o.device;
     ro.cache_dir = o.cache_dir;
     ro.profiling = o.profiling;
+    ro.tuning = &o.tuning;
     const char *sel = NULL;
     sb_status st;
     if (sb_multi_is_list(ro.device, &sel)) {

@@ -93,6 +93,9 @@ enum { SB_LINEAR_CLBLAST = 0, SB_LINEAR_REG = 1, SB_LINEAR_LDS = 2 };
 typedef struct sb_rt {
     sb_device_info dev;
     sb_linear_params lin;     /* own-GEMM parameters for this device */
+    sb_tuning tune;           /* kernel choices, fixed when the rt is made (sb_ops_rt_create:
+                                 the options, then SEQBOAT_ATTN/EMA/ROWS); tests may set
+                                 them between launches */
     cl_context ctx;
     cl_command_queue queue;
     sb_progcache *progs;      /* shared compiled-program cache (memory + disk) */
@@ -118,6 +121,7 @@ typedef struct sb_rt_options {
     const char *device;       /* selection, see sb_device_select (NULL = default) */
     const char *cache_dir;    /* NULL = env SEQBOAT_CACHE_DIR / XDG default; "off" = no disk cache */
     int profiling;            /* 0 */
+    const sb_tuning *tuning;  /* NULL = all defaults; copied (ops_rt.c adds the environment) */
 } sb_rt_options;
 
 /* The device's context, queue and program cache. An rt that runs ops is made

@@ -88,17 +88,15 @@ static void plan_tiles(sb_rt *rt, const sb_attn_cfg *c, int nt, attn_plan *p) {
     p->rvw = vw >= 16 ? 16 : vw >= 8 ? 8 : vw >= 4 ? 4 : vw >= 2 ? 2 : 1;
     p->rnv = 2;
     p->rq = p->rvw >= 16 ? 12 : 6;
-    /* SEQBOAT_ATTN=reg:RQ,RVW,RNV sets attn_reg's tiles (tuning, tests) */
-    const char *v = getenv("SEQBOAT_ATTN");
-    int a, b, c2;
-    if (v && sscanf(v, "reg:%d,%d,%d", &a, &b, &c2) == 3 && a >= 1 && a <= 32 && c2 >= 1 && c2 <= 8 &&
-        (b == 1 || b == 2 || b == 4 || b == 8 || b == 16))
-        p->rq = a, p->rvw = b, p->rnv = c2;
+    /* rt->tune.attn_tiles (SEQBOAT_ATTN=reg:RQ,RVW,RNV) set attn_reg's tiles
+     * (tuning, tests; checked when the rt was made) */
+    const int *t = rt->tune.attn_tiles;
+    if (t[0] > 0) p->rq = t[0], p->rvw = t[1], p->rnv = t[2];
 }
 
 #define ATTN_REG_PRIVATE_MAX (64 * 1024) /* bytes of private scores per work-item */
 
-/* attn_reg (CPU class) or attn_window: SEQBOAT_ATTN=reg|lds forces one; by
+/* attn_reg (CPU class) or attn_window: rt->tune.attn (SEQBOAT_ATTN=reg|lds) forces one; by
  * default CPU devices take attn_reg while its private score rows stay small
  * (a window of thousands of keys goes to attn_window).
  * Known driver problem: on Mesa rusticl (llvmpipe, Mesa 22-23 as in Debian 12)
@@ -106,12 +104,12 @@ static void plan_tiles(sb_rt *rt, const sb_attn_cfg *c, int nt, attn_plan *p) {
  * right on PoCL and Oclgrind; causal windows are right on all three), so
  * bidirectional attention on rusticl always takes attn_window. */
 static int use_reg(const sb_rt *rt, const sb_attn_cfg *c, const attn_plan *p) {
-    const char *v = getenv("SEQBOAT_ATTN");
+    const int forced = rt->tune.attn;
     const size_t span = (size_t)c->W * (c->causal ? 1u : 2u) + (size_t)p->rq;
     const int fits = span * (size_t)p->rq * sizeof(float) <= ATTN_REG_PRIVATE_MAX;
     if (!c->causal && strstr(rt->dev.platform_name, "rusticl")) return 0;
-    if (v && strcmp(v, "lds") == 0) return 0;
-    if (v && strncmp(v, "reg", 3) == 0) return fits;
+    if (forced == SB_TUNE_LDS) return 0;
+    if (forced == SB_TUNE_REG) return fits;
     return fits && (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
 }
 

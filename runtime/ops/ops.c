@@ -87,9 +87,8 @@ sb_status sb_ops_launch_1d(sb_rt *rt, cl_kernel k, size_t wg, size_t n, const ch
 
 int sb_ops_row_vec(const sb_rt *rt, int *vw) {
     const unsigned w = rt->dev.native_vec_float;
-    const char *v = getenv("SEQBOAT_ROWS");
     *vw = w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
-    if (v && strcmp(v, "vec") == 0) return 1;
-    if (v && strcmp(v, "wg") == 0) return 0;
+    if (rt->tune.rows == SB_TUNE_VEC) return 1;
+    if (rt->tune.rows == SB_TUNE_WG) return 0;
     return (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
 }

@@ -103,8 +103,8 @@ size_t sb_pow2_ceil(size_t n);  /* smallest power of two >= n */
 size_t sb_pow2_floor(size_t n); /* largest power of two <= n (1 for n <= 1) */
 /* Row kernels (layernorm_vec, combine_vec: one work-item per row in vectors
  * of *vw floats, the device's native float width capped at 16) or the
- * work-group kernels: 1 for the row kernels on CPU devices. SEQBOAT_ROWS=vec
- * or wg forces one on any device (tests). */
+ * work-group kernels: 1 for the row kernels on CPU devices. rt->tune.rows
+ * (SEQBOAT_ROWS=vec or wg) forces one on any device (tests). */
 int sb_ops_row_vec(const sb_rt *rt, int *vw);
 
 #endif
