@@ -443,6 +443,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     const int32_t *idin = o->ids ? o->ids : ids;
     double share = o->share;
     m->router_hook = o->share >= 0 ? sb_force_router_hook : NULL;
+    m->layer_timing = 1; /* layer_ms: each layer timed (the queue drained after it) */
     m->router_hook_user = &share;
     long T = 0;
     for (int b = 0; b < B; b++) {

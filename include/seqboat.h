@@ -377,7 +377,10 @@ SB_API sb_status sb_model_forward(sb_model *m, int batch, int length, const floa
 SB_API sb_status sb_model_run_file(sb_model *m, const char *in_path, const char *out_path);
 
 /* Per-layer figures of the last forward: valid tokens, activated tokens, ms.
- * Each out pointer may be NULL. SB_ERR_ARG when layer is out of range. */
+ * ms is measured only for a model loaded with sb_options.profiling (the queue
+ * is then drained after every layer to time it; otherwise layers run on
+ * without waiting and ms is 0). Each out pointer may be NULL. SB_ERR_ARG when
+ * layer is out of range. */
 SB_API sb_status sb_model_layer_stats(const sb_model *m, int layer, int *tokens, int *activated,
                                       double *ms);
 /* Plan activation memory for a shape now (normally done by the first forward

@@ -325,7 +325,7 @@ typedef struct layer_ctx {
     size_t D, H, SW, W;
     size_t h;                /* carried halo rows in front of the block's rows */
     sb_buf x, xin, mx, mxb, hxu;
-    int *hcs, *hch, upload_all, M;
+    int *hcs, upload_all, M;
     int fused_norm;          /* token: the prenorm LayerNorm runs inside the EMA step */
     size_t last_h0;
     /* the current chunk: compressed rows [r0, r1) with keys from h0, n rows */
@@ -402,8 +402,7 @@ static sb_status step_gate(layer_ctx *x, sb_err *e) {
     sb_rt *rt = x->rt;
     int Bn = x->Bn;
     x->hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
-    x->hch = malloc(sizeof(int) * (size_t)(Bn + 1));
-    if (!x->hcs || !x->hch) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    if (!x->hcs) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     if (m->router_hook)
         SB_TRY(m->router_hook(m->router_hook_user, rt, x->seqs, x->hxu, (int)(x->D + 2), e));
     SB_TRY(sb_op_gate_compact(rt, x->seqs, x->hxu, (int)(x->D + 2), x->L->temp, PB(m, B_W),
@@ -478,7 +477,19 @@ static sb_status step_gau(layer_ctx *x, sb_err *e) {
     size_t chunk = (size_t)x->m->fp.chunk_cap;
     size_t step = chunk > W + right ? chunk - W - right : 1;
     if (M <= chunk) step = M;
-    for (size_t r0 = 0; r0 < M; r0 += step) {
+    /* The chunks' sequence starts go to the device without waiting, each from
+     * its own host slot. The gate's blocking read of the compacted count
+     * (step_gate) has drained the queue, so no write of an earlier layer
+     * still reads the staging: it may grow and be reused here. */
+    const size_t slot = (size_t)x->Bn + 1, n_chunks = M ? (M + step - 1) / step : 0;
+    sb_model_impl *m = x->m;
+    if (n_chunks * slot > m->chunk_starts_cap) {
+        int *p = realloc(m->chunk_starts, sizeof(int) * n_chunks * slot);
+        if (!p) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+        m->chunk_starts = p;
+        m->chunk_starts_cap = n_chunks * slot;
+    }
+    for (size_t r0 = 0, ci = 0; r0 < M; r0 += step, ci++) {
         size_t r1 = r0 + step < M ? r0 + step : M;
         size_t h0 = r0 > W ? r0 - W : 0;
         size_t h1 = r1 + right < M ? r1 + right : M;
@@ -488,13 +499,13 @@ static sb_status step_gau(layer_ctx *x, sb_err *e) {
         set_step(x->m, SB_STEP_MX_PROJ); /* the chunk's first step */
         x->cst = PB(x->m, B_CSTART);
         if (x->upload_all || h0 != 0 || h1 != M) {
+            int *hch = m->chunk_starts + ci * slot;
             for (int b = 0; b <= x->Bn; b++) {
                 long v = (long)x->hcs[b] - (long)h0;
-                x->hch[b] = v < 0 ? 0 : (v > x->n ? x->n : (int)v);
+                hch[b] = v < 0 ? 0 : (v > x->n ? x->n : (int)v);
             }
             x->cst = PB(x->m, B_CSTART_CH);
-            SB_TRY(sb_rt_write(x->rt, x->cst.mem, x->cst.off, sb_i32((size_t)x->Bn + 1),
-                               x->hch, e));
+            SB_TRY(sb_rt_write_async(x->rt, x->cst.mem, x->cst.off, sb_i32(slot), hch, e));
         }
         SB_TRY(run_chunk(x, e));
     }
@@ -594,13 +605,15 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
         if (run) SB_TRY(run(&x, e));
     }
     m->rt->phase = SB_PHASE_OTHER;
-    if (!tok) {
-        SB_TRY(sb_rt_finish(m->rt, e));
-        m->stats[li].ms = now_ms() - t0;
+    if (!tok) { /* the queue runs on into the next layer unless timing is asked for */
+        m->stats[li].ms = 0;
+        if (m->layer_timing || m->rt->profiling) {
+            SB_TRY(sb_rt_finish(m->rt, e));
+            m->stats[li].ms = now_ms() - t0;
+        }
     }
 done:
     free(x.hcs);
-    free(x.hch);
     return tok ? st : plan_check(m, st, e);
 }
 
@@ -660,8 +673,10 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
     sb_seqs seqs = {B, start, len, T, 0, PB(m, B_START), PB(m, B_LEN)};
     for (int b = 0; b < B; b++)
         if (len[b] > seqs.max_len) seqs.max_len = len[b];
-    SB_TRY(sb_rt_write(rt, seqs.d_start.mem, seqs.d_start.off, sb_i32((size_t)B), start, e));
-    SB_TRY(sb_rt_write(rt, seqs.d_len.mem, seqs.d_len.off, sb_i32((size_t)B), len, e));
+    /* Input writes do not wait: start, len, pids and the caller's x stay
+     * alive until the output's blocking read below (or the drain on failure). */
+    SB_TRY(sb_rt_write_async(rt, seqs.d_start.mem, seqs.d_start.off, sb_i32((size_t)B), start, e));
+    SB_TRY(sb_rt_write_async(rt, seqs.d_len.mem, seqs.d_len.off, sb_i32((size_t)B), len, e));
     size_t D = (size_t)c->d_model, Dout = (size_t)c->d_output;
     sb_buf xb = PB(m, B_X);
     rt->phase = SB_PHASE_OTHER;
@@ -670,12 +685,12 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
         if (!pids) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
         for (int b = 0; b < B; b++) memcpy(pids + start[b], ids + (size_t)b * L, sizeof(int32_t) * len[b]);
         sb_buf ib = PB(m, B_IDS);
-        SB_TRY(sb_rt_write(rt, ib.mem, ib.off, sb_i32((size_t)T), pids, e));
+        SB_TRY(sb_rt_write_async(rt, ib.mem, ib.off, sb_i32((size_t)T), pids, e));
         SB_TRY(sb_op_embed(rt, T, (int)D, ib, sb_view_all(m->embed), xb, e));
     } else {
         size_t F = (size_t)c->d_input;
         sb_buf ip = PB(m, B_INPAD), xe = PB(m, B_XE);
-        SB_TRY(sb_rt_write(rt, ip.mem, ip.off, sb_f32((size_t)B * L * F), x, e));
+        SB_TRY(sb_rt_write_async(rt, ip.mem, ip.off, sb_f32((size_t)B * L * F), x, e));
         SB_TRY(sb_op_pack(rt, &seqs, L, (int)F, ip, xe, e));
         SB_TRY(linear(m, (size_t)T, xe, F, &m->enc, 0, xb, D, e));
     }
@@ -712,6 +727,7 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
     SB_TRY(sb_rt_finish(rt, e));
     m->last_ms = now_ms() - t0;
 done:
+    if (st != SB_OK) clFinish(rt->queue); /* no write may still read start, len, pids, x */
     free(start);
     free(len);
     free(pids);

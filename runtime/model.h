@@ -77,7 +77,7 @@ typedef struct sb_fwd_plan {
 typedef struct sb_layer_stats {
     int tokens;              /* valid tokens T of the last forward */
     int activated;           /* M */
-    double ms;               /* wall time of the layer */
+    double ms;               /* wall time of the layer (layer_timing or profiling; else 0) */
 } sb_layer_stats;
 
 typedef sb_status (*sb_router_hook)(void *user, sb_rt *rt, const sb_seqs *seqs, sb_buf u,
@@ -105,6 +105,12 @@ typedef struct sb_model_impl {
     void *router_hook_user;
     int stream_norm_fused;   /* streaming: the prenorm LayerNorm runs inside the EMA step
                                 (set by sb_model_impl_stream_prepare) */
+    int layer_timing;        /* 1: finish the queue after every layer and time it
+                                (stats[].ms); also on with profiling (the benchmark
+                                sets it); 0: the queue runs on, stats[].ms = 0 */
+    int *chunk_starts;       /* host staging of the GAU chunks' sequence starts,
+                                written without waiting (model.c, step_gau) */
+    size_t chunk_starts_cap; /* ints */
 } sb_model_impl;
 
 /* The public handle (seqboat.h). */

@@ -97,6 +97,7 @@ void sb_model_impl_free(sb_model_impl *m) {
     rel(&m->dec_b);
     free_norm(&m->final_norm);
     free(m->stats);
+    free(m->chunk_starts);
     sb_model_file_free(m->mf);
     sb_rt_free(m->rt);
     free(m);

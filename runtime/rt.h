@@ -165,6 +165,11 @@ sb_status sb_rt_arg(cl_kernel k, cl_uint i, size_t size, const void *value, sb_e
 /* Buffers. */
 sb_status sb_rt_alloc(sb_rt *rt, size_t bytes, cl_mem *out, const char *what, sb_err *e);
 sb_status sb_rt_write(sb_rt *rt, cl_mem m, size_t off, size_t bytes, const void *src, sb_err *e);
+/* The same without waiting: src must stay unchanged and alive until the queue
+ * has run the write (the queue is in order: until a later blocking read
+ * returns or sb_rt_finish). */
+sb_status sb_rt_write_async(sb_rt *rt, cl_mem m, size_t off, size_t bytes, const void *src,
+                            sb_err *e);
 sb_status sb_rt_read(sb_rt *rt, cl_mem m, size_t off, size_t bytes, void *dst, sb_err *e);
 sb_status sb_rt_fill_zero(sb_rt *rt, cl_mem m, size_t off, size_t bytes, sb_err *e);
 sb_status sb_rt_finish(sb_rt *rt, sb_err *e);

@@ -620,6 +620,9 @@ START_TEST(options_tuning) {
     ck_assert(x && want && got);
     tu_fill(x, (size_t)B * L * F, 11u, -1, 1);
     ck_assert_int_eq(sb_model_forward(m, B, L, x, NULL, NULL, want), SB_OK);
+    double ms = -1;
+    ck_assert_int_eq(sb_model_layer_stats(m, 0, NULL, NULL, &ms), SB_OK);
+    ck_assert_msg(ms == 0, "layer ms %g without profiling: the queue was drained", ms);
     sb_model_free(m);
 
     o.tuning.rows = SB_TUNE_WG;
@@ -628,6 +631,7 @@ START_TEST(options_tuning) {
     o.tuning.linear = SB_TUNE_LDS;
     o.tuning.linear_tiles[0] = 16, o.tuning.linear_tiles[1] = 16, o.tuning.linear_tiles[2] = 8;
     o.tuning.linear_tiles[3] = 2, o.tuning.linear_tiles[4] = 2;
+    o.profiling = 1;
     ck_assert_msg(sb_model_load(SEQ_MODEL, &o, &m) == SB_OK, "%s", sb_last_error());
     const sb_rt *rt = m->impl->rt;
     ck_assert_int_eq(rt->tune.rows, SB_TUNE_WG);
@@ -637,6 +641,9 @@ START_TEST(options_tuning) {
     ck_assert_int_eq(rt->lin.tm, 16);
     ck_assert_int_eq(sb_model_forward(m, B, L, x, NULL, NULL, got), SB_OK);
     tu_check_close(got, want, (size_t)B * L * Do, 1e-4f, 1e-4f, "GPU-class kernels by sb_options.tuning");
+    ck_assert_int_eq(sb_model_layer_stats(m, 0, NULL, NULL, &ms), SB_OK);
+    ck_assert_msg(ms > 0, "layer ms %g with profiling", ms);
+    o.profiling = 0;
     sb_model_free(m);
 
     /* the environment wins over the struct */
