@@ -544,7 +544,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     row->gbytes = w.bytes * 1e-9;
     row->gb_s = w.bytes / (row->ms_med * 1e6);
     row->peak_bytes = (double)peak;
-    row->weight_bytes = 4.0 * (double)m->mf->n_params;
+    row->weight_bytes = 4.0 * (double)m->n_params;
     row->layers = c->n_layers;
     row->D = c->d_model;
     row->Z = c->d_qk;

@@ -156,7 +156,7 @@ sb_status sb_model_get_info(const sb_model *m, sb_model_info *info) {
     info->norm_type = c->norm == SB_NORM_BATCH ? SB_BATCHNORM : SB_LAYERNORM;
     info->attention_activation = c->softmax ? SB_SOFTMAX : SB_RELU2;
     info->rel_pos_bias = c->rotary ? SB_POS_ROTARY : SB_POS_SIMPLE;
-    info->n_params = m->impl->mf->n_params;
+    info->n_params = m->impl->n_params;
     if (multi_of(m))
         sb_multi_describe(multi_of(m), info->device, sizeof info->device);
     else

@@ -19,9 +19,12 @@ typedef struct sb_dev_norm {
 typedef struct sb_dev_layer {
     sb_dev_norm norm;
     cl_mem ema_coef, omega, rel, mx_w, mx_b, hx_w, hx_b, h_w, h_b, qk_g, qk_b;
-    sb_linear_w hx, mx, h;   /* the three projections, prepared (packed) at load */
+    sb_linear_w hx, mx, h;   /* the three projections, prepared (packed) at load; when
+                                packed, mx_w, hx_w and h_w are released (one device
+                                copy per layout in use) */
     cl_mem hx_t, mx_t, h_t;  /* the same transposed ([k][n]) for the streaming step;
-                                made by the first sb_model_impl_stream_prepare */
+                                made by the first sb_model_impl_stream_prepare from the
+                                device copy (the host copy is gone after load) */
     sb_gau_w gau;            /* views of the streaming step's weights (the same) */
     float temp;
 } sb_dev_layer;
@@ -85,7 +88,8 @@ typedef sb_status (*sb_router_hook)(void *user, sb_rt *rt, const sb_seqs *seqs, 
 
 typedef struct sb_model_impl {
     sb_rt *rt;
-    sb_model_file *mf;
+    sb_model_file *mf;       /* the file's host copy: only during the load, then NULL */
+    size_t n_params;         /* of the file */
     sb_config cfg;
     sb_dev_layer *layers;
     cl_mem enc_w, enc_b, embed, dec_w, dec_b;

@@ -8,6 +8,7 @@
  * wraps, activated and skipped tokens), plus their refusals. */
 #include <stdlib.h>
 #include <string.h>
+#include "../runtime/model.h"
 #include "../runtime/model_file.h"
 #include "../runtime/ops/attn.h"
 #include "../runtime/ops/stream_step.h"
@@ -437,6 +438,52 @@ END_TEST
 START_TEST(test_gau_step_softmax_rotary) { run_gau_step(1, 1, 6, 12, 24); }
 END_TEST
 
+/* One device copy per layout in use: after load the host copy is gone, a
+ * packed projection has no unpacked upload beside it, and the stream's
+ * transposed copies, made from the device copy, hold the file's weights. */
+static void check_one_copy(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, SB_TEST_DATA_DIR "/%s.model.safetensors", name);
+    sb_model_impl *m = NULL;
+    sb_rt_options o = {0};
+    TU_OK(sb_model_impl_create(path, &o, &m, &tu_err));
+    ck_assert_ptr_null(m->mf);
+    ck_assert_uint_gt(m->n_params, 0);
+    sb_model_file *mf = NULL;
+    TU_OK(sb_model_file_load(path, &mf, &tu_err));
+    TU_OK(sb_model_impl_stream_prepare(m, &tu_err));
+    for (int li = 0; li < m->cfg.n_layers; li++) {
+        const sb_dev_layer *d = &m->layers[li];
+        const sb_linear_w *lw[] = {&d->hx, &d->mx, &d->h};
+        const cl_mem w[] = {d->hx_w, d->mx_w, d->h_w}, t[] = {d->hx_t, d->mx_t, d->h_t};
+        const float *host[] = {mf->layers[li].hx_w, mf->layers[li].mx_w, mf->layers[li].h_w};
+        for (int j = 0; j < 3; j++) {
+            ck_assert_msg((lw[j]->packed != NULL) != (w[j] != NULL),
+                          "%s layer %d projection %d: packed %p and unpacked %p", name, li, j,
+                          (void *)lw[j]->packed, (void *)w[j]);
+            const size_t n = (size_t)lw[j]->n, k = (size_t)lw[j]->k;
+            float *back = malloc(sizeof(float) * n * k), *tr = malloc(sizeof(float) * n * k);
+            ck_assert(back && tr);
+            TU_OK(sb_linear_read_weight(m->rt, lw[j], back, &tu_err));
+            tu_download(m->rt, t[j], tr, sizeof(float) * n * k);
+            for (size_t r = 0; r < n; r++)
+                for (size_t c = 0; c < k; c++) {
+                    ck_assert_float_eq(back[r * k + c], host[j][r * k + c]);
+                    ck_assert_float_eq(tr[c * n + r], host[j][r * k + c]);
+                }
+            free(back), free(tr);
+        }
+    }
+    sb_model_file_free(mf);
+    sb_model_impl_free(m);
+}
+
+START_TEST(test_weights_one_copy) {
+    check_one_copy("lm_tokens");
+    check_one_copy("causal_rotary");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("stream");
     TCase *k = tcase_create("kernels");
@@ -460,6 +507,7 @@ int main(void) {
     tcase_add_test(t, test_truncated_causal);
     tcase_add_test(t, test_two_streams_interleaved);
     tcase_add_test(t, test_stream_errors);
+    tcase_add_test(t, test_weights_one_copy);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
