@@ -114,6 +114,9 @@
  *                      devices with few enough compute units for D, else scan
  *   SEQBOAT_ROWS       "vec" (one work-item per row: LayerNorm, combine) or
  *                      "wg" (a work-group per row); default: vec on CPU devices
+ *   SEQBOAT_DECODE     "wg" (a streamed token's layer step in one work-group) or
+ *                      "split" (its projections over many work-groups); default:
+ *                      wg on CPU devices
  *   The `seqboat` program also reads SEQBOAT_MODEL (default model of
  *   `seqboat generate`); the CLI's and bench's own settings are options.
  */
@@ -280,7 +283,9 @@ typedef enum sb_tune_choice {
     SB_TUNE_SCAN,      /* ema: the chunked three-pass scan */
     SB_TUNE_SEQ,       /* ema: one pass per vector of channels (CPU class) */
     SB_TUNE_VEC,       /* rows: one work-item per row (CPU class) */
-    SB_TUNE_WG         /* rows: a work-group per row */
+    SB_TUNE_WG,        /* rows: a work-group per row; decode: one work-group per layer
+                          step (CPU class) */
+    SB_TUNE_SPLIT      /* decode: the step's projections over many work-groups */
 } sb_tune_choice;
 
 typedef struct sb_tuning {
@@ -291,6 +296,8 @@ typedef struct sb_tuning {
     int ema;             /* SB_TUNE_AUTO, _SCAN, _SEQ (SEQBOAT_EMA) */
     int ema_vw;          /* SEQ: channels per work-item, 1/2/4/8/16; 0: the native width */
     int rows;            /* SB_TUNE_AUTO, _VEC, _WG (SEQBOAT_ROWS) */
+    int decode;          /* SB_TUNE_AUTO, _WG, _SPLIT (SEQBOAT_DECODE): a streamed token's
+                            layer step */
 } sb_tuning;
 
 typedef struct sb_options {

@@ -321,8 +321,12 @@ END_TEST
 /* gau_step over `steps` tokens (activated when step % 3 != 1) on a ring that
  * starts part full at head 2 and wraps: x after every token, the ring and its
  * device state at the end, against sb_ref_gau_step. */
-static void run_gau_step(int softmax, int rotary, int Z, int steps, uint32_t seed) {
+/* decode: rt->tune.decode, gau_step in one work-group (SB_TUNE_WG) or split
+ * over gau_proj / gau_attn / gau_combine (SB_TUNE_SPLIT). */
+static void run_gau_step_as(int decode, int softmax, int rotary, int Z, int steps, uint32_t seed) {
     sb_rt *rt = tu_rt();
+    rt->tune.decode = decode;
+    ck_assert_int_eq(sb_op_gau_step_split(rt), decode == SB_TUNE_SPLIT);
     const int D = 37, H = 19, W = 3, P = 16, cap = W + 1, ld = Z + 2 * H;
     const float temp = 0.3f;
     sb_attn_cfg c = {Z, H, W, 1, softmax, rotary, P};
@@ -389,8 +393,8 @@ static void run_gau_step(int softmax, int rotary, int Z, int steps, uint32_t see
         TU_OK(sb_op_gau_step(rt, &c, D, temp, &w, &ring, vrs, pos, vin, &work, vx, &tu_err));
         sb_ref_gau_step(&c, D, temp, hx_w, hx_b, mx_w, mx_b, h_w, h_b, gam, bet, rel, cap, rs, kr, vr,
                         pr, pos, mx, x);
-        snprintf(what, sizeof what, "gau_step softmax=%d rotary=%d Z=%d t=%d act=%d", softmax, rotary,
-                 Z, t, act);
+        snprintf(what, sizeof what, "gau_step%s softmax=%d rotary=%d Z=%d t=%d act=%d",
+                 decode == SB_TUNE_SPLIT ? " (split)" : "", softmax, rotary, Z, t, act);
         tu_download(rt, m_x, got, sb_f32(D));
         tu_check_close(got, x, (size_t)D, 1e-4f, 2e-5f, what);
     }
@@ -429,6 +433,13 @@ static void run_gau_step(int softmax, int rotary, int Z, int steps, uint32_t see
     sb_rt_free(rt);
 }
 
+static void run_gau_step(int softmax, int rotary, int Z, int steps, uint32_t seed) {
+    run_gau_step_as(SB_TUNE_WG, softmax, rotary, Z, steps, seed);
+}
+START_TEST(test_gau_split_relu2_simple) { run_gau_step_as(SB_TUNE_SPLIT, 0, 0, 7, 11, 21); }
+END_TEST
+START_TEST(test_gau_split_softmax_rotary) { run_gau_step_as(SB_TUNE_SPLIT, 1, 1, 6, 12, 24); }
+END_TEST
 START_TEST(test_gau_step_relu2_simple) { run_gau_step(0, 0, 7, 11, 21); }
 END_TEST
 START_TEST(test_gau_step_relu2_rotary) { run_gau_step(0, 1, 6, 11, 22); }
@@ -492,6 +503,8 @@ int main(void) {
     tcase_add_test(k, test_gau_step_relu2_rotary);
     tcase_add_test(k, test_gau_step_softmax_simple);
     tcase_add_test(k, test_gau_step_softmax_rotary);
+    tcase_add_test(k, test_gau_split_relu2_simple);
+    tcase_add_test(k, test_gau_split_softmax_rotary);
     suite_add_tcase(s, k);
     /* tag "large": the whole model per fixture, left out by the rusticl and
      * Oclgrind CI steps (scripts/ci_rusticl.sh, ci_oclgrind.sh) */

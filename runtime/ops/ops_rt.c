@@ -62,6 +62,15 @@ static sb_status parse_rows(const char *v, sb_tuning *t, sb_err *e) {
     return SB_OK;
 }
 
+/* SEQBOAT_DECODE: "wg" or "split". */
+static sb_status parse_decode(const char *v, sb_tuning *t, sb_err *e) {
+    if (!v || !*v) return SB_OK;
+    if (!strcmp(v, "wg")) t->decode = SB_TUNE_WG;
+    else if (!strcmp(v, "split")) t->decode = SB_TUNE_SPLIT;
+    else return sb_fail(e, SB_ERR_ARG, "SEQBOAT_DECODE=%s: expected wg or split", v);
+    return SB_OK;
+}
+
 /* The choices a caller set in the struct, checked. */
 static sb_status check_tuning(const sb_tuning *t, sb_err *e) {
     const int *a = t->attn_tiles;
@@ -78,6 +87,9 @@ static sb_status check_tuning(const sb_tuning *t, sb_err *e) {
         return sb_fail(e, SB_ERR_ARG, "tuning.ema_vw = %d: expected 0, 1, 2, 4, 8 or 16", t->ema_vw);
     if (t->rows != SB_TUNE_AUTO && t->rows != SB_TUNE_VEC && t->rows != SB_TUNE_WG)
         return sb_fail(e, SB_ERR_ARG, "tuning.rows = %d: expected SB_TUNE_AUTO, _VEC or _WG", t->rows);
+    if (t->decode != SB_TUNE_AUTO && t->decode != SB_TUNE_WG && t->decode != SB_TUNE_SPLIT)
+        return sb_fail(e, SB_ERR_ARG, "tuning.decode = %d: expected SB_TUNE_AUTO, _WG or _SPLIT",
+                       t->decode);
     return SB_OK;
 }
 
@@ -118,6 +130,7 @@ sb_status sb_ops_rt_tuning(sb_rt *rt, const sb_tuning *given, sb_err *e) {
     SB_TRY(parse_attn(getenv("SEQBOAT_ATTN"), &t, e));
     SB_TRY(parse_ema(getenv("SEQBOAT_EMA"), &t, e));
     SB_TRY(parse_rows(getenv("SEQBOAT_ROWS"), &t, e));
+    SB_TRY(parse_decode(getenv("SEQBOAT_DECODE"), &t, e));
     SB_TRY(check_tuning(&t, e));
     rt->tune = t;
 done:

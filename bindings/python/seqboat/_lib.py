@@ -41,6 +41,7 @@ class Tuning(ctypes.Structure):
         ("ema", ctypes.c_int),
         ("ema_vw", ctypes.c_int),
         ("rows", ctypes.c_int),
+        ("decode", ctypes.c_int),
     ]
 
 
