@@ -255,8 +255,10 @@ SB_API sb_status sb_device_default(int *index, char *why, size_t why_len);
  * tokens over devices (ms: the slowest device); sb_model_plan reports the
  * largest per-device peak; sb_model_info.device reads "N devices: [i] name; ...". */
 
-/* Runs a GEMM through CLBlast and one of the library's kernels (LayerNorm, in
- * place) on the selected device and checks both against plain C. Writes a short report into
+/* Runs a GEMM through CLBlast, the product a model uses on that device (the
+ * library's own GEMM variant and tiles, or CLBlast: see SEQBOAT_LINEAR) and
+ * one of the library's kernels (LayerNorm, in place) on the selected device
+ * and checks each against plain C. Writes a short report into
  * report[0..report_len) (the caller's buffer, NUL-terminated; report may be
  * NULL). Uses its own OpenCL context, released before returning; any thread.
  * Errors: sb_last_error(). */
@@ -325,8 +327,9 @@ SB_API sb_options sb_options_default(void);
 
 /* Load a model file (safetensors, SPEC section 4) onto a device. opt may be NULL.
  * On failure *out is NULL and sb_last_error() names the problem. On success
- * *out is a new model owned by the caller. Kernels are compiled on first use
- * (and kept in the program cache, see sb_options.cache_dir). Safe to call
+ * *out is a new model owned by the caller. Every kernel the model can launch
+ * is built during the load (a kernel that fails to build fails the load, with
+ * its build log), reusing the program cache (see sb_options.cache_dir). Safe to call
  * from several threads at once; each call creates its own OpenCL context.
  * Typical errors: SB_ERR_IO, SB_ERR_FORMAT, SB_ERR_TENSOR, SB_ERR_META,
  * SB_ERR_NO_DEVICE, SB_ERR_DEVICE_MEMORY. */
