@@ -443,6 +443,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     const int32_t *idin = o->ids ? o->ids : ids;
     double share = o->share;
     m->router_hook = o->share >= 0 ? sb_force_router_hook : NULL;
+    m->layer_timing = 1; /* layer_ms: each layer timed (the queue drained after it) */
     m->router_hook_user = &share;
     long T = 0;
     for (int b = 0; b < B; b++) {
@@ -600,7 +601,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     row->gbytes = w.bytes * 1e-9;
     row->gb_s = w.bytes / (row->ms_med * 1e6);
     row->peak_bytes = (double)peak;
-    row->weight_bytes = 4.0 * (double)m->mf->n_params;
+    row->weight_bytes = 4.0 * (double)m->n_params;
     row->layers = c->n_layers;
     row->D = c->d_model;
     row->Z = c->d_qk;
@@ -648,7 +649,7 @@ static sb_status first_vs_steady(const char *path, const char *device, const cha
     sb_model_impl *m = NULL;
     float *x = NULL, *out = NULL;
     int32_t *ids = NULL;
-    sb_rt_options ro = {device, dir, 0};
+    sb_rt_options ro = {device, dir, 0, NULL};
     double t0 = sb_bench_now_ms();
     SB_TRY(sb_model_impl_create(path, &ro, &m, e));
     *load_ms = sb_bench_now_ms() - t0;

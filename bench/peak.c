@@ -679,7 +679,7 @@ sb_status sb_peak_measure(const char *spec, int progress, sb_peak *p, sb_err *e)
     sb_peak_cfg cfg;
     sb_peak_cfg_default(&cfg);
     memset(p, 0, sizeof *p);
-    sb_rt_options ro = {spec, NULL, 1}; /* events read alongside the wall clock */
+    sb_rt_options ro = {spec, NULL, 1, NULL}; /* events read alongside the wall clock */
     SB_TRY(sb_ops_rt_create(&ro, &rt, e));
     SB_TRY(measure_rt(rt, &cfg, progress, p, e));
 done:
@@ -758,7 +758,7 @@ sb_status sb_peak_get_cfg(const char *spec, int cache, int progress, const sb_pe
     if (cfg_in) cfg = *cfg_in;
     else sb_peak_cfg_default(&cfg);
     memset(p, 0, sizeof *p);
-    sb_rt_options ro = {spec, cache == SB_PEAK_CACHE_OFF ? "off" : NULL, 1};
+    sb_rt_options ro = {spec, cache == SB_PEAK_CACHE_OFF ? "off" : NULL, 1, NULL};
     SB_TRY(sb_ops_rt_create(&ro, &rt, e));
     cache_path(rt, path, sizeof path);
     if (path[0] && cache == SB_PEAK_CACHE_USE) {

@@ -17,7 +17,12 @@
  *                hx_proj, the gate, mx_proj, attn_step's work, h_proj, combine;
  *                built alone (ATTN_GAU 1; the others are left out of that
  *                program and it out of theirs), so neither costs the other's
- *                compile time.
+ *                compile time. One work-group: the CPU class's decode.
+ *   gau_proj, gau_attn, gau_combine  the same token split for GPU-class
+ *                devices (same program): each projection over many
+ *                work-groups (gau_proj, reading the gate on the device), the
+ *                attention in one work-group (its reductions), the combine
+ *                and the ring's state over many; identical sums per output.
  *   attn_ring_append  rows -> (k, v, pos) ring slots.
  * Nothing L x L or M x M is ever formed.
  *
@@ -627,10 +632,11 @@ void attn_step(const int pos, const int head, const int n, const int cap, const 
  * v = t, t + NT, ...; a last partial slice runs scalar. Each sum runs in the
  * order of linear.cl's linear_reg (fma from 0 over i, then the bias), so a
  * row gives what the forward's product gives on the same device class. */
-static void gemv_wg(const int n, const int k, __global const float *wt, __global const float *b,
-                    __global const float *a, const int act, __global float *c) {
+static void gemv_range(const int n, const int k, __global const float *wt, __global const float *b,
+                       __global const float *a, const int act, __global float *c, const int v0,
+                       const int stride) {
     const int nv = (n + 7) / 8;
-    for (int v = (int)get_local_id(0); v < nv; v += NT) {
+    for (int v = v0; v < nv; v += stride) {
         const int j0 = v * 8;
         if (j0 + 8 <= n) {
             float8 acc = (float8)(0.0f);
@@ -649,6 +655,11 @@ static void gemv_wg(const int n, const int k, __global const float *wt, __global
             }
         }
     }
+}
+
+static void gemv_wg(const int n, const int k, __global const float *wt, __global const float *b,
+                    __global const float *a, const int act, __global float *c) {
+    gemv_range(n, k, wt, b, a, act, c, (int)get_local_id(0), NT);
 }
 
 /* One token of a causal layer of a streaming decode, from its EMA output mx
@@ -702,6 +713,54 @@ void gau_step(const int D, const int pos, const int cap, const float qdiv, const
         if (n < W) rs[1] = n + 1;
         else rs[0] = (head + 1) % cap;
         rs[2] = count + 1;
+    }
+}
+
+/* GPU class: gau_step in four launches (gau_proj x3 with gau_attn between,
+ * then gau_combine); each output is computed as gau_step computes it, so a
+ * token gives the same bits on either path. */
+
+/* c = act(a @ w^T + b) for one projection over any number of work-groups
+ * (work-item v of the range owns output slice v, as in gemv_wg). gate 1:
+ * nothing unless the token is activated (hxu[1] > hxu[0], on the device). No
+ * barriers. */
+__kernel void gau_proj(const int n, const int k, const int gate, const int act,
+                       __global const float *wt, __global const float *b,
+                       __global const float *a, __global const float *hxu, __global float *c) {
+    if (gate && !(hxu[1] > hxu[0])) return;
+    gemv_range(n, k, wt, b, a, act, c, (int)get_global_id(0), (int)get_global_size(0));
+}
+
+/* The attention of an activated token against the ring (appending it), one
+ * work-group of NT; the gate is uniform, so either every item returns or none. */
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1)))
+void gau_attn(const int pos, const int cap, const float qdiv, __global const float *hxu,
+              __global const float *s, __global const float *gam, __global const float *bet,
+              __global const float *rel, __global float *kr, __global float *vr,
+              __global int *pr, __global const int *rs, __global float *ao) {
+    __local float qs[Z];
+    __local float sc[NT];
+    __local float red[NT];
+    if (!(hxu[1] > hxu[0])) return;
+    attn_step_wg(pos, rs[0], rs[1], cap, qdiv, s, gam, bet, rel, kr, vr, pr, ao, qs, sc, red);
+}
+
+/* x = silu(hx + w g + x) (activated) or silu(hx + x), over any number of
+ * work-groups; item 0 advances the ring's state (no other item reads it). */
+__kernel void gau_combine(const int D, const int cap, const float inv_tau, __global const float *hxu,
+                          __global const float *g, __global float *x, __global int *rs) {
+    const float u0 = hxu[0], u1 = hxu[1];
+    const int act = u1 > u0;
+    const float w = act ? 1.0f / (1.0f + exp((u0 - u1) * inv_tau)) : 0.0f;
+    for (int d = (int)get_global_id(0); d < D; d += (int)get_global_size(0)) {
+        const float v = hxu[2 + d] + (act ? w * g[d] : 0.0f) + x[d];
+        x[d] = v / (1.0f + exp(-v));
+    }
+    if (act && get_global_id(0) == 0) {
+        const int head = rs[0], n = rs[1];
+        if (n < W) rs[1] = n + 1;
+        else rs[0] = (head + 1) % cap;
+        rs[2] = rs[2] + 1;
     }
 }
 

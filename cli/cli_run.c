@@ -100,6 +100,7 @@ int cli_run(int argc, char **argv) {
     if (CLI_USE_MPI()) return cli_run_mpi(model, in, out, device, chunk_tokens, stats);
     sb_options o = sb_options_default();
     o.device = device;
+    o.profiling = stats; /* per-layer times are measured with profiling only */
     double t0 = now_ms();
     sb_model *m = NULL;
     if (sb_model_load(model, &o, &m) != SB_OK) {

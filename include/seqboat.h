@@ -79,7 +79,10 @@
  *     calling thread; successes leave it unchanged.
  *   - A NULL handle gives SB_ERR_ARG and records nothing.
  *
- * Environment (read by sb_model_load and sb_selftest)
+ * Environment (read by sb_model_load and sb_selftest, once, when the model's
+ * device runtime is made; never by a launch. SEQBOAT_LINEAR, _ATTN, _EMA and
+ * _ROWS override the matching field of sb_options.tuning; a bad value fails
+ * the load with SB_ERR_ARG)
  *   SEQBOAT_DEVICE     default device selection (see "Device selection strings")
  *   SEQBOAT_CACHE_DIR  folder of the compiled-program cache, or "off"
  *   SEQBOAT_CACHE_BINARIES  "always": write compiled programs to that folder
@@ -104,12 +107,16 @@
  *                      devices' default); overrides a stored `seqboat tune`
  *                      result (cache folder, per device and driver)
  *   SEQBOAT_ATTN       "reg" or "lds": the CPU-class or the work-group windowed
- *                      attention kernel (default: reg on CPU devices)
+ *                      attention kernel (default: reg on CPU devices);
+ *                      "reg:RQ,RVW,RNV" also sets reg's tiles
  *   SEQBOAT_EMA        "scan" (the chunked three-pass scan) or "seq[:VW]" (one
  *                      pass per VW channels, VW 1/2/4/8/16); default: seq on CPU
  *                      devices with few enough compute units for D, else scan
  *   SEQBOAT_ROWS       "vec" (one work-item per row: LayerNorm, combine) or
  *                      "wg" (a work-group per row); default: vec on CPU devices
+ *   SEQBOAT_DECODE     "wg" (a streamed token's layer step in one work-group) or
+ *                      "split" (its projections over many work-groups); default:
+ *                      wg on CPU devices
  *   The `seqboat` program also reads SEQBOAT_MODEL (default model of
  *   `seqboat generate`); the CLI's and bench's own settings are options.
  */
@@ -248,8 +255,10 @@ SB_API sb_status sb_device_default(int *index, char *why, size_t why_len);
  * tokens over devices (ms: the slowest device); sb_model_plan reports the
  * largest per-device peak; sb_model_info.device reads "N devices: [i] name; ...". */
 
-/* Runs a GEMM through CLBlast and one of the library's kernels (LayerNorm, in
- * place) on the selected device and checks both against plain C. Writes a short report into
+/* Runs a GEMM through CLBlast, the product a model uses on that device (the
+ * library's own GEMM variant and tiles, or CLBlast: see SEQBOAT_LINEAR) and
+ * one of the library's kernels (LayerNorm, in place) on the selected device
+ * and checks each against plain C. Writes a short report into
  * report[0..report_len) (the caller's buffer, NUL-terminated; report may be
  * NULL). Uses its own OpenCL context, released before returning; any thread.
  * Errors: sb_last_error(). */
@@ -263,6 +272,36 @@ SB_API sb_status sb_selftest(const char *device, char *report, size_t report_len
  * time per model (together with its streams); see "Threads" above. */
 typedef struct sb_model sb_model;
 
+/* Kernel choices (sb_options.tuning), for tuning and tests; all zero (the
+ * default) lets the library choose per device class. Read once, by
+ * sb_model_load (or sb_selftest): the environment variable of the same name
+ * (see "Environment" above), when set, overrides a field, and a bad value of
+ * either fails the load with SB_ERR_ARG. No kernel launch reads either. */
+typedef enum sb_tune_choice {
+    SB_TUNE_AUTO = 0,  /* the device class's choice */
+    SB_TUNE_CLBLAST,   /* linear: CLBlast's GEMM */
+    SB_TUNE_REG,       /* linear, attn: the CPU-class register-tiled kernel */
+    SB_TUNE_LDS,       /* linear, attn: the work-group kernel with local-memory tiles */
+    SB_TUNE_SCAN,      /* ema: the chunked three-pass scan */
+    SB_TUNE_SEQ,       /* ema: one pass per vector of channels (CPU class) */
+    SB_TUNE_VEC,       /* rows: one work-item per row (CPU class) */
+    SB_TUNE_WG,        /* rows: a work-group per row; decode: one work-group per layer
+                          step (CPU class) */
+    SB_TUNE_SPLIT      /* decode: the step's projections over many work-groups */
+} sb_tune_choice;
+
+typedef struct sb_tuning {
+    int linear;          /* SB_TUNE_AUTO, _CLBLAST, _REG, _LDS (SEQBOAT_LINEAR) */
+    int linear_tiles[5]; /* REG: MR, VW, NV; LDS: TM, TN, TK, WM, WN; all 0: the defaults */
+    int attn;            /* SB_TUNE_AUTO, _REG, _LDS (SEQBOAT_ATTN) */
+    int attn_tiles[3];   /* REG: RQ, RVW, RNV; all 0: the defaults */
+    int ema;             /* SB_TUNE_AUTO, _SCAN, _SEQ (SEQBOAT_EMA) */
+    int ema_vw;          /* SEQ: channels per work-item, 1/2/4/8/16; 0: the native width */
+    int rows;            /* SB_TUNE_AUTO, _VEC, _WG (SEQBOAT_ROWS) */
+    int decode;          /* SB_TUNE_AUTO, _WG, _SPLIT (SEQBOAT_DECODE): a streamed token's
+                            layer step */
+} sb_tuning;
+
 typedef struct sb_options {
     size_t struct_size;     /* sizeof(sb_options) as the caller was compiled; set by
                                sb_options_default(). Always start from that call:
@@ -274,6 +313,8 @@ typedef struct sb_options {
                                else ~/.cache/seqboat; "off": no disk cache */
     int profiling;          /* 0; 1: time each phase with OpenCL event profiling
                                (used by the benchmark; costs a little per kernel) */
+    /* second version of the struct (after profiling) */
+    sb_tuning tuning;       /* kernel choices (see sb_tuning); all 0: the library's */
 } sb_options;
 
 /* The defaults above, with struct_size = sizeof(sb_options). The strings in
@@ -286,8 +327,9 @@ SB_API sb_options sb_options_default(void);
 
 /* Load a model file (safetensors, SPEC section 4) onto a device. opt may be NULL.
  * On failure *out is NULL and sb_last_error() names the problem. On success
- * *out is a new model owned by the caller. Kernels are compiled on first use
- * (and kept in the program cache, see sb_options.cache_dir). Safe to call
+ * *out is a new model owned by the caller. Every kernel the model can launch
+ * is built during the load (a kernel that fails to build fails the load, with
+ * its build log), reusing the program cache (see sb_options.cache_dir). Safe to call
  * from several threads at once; each call creates its own OpenCL context.
  * Typical errors: SB_ERR_IO, SB_ERR_FORMAT, SB_ERR_TENSOR, SB_ERR_META,
  * SB_ERR_NO_DEVICE, SB_ERR_DEVICE_MEMORY. */
@@ -345,7 +387,10 @@ SB_API sb_status sb_model_forward(sb_model *m, int batch, int length, const floa
 SB_API sb_status sb_model_run_file(sb_model *m, const char *in_path, const char *out_path);
 
 /* Per-layer figures of the last forward: valid tokens, activated tokens, ms.
- * Each out pointer may be NULL. SB_ERR_ARG when layer is out of range. */
+ * ms is measured only for a model loaded with sb_options.profiling (the queue
+ * is then drained after every layer to time it; otherwise layers run on
+ * without waiting and ms is 0). Each out pointer may be NULL. SB_ERR_ARG when
+ * layer is out of range. */
 SB_API sb_status sb_model_layer_stats(const sb_model *m, int layer, int *tokens, int *activated,
                                       double *ms);
 /* Plan activation memory for a shape now (normally done by the first forward

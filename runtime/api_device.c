@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gemm.h"
+#include "ops/linear.h"
 #include "ops/norm.h"
 #include "ops/ops_rt.h"
 #include "rt.h"
@@ -129,6 +130,31 @@ sb_status sb_selftest(const char *device, char *report, size_t report_len) {
             if (d > maxerr) maxerr = d;
         }
     if (maxerr > 1e-3) SB_FAIL(SB_ERR_INTERNAL, "selftest GEMM %dx%dx%d max error %g", M, N, K, maxerr);
+    /* the product a model uses on this device (rt->lin: the own GEMM's variant
+     * and tiles, or CLBlast), through the same prepare + op as a model */
+    double linerr = 0;
+    char lin_name[64];
+    sb_linear_params_string(&rt->lin, lin_name, sizeof lin_name);
+    {
+        sb_linear_w lw;
+        memset(&lw, 0, sizeof lw);
+        SB_TRY(sb_linear_prepare(rt, b, NULL, N, K, &lw, e));
+        st = sb_op_linear(rt, M, sb_view(a, 0, sizeof(float) * M * K), K, &lw, 0,
+                          sb_view(c, 0, sizeof(float) * M * N), N, e);
+        if (st == SB_OK) st = sb_rt_read(rt, c, 0, sizeof(float) * M * N, hc, e);
+        sb_linear_release(&lw);
+        if (st != SB_OK) goto done;
+    }
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += (double)ha[i * K + k] * hb[j * K + k];
+            double d = fabs(s - hc[i * N + j]);
+            if (!(d <= linerr)) linerr = d; /* NaN propagates */
+        }
+    if (!(linerr <= 1e-3))
+        SB_FAIL(SB_ERR_INTERNAL, "selftest model product (%s) %dx%dx%d max error %g", lin_name, M, N, K,
+                linerr);
     /* one of the library's own kernels: LayerNorm in place (cl/norm_eltwise.cl) */
     SB_TRY(sb_rt_alloc(rt, sizeof(float) * T * D, &nx, "x", e));
     SB_TRY(sb_rt_alloc(rt, sizeof(float) * D, &nw, "w", e));
@@ -150,9 +176,10 @@ sb_status sb_selftest(const char *device, char *report, size_t report_len) {
         SB_FAIL(SB_ERR_INTERNAL, "selftest LayerNorm %dx%d max error %g", T, D, lnerr);
     if (report && report_len)
         snprintf(report, report_len,
-                 "device '%s' (%s): GEMM %dx%dx%d through CLBlast, max |error| %.2e; LayerNorm "
-                 "%dx%d kernel, max |error| %.2e; vs plain C: ok",
-                 rt->dev.name, rt->dev.platform_name, M, N, K, maxerr, T, D, lnerr);
+                 "device '%s' (%s): GEMM %dx%dx%d through CLBlast, max |error| %.2e; the "
+                 "models' product (%s) max |error| %.2e; LayerNorm %dx%d kernel, max |error| "
+                 "%.2e; vs plain C: ok",
+                 rt->dev.name, rt->dev.platform_name, M, N, K, maxerr, lin_name, linerr, T, D, lnerr);
 done:
     if (a) clReleaseMemObject(a);
     if (b) clReleaseMemObject(b);

@@ -28,7 +28,9 @@ static sb_status forward_any(sb_model *m, int B, int L, const float *x, const in
 
 
 sb_options sb_options_default(void) {
-    sb_options o = {sizeof(sb_options), NULL, NULL, 0};
+    sb_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof(sb_options);
     return o;
 }
 
@@ -87,6 +89,7 @@ sb_status sb_model_load(const char *path, const sb_options *opt, sb_model **out)
     ro.device = o.device;
     ro.cache_dir = o.cache_dir;
     ro.profiling = o.profiling;
+    ro.tuning = &o.tuning;
     const char *sel = NULL;
     sb_status st;
     if (sb_multi_is_list(ro.device, &sel)) {
@@ -153,7 +156,7 @@ sb_status sb_model_get_info(const sb_model *m, sb_model_info *info) {
     info->norm_type = c->norm == SB_NORM_BATCH ? SB_BATCHNORM : SB_LAYERNORM;
     info->attention_activation = c->softmax ? SB_SOFTMAX : SB_RELU2;
     info->rel_pos_bias = c->rotary ? SB_POS_ROTARY : SB_POS_SIMPLE;
-    info->n_params = m->impl->mf->n_params;
+    info->n_params = m->impl->n_params;
     if (multi_of(m))
         sb_multi_describe(multi_of(m), info->device, sizeof info->device);
     else

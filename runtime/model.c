@@ -55,6 +55,29 @@ sb_ema_coef sb_model_ema_coef(const sb_model_impl *m, int li) {
     return p;
 }
 
+#define S(step) (1u << SB_STEP_##step)
+#define CHUNK_STEPS (S(MX_PROJ) | S(ATTN) | S(H_PROJ))
+
+/* A buffer's lifetime [first, last] from the steps that touch it: from the
+ * first to the last of them; the GAU chunk steps repeat per chunk, so a buffer
+ * one of them touches lives over all of them. */
+static void plan_steps(unsigned steps, int *first, int *last) {
+    if (steps & CHUNK_STEPS) steps |= CHUNK_STEPS;
+    *first = *last = -1;
+    for (int s = 0; s < SB_STEP_COUNT; s++)
+        if (steps & (1u << s)) {
+            if (*first < 0) *first = s;
+            *last = s;
+        }
+}
+
+static const char *step_name(int s) {
+    static const char *names[SB_STEP_COUNT] = {
+        "input", "prenorm", "ema", "hx_proj", "gate", "mx_proj", "attn", "h_proj", "chunk_end",
+        "combine", "final", "decoder", "output"};
+    return s >= 0 && s < SB_STEP_COUNT ? names[s] : "?";
+}
+
 sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *peak, sb_err *e) {
     sb_status st = SB_OK;
     sb_fwd_plan *fp = &m->fp;
@@ -82,39 +105,50 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
     sb_attn_cfg ac = sb_model_attn_cfg(c);
     sb_ema_coef ec = sb_model_ema_coef(m, 0);
     size_t fl = sizeof(float), in = sizeof(int32_t);
-    struct { int id; size_t bytes; sb_step first, last; const char *name; } req[] = {
-        {B_INPAD, F ? BL * F * fl : 0, SB_STEP_INPUT, SB_STEP_INPUT, "input (padded)"},
-        {B_IDS, F ? 0 : Tz * in, SB_STEP_INPUT, SB_STEP_INPUT, "token ids"},
-        {B_START, Bz * in, SB_STEP_INPUT, SB_STEP_OUTPUT, "sequence starts"},
-        {B_LEN, Bz * in, SB_STEP_INPUT, SB_STEP_OUTPUT, "sequence lengths"},
-        {B_X, Tz * D * fl, SB_STEP_INPUT, SB_STEP_OUTPUT, "x"},
-        {B_XN, c->prenorm ? Tz * D * fl : 0, SB_STEP_PRENORM, SB_STEP_EMA, "x normed"},
-        {B_MX, (Tz + W) * D * fl, SB_STEP_EMA, SB_STEP_CHUNK_END, "mx"},
-        {B_EMA_SCR, sb_op_ema_scratch_bytes(&ec, B, T), SB_STEP_EMA, SB_STEP_EMA, "ema scratch"},
-        {B_HXU, Tz * (D + 2) * fl, SB_STEP_HX_PROJ, SB_STEP_COMBINE, "hx_proj out"},
-        {B_W, Tz * fl, SB_STEP_GATE, SB_STEP_COMBINE, "gate weights"},
-        {B_CIDX, Tz * in, SB_STEP_GATE, SB_STEP_COMBINE, "compressed index"},
-        {B_CTOK, (Tz + W) * in, SB_STEP_GATE, SB_STEP_CHUNK_END, "compressed tokens"},
-        {B_CPOS, (Tz + W) * in, SB_STEP_GATE, SB_STEP_CHUNK_END, "compressed positions"},
-        {B_CSTART, (Bz + 1) * in, SB_STEP_GATE, SB_STEP_CHUNK_END, "compressed starts"},
-        {B_CSTART_CH, (Bz + 1) * in, SB_STEP_MX_PROJ, SB_STEP_CHUNK_END, "chunk starts"},
-        {B_CMP_SCR, sb_op_compact_scratch_bytes(m->rt, T), SB_STEP_GATE, SB_STEP_GATE, "compaction scratch"},
-        {B_MXC, rows * D * fl, SB_STEP_MX_PROJ, SB_STEP_CHUNK_END, "mx compressed"},
-        {B_S, rows * (Z + 2 * H) * fl, SB_STEP_MX_PROJ, SB_STEP_CHUNK_END, "mx_proj out"},
-        {B_AO, rows * H * fl, SB_STEP_MX_PROJ, SB_STEP_CHUNK_END, "attention out"},
-        {B_ATT_SCR, sb_op_attn_scratch_bytes(m->rt, &ac, B, (int)rows), SB_STEP_MX_PROJ, SB_STEP_CHUNK_END, "attention scratch"},
-        {B_G, (Tz + W) * D * fl, SB_STEP_MX_PROJ, SB_STEP_COMBINE, "h_proj out"},
-        {B_XF, c->prenorm ? Tz * D * fl : 0, SB_STEP_FINAL, SB_STEP_DECODER, "final norm"},
-        {B_Y, c->task == SB_TASK_CLASSIFY ? Bz * Dout * fl : Tz * Dout * fl, SB_STEP_DECODER, SB_STEP_OUTPUT, "decoder out"},
-        {B_POOL, c->task == SB_TASK_CLASSIFY ? Bz * D * fl : 0, SB_STEP_FINAL, SB_STEP_DECODER, "pooled"},
-        {B_OUTPAD, c->task == SB_TASK_CLASSIFY ? 0 : BL * Dout * fl, SB_STEP_OUTPUT, SB_STEP_OUTPUT, "output (padded)"},
+    /* Every buffer with the steps that touch it (read or write, by any path
+     * that runs on the plan: forward, blocked forward, streaming prefill).
+     * Its lifetime is derived from them (plan_steps); PB refuses an access at
+     * a step not named here, so the table cannot drift from the code. */
+    struct { int id; size_t bytes; unsigned steps; const char *name; } req[] = {
+        {B_INPAD, F ? BL * F * fl : 0, S(INPUT), "input (padded)"},
+        {B_XE, F ? Tz * F * fl : 0, S(INPUT), "input (packed)"},
+        {B_IDS, F ? 0 : Tz * in, S(INPUT), "token ids"},
+        /* read through the sequence table by the ops of every step */
+        {B_START, Bz * in, S(INPUT) | S(OUTPUT), "sequence starts"},
+        {B_LEN, Bz * in, S(INPUT) | S(OUTPUT), "sequence lengths"},
+        {B_X, Tz * D * fl, S(INPUT) | S(PRENORM) | S(EMA) | S(COMBINE) | S(FINAL) | S(DECODER), "x"},
+        {B_XN, c->prenorm ? Tz * D * fl : 0, S(PRENORM) | S(EMA), "x normed"},
+        {B_MX, (Tz + W) * D * fl, S(EMA) | S(HX_PROJ) | S(GATE) | S(MX_PROJ) | S(CHUNK_END), "mx"},
+        {B_EMA_SCR, sb_op_ema_scratch_bytes(&ec, B, T), S(EMA), "ema scratch"},
+        {B_HXU, Tz * (D + 2) * fl, S(HX_PROJ) | S(GATE) | S(COMBINE), "hx_proj out"},
+        {B_W, Tz * fl, S(GATE) | S(COMBINE), "gate weights"},
+        {B_CIDX, Tz * in, S(GATE) | S(COMBINE), "compressed index"},
+        {B_CTOK, (Tz + W) * in, S(GATE) | S(MX_PROJ) | S(CHUNK_END), "compressed tokens"},
+        {B_CPOS, (Tz + W) * in, S(GATE) | S(ATTN) | S(CHUNK_END), "compressed positions"},
+        {B_CSTART, (Bz + 1) * in, S(GATE) | S(MX_PROJ) | S(ATTN), "compressed starts"},
+        {B_CSTART_CH, (Bz + 1) * in, S(MX_PROJ) | S(ATTN), "chunk starts"},
+        {B_CMP_SCR, sb_op_compact_scratch_bytes(m->rt, T), S(GATE), "compaction scratch"},
+        {B_MXC, rows * D * fl, S(MX_PROJ), "mx compressed"},
+        {B_S, rows * (Z + 2 * H) * fl, S(MX_PROJ) | S(ATTN) | S(CHUNK_END), "mx_proj out"},
+        {B_AO, rows * H * fl, S(ATTN) | S(H_PROJ), "attention out"},
+        {B_ATT_SCR, sb_op_attn_scratch_bytes(m->rt, &ac, B, (int)rows), S(ATTN), "attention scratch"},
+        {B_G, (Tz + W) * D * fl, S(H_PROJ) | S(COMBINE), "h_proj out"},
+        {B_XF, c->prenorm ? Tz * D * fl : 0, S(FINAL) | S(DECODER), "final norm"},
+        {B_Y, c->task == SB_TASK_CLASSIFY ? Bz * Dout * fl : Tz * Dout * fl, S(DECODER) | S(OUTPUT),
+         "decoder out"},
+        {B_POOL, c->task == SB_TASK_CLASSIFY ? Bz * D * fl : 0, S(FINAL) | S(DECODER), "pooled"},
+        {B_OUTPAD, c->task == SB_TASK_CLASSIFY ? 0 : BL * Dout * fl, S(OUTPUT), "output (padded)"},
     };
     SB_TRY(sb_plan_create(m->rt->dev.mem_align_bytes < 4 ? 4 : m->rt->dev.mem_align_bytes,
                           (size_t)m->rt->dev.max_alloc, &fp->plan, e));
     for (int i = 0; i < B_COUNT; i++) fp->id[i] = -1;
     for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
         if (req[i].bytes == 0) continue;
-        int id = sb_plan_add(fp->plan, req[i].name, req[i].bytes, req[i].first, req[i].last, e);
+        int first, last;
+        plan_steps(req[i].steps, &first, &last);
+        fp->steps[req[i].id] = req[i].steps;
+        fp->name[req[i].id] = req[i].name;
+        int id = sb_plan_add(fp->plan, req[i].name, req[i].bytes, first, last, e);
         if (id < 0) {
             st = e ? e->status : SB_ERR_INTERNAL;
             goto done;
@@ -138,10 +172,31 @@ done:
     return st;
 }
 
-/* The plan's buffer `which` (a view of its planned bytes). */
+/* The plan's buffer `which` (a view of its planned bytes), touched at the
+ * current step fp.step: a step its table entry does not name gets no view
+ * and marks the pass as broken (plan_check). */
 static sb_buf PB(sb_model_impl *m, int which) {
-    if (m->fp.id[which] < 0) return sb_view_none();
-    return sb_arena_buf(&m->fp.arena, m->fp.plan, m->fp.id[which]);
+    sb_fwd_plan *fp = &m->fp;
+    if (fp->id[which] < 0) return sb_view_none();
+    if (fp->step < 0 || fp->step >= SB_STEP_COUNT || !(fp->steps[which] & (1u << fp->step))) {
+        if (!fp->bad_buf) fp->bad_buf = which + 1, fp->bad_step = fp->step;
+        return sb_view_none();
+    }
+    fp->touched[fp->step] |= 1u << which;
+    return sb_arena_buf(&fp->arena, fp->plan, fp->id[which]);
+}
+
+static void set_step(sb_model_impl *m, sb_step s) { m->fp.step = (int)s; }
+
+/* SB_ERR_INTERNAL when a buffer was touched outside its planned steps (the
+ * error replaces whatever the op said about the missing view). */
+static sb_status plan_check(sb_model_impl *m, sb_status st, sb_err *e) {
+    sb_fwd_plan *fp = &m->fp;
+    if (!fp->bad_buf) return st;
+    return sb_fail(e, SB_ERR_INTERNAL,
+                   "activation plan: step %s touched buffer '%s', which the plan does not give "
+                   "that step (runtime/model.c, the plan's table)",
+                   step_name(fp->bad_step), fp->name[fp->bad_buf - 1] ? fp->name[fp->bad_buf - 1] : "?");
 }
 
 /* Rows from `row` on of a view of rows `width` floats (resp. ints) wide. */
@@ -270,7 +325,7 @@ typedef struct layer_ctx {
     size_t D, H, SW, W;
     size_t h;                /* carried halo rows in front of the block's rows */
     sb_buf x, xin, mx, mxb, hxu;
-    int *hcs, *hch, upload_all, M;
+    int *hcs, upload_all, M;
     int fused_norm;          /* token: the prenorm LayerNorm runs inside the EMA step */
     size_t last_h0;
     /* the current chunk: compressed rows [r0, r1) with keys from h0, n rows */
@@ -280,6 +335,23 @@ typedef struct layer_ctx {
 } layer_ctx;
 
 typedef sb_status (*layer_fn)(layer_ctx *x, sb_err *e);
+
+/* Packed rows: the views handed from step to step, bound afresh for each step
+ * (model->fp.step) and only where its table entry names the buffer (no view
+ * otherwise: an op given it refuses it). */
+static sb_buf PB_if(sb_model_impl *m, int which) {
+    return m->fp.steps[which] & (1u << m->fp.step) ? PB(m, which) : sb_view_none();
+}
+
+static void bind_rows(layer_ctx *x) {
+    sb_model_impl *m = x->m;
+    x->x = PB_if(m, B_X);
+    x->xin = x->c->prenorm ? PB_if(m, B_XN) : x->x;
+    x->mx = PB_if(m, B_MX);
+    /* with a carry the block's mx rows start after W halo rows */
+    x->mxb = x->carry ? at_row(x->mx, x->W, x->D) : x->mx;
+    x->hxu = PB_if(m, B_HXU);
+}
 
 static sb_status step_prenorm(layer_ctx *x, sb_err *e) {
     if (!x->c->prenorm) return SB_OK;
@@ -330,8 +402,7 @@ static sb_status step_gate(layer_ctx *x, sb_err *e) {
     sb_rt *rt = x->rt;
     int Bn = x->Bn;
     x->hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
-    x->hch = malloc(sizeof(int) * (size_t)(Bn + 1));
-    if (!x->hcs || !x->hch) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    if (!x->hcs) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     if (m->router_hook)
         SB_TRY(m->router_hook(m->router_hook_user, rt, x->seqs, x->hxu, (int)(x->D + 2), e));
     SB_TRY(sb_op_gate_compact(rt, x->seqs, x->hxu, (int)(x->D + 2), x->L->temp, PB(m, B_W),
@@ -390,6 +461,7 @@ static sb_status run_chunk(layer_ctx *x, sb_err *e) {
     sb_status st = SB_OK;
     for (size_t i = 0; i < sizeof chunk_steps / sizeof chunk_steps[0]; i++) {
         x->rt->phase = chunk_steps[i].phase;
+        set_step(x->m, chunk_steps[i].step);
         SB_TRY(chunk_steps[i].run(x, e));
     }
 done:
@@ -405,22 +477,35 @@ static sb_status step_gau(layer_ctx *x, sb_err *e) {
     size_t chunk = (size_t)x->m->fp.chunk_cap;
     size_t step = chunk > W + right ? chunk - W - right : 1;
     if (M <= chunk) step = M;
-    for (size_t r0 = 0; r0 < M; r0 += step) {
+    /* The chunks' sequence starts go to the device without waiting, each from
+     * its own host slot. The gate's blocking read of the compacted count
+     * (step_gate) has drained the queue, so no write of an earlier layer
+     * still reads the staging: it may grow and be reused here. */
+    const size_t slot = (size_t)x->Bn + 1, n_chunks = M ? (M + step - 1) / step : 0;
+    sb_model_impl *m = x->m;
+    if (n_chunks * slot > m->chunk_starts_cap) {
+        int *p = realloc(m->chunk_starts, sizeof(int) * n_chunks * slot);
+        if (!p) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+        m->chunk_starts = p;
+        m->chunk_starts_cap = n_chunks * slot;
+    }
+    for (size_t r0 = 0, ci = 0; r0 < M; r0 += step, ci++) {
         size_t r1 = r0 + step < M ? r0 + step : M;
         size_t h0 = r0 > W ? r0 - W : 0;
         size_t h1 = r1 + right < M ? r1 + right : M;
         if (M <= chunk) h0 = 0, h1 = M;
         x->r0 = r0, x->r1 = r1, x->h0 = h0, x->n = (int)(h1 - h0);
         x->last_h0 = h0;
+        set_step(x->m, SB_STEP_MX_PROJ); /* the chunk's first step */
         x->cst = PB(x->m, B_CSTART);
         if (x->upload_all || h0 != 0 || h1 != M) {
+            int *hch = m->chunk_starts + ci * slot;
             for (int b = 0; b <= x->Bn; b++) {
                 long v = (long)x->hcs[b] - (long)h0;
-                x->hch[b] = v < 0 ? 0 : (v > x->n ? x->n : (int)v);
+                hch[b] = v < 0 ? 0 : (v > x->n ? x->n : (int)v);
             }
             x->cst = PB(x->m, B_CSTART_CH);
-            SB_TRY(sb_rt_write(x->rt, x->cst.mem, x->cst.off, sb_i32((size_t)x->Bn + 1),
-                               x->hch, e));
+            SB_TRY(sb_rt_write_async(x->rt, x->cst.mem, x->cst.off, sb_i32(slot), hch, e));
         }
         SB_TRY(run_chunk(x, e));
     }
@@ -510,25 +595,26 @@ sb_status sb_model_impl_layer(sb_model_impl *m, int li, const sb_seqs *seqs,
         x.fused_norm = m->stream_norm_fused;
     } else {
         x.T = seqs->total, x.Bn = seqs->n;
-        x.x = x.xin = PB(m, B_X), x.mx = PB(m, B_MX), x.hxu = PB(m, B_HXU);
-        /* with a carry the block's mx rows start after W halo rows */
         x.h = carry ? (size_t)carry->halo_n : 0;
-        x.mxb = carry ? at_row(x.mx, x.W, x.D) : x.mx;
     }
     for (size_t i = 0; i < sizeof layer_steps / sizeof layer_steps[0]; i++) {
         layer_fn run = tok ? layer_steps[i].token : layer_steps[i].rows;
         m->rt->phase = layer_steps[i].phase;
+        set_step(m, layer_steps[i].step);
+        if (!tok) bind_rows(&x);
         if (run) SB_TRY(run(&x, e));
     }
     m->rt->phase = SB_PHASE_OTHER;
-    if (!tok) {
-        SB_TRY(sb_rt_finish(m->rt, e));
-        m->stats[li].ms = now_ms() - t0;
+    if (!tok) { /* the queue runs on into the next layer unless timing is asked for */
+        m->stats[li].ms = 0;
+        if (m->layer_timing || m->rt->profiling) {
+            SB_TRY(sb_rt_finish(m->rt, e));
+            m->stats[li].ms = now_ms() - t0;
+        }
     }
 done:
     free(x.hcs);
-    free(x.hch);
-    return st;
+    return tok ? st : plan_check(m, st, e);
 }
 
 /* Validate lengths/ids and build the host sequence table. */
@@ -581,11 +667,16 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
     int T = 0;
     SB_TRY(make_seqs(c, B, L, c->task == SB_TASK_LM ? ids : NULL, lengths, start, len, &T, e));
     SB_TRY(sb_model_impl_plan(m, T, B, (size_t)B * L, NULL, e));
+    m->fp.bad_buf = 0;
+    memset(m->fp.touched, 0, sizeof m->fp.touched);
+    set_step(m, SB_STEP_INPUT);
     sb_seqs seqs = {B, start, len, T, 0, PB(m, B_START), PB(m, B_LEN)};
     for (int b = 0; b < B; b++)
         if (len[b] > seqs.max_len) seqs.max_len = len[b];
-    SB_TRY(sb_rt_write(rt, seqs.d_start.mem, seqs.d_start.off, sb_i32((size_t)B), start, e));
-    SB_TRY(sb_rt_write(rt, seqs.d_len.mem, seqs.d_len.off, sb_i32((size_t)B), len, e));
+    /* Input writes do not wait: start, len, pids and the caller's x stay
+     * alive until the output's blocking read below (or the drain on failure). */
+    SB_TRY(sb_rt_write_async(rt, seqs.d_start.mem, seqs.d_start.off, sb_i32((size_t)B), start, e));
+    SB_TRY(sb_rt_write_async(rt, seqs.d_len.mem, seqs.d_len.off, sb_i32((size_t)B), len, e));
     size_t D = (size_t)c->d_model, Dout = (size_t)c->d_output;
     sb_buf xb = PB(m, B_X);
     rt->phase = SB_PHASE_OTHER;
@@ -594,12 +685,12 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
         if (!pids) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
         for (int b = 0; b < B; b++) memcpy(pids + start[b], ids + (size_t)b * L, sizeof(int32_t) * len[b]);
         sb_buf ib = PB(m, B_IDS);
-        SB_TRY(sb_rt_write(rt, ib.mem, ib.off, sb_i32((size_t)T), pids, e));
+        SB_TRY(sb_rt_write_async(rt, ib.mem, ib.off, sb_i32((size_t)T), pids, e));
         SB_TRY(sb_op_embed(rt, T, (int)D, ib, sb_view_all(m->embed), xb, e));
     } else {
         size_t F = (size_t)c->d_input;
-        sb_buf ip = PB(m, B_INPAD), xe = PB(m, B_MX); /* mx is free before layer 0 */
-        SB_TRY(sb_rt_write(rt, ip.mem, ip.off, sb_f32((size_t)B * L * F), x, e));
+        sb_buf ip = PB(m, B_INPAD), xe = PB(m, B_XE);
+        SB_TRY(sb_rt_write_async(rt, ip.mem, ip.off, sb_f32((size_t)B * L * F), x, e));
         SB_TRY(sb_op_pack(rt, &seqs, L, (int)F, ip, xe, e));
         SB_TRY(linear(m, (size_t)T, xe, F, &m->enc, 0, xb, D, e));
     }
@@ -608,30 +699,39 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
         SB_TRY(sb_model_impl_layer(m, li, &seqs, caps ? &caps[li] : NULL,
                                    carries ? &carries[li] : NULL, NULL, e));
     rt->phase = SB_PHASE_OTHER;
+    set_step(m, SB_STEP_FINAL);
     sb_buf xf = xb;
     if (c->prenorm) {
         xf = PB(m, B_XF);
         SB_TRY(norm_rows(m, &m->final_norm, T, xb, xf, e));
     }
-    sb_buf y = PB(m, B_Y);
     if (c->task == SB_TASK_CLASSIFY) {
         sb_buf pool = PB(m, B_POOL);
         SB_TRY(sb_op_mean_pool(rt, &seqs, (int)D, xf, pool, e));
-        SB_TRY(linear(m, (size_t)B, pool, D, &m->dec, 0, y, Dout, e));
+        set_step(m, SB_STEP_DECODER);
+        sb_buf y = PB(m, B_Y);
+        SB_TRY(linear(m, (size_t)B, PB(m, B_POOL), D, &m->dec, 0, y, Dout, e));
+        set_step(m, SB_STEP_OUTPUT);
+        y = PB(m, B_Y);
         SB_TRY(sb_rt_read(rt, y.mem, y.off, sb_f32((size_t)B * Dout), out, e));
     } else {
-        sb_buf op = PB(m, B_OUTPAD);
+        set_step(m, SB_STEP_DECODER);
+        sb_buf y = PB(m, B_Y);
+        if (c->prenorm) xf = PB(m, B_XF);
         SB_TRY(linear(m, (size_t)T, xf, D, &m->dec, 0, y, Dout, e));
-        SB_TRY(sb_op_unpack(rt, &seqs, L, (int)Dout, y, op, e));
+        set_step(m, SB_STEP_OUTPUT);
+        sb_buf op = PB(m, B_OUTPAD);
+        SB_TRY(sb_op_unpack(rt, &seqs, L, (int)Dout, PB(m, B_Y), op, e));
         SB_TRY(sb_rt_read(rt, op.mem, op.off, sb_f32((size_t)B * L * Dout), out, e));
     }
     SB_TRY(sb_rt_finish(rt, e));
     m->last_ms = now_ms() - t0;
 done:
+    if (st != SB_OK) clFinish(rt->queue); /* no write may still read start, len, pids, x */
     free(start);
     free(len);
     free(pids);
-    return st;
+    return plan_check(m, st, e);
 }
 
 sb_status sb_model_impl_token(sb_model_impl *m, sb_token *tok, const float *x, int32_t id,

@@ -19,9 +19,12 @@ typedef struct sb_dev_norm {
 typedef struct sb_dev_layer {
     sb_dev_norm norm;
     cl_mem ema_coef, omega, rel, mx_w, mx_b, hx_w, hx_b, h_w, h_b, qk_g, qk_b;
-    sb_linear_w hx, mx, h;   /* the three projections, prepared (packed) at load */
+    sb_linear_w hx, mx, h;   /* the three projections, prepared (packed) at load; when
+                                packed, mx_w, hx_w and h_w are released (one device
+                                copy per layout in use) */
     cl_mem hx_t, mx_t, h_t;  /* the same transposed ([k][n]) for the streaming step;
-                                made by the first sb_model_impl_stream_prepare */
+                                made by the first sb_model_impl_stream_prepare from the
+                                device copy (the host copy is gone after load) */
     sb_gau_w gau;            /* views of the streaming step's weights (the same) */
     float temp;
 } sb_dev_layer;
@@ -49,7 +52,7 @@ typedef enum sb_step {
 
 /* Buffer ids of the activation plan. */
 enum {
-    B_INPAD, B_IDS, B_START, B_LEN, B_X, B_XN, B_MX, B_EMA_SCR, B_HXU, B_W, B_CIDX, B_CTOK,
+    B_INPAD, B_XE, B_IDS, B_START, B_LEN, B_X, B_XN, B_MX, B_EMA_SCR, B_HXU, B_W, B_CIDX, B_CTOK,
     B_CPOS, B_CSTART, B_CSTART_CH, B_CMP_SCR, B_MXC, B_S, B_AO, B_ATT_SCR, B_G, B_XF, B_Y,
     B_POOL, B_OUTPAD, B_COUNT
 };
@@ -60,13 +63,24 @@ typedef struct sb_fwd_plan {
     int chunk_cap;           /* compressed rows (with halo) per GAU chunk */
     sb_plan *plan;
     int id[B_COUNT];         /* plan ids (-1 = not used) */
+    const char *name[B_COUNT];
+    unsigned steps[B_COUNT]; /* the steps (bit s = sb_step s) that touch each buffer: its
+                                lifetime is derived from them (model.c, plan_steps) */
     sb_arena arena;
+    /* The contract, checked on every access (model.c, PB): the step running
+     * now, the buffers each step touched in the last pass (bit = buffer id;
+     * test_arena checks that those of one step never share bytes), and the
+     * first buffer touched at a step its table entry does not name (its id
+     * + 1, 0: none; the pass then fails with SB_ERR_INTERNAL naming both). */
+    int step;
+    unsigned touched[SB_STEP_COUNT];
+    int bad_buf, bad_step;
 } sb_fwd_plan;
 
 typedef struct sb_layer_stats {
     int tokens;              /* valid tokens T of the last forward */
     int activated;           /* M */
-    double ms;               /* wall time of the layer */
+    double ms;               /* wall time of the layer (layer_timing or profiling; else 0) */
 } sb_layer_stats;
 
 typedef sb_status (*sb_router_hook)(void *user, sb_rt *rt, const sb_seqs *seqs, sb_buf u,
@@ -74,7 +88,8 @@ typedef sb_status (*sb_router_hook)(void *user, sb_rt *rt, const sb_seqs *seqs, 
 
 typedef struct sb_model_impl {
     sb_rt *rt;
-    sb_model_file *mf;
+    sb_model_file *mf;       /* the file's host copy: only during the load, then NULL */
+    size_t n_params;         /* of the file */
     sb_config cfg;
     sb_dev_layer *layers;
     cl_mem enc_w, enc_b, embed, dec_w, dec_b;
@@ -94,6 +109,12 @@ typedef struct sb_model_impl {
     void *router_hook_user;
     int stream_norm_fused;   /* streaming: the prenorm LayerNorm runs inside the EMA step
                                 (set by sb_model_impl_stream_prepare) */
+    int layer_timing;        /* 1: finish the queue after every layer and time it
+                                (stats[].ms); also on with profiling (the benchmark
+                                sets it); 0: the queue runs on, stats[].ms = 0 */
+    int *chunk_starts;       /* host staging of the GAU chunks' sequence starts,
+                                written without waiting (model.c, step_gau) */
+    size_t chunk_starts_cap; /* ints */
 } sb_model_impl;
 
 /* The public handle (seqboat.h). */

@@ -38,6 +38,19 @@ static void free_norm(sb_dev_norm *n) {
     rel(&n->var);
 }
 
+/* Prepare a projection; when it is packed (REG panels) the unpacked upload is
+ * released: the panels are the only layout the products read. */
+static sb_status prepare(sb_rt *rt, cl_mem *w, cl_mem bias, int n, int k, sb_linear_w *out,
+                         sb_err *e) {
+    sb_status st = sb_linear_prepare(rt, *w, bias, n, k, out, e);
+    if (st == SB_OK && out->packed) {
+        st = sb_rt_finish(rt, e); /* the packing kernel has read w */
+        rel(w);
+        out->w = NULL;
+    }
+    return st;
+}
+
 static sb_status upload_layer(sb_model_impl *m, int li, sb_err *e) {
     sb_status st = SB_OK;
     const sb_config *c = &m->cfg;
@@ -59,9 +72,9 @@ static sb_status upload_layer(sb_model_impl *m, int li, sb_err *e) {
     SB_TRY(upload(rt, w->hx_b, (size_t)(D + 2), &d->hx_b, "hx_proj.bias", e));
     SB_TRY(upload(rt, w->h_w, (size_t)D * H, &d->h_w, "h_proj.weight", e));
     SB_TRY(upload(rt, w->h_b, (size_t)D, &d->h_b, "h_proj.bias", e));
-    SB_TRY(sb_linear_prepare(rt, d->hx_w, d->hx_b, D + 2, D, &d->hx, e));
-    SB_TRY(sb_linear_prepare(rt, d->mx_w, d->mx_b, Z + 2 * H, D, &d->mx, e));
-    SB_TRY(sb_linear_prepare(rt, d->h_w, d->h_b, D, H, &d->h, e));
+    SB_TRY(prepare(rt, &d->hx_w, d->hx_b, D + 2, D, &d->hx, e));
+    SB_TRY(prepare(rt, &d->mx_w, d->mx_b, Z + 2 * H, D, &d->mx, e));
+    SB_TRY(prepare(rt, &d->h_w, d->h_b, D, H, &d->h, e));
     SB_TRY(upload(rt, w->qk_gamma, 2 * (size_t)Z, &d->qk_g, "gamma", e));
     SB_TRY(upload(rt, w->qk_beta, 2 * (size_t)Z, &d->qk_b, "beta", e));
     d->temp = w->temp;
@@ -97,6 +110,7 @@ void sb_model_impl_free(sb_model_impl *m) {
     rel(&m->dec_b);
     free_norm(&m->final_norm);
     free(m->stats);
+    free(m->chunk_starts);
     sb_model_file_free(m->mf);
     sb_rt_free(m->rt);
     free(m);
@@ -153,12 +167,17 @@ sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, s
     } else {
         SB_TRY(upload(m->rt, mf->enc_w, (size_t)D * c->d_input, &m->enc_w, "encoder.weight", e));
         SB_TRY(upload(m->rt, mf->enc_b, (size_t)D, &m->enc_b, "encoder.bias", e));
-        SB_TRY(sb_linear_prepare(m->rt, m->enc_w, m->enc_b, D, c->d_input, &m->enc, e));
+        SB_TRY(prepare(m->rt, &m->enc_w, m->enc_b, D, c->d_input, &m->enc, e));
     }
     if (c->prenorm) SB_TRY(upload_norm(m->rt, &mf->final_norm, D, &m->final_norm, e));
     SB_TRY(upload(m->rt, mf->dec_w, (size_t)c->d_output * D, &m->dec_w, "decoder.weight", e));
     SB_TRY(upload(m->rt, mf->dec_b, (size_t)c->d_output, &m->dec_b, "decoder.bias", e));
-    SB_TRY(sb_linear_prepare(m->rt, m->dec_w, m->dec_b, c->d_output, D, &m->dec, e));
+    SB_TRY(prepare(m->rt, &m->dec_w, m->dec_b, c->d_output, D, &m->dec, e));
+    SB_TRY(sb_rt_finish(m->rt, e));
+    /* every weight is on the device: the host copy goes */
+    m->n_params = mf->n_params;
+    sb_model_file_free(mf);
+    m->mf = NULL;
     *out = m;
     return SB_OK;
 done:
@@ -175,14 +194,20 @@ sb_status sb_model_impl_create(const char *path, const sb_rt_options *opt, sb_mo
     return sb_model_impl_from_file(mf, opt, out, e);
 }
 
-/* Upload w [n][k] transposed, as [k][n]. */
-static sb_status upload_t(sb_rt *rt, const float *w, int n, int k, cl_mem *out, const char *what,
+/* Upload projection lw's weight [n][k] transposed, as [k][n], read back from
+ * its device copy (the host copy is gone after load). */
+static sb_status upload_t(sb_rt *rt, const sb_linear_w *lw, cl_mem *out, const char *what,
                           sb_err *e) {
-    float *t = malloc(sizeof(float) * (size_t)n * (size_t)k);
-    if (!t) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
-    for (size_t j = 0; j < (size_t)n; j++)
-        for (size_t i = 0; i < (size_t)k; i++) t[i * (size_t)n + j] = w[j * (size_t)k + i];
-    sb_status st = upload(rt, t, (size_t)n * (size_t)k, out, what, e);
+    sb_status st = SB_OK;
+    const size_t n = (size_t)lw->n, k = (size_t)lw->k;
+    float *w = malloc(sizeof(float) * n * k), *t = malloc(sizeof(float) * n * k);
+    if (!w || !t) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    SB_TRY(sb_linear_read_weight(rt, lw, w, e));
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < k; i++) t[i * n + j] = w[j * k + i];
+    st = upload(rt, t, n * k, out, what, e);
+done:
+    free(w);
     free(t);
     return st;
 }
@@ -190,13 +215,12 @@ static sb_status upload_t(sb_rt *rt, const float *w, int n, int k, cl_mem *out, 
 sb_status sb_model_impl_stream_prepare(sb_model_impl *m, sb_err *e) {
     sb_status st = SB_OK;
     const sb_config *c = &m->cfg;
-    int D = c->d_model, SW = c->d_qk + 2 * c->d_hidden, H = c->d_hidden;
+    int D = c->d_model;
     for (int li = 0; li < c->n_layers; li++) {
         sb_dev_layer *d = &m->layers[li];
-        const sb_layer_w *w = &m->mf->layers[li];
-        if (!d->hx_t) SB_TRY(upload_t(m->rt, w->hx_w, D + 2, D, &d->hx_t, "hx_proj.weight (transposed)", e));
-        if (!d->mx_t) SB_TRY(upload_t(m->rt, w->mx_w, SW, D, &d->mx_t, "mx_proj.weight (transposed)", e));
-        if (!d->h_t) SB_TRY(upload_t(m->rt, w->h_w, D, H, &d->h_t, "h_proj.weight (transposed)", e));
+        if (!d->hx_t) SB_TRY(upload_t(m->rt, &d->hx, &d->hx_t, "hx_proj.weight (transposed)", e));
+        if (!d->mx_t) SB_TRY(upload_t(m->rt, &d->mx, &d->mx_t, "mx_proj.weight (transposed)", e));
+        if (!d->h_t) SB_TRY(upload_t(m->rt, &d->h, &d->h_t, "h_proj.weight (transposed)", e));
         const sb_gau_w g = {sb_view_all(d->hx_t), sb_view_all(d->hx_b), sb_view_all(d->mx_t),
                             sb_view_all(d->mx_b), sb_view_all(d->h_t), sb_view_all(d->h_b),
                             sb_view_all(d->qk_g), sb_view_all(d->qk_b), sb_view_all(d->rel)};

@@ -351,6 +351,13 @@ sb_status sb_rt_write(sb_rt *rt, cl_mem m, size_t off, size_t bytes, const void 
     return err == CL_SUCCESS ? SB_OK : cl_fail(e, err, "clEnqueueWriteBuffer");
 }
 
+sb_status sb_rt_write_async(sb_rt *rt, cl_mem m, size_t off, size_t bytes, const void *src,
+                            sb_err *e) {
+    if (bytes == 0) return SB_OK;
+    cl_int err = clEnqueueWriteBuffer(rt->queue, m, CL_FALSE, off, bytes, src, 0, NULL, NULL);
+    return err == CL_SUCCESS ? SB_OK : cl_fail(e, err, "clEnqueueWriteBuffer");
+}
+
 sb_status sb_rt_read(sb_rt *rt, cl_mem m, size_t off, size_t bytes, void *dst, sb_err *e) {
     if (bytes == 0) return SB_OK;
     serial_mark(rt, -1); /* blocking transfers: charged to no phase */

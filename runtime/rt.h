@@ -93,6 +93,9 @@ enum { SB_LINEAR_CLBLAST = 0, SB_LINEAR_REG = 1, SB_LINEAR_LDS = 2 };
 typedef struct sb_rt {
     sb_device_info dev;
     sb_linear_params lin;     /* own-GEMM parameters for this device */
+    sb_tuning tune;           /* kernel choices, fixed when the rt is made (sb_ops_rt_create:
+                                 the options, then SEQBOAT_ATTN/EMA/ROWS); tests may set
+                                 them between launches */
     cl_context ctx;
     cl_command_queue queue;
     sb_progcache *progs;      /* shared compiled-program cache (memory + disk) */
@@ -126,6 +129,7 @@ typedef struct sb_rt_options {
     const char *device;       /* selection, see sb_device_select (NULL = default) */
     const char *cache_dir;    /* NULL = env SEQBOAT_CACHE_DIR / XDG default; "off" = no disk cache */
     int profiling;            /* 0 */
+    const sb_tuning *tuning;  /* NULL = all defaults; copied (ops_rt.c adds the environment) */
 } sb_rt_options;
 
 /* The device's context, queue and program cache. An rt that runs ops is made
@@ -169,6 +173,11 @@ sb_status sb_rt_arg(cl_kernel k, cl_uint i, size_t size, const void *value, sb_e
 /* Buffers. */
 sb_status sb_rt_alloc(sb_rt *rt, size_t bytes, cl_mem *out, const char *what, sb_err *e);
 sb_status sb_rt_write(sb_rt *rt, cl_mem m, size_t off, size_t bytes, const void *src, sb_err *e);
+/* The same without waiting: src must stay unchanged and alive until the queue
+ * has run the write (the queue is in order: until a later blocking read
+ * returns or sb_rt_finish). */
+sb_status sb_rt_write_async(sb_rt *rt, cl_mem m, size_t off, size_t bytes, const void *src,
+                            sb_err *e);
 sb_status sb_rt_read(sb_rt *rt, cl_mem m, size_t off, size_t bytes, void *dst, sb_err *e);
 sb_status sb_rt_fill_zero(sb_rt *rt, cl_mem m, size_t off, size_t bytes, sb_err *e);
 sb_status sb_rt_finish(sb_rt *rt, sb_err *e);

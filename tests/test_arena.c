@@ -4,6 +4,8 @@
 #include <string.h>
 #include "testutil.h"
 #include "../runtime/arena.h"
+#include "../runtime/model.h"
+#include "../runtime/safetensors.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -444,6 +446,99 @@ START_TEST(test_device_unsolved) {
 }
 END_TEST
 
+/* ---- (f) the model's activation plan ---------------------------------------
+ * A forward over a fixture records, per step, the plan buffers it touched
+ * (model.c's PB refuses a buffer at a step the plan's table does not give it,
+ * so the forward itself fails on such an access). Buffers touched at one step
+ * are live together: no two of them may share a byte. */
+
+static int views_overlap(sb_buf a, sb_buf b) {
+    return a.mem == b.mem && a.off < b.off + b.len && b.off < a.off + a.len;
+}
+
+static void check_touched(const char *name, const sb_fwd_plan *fp);
+
+/* B sequences padded to L, of lengths 1..3 (float input): the padded input
+ * is far larger than the packed activations, so the plan reuses its bytes. */
+static void model_plan_padded(const char *name, int B, int L) {
+    char mp[512];
+    snprintf(mp, sizeof mp, SB_TEST_DATA_DIR "/%s.model.safetensors", name);
+    sb_model_impl *m = NULL;
+    sb_rt_options o = {0};
+    TU_OK(sb_model_impl_create(mp, &o, &m, &tu_err));
+    ck_assert_int_ne(m->cfg.task, SB_TASK_LM);
+    const size_t F = (size_t)m->cfg.d_input;
+    float *x = malloc(sizeof(float) * (size_t)B * L * F);
+    float *out = malloc(sizeof(float) * (size_t)B * L * (size_t)m->cfg.d_output);
+    int32_t *len = malloc(sizeof(int32_t) * (size_t)B);
+    ck_assert(x && out && len);
+    tu_fill(x, (size_t)B * L * F, 7, -1, 1);
+    for (int b = 0; b < B; b++) len[b] = 1 + b % 3;
+    TU_OK(sb_model_impl_forward(m, B, L, x, NULL, len, out, &tu_err));
+    check_touched(name, &m->fp);
+    free(x), free(out), free(len);
+    sb_model_impl_free(m);
+}
+
+static void model_plan_disjoint(const char *name, int block, size_t chunk_budget) {
+    char mp[512], ip[512];
+    snprintf(mp, sizeof mp, SB_TEST_DATA_DIR "/%s.model.safetensors", name);
+    snprintf(ip, sizeof ip, SB_TEST_DATA_DIR "/%s.io.safetensors", name);
+    sb_model_impl *m = NULL;
+    sb_rt_options o = {0};
+    TU_OK(sb_model_impl_create(mp, &o, &m, &tu_err));
+    m->block_tokens = block;
+    m->chunk_budget = chunk_budget;
+    sb_input in;
+    TU_OK(sb_input_load(ip, &m->cfg, &in, &tu_err));
+    size_t outn = (size_t)in.B * in.L * (size_t)m->cfg.d_output;
+    float *out = malloc(sizeof(float) * outn);
+    ck_assert_ptr_nonnull(out);
+    TU_OK(sb_model_impl_forward(m, in.B, in.L, in.x, in.ids, in.lengths, out, &tu_err));
+    check_touched(name, &m->fp);
+    free(out);
+    sb_input_free(&in);
+    sb_model_impl_free(m);
+}
+
+static void check_touched(const char *name, const sb_fwd_plan *fp) {
+    int pairs = 0;
+    for (int s = 0; s < SB_STEP_COUNT; s++)
+        for (int i = 0; i < B_COUNT; i++) {
+            if (!(fp->touched[s] & (1u << i))) continue;
+            ck_assert_msg(fp->steps[i] & (1u << s), "%s: buffer %s touched at step %d, not planned",
+                          name, fp->name[i], s);
+            const sb_buf bi = sb_arena_buf(&fp->arena, fp->plan, fp->id[i]);
+            ck_assert_ptr_nonnull(bi.mem);
+            for (int j = i + 1; j < B_COUNT; j++) {
+                if (!(fp->touched[s] & (1u << j))) continue;
+                const sb_buf bj = sb_arena_buf(&fp->arena, fp->plan, fp->id[j]);
+                pairs++;
+                ck_assert_msg(!views_overlap(bi, bj),
+                              "%s: at step %d, live buffers '%s' (bytes %zu..%zu) and '%s' "
+                              "(bytes %zu..%zu) share bytes",
+                              name, s, fp->name[i], bi.off, bi.off + bi.len, fp->name[j], bj.off,
+                              bj.off + bj.len);
+            }
+        }
+    ck_assert_msg(pairs > 20, "%s: only %d pairs of buffers checked", name, pairs);
+    ck_assert_msg(fp->touched[SB_STEP_INPUT] && fp->touched[SB_STEP_COMBINE], "%s: steps not recorded",
+                  name);
+}
+
+START_TEST(test_model_plan_disjoint) {
+    static const char *cases[] = {"causal_relu2_layernorm", "bidir_softmax_batchnorm_classify",
+                                  "ragged_batch", "lm_tokens", "sparse_router", "truncated_ema",
+                                  "causal_rotary"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) model_plan_disjoint(cases[i], 0, 0);
+    model_plan_disjoint("ragged_batch", 0, 1);           /* GAU in chunks */
+    model_plan_disjoint("causal_relu2_layernorm", 7, 0); /* blocks with a carried halo */
+    model_plan_disjoint("causal_relu2_layernorm", 7, 1); /* both */
+    model_plan_padded("bidir_softmax_batchnorm_classify", 16, 400);
+    model_plan_padded("causal_relu2_layernorm", 16, 400);
+}
+END_TEST
+
 static Suite *arena_suite(void) {
     Suite *s = suite_create("arena");
     TCase *host = tcase_create("host");
@@ -457,6 +552,7 @@ static Suite *arena_suite(void) {
     tcase_add_test(host, test_bad_args);
     tcase_add_test(dev, test_device_arenas);
     tcase_add_test(dev, test_device_unsolved);
+    tcase_add_test(dev, test_model_plan_disjoint);
     suite_add_tcase(s, host);
     suite_add_tcase(s, dev);
     return s;

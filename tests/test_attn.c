@@ -157,8 +157,9 @@ static sb_attn_cfg cfg(int Z, int H, int W, int causal, int softmax, int rotary,
 }
 
 /* The shapes of one (causal, softmax, rotary) combination. */
-static void run_combo(int causal, int softmax, int rotary) {
+static void run_combo_forced(int force, int causal, int softmax, int rotary) {
     sb_rt *rt = tu_rt();
+    rt->tune.attn = force; /* SB_TUNE_AUTO: the device's choice */
     const int zsmall = rotary ? 6 : 5, zmid = rotary ? 8 : 33;
     const int ragged[] = {0, 1, 17, 0, 40, 2};
     const int few[] = {23, 0, 1};
@@ -178,30 +179,30 @@ static void run_combo(int causal, int softmax, int rotary) {
 }
 
 /* Both batch kernels on any device: attn_reg (CPU class) and attn_window. */
-START_TEST(test_lds_causal_relu2) { setenv("SEQBOAT_ATTN", "lds", 1); run_combo(1, 0, 0); }
+START_TEST(test_lds_causal_relu2) { run_combo_forced(SB_TUNE_LDS, 1, 0, 0); }
 END_TEST
-START_TEST(test_lds_bidir_softmax_rotary) { setenv("SEQBOAT_ATTN", "lds", 1); run_combo(0, 1, 1); }
+START_TEST(test_lds_bidir_softmax_rotary) { run_combo_forced(SB_TUNE_LDS, 0, 1, 1); }
 END_TEST
-START_TEST(test_reg_causal_softmax) { setenv("SEQBOAT_ATTN", "reg", 1); run_combo(1, 1, 0); }
+START_TEST(test_reg_causal_softmax) { run_combo_forced(SB_TUNE_REG, 1, 1, 0); }
 END_TEST
-START_TEST(test_reg_bidir_relu2_rotary) { setenv("SEQBOAT_ATTN", "reg", 1); run_combo(0, 0, 1); }
+START_TEST(test_reg_bidir_relu2_rotary) { run_combo_forced(SB_TUNE_REG, 0, 0, 1); }
 END_TEST
 
-START_TEST(test_causal_relu2_simple) { run_combo(1, 0, 0); }
+START_TEST(test_causal_relu2_simple) { run_combo_forced(SB_TUNE_AUTO, 1, 0, 0); }
 END_TEST
-START_TEST(test_causal_relu2_rotary) { run_combo(1, 0, 1); }
+START_TEST(test_causal_relu2_rotary) { run_combo_forced(SB_TUNE_AUTO, 1, 0, 1); }
 END_TEST
-START_TEST(test_causal_softmax_simple) { run_combo(1, 1, 0); }
+START_TEST(test_causal_softmax_simple) { run_combo_forced(SB_TUNE_AUTO, 1, 1, 0); }
 END_TEST
-START_TEST(test_causal_softmax_rotary) { run_combo(1, 1, 1); }
+START_TEST(test_causal_softmax_rotary) { run_combo_forced(SB_TUNE_AUTO, 1, 1, 1); }
 END_TEST
-START_TEST(test_bidir_relu2_simple) { run_combo(0, 0, 0); }
+START_TEST(test_bidir_relu2_simple) { run_combo_forced(SB_TUNE_AUTO, 0, 0, 0); }
 END_TEST
-START_TEST(test_bidir_relu2_rotary) { run_combo(0, 0, 1); }
+START_TEST(test_bidir_relu2_rotary) { run_combo_forced(SB_TUNE_AUTO, 0, 0, 1); }
 END_TEST
-START_TEST(test_bidir_softmax_simple) { run_combo(0, 1, 0); }
+START_TEST(test_bidir_softmax_simple) { run_combo_forced(SB_TUNE_AUTO, 0, 1, 0); }
 END_TEST
-START_TEST(test_bidir_softmax_rotary) { run_combo(0, 1, 1); }
+START_TEST(test_bidir_softmax_rotary) { run_combo_forced(SB_TUNE_AUTO, 0, 1, 1); }
 END_TEST
 
 /* Streaming: seed the ring with the first `pre` rows (ring_append), then one

@@ -13,6 +13,7 @@
 #include "testutil.h"
 #include "hardening_util.h"
 #include "../runtime/safetensors.h"
+#include "../runtime/model.h"
 #include "seqboat.h"
 
 #define DATA SB_TEST_DATA_DIR "/"
@@ -600,6 +601,87 @@ START_TEST(options_struct_size) {
 }
 END_TEST
 
+/* sb_options.tuning: the kernel choices reach the model's runtime, the
+ * GPU-class kernels they pick give the default run's answer, the environment
+ * overrides a field (read once, at load), bad values fail the load, and a
+ * caller of the first, shorter sb_options gets the defaults. */
+START_TEST(options_tuning) {
+    const int B = 2, L = 9;
+    sb_model *m = NULL;
+    sb_options o = sb_options_default();
+    unsetenv("SEQBOAT_ROWS");
+    unsetenv("SEQBOAT_ATTN");
+    unsetenv("SEQBOAT_EMA");
+    unsetenv("SEQBOAT_LINEAR");
+    ck_assert_msg(sb_model_load(SEQ_MODEL, &o, &m) == SB_OK, "%s", sb_last_error());
+    int F = m->impl->cfg.d_input, Do = m->impl->cfg.d_output;
+    float *x = malloc(sizeof(float) * B * L * F), *want = malloc(sizeof(float) * B * L * Do),
+          *got = malloc(sizeof(float) * B * L * Do);
+    ck_assert(x && want && got);
+    tu_fill(x, (size_t)B * L * F, 11u, -1, 1);
+    ck_assert_int_eq(sb_model_forward(m, B, L, x, NULL, NULL, want), SB_OK);
+    double ms = -1;
+    ck_assert_int_eq(sb_model_layer_stats(m, 0, NULL, NULL, &ms), SB_OK);
+    ck_assert_msg(ms == 0, "layer ms %g without profiling: the queue was drained", ms);
+    sb_model_free(m);
+
+    o.tuning.rows = SB_TUNE_WG;
+    o.tuning.attn = SB_TUNE_LDS;
+    o.tuning.ema = SB_TUNE_SCAN;
+    o.tuning.linear = SB_TUNE_LDS;
+    o.tuning.linear_tiles[0] = 16, o.tuning.linear_tiles[1] = 16, o.tuning.linear_tiles[2] = 8;
+    o.tuning.linear_tiles[3] = 2, o.tuning.linear_tiles[4] = 2;
+    o.profiling = 1;
+    ck_assert_msg(sb_model_load(SEQ_MODEL, &o, &m) == SB_OK, "%s", sb_last_error());
+    const sb_rt *rt = m->impl->rt;
+    ck_assert_int_eq(rt->tune.rows, SB_TUNE_WG);
+    ck_assert_int_eq(rt->tune.attn, SB_TUNE_LDS);
+    ck_assert_int_eq(rt->tune.ema, SB_TUNE_SCAN);
+    ck_assert_int_eq(rt->lin.variant, SB_LINEAR_LDS);
+    ck_assert_int_eq(rt->lin.tm, 16);
+    ck_assert_int_eq(sb_model_forward(m, B, L, x, NULL, NULL, got), SB_OK);
+    tu_check_close(got, want, (size_t)B * L * Do, 1e-4f, 1e-4f, "GPU-class kernels by sb_options.tuning");
+    ck_assert_int_eq(sb_model_layer_stats(m, 0, NULL, NULL, &ms), SB_OK);
+    ck_assert_msg(ms > 0, "layer ms %g with profiling", ms);
+    o.profiling = 0;
+    sb_model_free(m);
+
+    /* the environment wins over the struct */
+    ck_assert_int_eq(setenv("SEQBOAT_ROWS", "vec", 1), 0);
+    ck_assert_int_eq(setenv("SEQBOAT_EMA", "seq:1", 1), 0);
+    ck_assert_msg(sb_model_load(SEQ_MODEL, &o, &m) == SB_OK, "%s", sb_last_error());
+    ck_assert_int_eq(m->impl->rt->tune.rows, SB_TUNE_VEC);
+    ck_assert_int_eq(m->impl->rt->tune.ema, SB_TUNE_SEQ);
+    ck_assert_int_eq(m->impl->rt->tune.ema_vw, 1);
+    ck_assert_int_eq(m->impl->rt->tune.attn, SB_TUNE_LDS);
+    sb_model_free(m);
+    m = NULL;
+    ck_assert_int_eq(setenv("SEQBOAT_EMA", "seq:3", 1), 0);
+    ck_assert_int_eq(sb_model_load(SEQ_MODEL, &o, &m), SB_ERR_ARG);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(sb_last_error(), "SEQBOAT_EMA=seq:3"), "%s", sb_last_error());
+    unsetenv("SEQBOAT_ROWS");
+    unsetenv("SEQBOAT_EMA");
+
+    /* bad struct values */
+    sb_options bad = sb_options_default();
+    bad.tuning.rows = 99;
+    ck_assert_int_eq(sb_model_load(SEQ_MODEL, &bad, &m), SB_ERR_ARG);
+    ck_assert_msg(strstr(sb_last_error(), "tuning.rows"), "%s", sb_last_error());
+    bad = sb_options_default();
+    bad.tuning.attn_tiles[0] = 40, bad.tuning.attn_tiles[1] = 3, bad.tuning.attn_tiles[2] = 1;
+    ck_assert_int_eq(sb_model_load(SEQ_MODEL, &bad, &m), SB_ERR_ARG);
+
+    /* the first sb_options (up to profiling): tuning bytes are not read */
+    o.struct_size = offsetof(sb_options, profiling) + sizeof(int);
+    ck_assert_msg(sb_model_load(SEQ_MODEL, &o, &m) == SB_OK, "%s", sb_last_error());
+    ck_assert_int_eq(m->impl->rt->tune.rows, SB_TUNE_AUTO);
+    ck_assert_int_eq(m->impl->rt->tune.attn, SB_TUNE_AUTO);
+    sb_model_free(m);
+    free(x), free(want), free(got);
+}
+END_TEST
+
 /* ---- random mutations: malformed files nobody wrote by hand ------------------- */
 
 static uint32_t rnd(uint32_t *s) {
@@ -696,6 +778,7 @@ int main(void) {
     tcase_add_test(tf, nan_inf_input);
     tcase_add_loop_test(tf, broken_kernel_source, 0, (int)(sizeof broken_files / sizeof broken_files[0]));
     tcase_add_test(tf, options_struct_size);
+    tcase_add_test(tf, options_tuning);
     suite_add_tcase(s, tf);
     TCase *tr = tcase_create("mutants");
     tcase_set_timeout(tr, 300);

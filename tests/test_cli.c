@@ -268,8 +268,16 @@ START_TEST(selftest_all) {
         ck_assert_msg(strstr(t.out_text, line), "no '%s' line:\n%s", line, t.out_text);
     }
     ck_assert_int_eq(count_of(t.out_text, "LayerNorm"), n);
+    ck_assert_int_eq(count_of(t.out_text, "the models' product ("), n);
     snprintf(line, sizeof line, "selftest: %d of %d device(s) ok", n, n);
     ck_assert_msg(strstr(t.out_text, line), "no '%s' line:\n%s", line, t.out_text);
+    /* the product checked is the one a model would use (SEQBOAT_LINEAR included) */
+    ck_assert_int_eq(setenv("SEQBOAT_LINEAR", "lds:8,8,4,2,2", 1), 0);
+    const char *one[] = {"selftest", NULL};
+    st = run_cli(&t, one);
+    unsetenv("SEQBOAT_LINEAR");
+    expect_ok(&t, st, "SEQBOAT_LINEAR=lds:8,8,4,2,2 seqboat selftest");
+    ck_assert_msg(strstr(t.out_text, "the models' product (lds:8,8,4,2,2)"), "%s", t.out_text);
     /* a device that does not exist is a clean failure */
     const char *bad[] = {"selftest", "--device", "no-such-device-xyz", NULL};
     expect_fail(&t, run_cli(&t, bad), "no-such-device-xyz", "selftest on a missing device");

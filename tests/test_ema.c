@@ -1,5 +1,6 @@
 /* test_ema.c - the EMA chunked scan (cl/ema_scan.cl) against the convolution
  * reference (tests/ref/ref_ema.c). */
+#include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
 #include "ops/ema.h"
@@ -43,7 +44,13 @@ static void check_scaled(const float *got, const float *want, size_t n, const ch
     tu_check_close(got, want, n, 1e-4f, atol, what);
 }
 
-static void run_case_1(const ema_case *tc, const char *name);
+/* The kernel named as in SEQBOAT_EMA ("scan", "seq", "seq:VW"), set in the rt. */
+static void set_variant(sb_rt *rt, const char *v) {
+    rt->tune.ema = strncmp(v, "seq", 3) == 0 ? SB_TUNE_SEQ : SB_TUNE_SCAN;
+    rt->tune.ema_vw = strncmp(v, "seq:", 4) == 0 ? atoi(v + 4) : 0;
+}
+
+static void run_case_1(const ema_case *tc, const char *name, const char *variant);
 /* Both kernels whatever the device: the three-pass scan and the one-pass CPU
  * kernel (ema_seq) at the device's vector width and at one channel per item
  * (SEQBOAT_EMA). */
@@ -51,15 +58,14 @@ static void run_case(const ema_case *tc, const char *name) {
     static const char *const variants[] = {"scan", "seq", "seq:1"};
     for (int v = 0; v < 3; v++) {
         char what[96];
-        ck_assert_int_eq(setenv("SEQBOAT_EMA", variants[v], 1), 0);
         snprintf(what, sizeof what, "%s [%s]", name, variants[v]);
-        run_case_1(tc, what);
+        run_case_1(tc, what, variants[v]);
     }
-    unsetenv("SEQBOAT_EMA");
 }
 
-static void run_case_1(const ema_case *tc, const char *name) {
+static void run_case_1(const ema_case *tc, const char *name, const char *variant) {
     sb_rt *rt = tu_rt();
+    set_variant(rt, variant);
     const int D = tc->D, N = tc->N, K = tc->bidir ? 2 * D : D, B = tc->n_seq;
     int *start = malloc(sizeof(int) * B);
     int total = 0, max_len = 0;
@@ -238,7 +244,7 @@ END_TEST
  * must give what one call over the whole sequence gives. Both kernels. */
 static void run_continue(const char *variant, int D, int N, int L, int L1, uint32_t seed) {
     sb_rt *rt = tu_rt();
-    ck_assert_int_eq(setenv("SEQBOAT_EMA", variant, 1), 0);
+    set_variant(rt, variant);
     const size_t kn = (size_t)D * N, xn = (size_t)L * D;
     float *delta = malloc(sizeof(float) * kn), *alpha = malloc(sizeof(float) * kn);
     float *beta = malloc(sizeof(float) * kn), *gamma = malloc(sizeof(float) * kn);
@@ -281,7 +287,6 @@ static void run_continue(const char *variant, int D, int N, int L, int L1, uint3
     check_scaled(got, want, xn, what);
     snprintf(what, sizeof what, "continued D%d N%d %d+%d state [%s]", D, N, L1, L - L1, variant);
     check_scaled(sg, sw, kn, what);
-    unsetenv("SEQBOAT_EMA");
     clReleaseMemObject(d_x);
     clReleaseMemObject(d_mx);
     clReleaseMemObject(d_coef);

@@ -361,13 +361,14 @@ END_TEST
  * cidx a mix of -1 and compressed rows; separate out and in place on res. */
 static void run_combine_1(sb_rt *rt, int T, int D, int inplace, uint32_t seed);
 /* Both kernels: the row kernel (combine_vec, CPU class) and the 2-D one,
- * whatever the device (SEQBOAT_ROWS). */
+ * whatever the device (rt->tune.rows). */
 static void run_combine(sb_rt *rt, int T, int D, int inplace, uint32_t seed) {
-    ck_assert_int_eq(setenv("SEQBOAT_ROWS", "vec", 1), 0);
+    const int keep = rt->tune.rows;
+    rt->tune.rows = SB_TUNE_VEC;
     run_combine_1(rt, T, D, inplace, seed);
-    ck_assert_int_eq(setenv("SEQBOAT_ROWS", "wg", 1), 0);
+    rt->tune.rows = SB_TUNE_WG;
     run_combine_1(rt, T, D, inplace, seed);
-    unsetenv("SEQBOAT_ROWS");
+    rt->tune.rows = keep;
 }
 
 static void run_combine_1(sb_rt *rt, int T, int D, int inplace, uint32_t seed) {

@@ -60,15 +60,16 @@ static void rel(cl_mem m) {
 /* ---------------------------------------------------------------- layernorm */
 
 /* Both kernels: the row kernel (layernorm_vec, CPU class) and the
- * work-group kernel, whatever the device (SEQBOAT_ROWS). */
+ * work-group kernel, whatever the device (rt->tune.rows). */
 static void run_layernorm_1(sb_rt *rt, int T, int D, uint32_t seed, int alias);
 static void run_layernorm(sb_rt *rt, int T, int D, uint32_t seed, int alias) {
-    static const char *const variants[] = {"vec", "wg"};
+    static const int variants[] = {SB_TUNE_VEC, SB_TUNE_WG};
+    const int keep = rt->tune.rows;
     for (int v = 0; v < 2; v++) {
-        ck_assert_int_eq(setenv("SEQBOAT_ROWS", variants[v], 1), 0);
+        rt->tune.rows = variants[v];
         run_layernorm_1(rt, T, D, seed, alias);
     }
-    unsetenv("SEQBOAT_ROWS");
+    rt->tune.rows = keep;
 }
 
 static void run_layernorm_1(sb_rt *rt, int T, int D, uint32_t seed, int alias) {
@@ -129,13 +130,12 @@ START_TEST(test_layernorm_constant_rows) {
     sb_buf dx, dw, db;
     cl_mem mx = up(rt, x, T * D, &dx), mw = up(rt, w, D, &dw), mb = up(rt, b, D, &db);
     for (int v = 0; v < 2; v++) { /* row kernel, work-group kernel */
-        ck_assert_int_eq(setenv("SEQBOAT_ROWS", v ? "wg" : "vec", 1), 0);
+        rt->tune.rows = v ? SB_TUNE_WG : SB_TUNE_VEC;
         TU_OK(sb_rt_write(rt, mx, dx.off, sizeof x, x, &tu_err));
         TU_OK(sb_op_layernorm(rt, T, D, dx, dw, db, dx, &tu_err));
         down(rt, mx, got, T * D, "layernorm constant");
         tu_check_close(got, want, T * D, 0.0f, 1e-3f, v ? "layernorm constant (wg)" : "layernorm constant (vec)"); /* 1 ulp of mean * 316 */
     }
-    unsetenv("SEQBOAT_ROWS");
     rel(mx); rel(mw); rel(mb);
     sb_rt_free(rt);
 }

@@ -8,6 +8,7 @@
  * wraps, activated and skipped tokens), plus their refusals. */
 #include <stdlib.h>
 #include <string.h>
+#include "../runtime/model.h"
 #include "../runtime/model_file.h"
 #include "../runtime/ops/attn.h"
 #include "../runtime/ops/stream_step.h"
@@ -320,8 +321,12 @@ END_TEST
 /* gau_step over `steps` tokens (activated when step % 3 != 1) on a ring that
  * starts part full at head 2 and wraps: x after every token, the ring and its
  * device state at the end, against sb_ref_gau_step. */
-static void run_gau_step(int softmax, int rotary, int Z, int steps, uint32_t seed) {
+/* decode: rt->tune.decode, gau_step in one work-group (SB_TUNE_WG) or split
+ * over gau_proj / gau_attn / gau_combine (SB_TUNE_SPLIT). */
+static void run_gau_step_as(int decode, int softmax, int rotary, int Z, int steps, uint32_t seed) {
     sb_rt *rt = tu_rt();
+    rt->tune.decode = decode;
+    ck_assert_int_eq(sb_op_gau_step_split(rt), decode == SB_TUNE_SPLIT);
     const int D = 37, H = 19, W = 3, P = 16, cap = W + 1, ld = Z + 2 * H;
     const float temp = 0.3f;
     sb_attn_cfg c = {Z, H, W, 1, softmax, rotary, P};
@@ -388,8 +393,8 @@ static void run_gau_step(int softmax, int rotary, int Z, int steps, uint32_t see
         TU_OK(sb_op_gau_step(rt, &c, D, temp, &w, &ring, vrs, pos, vin, &work, vx, &tu_err));
         sb_ref_gau_step(&c, D, temp, hx_w, hx_b, mx_w, mx_b, h_w, h_b, gam, bet, rel, cap, rs, kr, vr,
                         pr, pos, mx, x);
-        snprintf(what, sizeof what, "gau_step softmax=%d rotary=%d Z=%d t=%d act=%d", softmax, rotary,
-                 Z, t, act);
+        snprintf(what, sizeof what, "gau_step%s softmax=%d rotary=%d Z=%d t=%d act=%d",
+                 decode == SB_TUNE_SPLIT ? " (split)" : "", softmax, rotary, Z, t, act);
         tu_download(rt, m_x, got, sb_f32(D));
         tu_check_close(got, x, (size_t)D, 1e-4f, 2e-5f, what);
     }
@@ -428,6 +433,13 @@ static void run_gau_step(int softmax, int rotary, int Z, int steps, uint32_t see
     sb_rt_free(rt);
 }
 
+static void run_gau_step(int softmax, int rotary, int Z, int steps, uint32_t seed) {
+    run_gau_step_as(SB_TUNE_WG, softmax, rotary, Z, steps, seed);
+}
+START_TEST(test_gau_split_relu2_simple) { run_gau_step_as(SB_TUNE_SPLIT, 0, 0, 7, 11, 21); }
+END_TEST
+START_TEST(test_gau_split_softmax_rotary) { run_gau_step_as(SB_TUNE_SPLIT, 1, 1, 6, 12, 24); }
+END_TEST
 START_TEST(test_gau_step_relu2_simple) { run_gau_step(0, 0, 7, 11, 21); }
 END_TEST
 START_TEST(test_gau_step_relu2_rotary) { run_gau_step(0, 1, 6, 11, 22); }
@@ -435,6 +447,52 @@ END_TEST
 START_TEST(test_gau_step_softmax_simple) { run_gau_step(1, 0, 7, 11, 23); }
 END_TEST
 START_TEST(test_gau_step_softmax_rotary) { run_gau_step(1, 1, 6, 12, 24); }
+END_TEST
+
+/* One device copy per layout in use: after load the host copy is gone, a
+ * packed projection has no unpacked upload beside it, and the stream's
+ * transposed copies, made from the device copy, hold the file's weights. */
+static void check_one_copy(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, SB_TEST_DATA_DIR "/%s.model.safetensors", name);
+    sb_model_impl *m = NULL;
+    sb_rt_options o = {0};
+    TU_OK(sb_model_impl_create(path, &o, &m, &tu_err));
+    ck_assert_ptr_null(m->mf);
+    ck_assert_uint_gt(m->n_params, 0);
+    sb_model_file *mf = NULL;
+    TU_OK(sb_model_file_load(path, &mf, &tu_err));
+    TU_OK(sb_model_impl_stream_prepare(m, &tu_err));
+    for (int li = 0; li < m->cfg.n_layers; li++) {
+        const sb_dev_layer *d = &m->layers[li];
+        const sb_linear_w *lw[] = {&d->hx, &d->mx, &d->h};
+        const cl_mem w[] = {d->hx_w, d->mx_w, d->h_w}, t[] = {d->hx_t, d->mx_t, d->h_t};
+        const float *host[] = {mf->layers[li].hx_w, mf->layers[li].mx_w, mf->layers[li].h_w};
+        for (int j = 0; j < 3; j++) {
+            ck_assert_msg((lw[j]->packed != NULL) != (w[j] != NULL),
+                          "%s layer %d projection %d: packed %p and unpacked %p", name, li, j,
+                          (void *)lw[j]->packed, (void *)w[j]);
+            const size_t n = (size_t)lw[j]->n, k = (size_t)lw[j]->k;
+            float *back = malloc(sizeof(float) * n * k), *tr = malloc(sizeof(float) * n * k);
+            ck_assert(back && tr);
+            TU_OK(sb_linear_read_weight(m->rt, lw[j], back, &tu_err));
+            tu_download(m->rt, t[j], tr, sizeof(float) * n * k);
+            for (size_t r = 0; r < n; r++)
+                for (size_t c = 0; c < k; c++) {
+                    ck_assert_float_eq(back[r * k + c], host[j][r * k + c]);
+                    ck_assert_float_eq(tr[c * n + r], host[j][r * k + c]);
+                }
+            free(back), free(tr);
+        }
+    }
+    sb_model_file_free(mf);
+    sb_model_impl_free(m);
+}
+
+START_TEST(test_weights_one_copy) {
+    check_one_copy("lm_tokens");
+    check_one_copy("causal_rotary");
+}
 END_TEST
 
 int main(void) {
@@ -445,6 +503,8 @@ int main(void) {
     tcase_add_test(k, test_gau_step_relu2_rotary);
     tcase_add_test(k, test_gau_step_softmax_simple);
     tcase_add_test(k, test_gau_step_softmax_rotary);
+    tcase_add_test(k, test_gau_split_relu2_simple);
+    tcase_add_test(k, test_gau_split_softmax_rotary);
     suite_add_tcase(s, k);
     /* tag "large": the whole model per fixture, left out by the rusticl and
      * Oclgrind CI steps (scripts/ci_rusticl.sh, ci_oclgrind.sh). Test case
@@ -467,6 +527,7 @@ int main(void) {
     tcase_add_test(t, test_truncated_causal);
     tcase_add_test(t, test_two_streams_interleaved);
     tcase_add_test(t, test_stream_errors);
+    tcase_add_test(t, test_weights_one_copy);
     suite_add_tcase(s, t);
     return tu_run(s);
 }

@@ -253,11 +253,30 @@ START_TEST(sub_views) {
 }
 END_TEST
 
+/* Overlapping input/output views are refused; disjoint views, views of other
+ * buffers and (for the in-place form) the very same view pass. */
+START_TEST(overlapping_views) {
+    cl_mem fa = (cl_mem)(uintptr_t)0x1000, fb = (cl_mem)(uintptr_t)0x2000; /* never dereferenced */
+    sb_err e;
+    sb_err_clear(&e);
+    const sb_buf a = sb_view(fa, 0, 64), tail = sb_view(fa, 60, 8), next = sb_view(fa, 64, 8);
+    ck_assert_int_eq(sb_ops_apart("op", "a", a, "b", tail, &e), SB_ERR_INTERNAL);
+    ck_assert_ptr_nonnull(strstr(e.msg, "op: views a (bytes 0..64) and b (bytes 60..68) of one buffer overlap"));
+    ck_assert_int_eq(sb_ops_apart("op", "a", a, "b", next, &e), SB_OK);
+    ck_assert_int_eq(sb_ops_apart("op", "a", a, "b", sb_view(fb, 0, 64), &e), SB_OK);
+    ck_assert_int_eq(sb_ops_apart("op", "a", a, "b", sb_view_none(), &e), SB_OK);
+    ck_assert_int_eq(sb_ops_apart("op", "a", a, "b", a, &e), SB_ERR_INTERNAL);
+    ck_assert_int_eq(sb_ops_apart_or_same("op", "a", a, "b", a, &e), SB_OK);
+    ck_assert_int_eq(sb_ops_apart_or_same("op", "a", a, "b", sb_view(fa, 4, 64), &e), SB_ERR_INTERNAL);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("views");
     TCase *tc = tcase_create("views");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, sub_views);
+    tcase_add_test(tc, overlapping_views);
     tcase_add_loop_test(tc, short_view_refused, 0, N_CASES);
     tcase_add_test(tc, linear_prepare_short_weight);
     suite_add_tcase(s, tc);

@@ -88,17 +88,15 @@ static void plan_tiles(sb_rt *rt, const sb_attn_cfg *c, int nt, attn_plan *p) {
     p->rvw = vw >= 16 ? 16 : vw >= 8 ? 8 : vw >= 4 ? 4 : vw >= 2 ? 2 : 1;
     p->rnv = 2;
     p->rq = p->rvw >= 16 ? 12 : 6;
-    /* SEQBOAT_ATTN=reg:RQ,RVW,RNV sets attn_reg's tiles (tuning, tests) */
-    const char *v = getenv("SEQBOAT_ATTN");
-    int a, b, c2;
-    if (v && sscanf(v, "reg:%d,%d,%d", &a, &b, &c2) == 3 && a >= 1 && a <= 32 && c2 >= 1 && c2 <= 8 &&
-        (b == 1 || b == 2 || b == 4 || b == 8 || b == 16))
-        p->rq = a, p->rvw = b, p->rnv = c2;
+    /* rt->tune.attn_tiles (SEQBOAT_ATTN=reg:RQ,RVW,RNV) set attn_reg's tiles
+     * (tuning, tests; checked when the rt was made) */
+    const int *t = rt->tune.attn_tiles;
+    if (t[0] > 0) p->rq = t[0], p->rvw = t[1], p->rnv = t[2];
 }
 
 #define ATTN_REG_PRIVATE_MAX (64 * 1024) /* bytes of private scores per work-item */
 
-/* attn_reg (CPU class) or attn_window: SEQBOAT_ATTN=reg|lds forces one; by
+/* attn_reg (CPU class) or attn_window: rt->tune.attn (SEQBOAT_ATTN=reg|lds) forces one; by
  * default CPU devices take attn_reg while its private score rows stay small
  * (a window of thousands of keys goes to attn_window).
  * Known driver problem: on Mesa rusticl (llvmpipe, Mesa 22-23 as in Debian 12)
@@ -106,12 +104,12 @@ static void plan_tiles(sb_rt *rt, const sb_attn_cfg *c, int nt, attn_plan *p) {
  * right on PoCL and Oclgrind; causal windows are right on all three), so
  * bidirectional attention on rusticl always takes attn_window. */
 static int use_reg(const sb_rt *rt, const sb_attn_cfg *c, const attn_plan *p) {
-    const char *v = getenv("SEQBOAT_ATTN");
+    const int forced = rt->tune.attn;
     const size_t span = (size_t)c->W * (c->causal ? 1u : 2u) + (size_t)p->rq;
     const int fits = span * (size_t)p->rq * sizeof(float) <= ATTN_REG_PRIVATE_MAX;
     if (!c->causal && strstr(rt->dev.platform_name, "rusticl")) return 0;
-    if (v && strcmp(v, "lds") == 0) return 0;
-    if (v && strncmp(v, "reg", 3) == 0) return fits;
+    if (forced == SB_TUNE_LDS) return 0;
+    if (forced == SB_TUNE_REG) return fits;
     return fits && (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
 }
 
@@ -160,7 +158,8 @@ enum { K_PREP, K_WINDOW, K_REG, K_STEP, K_RING, K_COUNT };
 enum { A_NT, A_TQ, A_TK, A_ZS, A_RQ, A_RVW, A_RNV, A_USE_REG };
 static const char *const k_names[K_COUNT] = {"attn_prep", "attn_window", "attn_reg", "attn_step",
                                              "attn_ring_append"};
-static const char *const k_gau_names[1] = {"gau_step"};
+enum { KG_STEP, KG_PROJ, KG_ATTN, KG_COMBINE, KG_COUNT };
+static const char *const k_gau_names[KG_COUNT] = {"gau_step", "gau_proj", "gau_attn", "gau_combine"};
 
 /* The kernel set of a cfg on this rt (gau: gau_step's set): on first use,
  * choose the plan (tiles from the device's limits), build the program and
@@ -169,7 +168,7 @@ static const char *const k_gau_names[1] = {"gau_step"};
  * of a set share one program. Later calls find the set by the cfg's integers. */
 static sb_status kernels_of(sb_rt *rt, const sb_attn_cfg *c, int gau, sb_kset **out, sb_err *e) {
     static const char *const fixed_attn[] = {"attn_window", "attn_step", NULL};
-    static const char *const fixed_gau[] = {"gau_step", NULL};
+    static const char *const fixed_gau[] = {"gau_step", "gau_attn", NULL};
     const char *const *fixed = gau ? fixed_gau : fixed_attn;
     const int key[SB_KSET_KEY] = {c->Z, c->H, c->W, c->causal ? 1 : 0, c->softmax ? 1 : 0,
                                   c->rotary ? 1 : 0, c->rotary ? 1 : c->P, gau ? 1 : 0};
@@ -205,7 +204,7 @@ static sb_status kernels_of(sb_rt *rt, const sb_attn_cfg *c, int gau, sb_kset **
         const int aux[SB_KSET_AUX] = {plan.nt, plan.tq, plan.tk, plan.zs, plan.rq, plan.rvw, plan.rnv,
                                       use_reg(rt, c, &plan)};
         SB_TRY(sb_rt_kset_make(rt, SB_KSET_ATTN, key, ATTN_STEM, NULL, plan.defines,
-                               gau ? k_gau_names : k_names, gau ? 1 : K_COUNT, aux, out, e));
+                               gau ? k_gau_names : k_names, gau ? KG_COUNT : K_COUNT, aux, out, e));
     }
 done:
     free(plan.defines);
@@ -267,6 +266,12 @@ sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf c
                                 &sco, e));
         if (!c->rotary)
             SB_TRY(sb_ops_check_buf("attention", "rel_bias", rel_bias, sb_f32(2 * (size_t)c->P - 1), &ro, e));
+        const char *in[] = {"cstart", "crow_pos", "s", "out"};
+        const sb_buf ib[] = {cstart, crow_pos, s, out};
+        for (int i = 0; i < 4; i++) {
+            if (i < 3) SB_TRY(sb_ops_apart("attention", in[i], ib[i], "out", out, e));
+            SB_TRY(sb_ops_apart("attention", in[i], ib[i], "scratch", scratch, e));
+        }
     }
     {
         const cl_mem rel_mem = c->rotary ? s.mem : rel_bias.mem; /* never read when rotary */
@@ -455,6 +460,71 @@ done:
     return st;
 }
 
+int sb_op_gau_step_split(const sb_rt *rt) {
+    if (rt->tune.decode == SB_TUNE_WG) return 0;
+    if (rt->tune.decode == SB_TUNE_SPLIT) return 1;
+    return (rt->dev.type & CL_DEVICE_TYPE_CPU) == 0;
+}
+
+/* One projection of the split step over enough work-groups for its slices. */
+static sb_status gau_proj(sb_rt *rt, sb_kset *ks, int n, int k, int gate, int act, cl_mem wt,
+                          cl_mem b, cl_mem a, cl_mem hxu, cl_mem c, sb_err *e) {
+    sb_status st = SB_OK;
+    cl_kernel kp = ks->k[KG_PROJ];
+    SB_ARG(kp, 0, n);
+    SB_ARG(kp, 1, k);
+    SB_ARG(kp, 2, gate);
+    SB_ARG(kp, 3, act);
+    SB_ARG(kp, 4, wt);
+    SB_ARG(kp, 5, b);
+    SB_ARG(kp, 6, a);
+    SB_ARG(kp, 7, hxu);
+    SB_ARG(kp, 8, c);
+    SB_TRY(sb_ops_launch_1d(rt, kp, sb_ops_wg(rt, ks, KG_PROJ, 64), (size_t)(n + 7) / 8, "gau_proj", e));
+done:
+    return st;
+}
+
+/* gau_step split for GPU-class devices: hx_proj, mx_proj (gated), the
+ * attention (one work-group, gated), h_proj (gated), combine. */
+static sb_status gau_split(sb_rt *rt, const sb_attn_cfg *c, sb_kset *ks, int D, int pos, int cap,
+                           float qdiv, float inv_tau, const sb_gau_w *w, const sb_attn_ring *ring,
+                           sb_buf ring_state, sb_buf mx, const sb_gau_work *work, sb_buf x,
+                           sb_err *e) {
+    sb_status st = SB_OK;
+    const int ld = c->Z + 2 * c->H, zero = 0, one = 1;
+    const cl_mem hxu = work->hxu.mem, rel_mem = c->rotary ? work->s.mem : w->rel_bias.mem;
+    /* ungated: hxu (its output) is not read, mx stands in */
+    SB_TRY(gau_proj(rt, ks, D + 2, D, zero, zero, w->hx_wt.mem, w->hx_b.mem, mx.mem, mx.mem, hxu, e));
+    SB_TRY(gau_proj(rt, ks, ld, D, one, one, w->mx_wt.mem, w->mx_b.mem, mx.mem, hxu, work->s.mem, e));
+    {
+        cl_kernel ka = ks->k[KG_ATTN];
+        const cl_mem args[] = {hxu, work->s.mem, w->qk_gamma.mem, w->qk_beta.mem, rel_mem,
+                               ring->k.mem, ring->v.mem, ring->pos.mem, ring_state.mem, work->ao.mem};
+        SB_ARG(ka, 0, pos);
+        SB_ARG(ka, 1, cap);
+        SB_ARG(ka, 2, qdiv);
+        for (cl_uint i = 0; i < sizeof args / sizeof args[0]; i++) SB_ARG(ka, 3 + i, args[i]);
+        const size_t lws = (size_t)ks->aux[A_NT];
+        SB_TRY(sb_rt_launch(rt, ka, 1, &lws, &lws, "gau_attn", e));
+    }
+    SB_TRY(gau_proj(rt, ks, D, c->H, one, zero, w->h_wt.mem, w->h_b.mem, work->ao.mem, hxu,
+                    work->g.mem, e));
+    {
+        cl_kernel kc = ks->k[KG_COMBINE];
+        SB_ARG(kc, 0, D);
+        SB_ARG(kc, 1, cap);
+        SB_ARG(kc, 2, inv_tau);
+        SB_ARG(kc, 3, hxu);
+        SB_ARG(kc, 4, work->g.mem);
+        SB_ARG(kc, 5, x.mem);
+        SB_ARG(kc, 6, ring_state.mem);
+        SB_TRY(sb_ops_launch_1d(rt, kc, sb_ops_wg(rt, ks, KG_COMBINE, 256), (size_t)D, "gau_combine", e));
+    }
+done:
+    return st;
+}
+
 /* A buffer gau_step takes without an offset: present, at offset 0, n floats. */
 static sb_status gau_whole(const char *name, sb_buf b, size_t n, sb_err *e) {
     cl_ulong o;
@@ -510,7 +580,11 @@ sb_status sb_op_gau_step(sb_rt *rt, const sb_attn_cfg *c, int D, float temp, con
                                ring->k.mem, ring->v.mem, ring->pos.mem, ring_state.mem,
                                work->hxu.mem, work->s.mem, work->ao.mem, work->g.mem, x.mem};
         SB_TRY(kernels_of(rt, c, 1, &ks, e));
-        k = ks->k[0];
+        if (sb_op_gau_step_split(rt)) {
+            st = gau_split(rt, c, ks, D, pos, ring->cap, qdiv, inv_tau, w, ring, ring_state, mx, work, x, e);
+            goto done;
+        }
+        k = ks->k[KG_STEP];
         SB_ARG(k, 0, cD);
         SB_ARG(k, 1, cpos);
         SB_ARG(k, 2, ccap);

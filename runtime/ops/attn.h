@@ -110,6 +110,11 @@ typedef struct sb_gau_work {
 /* Resolve gau_step's kernel set for c (causal) now (the model does it at load
  * for every model that can stream). */
 sb_status sb_attn_gau_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e);
+/* Whether sb_op_gau_step runs split (gau_proj, gau_attn, gau_combine: the
+ * projections over many work-groups; GPU-class devices) or as gau_step in one
+ * work-group (CPU class, where one launch wins); rt->tune.decode
+ * (SEQBOAT_DECODE=wg|split) forces one. Both give the same bits. */
+int sb_op_gau_step_split(const sb_rt *rt);
 sb_status sb_op_gau_step(sb_rt *rt, const sb_attn_cfg *c, int D, float temp, const sb_gau_w *w,
                          const sb_attn_ring *ring, sb_buf ring_state, int pos, sb_buf mx,
                          const sb_gau_work *work, sb_buf x, sb_err *e);

@@ -66,17 +66,14 @@ static size_t ema_wg0(sb_rt *rt, const sb_kset *ks, int i, size_t n) {
  * device's native float width (at most 16), halved until it divides D. */
 #define EMA_SEQ_ITEMS_PER_CU 4
 static int ema_use_seq(const sb_rt *rt, const sb_ema_coef *p, int *vw) {
-    const char *v = getenv("SEQBOAT_EMA");
+    const sb_tuning *t = &rt->tune;
     unsigned w = rt->dev.native_vec_float;
-    int forced_w = 0;
-    if (v && strncmp(v, "seq:", 4) == 0 && sscanf(v + 4, "%d", &forced_w) == 1 &&
-        (forced_w == 1 || forced_w == 2 || forced_w == 4 || forced_w == 8 || forced_w == 16))
-        w = (unsigned)forced_w;
+    if (t->ema == SB_TUNE_SEQ && t->ema_vw > 0) w = (unsigned)t->ema_vw;
     w = w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
     while (w > 1 && p->D % (int)w) w /= 2;
     *vw = (int)w;
-    if (v && strcmp(v, "scan") == 0) return 0;
-    if (v && strncmp(v, "seq", 3) == 0) return 1;
+    if (t->ema == SB_TUNE_SCAN) return 0;
+    if (t->ema == SB_TUNE_SEQ) return 1;
     const size_t items = (size_t)(p->D / (int)w);
     const size_t cu = rt->dev.compute_units ? rt->dev.compute_units : 1;
     return (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0 && items >= EMA_SEQ_ITEMS_PER_CU * cu;
@@ -244,6 +241,13 @@ sb_status sb_op_ema_ex(sb_rt *rt, const sb_seqs *seqs, const sb_ema_coef *p, sb_
     {
         cl_ulong o;
         SB_TRY(sb_ops_check_buf("ema", "scratch", scratch, l.bytes, &o, e));
+    }
+    {   /* state_in may be state_out (the carried state, read then written) */
+        const char *n[] = {"x", "state_in", "mx", "scratch", "state_out"};
+        const sb_buf b[] = {x, state_in, mx, scratch, state_out};
+        for (int i = 0; i < 5; i++)
+            for (int j = i + 1; j < 5; j++)
+                if (!(i == 1 && j == 4)) SB_TRY(sb_ops_apart("ema", n[i], b[i], n[j], b[j], e));
     }
 
     const int B = seqs->n, C = SB_EMA_CHUNK;

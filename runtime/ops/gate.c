@@ -149,6 +149,15 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
     SB_TRY(sb_ops_check_buf(op, "cstart", cstart, sb_i32(B + 1), &sco, e));
     SB_TRY(sb_ops_check_buf(op, "scratch", scratch, sb_i32(p.ints), &so, e));
     SB_TRY(sb_ops_check_buf(op, "seqs->d_start", seqs->d_start, sb_i32(B), &sto, e));
+    {
+        const char *on[] = {"w", "cidx", "crow_tok", "crow_pos", "cstart", "scratch"};
+        const sb_buf ob[] = {w, cidx, crow_tok, crow_pos, cstart, scratch};
+        for (int i = 0; i < 6; i++) {
+            SB_TRY(sb_ops_apart(op, "u", u, on[i], ob[i], e));
+            SB_TRY(sb_ops_apart(op, "seqs->d_start", seqs->d_start, on[i], ob[i], e));
+            for (int j = i + 1; j < 6; j++) SB_TRY(sb_ops_apart(op, on[i], ob[i], on[j], ob[j], e));
+        }
+    }
 
     SB_TRY(kernels(rt, &set, e));
     kg = set->k[K_GATE_SCAN], ks = set->k[K_SCAN_BLOCKS], ka = set->k[K_SCAN_ADD];
@@ -269,6 +278,8 @@ sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int 
     SB_TRY(sb_ops_check_buf(op, "src", src, sb_f32((size_t)ncols), &so, e));
     SB_TRY(sb_ops_check_buf(op, "rows", rows, sb_i32((size_t)M), &ro, e));
     SB_TRY(sb_ops_check_buf(op, "dst", dst, sb_rows_f32((size_t)M, (size_t)dst_ld, (size_t)ncols), &dof, e));
+    SB_TRY(sb_ops_apart(op, "src", src, "dst", dst, e));
+    SB_TRY(sb_ops_apart(op, "rows", rows, "dst", dst, e));
     SB_TRY(kernels(rt, &set, e));
     k = set->k[K_GATHER];
     {
@@ -308,6 +319,11 @@ sb_status sb_op_combine(sb_rt *rt, int T, int D, sb_buf hx, int hx_ld, sb_buf g,
     SB_TRY(sb_ops_check_buf(op, "cidx", cidx, sb_i32((size_t)T), &co, e));
     SB_TRY(sb_ops_check_buf(op, "res", res, rows_bytes, &ro, e));
     SB_TRY(sb_ops_check_buf(op, "out", out, rows_bytes, &oo, e));
+    {
+        const char *in[] = {"hx", "g", "w", "cidx"};
+        const sb_buf ib[] = {hx, g, w, cidx};
+        for (int i = 0; i < 4; i++) SB_TRY(sb_ops_apart(op, in[i], ib[i], "out", out, e));
+    }
     const int inplace = res.mem == out.mem && res.off == out.off;
     if (!inplace && res.mem == out.mem && res.off < out.off + rows_bytes && out.off < res.off + rows_bytes)
         SB_FAIL(SB_ERR_ARG, "%s: out overlaps res without being the same rows", op);

@@ -169,6 +169,7 @@ sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_l
     const sb_linear_params *p = &rt->lin;
     const size_t nr = (size_t)p->vw * (size_t)p->nv, panels = ((size_t)n + nr - 1) / nr;
     const size_t total = panels * nr * (size_t)k;
+    out->nr = (int)nr;
     sb_kset *ks;
     SB_TRY(kernels(rt, &ks, e));
     cl_kernel kr = ks->k[0];
@@ -197,9 +198,30 @@ void sb_linear_release(sb_linear_w *lw) {
     lw->packed = NULL;
 }
 
+sb_status sb_linear_read_weight(sb_rt *rt, const sb_linear_w *lw, float *host, sb_err *e) {
+    sb_status st = SB_OK;
+    const size_t n = (size_t)lw->n, k = (size_t)lw->k;
+    if (lw->w) return sb_rt_read(rt, lw->w, 0, sb_f32(n * k), host, e);
+    if (!lw->packed || lw->nr < 1) return sb_fail(e, SB_ERR_INTERNAL, "linear: no weight to read back");
+    const size_t nr = (size_t)lw->nr, panels = (n + nr - 1) / nr;
+    float *p = malloc(sb_f32(panels * nr * k));
+    if (!p) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
+    SB_TRY(sb_rt_read(rt, lw->packed, 0, sb_f32(panels * nr * k), p, e));
+    /* the inverse of linear_pack: P[panel][kk][j] = W[panel * nr + j][kk] */
+    for (size_t col = 0; col < n; col++)
+        for (size_t kk = 0; kk < k; kk++)
+            host[col * k + kk] = p[(col / nr) * nr * k + kk * nr + col % nr];
+done:
+    free(p);
+    return st;
+}
+
 static sb_status fallback(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linear_w *lw, int act,
                           sb_buf c, size_t ldc, sb_err *e) {
     sb_status st = SB_OK;
+    if (!lw->w)
+        SB_FAIL(SB_ERR_STATE, "linear: the weight was kept only as REG panels, the GEMM of "
+                              "this runtime needs it unpacked");
     SB_TRY(sb_gemm(rt, 0, 1, m, (size_t)lw->n, (size_t)lw->k, 1.0f, a.mem, sb_elems(a.off), lda, lw->w, 0,
                    (size_t)lw->k, 0.0f, c.mem, sb_elems(c.off), ldc, e));
     if (lw->bias || act) {
@@ -222,6 +244,7 @@ sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linea
         SB_FAIL(SB_ERR_ARG, "linear: m %zu or a leading dimension is too large", m);
     SB_TRY(sb_ops_check_buf("linear", "a", a, sb_rows_f32(m, lda, (size_t)lw->k), &ao, e));
     SB_TRY(sb_ops_check_buf("linear", "c", c, sb_rows_f32(m, ldc, (size_t)lw->n), &co, e));
+    SB_TRY(sb_ops_apart("linear", "a", a, "c", c, e));
     if (m == 0) return SB_OK;
     const sb_linear_params *p = &rt->lin;
     if (p->variant == SB_LINEAR_CLBLAST || (p->variant == SB_LINEAR_REG && !lw->packed))
@@ -249,8 +272,9 @@ sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linea
         SB_ARG(k, i++, ck);
     }
     /* without a bias the argument still needs a valid buffer; it is not read */
+    const cl_mem any = lw->w ? lw->w : lw->packed;
     if (has_bias) SB_ARG(k, i++, lw->bias);
-    else SB_ARG(k, i++, lw->w);
+    else SB_ARG(k, i++, any);
     SB_ARG(k, i++, zero);
     SB_ARG(k, i++, has_bias);
     SB_ARG(k, i++, cact);

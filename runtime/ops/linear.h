@@ -16,9 +16,11 @@
 /* A prepared weight W [n x k] (row-major, row stride k) and optional bias [n]. */
 typedef struct sb_linear_w {
     int n, k;
-    cl_mem w;                 /* not owned: the weight as uploaded */
+    cl_mem w;                 /* not owned: the weight as uploaded; NULL once the owner
+                                 released it (REG: the panels are the one copy used) */
     cl_mem bias;              /* not owned; NULL = no bias */
     cl_mem packed;            /* owned: REG panels (NULL for the other variants) */
+    int nr;                   /* columns per panel of packed */
 } sb_linear_w;
 
 /* Parameters for a device class: CPU -> REG with the native vector width,
@@ -38,6 +40,9 @@ sb_status sb_linear_kernels(sb_rt *rt, sb_err *e);
 sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_linear_w *out,
                             sb_err *e);
 void sb_linear_release(sb_linear_w *lw); /* accepts a zeroed struct */
+/* The weight W [n][k] back on the host (from w, else unpacked from the
+ * panels); host holds n*k floats. A blocking read. */
+sb_status sb_linear_read_weight(sb_rt *rt, const sb_linear_w *lw, float *host, sb_err *e);
 
 /* C[m x n] (row stride ldc) = act(A[m x k] (row stride lda) @ W^T + bias);
  * act 0 = none, 1 = silu. Offsets of a and c in bytes. Timed as SB_PHASE_PROJ

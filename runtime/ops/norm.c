@@ -54,6 +54,7 @@ sb_status sb_op_layernorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf w, sb_buf b,
     SB_TRY(sb_ops_check_buf("layernorm", "weight", w, sb_f32(D), &wo, e));
     SB_TRY(sb_ops_check_buf("layernorm", "bias", b, sb_f32(D), &bo, e));
     SB_TRY(sb_ops_check_buf("layernorm", "y", y, sb_f32((size_t)T * D), &yo, e));
+    SB_TRY(sb_ops_apart_or_same("layernorm", "x", x, "y", y, e));
     if (T == 0) return SB_OK;
     SB_TRY(kernels(rt, &ks, e));
     int vw = 1;
@@ -114,6 +115,7 @@ sb_status sb_op_batchnorm(sb_rt *rt, int T, int D, sb_buf x, sb_buf mean, sb_buf
     SB_TRY(sb_ops_check_buf("batchnorm", "weight", w, sb_f32(D), &wo, e));
     SB_TRY(sb_ops_check_buf("batchnorm", "bias", b, sb_f32(D), &bo, e));
     SB_TRY(sb_ops_check_buf("batchnorm", "y", y, sb_f32((size_t)T * D), &yo, e));
+    SB_TRY(sb_ops_apart_or_same("batchnorm", "x", x, "y", y, e));
     if (T == 0) return SB_OK;
     SB_TRY(kernels(rt, &ks, e));
     k = ks->k[K_BATCHNORM];
@@ -177,6 +179,7 @@ sb_status sb_op_embed(sb_rt *rt, int T, int D, sb_buf ids, sb_buf table, sb_buf 
     SB_TRY(sb_ops_check_buf("embed", "ids", ids, sb_i32(T), &io, e));
     SB_TRY(sb_ops_check_buf("embed", "table", table, T ? sb_f32(D) : 0, &to, e));
     SB_TRY(sb_ops_check_buf("embed", "y", y, sb_f32((size_t)T * D), &yo, e));
+    SB_TRY(sb_ops_apart("embed", "ids", ids, "y", y, e));
     if (T == 0) return SB_OK;
     SB_TRY(kernels(rt, &ks, e));
     k = ks->k[K_EMBED];
@@ -221,6 +224,7 @@ static sb_status pack_common(sb_rt *rt, const char *name, int to_packed, const s
         const size_t padded = sb_f32((size_t)s->n * L * F), packed = sb_f32((size_t)s->total * F);
         SB_TRY(sb_ops_check_buf(name, "src", src, to_packed ? padded : packed, &ao, e));
         SB_TRY(sb_ops_check_buf(name, "dst", dst, to_packed ? packed : padded, &bo, e));
+        SB_TRY(sb_ops_apart(name, "src", src, "dst", dst, e));
     }
     if (s->n == 0) return SB_OK;
     SB_TRY(kernels(rt, &ks, e));
@@ -260,6 +264,7 @@ sb_status sb_op_mean_pool(sb_rt *rt, const sb_seqs *s, int D, sb_buf x, sb_buf y
     if (D < 1) SB_FAIL(SB_ERR_ARG, "mean_pool: bad feature count D=%d", D);
     SB_TRY(sb_ops_check_buf("mean_pool", "x", x, sb_f32((size_t)s->total * D), &xo, e));
     SB_TRY(sb_ops_check_buf("mean_pool", "y", y, sb_f32((size_t)s->n * D), &yo, e));
+    SB_TRY(sb_ops_apart("mean_pool", "x", x, "y", y, e));
     if (s->n == 0) return SB_OK;
     SB_TRY(kernels(rt, &ks, e));
     k = ks->k[K_MEAN_POOL];

@@ -18,6 +18,28 @@ sb_status sb_ops_check_buf(const char *op, const char *name, sb_buf b, size_t by
     return SB_OK;
 }
 
+static int views_overlap(sb_buf a, sb_buf b) {
+    if (!a.mem || !b.mem || a.mem != b.mem || a.len == 0 || b.len == 0) return 0;
+    return a.off < b.off + b.len && b.off < a.off + a.len;
+}
+
+static sb_status overlap_fail(const char *op, const char *an, sb_buf a, const char *bn, sb_buf b,
+                              sb_err *e) {
+    return sb_fail(e, SB_ERR_INTERNAL,
+                   "%s: views %s (bytes %zu..%zu) and %s (bytes %zu..%zu) of one buffer overlap",
+                   op, an, a.off, a.off + a.len, bn, b.off, b.off + b.len);
+}
+
+sb_status sb_ops_apart(const char *op, const char *an, sb_buf a, const char *bn, sb_buf b, sb_err *e) {
+    return views_overlap(a, b) ? overlap_fail(op, an, a, bn, b, e) : SB_OK;
+}
+
+sb_status sb_ops_apart_or_same(const char *op, const char *an, sb_buf a, const char *bn, sb_buf b,
+                               sb_err *e) {
+    if (a.mem == b.mem && a.off == b.off && a.len == b.len) return SB_OK;
+    return sb_ops_apart(op, an, a, bn, b, e);
+}
+
 sb_buf sb_view_all(cl_mem mem) {
     size_t size = 0;
     if (!mem || clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL) != CL_SUCCESS)
@@ -65,9 +87,8 @@ sb_status sb_ops_launch_1d(sb_rt *rt, cl_kernel k, size_t wg, size_t n, const ch
 
 int sb_ops_row_vec(const sb_rt *rt, int *vw) {
     const unsigned w = rt->dev.native_vec_float;
-    const char *v = getenv("SEQBOAT_ROWS");
     *vw = w >= 16 ? 16 : w >= 8 ? 8 : w >= 4 ? 4 : w >= 2 ? 2 : 1;
-    if (v && strcmp(v, "vec") == 0) return 1;
-    if (v && strcmp(v, "wg") == 0) return 0;
+    if (rt->tune.rows == SB_TUNE_VEC) return 1;
+    if (rt->tune.rows == SB_TUNE_WG) return 0;
     return (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
 }

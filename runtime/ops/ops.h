@@ -76,6 +76,17 @@ typedef struct sb_seqs {
  * go into the message, with the view's length and the bytes needed. */
 sb_status sb_ops_check_buf(const char *op, const char *name, sb_buf b, size_t bytes,
                            cl_ulong *elem_off, sb_err *e);
+/* Views one launch reads and writes must not share bytes: work-items would
+ * read what others write, in an order the device chooses (PoCL's serial
+ * order hides it, a GPU does not). sb_ops_apart fails (SB_ERR_INTERNAL,
+ * naming the op, both views and their byte ranges) when views a and b of the
+ * same buffer overlap; sb_ops_apart_or_same also accepts b exactly equal to a
+ * (an element-wise op run in place). Views without a buffer pass. Every op
+ * that takes activation views checks its outputs against its inputs and
+ * against each other (always on: a few comparisons per launch). */
+sb_status sb_ops_apart(const char *op, const char *an, sb_buf a, const char *bn, sb_buf b, sb_err *e);
+sb_status sb_ops_apart_or_same(const char *op, const char *an, sb_buf a, const char *bn, sb_buf b,
+                               sb_err *e);
 /* Launch k over an n0 x n1 grid (dimension 0 fastest) in work-groups of at
  * most wg items, shaped from n0 and the device's per-dimension limits (not
  * from n1, so every launch of a kernel over rows of one width has one shape). */
@@ -92,8 +103,8 @@ size_t sb_pow2_ceil(size_t n);  /* smallest power of two >= n */
 size_t sb_pow2_floor(size_t n); /* largest power of two <= n (1 for n <= 1) */
 /* Row kernels (layernorm_vec, combine_vec: one work-item per row in vectors
  * of *vw floats, the device's native float width capped at 16) or the
- * work-group kernels: 1 for the row kernels on CPU devices. SEQBOAT_ROWS=vec
- * or wg forces one on any device (tests). */
+ * work-group kernels: 1 for the row kernels on CPU devices. rt->tune.rows
+ * (SEQBOAT_ROWS=vec or wg) forces one on any device (tests). */
 int sb_ops_row_vec(const sb_rt *rt, int *vw);
 
 #endif

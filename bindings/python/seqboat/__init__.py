@@ -237,7 +237,8 @@ class Model:
         return types.SimpleNamespace(**d)
 
     def layer_stats(self):
-        """Per layer of the last forward: (valid tokens, activated tokens, ms)."""
+        """Per layer of the last forward: (valid tokens, activated tokens, ms);
+        ms is 0 unless the model was loaded with profiling=True."""
         lib = _l()
         out = []
         for layer in range(self.info.n_layers):

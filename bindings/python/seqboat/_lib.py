@@ -31,12 +31,29 @@ class DeviceDesc(ctypes.Structure):
     ]
 
 
+class Tuning(ctypes.Structure):
+    """sb_tuning (seqboat.h): kernel choices; all zero = the library's."""
+    _fields_ = [
+        ("linear", ctypes.c_int),
+        ("linear_tiles", ctypes.c_int * 5),
+        ("attn", ctypes.c_int),
+        ("attn_tiles", ctypes.c_int * 3),
+        ("ema", ctypes.c_int),
+        ("ema_vw", ctypes.c_int),
+        ("rows", ctypes.c_int),
+        ("decode", ctypes.c_int),
+    ]
+
+
 class Options(ctypes.Structure):
+    """sb_options (seqboat.h), the whole struct as this package's header has
+    it: sb_options_default() returns it by value, so the sizes must agree."""
     _fields_ = [
         ("struct_size", ctypes.c_size_t),
         ("device", ctypes.c_char_p),
         ("cache_dir", ctypes.c_char_p),
         ("profiling", ctypes.c_int),
+        ("tuning", Tuning),
     ]
 
 

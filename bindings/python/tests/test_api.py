@@ -15,6 +15,10 @@ _CTYPE = {"int": ctypes.c_int, "unsigned": ctypes.c_uint, "uint64_t": ctypes.c_u
           "sb_attention_activation": ctypes.c_int, "sb_rel_pos_bias": ctypes.c_int}
 
 
+# Structs nested in others: their own mirror (checked by the test below too).
+_STRUCTS = {"sb_tuning": _lib.Tuning}
+
+
 def _header():
     with open(sbtest.HEADER) as f:
         text = f.read()
@@ -39,14 +43,17 @@ def _struct_fields(name):
             n = n.strip()
             arr = re.match(r"(\w+)\[(\d+)\]$", n)
             if arr:
-                assert ctype == "char", decl
-                fields.append((arr.group(1), ctypes.c_char * int(arr.group(2))))
+                base = ctypes.c_char if ctype == "char" else _CTYPE[ctype]
+                fields.append((arr.group(1), base * int(arr.group(2))))
+            elif ctype in _STRUCTS:
+                fields.append((n, _STRUCTS[ctype]))
             else:
                 fields.append((n, _CTYPE[ctype]))
     return fields
 
 
 @pytest.mark.parametrize("cname,pyclass", [("sb_device_desc", _lib.DeviceDesc),
+                                           ("sb_tuning", _lib.Tuning),
                                            ("sb_options", _lib.Options),
                                            ("sb_model_info", _lib.ModelInfo)])
 def test_structs_mirror_header(cname, pyclass):
