@@ -227,9 +227,11 @@ class Model:
         d["device"] = _s(i.device)
         for k in ("bidirectional", "prenorm"):
             d[k] = bool(d[k])
-        d["norm_type"] = ("layernorm", "batchnorm")[i.norm_type]
+        d["norm_type"] = ("layernorm", "batchnorm", "scalenorm", "rmsnorm")[i.norm_type]
         d["attention_activation"] = ("relu2", "softmax")[i.attention_activation]
-        d["rel_pos_bias"] = ("simple", "rotary")[i.rel_pos_bias]
+        d["rel_pos_bias"] = ("simple", "rotary", "local")[i.rel_pos_bias]
+        # token ids in: lm, and classify/sequence models with a vocabulary (format 2)
+        d["token_input"] = i.vocab_size > 0
         # shorthands
         d["batchnorm"] = d["norm_type"] == "batchnorm"
         d["softmax"] = d["attention_activation"] == "softmax"
@@ -250,41 +252,64 @@ class Model:
         return out
 
     # -- batch forward ---------------------------------------------------------
-    def forward(self, inputs, lengths=None):
-        """Run a padded batch.
-
-        inputs: lm models: integer token ids [B, L]; classify/sequence models:
-        floats [B, L, d_input] (converted to float32).
-        lengths: B valid lengths (1..L), or None for all L.
-        Returns float32 [B, L, d_output] (sequence, lm; zeros at padding) or
-        [B, d_output] (classify).
-        """
+    def _batch(self, inputs, lengths, what):
+        """(x, ids, B, L, lengths) of one padded batch, checked."""
         info = self.info
-        if info.task == "lm":
+        if info.token_input:
             x = None
             ids = _as_int32(inputs, "token ids")
             if ids.ndim != 2:
-                raise _arg_error("lm input must be token ids [batch, length], got shape %s"
-                                 % (ids.shape,))
+                raise _arg_error("%s%s input must be token ids [batch, length], got shape %s"
+                                 % (what, info.task, ids.shape))
             B, L = ids.shape
         else:
             ids = None
             x = _as_f32(inputs, "inputs")
             if x.ndim != 3 or x.shape[2] != info.d_input:
-                raise _arg_error("%s input must be floats [batch, length, %d], got shape %s"
-                                 % (info.task, info.d_input, x.shape))
+                raise _arg_error("%s%s input must be floats [batch, length, %d], got shape %s"
+                                 % (what, info.task, info.d_input, x.shape))
             B, L = x.shape[0], x.shape[1]
         lens = None
         if lengths is not None:
             lens = _as_int32(lengths, "lengths")
             if lens.shape != (B,):
-                raise _arg_error("lengths must have shape (%d,), got %s" % (B, lens.shape))
+                raise _arg_error("%slengths must have shape (%d,), got %s" % (what, B, lens.shape))
         if B > _INT32_MAX or L > _INT32_MAX:
             raise _arg_error("batch %d x length %d is too large" % (B, L))
+        return x, ids, B, L, lens
+
+    def forward(self, inputs, lengths=None):
+        """Run a padded batch.
+
+        inputs: models with token ids (lm, and classify/sequence models with a
+        vocabulary): integers [B, L]; other models: floats [B, L, d_input]
+        (converted to float32).
+        lengths: B valid lengths (1..L), or None for all L.
+        Returns float32 [B, L, d_output] (sequence, lm; zeros at padding) or
+        [B, d_output] (classify).
+        """
+        info = self.info
+        x, ids, B, L, lens = self._batch(inputs, lengths, "")
         shape = (B, info.d_output) if info.task == "classify" else (B, L, info.d_output)
         out = np.zeros(shape, dtype=np.float32)
         st = _l().sb_model_forward(self._handle(), int(B), int(L), _fptr(x), _iptr(ids),
                                    _iptr(lens), _fptr(out))
+        _check(st, self._err)
+        return out
+
+    def forward_pair(self, inputs, inputs2, lengths=None, lengths2=None):
+        """A pair model (metadata 'pair', docs/FAIRSEQ.md): two inputs per
+        example through the same encoder; each as in forward (their lengths may
+        differ, the batch size not). Returns float32 [B, d_output]."""
+        info = self.info
+        x, ids, B, L, lens = self._batch(inputs, lengths, "")
+        x2, ids2, B2, L2, lens2 = self._batch(inputs2, lengths2, "second ")
+        if B2 != B:
+            raise _arg_error("the second input has %d examples, the first %d" % (B2, B))
+        out = np.zeros((B, info.d_output), dtype=np.float32)
+        st = _l().sb_model_forward_pair(self._handle(), int(B), int(L), _fptr(x), _iptr(ids),
+                                        _iptr(lens), int(L2), _fptr(x2), _iptr(ids2),
+                                        _iptr(lens2), _fptr(out))
         _check(st, self._err)
         return out
 
@@ -368,7 +393,7 @@ class Stream:
         last token's outputs [d_output], or all [n, d_output] when return_all."""
         info = self.model.info
         D = info.d_output
-        if info.task == "lm":
+        if info.token_input:
             ids = _as_int32(inputs, "token ids").reshape(-1)
             n = ids.shape[0]
         else:
@@ -383,7 +408,7 @@ class Stream:
             raise _arg_error("feed needs at least one token")
         all_out = np.zeros((n, D), np.float32) if return_all else None
         last = np.zeros(D, np.float32)
-        if info.task == "lm":
+        if info.token_input:
             st = _l().sb_stream_feed_ids(self._handle(), _iptr(ids), int(n), _fptr(all_out),
                                          _fptr(last))
         else:
@@ -395,7 +420,7 @@ class Stream:
         """One token (an id for lm, floats [d_input] otherwise) -> [d_output]."""
         info = self.model.info
         out = np.zeros(info.d_output, np.float32)
-        if info.task == "lm":
+        if info.token_input:
             tid = int(token)
             if tid < _INT32_MIN or tid > _INT32_MAX:
                 raise _arg_error("token id %d is outside the int32 range" % tid)
