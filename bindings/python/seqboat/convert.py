@@ -27,6 +27,7 @@ import tempfile
 
 import numpy as np
 
+from . import _fairseq
 from ._torchzip import Checkpoint, CheckpointError, TensorRef
 
 __all__ = ["ConvertError", "DEFAULTS", "convert", "export", "main"]
@@ -445,11 +446,20 @@ def convert_tensors(tensors, output, options=None, check=True, device=None, orig
     arrays = _arrays(tensors, want, notes)
     for n in notes:
         log(n)
+    _log_config(log, origin, cfg, src, KEY_ORDER)
+    return _emit(arrays, metadata_of(cfg), cfg, output, check, device, log, _check_model)
+
+
+def _log_config(log, origin, cfg, src, keys):
     log("config%s:" % origin)
-    for k in KEY_ORDER:
+    for k in keys:
         v = cfg[k]
         v = ("true" if v else "false") if isinstance(v, bool) else v
         log("  %-21s %-10s %s" % (k, v, src[k]))
+
+
+def _emit(arrays, metadata, cfg, output, check, device, log, checker):
+    """Write the file under a temporary name, check it with the library, rename."""
     output = os.fspath(output)
     d = os.path.dirname(os.path.abspath(output))
     try:
@@ -460,14 +470,14 @@ def convert_tensors(tensors, output, options=None, check=True, device=None, orig
     try:
         try:
             with os.fdopen(fd, "wb") as f:
-                _write_safetensors(f, arrays, metadata_of(cfg))
+                _write_safetensors(f, arrays, metadata)
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as exc:
             raise ConvertError("cannot write %s: %s" % (output, exc.strerror or exc)) from None
         if check:
             try:
-                log(_check_model(tmp, cfg, device))
+                log(checker(tmp, cfg, device))
             except ConvertError:
                 raise
             except Exception as exc:  # SeqboatError, OSError (no library), ...
@@ -508,6 +518,9 @@ def convert(checkpoint, output, task=None, mem_size=None, attention_activation=N
         with Checkpoint(checkpoint) as ck:
             sd, where = find_state_dict(ck.obj)
             mapping, stripped = strip_prefixes(list(sd))
+            if _fairseq.is_fairseq(ck.obj, mapping):
+                tensors = {new: _from_ref(sd[old]) for new, old in mapping.items()}
+                return convert_fairseq(ck.obj, tensors, output, options, check, device, log)
             tensors = {new: _from_ref(sd[old]) for new, old in mapping.items()}
             origin = " (state_dict at %s%s, %d tensors)" % (
                 where, ", prefix %s stripped" % " ".join("'%s'" % s for s in stripped)
@@ -515,6 +528,94 @@ def convert(checkpoint, output, task=None, mem_size=None, attention_activation=N
             return convert_tensors(tensors, output, options, check, device, origin, "cli", log)
     except CheckpointError as exc:
         raise ConvertError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------
+# fairseq checkpoints (docs/FAIRSEQ.md): model-file contract version 2
+
+def metadata_v2(cfg):
+    md = {"seqboat.format_version": "2"}
+    for k in _fairseq.KEY_ORDER_V2:
+        v = cfg[k]
+        md[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return md
+
+
+def convert_fairseq(obj, tensors, output, options=None, check=True, device=None, log=None):
+    """A fairseq checkpoint dict (obj, with {name: _Tensor} tensors) -> OUTPUT.
+    Every option comes from the checkpoint's args; a command-line option
+    must agree with it. Returns the config written."""
+    log = log or (lambda s: None)
+    try:
+        new, cfg, src = _fairseq.convert_config(obj, tensors)
+    except _fairseq.FairseqError as exc:
+        raise ConvertError(str(exc)) from None
+    for k, v in (options or {}).items():
+        if v is None:
+            continue
+        if cfg.get(k) != v:
+            raise ConvertError("%s %s contradicts the fairseq checkpoint, which gives %s %s (%s)"
+                               % (_cli_name(k), v, k, cfg.get(k), src.get(k, "args")))
+    notes = []
+    arrays = _arrays(new, {k: t.shape for k, t in new.items()}, notes)
+    for n in notes:
+        log(n)
+    args = obj.get("args") or {}
+    _log_config(log, " (fairseq checkpoint, arch %s, %d tensors)"
+                % (args.get("arch", "?"), len(tensors)), cfg, src, _fairseq.KEY_ORDER_V2)
+    return _emit(arrays, metadata_v2(cfg), cfg, output, check, device, log, _check_model_file)
+
+
+def _check_model_file(path, cfg, device):
+    """Load the file with the library and run one short input file through it
+    (run_file: the same path as `seqboat run`, two inputs for a pair model)."""
+    from . import Model
+    rng = np.random.default_rng(0)
+    L = 12
+    d = os.path.dirname(os.path.abspath(path))
+    io = {}
+    tokens = cfg["vocab_size"] > 0 and cfg.get("d_input", 0) == 0
+    for name, n in (("input", L), ("input2", L - 3)):
+        if name == "input2" and cfg.get("pair", "none") == "none":
+            break
+        if tokens:
+            io[name] = rng.integers(0, cfg["vocab_size"], size=(1, n)).astype("<i8")
+        else:
+            io[name] = rng.standard_normal((1, n, cfg["d_input"])).astype("<f4")
+    fd, inp = tempfile.mkstemp(prefix=".seqboat-check.", suffix=".in.safetensors", dir=d)
+    outp = inp[:-len(".in.safetensors")] + ".out.safetensors"
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_safetensors(f, io, {})
+        with Model(path, device=device, cache_dir=None) as m:
+            m.run_file(inp, outp)
+            dev = m.info.device
+        y = _read_output(outp)
+    finally:
+        for q in (inp, outp):
+            try:
+                os.unlink(q)
+            except OSError:
+                pass
+    want = (1, cfg["d_output"]) if cfg["task"] == "classify" else (1, L, cfg["d_output"])
+    if y.shape != want:
+        raise ConvertError("check failed: the converted model gave shape %s, not %s"
+                           % (list(y.shape), list(want)))
+    if not np.all(np.isfinite(y)):
+        raise ConvertError("check failed: the converted model gave non-finite values")
+    return "check: loaded on %s, ran an input file of %s -> %s, finite" % (
+        dev, " and ".join(str(list(a.shape)) for a in io.values()), list(y.shape))
+
+
+def _read_output(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    h = json.loads(raw[8:8 + n].decode("utf-8"))["output"]
+    if h["dtype"] != "F32":
+        raise ConvertError("check failed: output dtype %s" % h["dtype"])
+    a, b = h["data_offsets"]
+    return np.frombuffer(raw[8 + n + a:8 + n + b], "<f4").reshape(h["shape"])
 
 
 # ---------------------------------------------------------------------------
