@@ -166,7 +166,7 @@ static int read_input_plan(const char *path, const sb_model_info *mi, plan *p, i
         goto out;
     }
     uint64_t data_len = size - 8 - hl;
-    const int lm = mi->task == SB_LM;
+    const int lm = mi->vocab_size > 0;
     char e2[512], got[200], want[64];
     st_entry in, ln;
     if (lm) snprintf(want, sizeof want, "I64 or I32 [B,L] token ids");
@@ -324,7 +324,7 @@ static int run_chunk(ctx *c, sb_model *m, const sb_model_info *mi, const plan *p
     char num[128];
     if (pread_all(in_fd, inbuf, (size_t)(n * row), p->in_off + s * row) != 0)
         return fail(c, "cannot read the rows of 'input' (%s)", strerror(errno), NULL);
-    if (mi->task == SB_LM) {
+    if (mi->vocab_size > 0) {
         for (int64_t b = 0; b < n; b++)
             for (int64_t t = 0; t < p->L; t++) {
                 int64_t i = b * p->L + t, v;
@@ -343,8 +343,8 @@ static int run_chunk(ctx *c, sb_model *m, const sb_model_info *mi, const plan *p
                 ids[i] = (int32_t)v;
             }
     }
-    if (sb_model_forward(m, (int)n, (int)p->L, mi->task == SB_LM ? NULL : (const float *)inbuf,
-                         mi->task == SB_LM ? ids : NULL, lengths + s, outbuf) != SB_OK)
+    if (sb_model_forward(m, (int)n, (int)p->L, mi->vocab_size > 0 ? NULL : (const float *)inbuf,
+                         mi->vocab_size > 0 ? ids : NULL, lengths + s, outbuf) != SB_OK)
         return fail(c, "%s", sb_model_last_error(m), NULL);
     if (pwrite_all(out_fd, outbuf, (size_t)(n * p->out_per_seq * 4),
                    p->out_off + s * p->out_per_seq * 4) != 0)
@@ -445,10 +445,10 @@ int sbmpi_run_file(MPI_Comm comm, const char *model, const char *in, const char 
         out_fd = open(tmp, O_WRONLY);
         inbuf = malloc((size_t)(per * p.L * p.F * es));
         outbuf = malloc((size_t)(per * p.out_per_seq) * sizeof(float));
-        if (mi.task == SB_LM) ids = malloc((size_t)(per * p.L) * sizeof *ids);
+        if (mi.vocab_size > 0) ids = malloc((size_t)(per * p.L) * sizeof *ids);
         if (in_fd < 0) ok = fail(&c, "cannot open '%s': %s", in, strerror(errno));
         else if (out_fd < 0) ok = fail(&c, "cannot open '%s': %s", tmp, strerror(errno));
-        else if (!inbuf || !outbuf || (mi.task == SB_LM && !ids))
+        else if (!inbuf || !outbuf || (mi.vocab_size > 0 && !ids))
             ok = fail(&c, "out of host memory for a chunk of sequences%s", "", NULL);
     }
     if (sbmpi_agree(comm, ok, c.msg) >= 0) goto done;

@@ -302,9 +302,11 @@ SB_API const char *sb_model_last_error(const sb_model *m);
 typedef enum sb_task_kind { SB_CLASSIFY = 0, SB_SEQUENCE = 1, SB_LM = 2 } sb_task_kind;
 
 /* The model's kinds, as named by the model file's metadata (SPEC section 4). */
-typedef enum sb_norm_type { SB_LAYERNORM = 0, SB_BATCHNORM = 1 } sb_norm_type;
+/* (SB_SCALENORM, SB_RMSNORM and SB_POS_LOCAL: model-file format version 2,
+ * docs/FAIRSEQ.md.) */
+typedef enum sb_norm_type { SB_LAYERNORM = 0, SB_BATCHNORM = 1, SB_SCALENORM = 2, SB_RMSNORM = 3 } sb_norm_type;
 typedef enum sb_attention_activation { SB_RELU2 = 0, SB_SOFTMAX = 1 } sb_attention_activation;
-typedef enum sb_rel_pos_bias { SB_POS_SIMPLE = 0, SB_POS_ROTARY = 1 } sb_rel_pos_bias;
+typedef enum sb_rel_pos_bias { SB_POS_SIMPLE = 0, SB_POS_ROTARY = 1, SB_POS_LOCAL = 2 } sb_rel_pos_bias;
 
 /* Filled completely by sb_model_get_info. Fields are only ever added at the
  * end, and a release that adds one changes the shared library's soname. */
@@ -323,8 +325,9 @@ typedef struct sb_model_info {
 SB_API sb_status sb_model_get_info(const sb_model *m, sb_model_info *info);
 
 /* Forward a padded batch.
- *   x:       float [batch][length][d_input]  (classify, sequence; NULL for lm)
- *   ids:     int32 [batch][length] token ids (lm; NULL otherwise)
+ *   x:       float [batch][length][d_input]  (classify, sequence; NULL for token ids)
+ *   ids:     int32 [batch][length] token ids (lm, and classify / sequence models
+ *            with vocab_size >= 1; NULL otherwise)
  *   lengths: int32 [batch], each 1..length, or NULL (= all length)
  *   out:     float [batch][length][d_output] (sequence, lm; 0 at padded positions)
  *            or [batch][d_output] (classify: mean over valid positions, then decoder)
@@ -337,7 +340,20 @@ SB_API sb_status sb_model_get_info(const sb_model *m, sb_model_info *info);
 SB_API sb_status sb_model_forward(sb_model *m, int batch, int length, const float *x,
                                   const int32_t *ids, const int32_t *lengths, float *out);
 
-/* Run SPEC section 5 files: reads `input` (+ optional `lengths`) from in_path,
+/* Forward a batch of a pair model (metadata 'pair', docs/FAIRSEQ.md 2.6: two
+ * inputs per example through the same encoder, e.g. the AAN retrieval task):
+ * the first input (x or ids, lengths, length) and the second (x2 or ids2,
+ * lengths2, length2; the lengths may differ) each as in sb_model_forward;
+ * out float [batch][d_output]. sb_model_forward refuses a pair model and this
+ * call refuses any other (SB_ERR_ARG). One device only (SB_ERR_ARG for a
+ * model loaded on several). Threads and errors as sb_model_forward. */
+SB_API sb_status sb_model_forward_pair(sb_model *m, int batch, int length, const float *x,
+                                       const int32_t *ids, const int32_t *lengths, int length2,
+                                       const float *x2, const int32_t *ids2,
+                                       const int32_t *lengths2, float *out);
+
+/* Run SPEC section 5 files: reads `input` (+ optional `lengths`; a pair model
+ * also `input2` + optional `lengths2`) from in_path,
  * writes `output` to out_path (written to a temporary file, then renamed).
  * Host buffers are allocated and released inside the call. As
  * sb_model_forward for threads and errors (plus SB_ERR_IO / SB_ERR_FORMAT /

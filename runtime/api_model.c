@@ -26,6 +26,27 @@ static sb_status forward_any(sb_model *m, int B, int L, const float *x, const in
     return sb_model_impl_forward(m->impl, B, L, x, ids, lengths, out, e);
 }
 
+static const char *norm_name(sb_norm_kind k) {
+    switch (k) {
+    case SB_NORM_LAYER: return "layernorm";
+    case SB_NORM_BATCH: return "batchnorm";
+    case SB_NORM_SCALE: return "scalenorm";
+    case SB_NORM_RMS: return "rmsnorm";
+    }
+    return "?";
+}
+
+/* A pair model's forward (two inputs per example): one device only. */
+static sb_status forward_pair_any(sb_model *m, int B, int L, const float *x, const int32_t *ids,
+                                  const int32_t *lengths, int L2, const float *x2,
+                                  const int32_t *ids2, const int32_t *lengths2, float *out,
+                                  sb_err *e) {
+    if (multi_of(m))
+        return sb_fail(e, SB_ERR_ARG, "a pair model (two inputs per example) runs on one device; "
+                       "this model was loaded on several");
+    return sb_model_impl_forward_pair(m->impl, B, L, x, ids, lengths, L2, x2, ids2, lengths2, out, e);
+}
+
 
 sb_options sb_options_default(void) {
     sb_options o = {sizeof(sb_options), NULL, NULL, 0};
@@ -150,9 +171,10 @@ sb_status sb_model_get_info(const sb_model *m, sb_model_info *info) {
     info->truncation = c->truncation;
     info->bidirectional = c->bidirectional;
     info->prenorm = c->prenorm;
-    info->norm_type = c->norm == SB_NORM_BATCH ? SB_BATCHNORM : SB_LAYERNORM;
+    info->norm_type = c->norm == SB_NORM_BATCH ? SB_BATCHNORM : c->norm == SB_NORM_SCALE ? SB_SCALENORM
+                      : c->norm == SB_NORM_RMS ? SB_RMSNORM : SB_LAYERNORM;
     info->attention_activation = c->softmax ? SB_SOFTMAX : SB_RELU2;
-    info->rel_pos_bias = c->rotary ? SB_POS_ROTARY : SB_POS_SIMPLE;
+    info->rel_pos_bias = c->rotary ? SB_POS_ROTARY : c->rel_local ? SB_POS_LOCAL : SB_POS_SIMPLE;
     info->n_params = m->impl->mf->n_params;
     if (multi_of(m))
         sb_multi_describe(multi_of(m), info->device, sizeof info->device);
@@ -165,6 +187,15 @@ sb_status sb_model_forward(sb_model *m, int batch, int length, const float *x, c
                            const int32_t *lengths, float *out) {
     if (!m) return SB_ERR_ARG;
     return keep(m, forward_any(m, batch, length, x, ids, lengths, out, &m->err));
+}
+
+sb_status sb_model_forward_pair(sb_model *m, int batch, int length, const float *x,
+                                const int32_t *ids, const int32_t *lengths, int length2,
+                                const float *x2, const int32_t *ids2, const int32_t *lengths2,
+                                float *out) {
+    if (!m) return SB_ERR_ARG;
+    return keep(m, forward_pair_any(m, batch, length, x, ids, lengths, length2, x2, ids2, lengths2,
+                                    out, &m->err));
 }
 
 sb_status sb_model_run_file(sb_model *m, const char *in_path, const char *out_path) {
@@ -181,7 +212,11 @@ sb_status sb_model_run_file(sb_model *m, const char *in_path, const char *out_pa
     size_t n = (size_t)in.B * per * (size_t)c->d_output;
     out = malloc(n * sizeof(float));
     if (!out) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory for %zu outputs", n);
-    SB_TRY(forward_any(m, in.B, in.L, in.x, in.ids, in.lengths, out, e));
+    if (in.L2 > 0)
+        SB_TRY(forward_pair_any(m, in.B, in.L, in.x, in.ids, in.lengths, in.L2, in.x2, in.ids2,
+                                in.lengths2, out, e));
+    else
+        SB_TRY(forward_any(m, in.B, in.L, in.x, in.ids, in.lengths, out, e));
     int64_t shape[3] = {in.B, in.L, c->d_output};
     int64_t cshape[2] = {in.B, c->d_output};
     sb_st_out t = {"output", SB_DT_F32, c->task == SB_TASK_CLASSIFY ? 2 : 3,
@@ -268,8 +303,13 @@ sb_status sb_inspect(const char *path, char **text) {
         c->max_positions, c->truncation);
     sbp(&b, "  %s, %s, %s, rel_pos_bias %s, attention %s\n",
         c->bidirectional ? "bidirectional" : "causal", c->prenorm ? "prenorm" : "postnorm",
-        c->norm == SB_NORM_BATCH ? "batchnorm" : "layernorm", c->rotary ? "rotary" : "simple",
+        norm_name(c->norm), c->rotary ? "rotary" : c->rel_local ? "local" : "simple",
         c->softmax ? "softmax" : "relu2");
+    if (c->version >= 2)
+        sbp(&b, "  format 2: abs_pos %s, head_layers %d (d_head %d), decoder_bias %s, pair %s\n",
+            c->abs_pos ? "sinusoidal" : "none", c->head_layers, c->d_head,
+            c->no_dec_bias ? "false" : "true",
+            c->pair == SB_PAIR_NLI ? "nli" : c->pair == SB_PAIR_CONCAT ? "concat" : "none");
     sbp(&b, "  parameters: %zu\n", mf->n_params);
     sbp(&b, "tensors (%d):\n", sb_st_count(mf->st));
     for (int i = 0; i < sb_st_count(mf->st); i++) {

@@ -19,6 +19,7 @@
 #include "ops/gate.h"
 #include "ops/norm.h"
 #include "ops/ops_rt.h"
+#include "ops/pos_head.h"
 #include "ops/stream_step.h"
 
 #define DEFAULT_CHUNK_BUDGET ((size_t)192 << 20)
@@ -38,8 +39,10 @@ void sb_model_impl_plan_release(sb_fwd_plan *fp) {
 /* ---- activation plan ------------------------------------------------------ */
 
 sb_attn_cfg sb_model_attn_cfg(const sb_config *c) {
+    /* local: the bias of compressed-index differences -W..W is a simple bias
+     * with P = W + 1 over indices (model_load.c uploads that slice) */
     sb_attn_cfg a = {c->d_qk, c->d_hidden, c->mem_size, !c->bidirectional, c->softmax, c->rotary,
-                     c->max_positions};
+                     c->rel_local ? c->mem_size + 1 : c->max_positions};
     return a;
 }
 
@@ -70,7 +73,7 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
     }
     sb_model_impl_plan_release(fp);
     size_t D = (size_t)c->d_model, Z = (size_t)c->d_qk, H = (size_t)c->d_hidden;
-    size_t W = (size_t)c->mem_size, F = (size_t)(c->task == SB_TASK_LM ? 0 : c->d_input);
+    size_t W = (size_t)c->mem_size, F = (size_t)(sb_config_token_input(c) ? 0 : c->d_input);
     size_t Dout = (size_t)c->d_output, Tz = (size_t)T, Bz = (size_t)B;
     size_t budget = m->chunk_budget ? m->chunk_budget : DEFAULT_CHUNK_BUDGET;
     size_t per_row = sizeof(float) * (D + (Z + 2 * H) + H) + 2 * Z * sizeof(float) + 8;
@@ -154,6 +157,8 @@ static sb_status norm_rows(sb_model_impl *m, const sb_dev_norm *n, int T, sb_buf
     if (m->cfg.norm == SB_NORM_BATCH)
         return sb_op_batchnorm(m->rt, T, D, x, sb_view_all(n->mean), sb_view_all(n->var),
                                sb_view_all(n->w), sb_view_all(n->b), y, e);
+    if (m->cfg.norm == SB_NORM_SCALE || m->cfg.norm == SB_NORM_RMS)
+        return sb_op_rms_norm(m->rt, T, D, m->cfg.norm == SB_NORM_RMS, x, sb_view_all(n->w), y, e);
     return sb_op_layernorm(m->rt, T, D, x, sb_view_all(n->w), sb_view_all(n->b), y, e);
 }
 
@@ -339,6 +344,8 @@ static sb_status step_gate(layer_ctx *x, sb_err *e) {
                               PB(m, B_CSTART), x->hcs, PB(m, B_CMP_SCR), e));
     m->stats[x->li].tokens = x->T;
     m->stats[x->li].activated = x->hcs[Bn];
+    if (x->c->rel_local) /* local: the bias reads compressed indices, not positions */
+        SB_TRY(sb_op_iota(rt, x->hcs[Bn], 0, at_int(PB(m, B_CPOS), x->h), e));
     if (x->carry) { /* one sequence: the halo rows join the block's compressed rows */
         SB_TRY(carry_in(m, x->carry, x->hcs[1], e));
         x->hcs[1] += (int)x->h;
@@ -568,9 +575,11 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
     double t0 = now_ms();
     if (B < 1 || L < 1) return sb_fail(e, SB_ERR_ARG, "batch %d x length %d: both must be >= 1", B, L);
     if (!out) return sb_fail(e, SB_ERR_ARG, "output pointer is NULL");
-    if (c->task == SB_TASK_LM && !ids)
-        return sb_fail(e, SB_ERR_ARG, "this is an lm model: token ids are required");
-    if (c->task != SB_TASK_LM && !x)
+    const int tok_in = sb_config_token_input(c);
+    if (tok_in && !ids)
+        return sb_fail(e, SB_ERR_ARG, "this %s model takes token ids: token ids are required",
+                       sb_task_name(c->task));
+    if (!tok_in && !x)
         return sb_fail(e, SB_ERR_ARG, "this is a %s model: float input is required",
                        sb_task_name(c->task));
     if ((size_t)B * (size_t)L > (size_t)1 << 31)
@@ -579,7 +588,7 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
     len = malloc(sizeof(int) * (size_t)B);
     if (!start || !len) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     int T = 0;
-    SB_TRY(make_seqs(c, B, L, c->task == SB_TASK_LM ? ids : NULL, lengths, start, len, &T, e));
+    SB_TRY(make_seqs(c, B, L, tok_in ? ids : NULL, lengths, start, len, &T, e));
     SB_TRY(sb_model_impl_plan(m, T, B, (size_t)B * L, NULL, e));
     sb_seqs seqs = {B, start, len, T, 0, PB(m, B_START), PB(m, B_LEN)};
     for (int b = 0; b < B; b++)
@@ -589,7 +598,7 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
     size_t D = (size_t)c->d_model, Dout = (size_t)c->d_output;
     sb_buf xb = PB(m, B_X);
     rt->phase = SB_PHASE_OTHER;
-    if (c->task == SB_TASK_LM) {
+    if (tok_in) {
         pids = malloc(sizeof(int32_t) * (size_t)T);
         if (!pids) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
         for (int b = 0; b < B; b++) memcpy(pids + start[b], ids + (size_t)b * L, sizeof(int32_t) * len[b]);
@@ -603,6 +612,7 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
         SB_TRY(sb_op_pack(rt, &seqs, L, (int)F, ip, xe, e));
         SB_TRY(linear(m, (size_t)T, xe, F, &m->enc, 0, xb, D, e));
     }
+    SB_TRY(sb_model_v2_positions(m, &seqs, T, carries ? carries[0].pos0 : 0, xb, e));
     if ((caps || carries) && B != 1) SB_FAIL(SB_ERR_ARG, "state capture needs a single sequence");
     for (int li = 0; li < c->n_layers; li++)
         SB_TRY(sb_model_impl_layer(m, li, &seqs, caps ? &caps[li] : NULL,
@@ -616,9 +626,10 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
     sb_buf y = PB(m, B_Y);
     if (c->task == SB_TASK_CLASSIFY) {
         sb_buf pool = PB(m, B_POOL);
+        int ready;
         SB_TRY(sb_op_mean_pool(rt, &seqs, (int)D, xf, pool, e));
-        SB_TRY(linear(m, (size_t)B, pool, D, &m->dec, 0, y, Dout, e));
-        SB_TRY(sb_rt_read(rt, y.mem, y.off, sb_f32((size_t)B * Dout), out, e));
+        SB_TRY(sb_model_v2_head(m, B, pool, y, &ready, e));
+        if (ready) SB_TRY(sb_rt_read(rt, y.mem, y.off, sb_f32((size_t)B * Dout), out, e));
     } else {
         sb_buf op = PB(m, B_OUTPAD);
         SB_TRY(linear(m, (size_t)T, xf, D, &m->dec, 0, y, Dout, e));
@@ -641,7 +652,7 @@ sb_status sb_model_impl_token(sb_model_impl *m, sb_token *tok, const float *x, i
     sb_rt *rt = m->rt;
     size_t D = (size_t)c->d_model;
     rt->phase = SB_PHASE_OTHER; /* SB_STEP_INPUT */
-    if (c->task == SB_TASK_LM) {
+    if (sb_config_token_input(c)) {
         if (id < 0 || id >= c->vocab_size)
             SB_FAIL(SB_ERR_ARG, "token id %d is outside the vocabulary 0..%d", id, c->vocab_size - 1);
         /* the embedding row, copied on the device: no host write to wait for */
@@ -657,6 +668,8 @@ sb_status sb_model_impl_token(sb_model_impl *m, sb_token *tok, const float *x, i
         SB_TRY(sb_rt_write(rt, tok->in.mem, tok->in.off, sb_f32(F), x, e));
         SB_TRY(linear(m, 1, tok->in, F, &m->enc, 0, tok->x, D, e));
     }
+    if (tok->pos > 0x7fffffffL) SB_FAIL(SB_ERR_STATE, "stream position limit reached");
+    SB_TRY(sb_model_v2_positions(m, NULL, 1, (int)tok->pos, tok->x, e));
     for (int li = 0; li < c->n_layers; li++) SB_TRY(sb_model_impl_layer(m, li, NULL, NULL, NULL, tok, e));
     rt->phase = SB_PHASE_OTHER; /* SB_STEP_FINAL */
     sb_buf xf = tok->x;

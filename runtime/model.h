@@ -94,6 +94,13 @@ typedef struct sb_model_impl {
     void *router_hook_user;
     int stream_norm_fused;   /* streaming: the prenorm LayerNorm runs inside the EMA step
                                 (set by sb_model_impl_stream_prepare) */
+    /* model-file version 2 (model_v2.c, docs/FAIRSEQ.md) */
+    cl_mem pos_scale, pos_inv;                 /* abs_pos: pos_emb.scale, pos_emb.inv_freq */
+    cl_mem head_w[SB_MODEL_MAX_HEAD], head_b[SB_MODEL_MAX_HEAD];
+    sb_linear_w head[SB_MODEL_MAX_HEAD];       /* the classify head's gelu layers */
+    cl_mem head_buf;                           /* head features: r0, r1, pair, 2 hidden */
+    size_t head_cap;                           /* sequences head_buf holds */
+    int pair_stage;                            /* a pair forward: 0 = first input, 1 = second */
 } sb_model_impl;
 
 /* The public handle (seqboat.h). */
@@ -195,6 +202,23 @@ int sb_model_impl_blocked(const sb_model_impl *m, int B, int L, const int32_t *l
 sb_status sb_model_impl_forward_blocked(sb_model_impl *m, int B, int L, const float *x,
                                         const int32_t *ids, const int32_t *lengths, float *out,
                                         const sb_layer_capture *caps, sb_err *e);
+/* ---- model-file version 2 (model_v2.c) ---- */
+/* Upload / release what version 2 adds (positions, head layers). */
+sb_status sb_model_v2_upload(sb_model_impl *m, sb_err *e);
+void sb_model_v2_free(sb_model_impl *m);
+/* abs_pos: add the sinusoidal positions to x [T][D] (seqs NULL: one sequence
+ * from position pos0; else sequence b's rows from pos0). No-op otherwise. */
+sb_status sb_model_v2_positions(sb_model_impl *m, const sb_seqs *seqs, int T, int pos0, sb_buf x,
+                                sb_err *e);
+/* classify: pooled [B][D] -> y [B][d_output] (gelu head layers, decoder). A
+ * pair model's first input only keeps its pooled rows: *ready = 0. */
+sb_status sb_model_v2_head(sb_model_impl *m, int B, sb_buf pool, sb_buf y, int *ready, sb_err *e);
+/* A pair model's forward: input (x or ids, lengths, L) and input2 (x2 or ids2,
+ * lengths2, L2) through the same encoder, then the pair feature and the head. */
+sb_status sb_model_impl_forward_pair(sb_model_impl *m, int B, int L, const float *x,
+                                     const int32_t *ids, const int32_t *lengths, int L2,
+                                     const float *x2, const int32_t *ids2,
+                                     const int32_t *lengths2, float *out, sb_err *e);
 /* Forward with per-layer captures (caps[n_layers] or NULL). */
 sb_status sb_model_impl_forward_ex(sb_model_impl *m, int B, int L, const float *x,
                                    const int32_t *ids, const int32_t *lengths, float *out,

@@ -25,7 +25,9 @@ int sb_model_impl_block_tokens(const sb_model_impl *m) {
 int sb_model_impl_blocked(const sb_model_impl *m, int B, int L, const int32_t *lengths,
                           const sb_layer_capture *caps) {
     const sb_config *c = &m->cfg;
-    if (c->bidirectional || c->truncation > 0 || c->task == SB_TASK_CLASSIFY) return 0;
+    /* local: the carried halo's bias would need indices continued across blocks */
+    if (c->bidirectional || c->truncation > 0 || c->task == SB_TASK_CLASSIFY || c->rel_local)
+        return 0;
     if (caps && B != 1) return 0;
     int longest = 0;
     for (int b = 0; b < B; b++) {
@@ -67,7 +69,7 @@ sb_status sb_model_impl_forward_blocked(sb_model_impl *m, int B, int L, const fl
     sb_rt *rt = m->rt;
     int nl = c->n_layers, Tb = sb_model_impl_block_tokens(m);
     size_t D = (size_t)c->d_model, N = (size_t)c->d_ema, W = (size_t)c->mem_size;
-    size_t F = c->task == SB_TASK_LM ? 0 : (size_t)c->d_input, dout = (size_t)c->d_output;
+    size_t F = sb_config_token_input(c) ? 0 : (size_t)c->d_input, dout = (size_t)c->d_output;
     sb_layer_capture *cap_last = NULL;
     sb_layer_stats *sum = calloc((size_t)nl, sizeof *sum);
     sb_layer_carry *cr = calloc((size_t)nl, sizeof *cr);

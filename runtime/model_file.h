@@ -21,11 +21,14 @@
 #include "safetensors.h"
 
 #define SB_MODEL_FORMAT_VERSION "1"
+#define SB_MODEL_FORMAT_VERSION_2 "2" /* docs/FAIRSEQ.md: the keys read only in version 2 */
+#define SB_MODEL_MAX_HEAD 8           /* head_layers */
 #define SB_MODEL_MAX_DIM (1 << 20)              /* any size hyper-parameter */
 #define SB_MODEL_MAX_PARAMS ((uint64_t)1 << 32) /* total parameter count */
 
 typedef enum { SB_TASK_CLASSIFY, SB_TASK_SEQUENCE, SB_TASK_LM } sb_task;
-typedef enum { SB_NORM_LAYER, SB_NORM_BATCH } sb_norm_kind;
+typedef enum { SB_NORM_LAYER, SB_NORM_BATCH, SB_NORM_SCALE, SB_NORM_RMS } sb_norm_kind;
+typedef enum { SB_PAIR_NONE, SB_PAIR_NLI, SB_PAIR_CONCAT } sb_pair_kind;
 
 typedef struct sb_config {
     sb_task task;
@@ -35,20 +38,36 @@ typedef struct sb_config {
     int truncation;     /* 0 = none */
     int bidirectional, prenorm;
     sb_norm_kind norm;
-    int rotary;         /* rel_pos_bias == rotary (else simple) */
+    int rotary;         /* rel_pos_bias == rotary (else simple or local) */
     int softmax;        /* attention_activation == softmax (else relu2) */
+    /* format version 2 (docs/FAIRSEQ.md); all 0 in a version-1 file */
+    int version;        /* 1 or 2 */
+    int rel_local;      /* rel_pos_bias == local: bias by compressed-index difference, [6W-1] */
+    int abs_pos;        /* abs_pos == sinusoidal */
+    int head_layers;    /* gelu MLP layers of the classify head */
+    int d_head;         /* their width (head_layers >= 1) */
+    int no_dec_bias;    /* decoder_bias == false */
+    sb_pair_kind pair;  /* two inputs per example (classify) */
 } sb_config;
 
+/* Token ids in (embed_tokens) rather than real-valued features (encoder): lm,
+ * and classify / sequence with vocab_size >= 1 (format version 2). */
+static inline int sb_config_token_input(const sb_config *c) { return c->vocab_size > 0; }
+/* Feature width entering the classify head: D, or 4D / 2D for pairs. */
+static inline int sb_config_pair_width(const sb_config *c) {
+    return c->d_model * (c->pair == SB_PAIR_NLI ? 4 : c->pair == SB_PAIR_CONCAT ? 2 : 1);
+}
+
 typedef struct sb_norm_w {
-    const float *weight, *bias;
-    const float *mean, *var; /* running stats; NULL for layernorm */
+    const float *weight, *bias; /* scalenorm: weight = its one scalar, bias NULL; rmsnorm: bias NULL */
+    const float *mean, *var; /* running stats; NULL unless batchnorm */
 } sb_norm_w;
 
 typedef struct sb_layer_w {
     sb_norm_w norm;
     /* EMA: delta/alpha/beta [K,N,1], gamma [K,N], omega [D]; K = D, or 2D when bidirectional */
     const float *delta, *alpha, *beta, *gamma, *omega;
-    const float *rel_pos;       /* [2P-1]; NULL when rotary */
+    const float *rel_pos;       /* [2P-1] (simple), [6W-1] (local); NULL when rotary */
     float temp;                 /* q_router.temp */
     const float *mx_w, *mx_b;   /* [Z+2H, D], [Z+2H] */
     const float *hx_w, *hx_b;   /* [2+D, D], [2+D] */
@@ -62,7 +81,11 @@ typedef struct sb_model_file {
     const float *embed;         /* lm: [vocab, D]; else NULL */
     sb_layer_w *layers;         /* n_layers */
     sb_norm_w final_norm;       /* prenorm only, else all NULL */
-    const float *dec_w, *dec_b; /* [d_output, D], [d_output] */
+    const float *dec_w, *dec_b; /* [d_output, D or d_head or pair width], [d_output] */
+    const float *pos_scale;     /* abs_pos: pos_emb.scale (one value) */
+    const float *pos_inv_freq;  /* abs_pos: pos_emb.inv_freq [D/2] */
+    const float *head_w[SB_MODEL_MAX_HEAD], *head_b[SB_MODEL_MAX_HEAD]; /* head.<k>.* */
+    float *zero_bias;           /* decoder_bias false: d_output zeros (dec_b points here) */
     size_t n_params;            /* elements of all F32 tensors used */
     sb_st_file *st;             /* owns the bytes */
 } sb_model_file;
@@ -84,9 +107,14 @@ typedef struct sb_input {
     float *x;          /* [B][L][F] or NULL */
     int32_t *ids;      /* [B][L] or NULL */
     int32_t *lengths;  /* [B], always filled (absent = L) */
+    /* the second input of a pair model (`input2`, `lengths2`), else L2 = 0, NULL */
+    int L2;
+    float *x2;
+    int32_t *ids2, *lengths2;
 } sb_input;
 
-/* Errors: SB_ERR_TENSOR (missing/mis-typed/mis-shaped `input` or `lengths`),
+/* Errors: SB_ERR_TENSOR (missing/mis-typed/mis-shaped `input` or `lengths`,
+ * `input2` missing for a pair model or present for another),
  * SB_ERR_ARG (a token id outside [0, vocab) or a length outside 1..L). */
 sb_status sb_input_load(const char *path, const sb_config *cfg, sb_input *out, sb_err *e);
 sb_status sb_input_from_st(const sb_st_file *st, const sb_config *cfg, sb_input *out, sb_err *e);

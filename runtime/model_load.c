@@ -21,10 +21,12 @@ static void rel(cl_mem *m) {
     *m = NULL;
 }
 
-static sb_status upload_norm(sb_rt *rt, const sb_norm_w *n, int D, sb_dev_norm *o, sb_err *e) {
+static sb_status upload_norm(sb_rt *rt, const sb_norm_w *n, int D, sb_norm_kind kind,
+                             sb_dev_norm *o, sb_err *e) {
     sb_status st = SB_OK;
-    SB_TRY(upload(rt, n->weight, D, &o->w, "norm.weight", e));
-    SB_TRY(upload(rt, n->bias, D, &o->b, "norm.bias", e));
+    /* scalenorm: one scalar (norm.norm.scalar); rmsnorm and scalenorm: no bias */
+    SB_TRY(upload(rt, n->weight, kind == SB_NORM_SCALE ? 1 : (size_t)D, &o->w, "norm.weight", e));
+    if (n->bias) SB_TRY(upload(rt, n->bias, D, &o->b, "norm.bias", e));
     if (n->mean) SB_TRY(upload(rt, n->mean, D, &o->mean, "norm.running_mean", e));
     if (n->var) SB_TRY(upload(rt, n->var, D, &o->var, "norm.running_var", e));
 done:
@@ -44,15 +46,18 @@ static sb_status upload_layer(sb_model_impl *m, int li, sb_err *e) {
     const sb_layer_w *w = &m->mf->layers[li];
     sb_dev_layer *d = &m->layers[li];
     sb_rt *rt = m->rt;
-    int D = c->d_model, N = c->d_ema, Z = c->d_qk, H = c->d_hidden, P = c->max_positions;
+    int D = c->d_model, N = c->d_ema, Z = c->d_qk, H = c->d_hidden, P = sb_model_attn_cfg(c).P;
     int K = c->bidirectional ? 2 * D : D;
     float *coef = malloc(sizeof(float) * 3 * (size_t)K * N);
     if (!coef) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     sb_ema_coef_host(w->delta, w->alpha, w->beta, w->gamma, K, N, coef);
     SB_TRY(upload(rt, coef, 3 * (size_t)K * N, &d->ema_coef, "ssm coefficients", e));
-    SB_TRY(upload_norm(rt, &w->norm, D, &d->norm, e));
+    SB_TRY(upload_norm(rt, &w->norm, D, c->norm, &d->norm, e));
     SB_TRY(upload(rt, w->omega, D, &d->omega, "ssm.omega", e));
-    if (!c->rotary) SB_TRY(upload(rt, w->rel_pos, 2 * (size_t)P - 1, &d->rel, "rel_pos_bias", e));
+    /* local: entries 3W-1 .. 5W-1 of the [6W-1] table are the ones read
+     * (compressed-index differences -W..W), a simple bias of P = W + 1 */
+    const float *relp = c->rel_local ? w->rel_pos + (3 * (size_t)c->mem_size - 1) : w->rel_pos;
+    if (!c->rotary) SB_TRY(upload(rt, relp, 2 * (size_t)P - 1, &d->rel, "rel_pos_bias", e));
     SB_TRY(upload(rt, w->mx_w, (size_t)(Z + 2 * H) * D, &d->mx_w, "mx_proj.weight", e));
     SB_TRY(upload(rt, w->mx_b, (size_t)(Z + 2 * H), &d->mx_b, "mx_proj.bias", e));
     SB_TRY(upload(rt, w->hx_w, (size_t)(D + 2) * D, &d->hx_w, "hx_proj.weight", e));
@@ -96,6 +101,7 @@ void sb_model_impl_free(sb_model_impl *m) {
     rel(&m->dec_w);
     rel(&m->dec_b);
     free_norm(&m->final_norm);
+    sb_model_v2_free(m);
     free(m->stats);
     sb_model_file_free(m->mf);
     sb_rt_free(m->rt);
@@ -148,17 +154,20 @@ sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, s
     m->stats = calloc((size_t)c->n_layers, sizeof *m->stats);
     if (!m->layers || !m->stats) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     for (int i = 0; i < c->n_layers; i++) SB_TRY(upload_layer(m, i, e));
-    if (c->task == SB_TASK_LM) {
+    if (sb_config_token_input(c)) {
         SB_TRY(upload(m->rt, mf->embed, (size_t)c->vocab_size * D, &m->embed, "embed_tokens.weight", e));
     } else {
         SB_TRY(upload(m->rt, mf->enc_w, (size_t)D * c->d_input, &m->enc_w, "encoder.weight", e));
         SB_TRY(upload(m->rt, mf->enc_b, (size_t)D, &m->enc_b, "encoder.bias", e));
         SB_TRY(sb_linear_prepare(m->rt, m->enc_w, m->enc_b, D, c->d_input, &m->enc, e));
     }
-    if (c->prenorm) SB_TRY(upload_norm(m->rt, &mf->final_norm, D, &m->final_norm, e));
-    SB_TRY(upload(m->rt, mf->dec_w, (size_t)c->d_output * D, &m->dec_w, "decoder.weight", e));
+    if (c->prenorm) SB_TRY(upload_norm(m->rt, &mf->final_norm, D, c->norm, &m->final_norm, e));
+    SB_TRY(sb_model_v2_upload(m, e));
+    /* the decoder's input: D, or the head's width, or the pair feature's */
+    const int fin = c->head_layers > 0 ? c->d_head : sb_config_pair_width(c);
+    SB_TRY(upload(m->rt, mf->dec_w, (size_t)c->d_output * fin, &m->dec_w, "decoder.weight", e));
     SB_TRY(upload(m->rt, mf->dec_b, (size_t)c->d_output, &m->dec_b, "decoder.bias", e));
-    SB_TRY(sb_linear_prepare(m->rt, m->dec_w, m->dec_b, c->d_output, D, &m->dec, e));
+    SB_TRY(sb_linear_prepare(m->rt, m->dec_w, m->dec_b, c->d_output, fin, &m->dec, e));
     *out = m;
     return SB_OK;
 done:

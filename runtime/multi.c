@@ -172,9 +172,9 @@ static sb_status check_batch(const sb_config *c, int B, int L, const float *x, c
                              const int32_t *lengths, const float *out, sb_err *e) {
     if (B < 1 || L < 1) return sb_fail(e, SB_ERR_ARG, "batch %d x length %d: both must be >= 1", B, L);
     if (!out) return sb_fail(e, SB_ERR_ARG, "output pointer is NULL");
-    if (c->task == SB_TASK_LM && !ids)
+    if (sb_config_token_input(c) && !ids)
         return sb_fail(e, SB_ERR_ARG, "this is an lm model: token ids are required");
-    if (c->task != SB_TASK_LM && !x)
+    if (!sb_config_token_input(c) && !x)
         return sb_fail(e, SB_ERR_ARG, "this is a %s model: float input is required",
                        sb_task_name(c->task));
     if ((size_t)B * (size_t)L > (size_t)1 << 31)
@@ -183,7 +183,7 @@ static sb_status check_batch(const sb_config *c, int B, int L, const float *x, c
         int n = lengths ? lengths[b] : L;
         if (n < 1 || n > L)
             return sb_fail(e, SB_ERR_ARG, "lengths[%d] = %d is outside 1..L (L = %d)", b, n, L);
-        if (c->task == SB_TASK_LM)
+        if (sb_config_token_input(c))
             for (int t = 0; t < n; t++) {
                 int32_t id = ids[(size_t)b * L + t];
                 if (id < 0 || id >= c->vocab_size)
@@ -226,7 +226,7 @@ sb_status sb_multi_forward(sb_multi *mm, int B, int L, const float *x, const int
     th = calloc((size_t)k, sizeof *th);
     started = calloc((size_t)k, 1);
     if (!jobs || !th || !started) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
-    size_t F = c->task == SB_TASK_LM ? 0 : (size_t)c->d_input;
+    size_t F = sb_config_token_input(c) ? 0 : (size_t)c->d_input;
     size_t per = (c->task == SB_TASK_CLASSIFY ? 1 : (size_t)L) * (size_t)c->d_output;
     for (int p = 0; p < k; p++) {
         size_t b0 = (size_t)cut[p];

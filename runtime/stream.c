@@ -92,13 +92,16 @@ sb_status sb_stream_open(sb_model *model, sb_stream **out) {
         SB_FAIL(SB_ERR_STATE, "cannot stream a bidirectional model: each output depends on later tokens");
     if (c->task == SB_TASK_CLASSIFY)
         SB_FAIL(SB_ERR_STATE, "cannot stream a classify model: its output pools the whole sequence");
+    if (c->rel_local)
+        SB_FAIL(SB_ERR_STATE, "cannot stream a model with 'rel_pos_bias' = 'local' (its bias reads "
+                "compressed indices; run it with sb_model_forward)");
     s = calloc(1, sizeof *s);
     if (!s) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     s->model = model;
     s->m = model->impl;
     sb_rt *rt = s->m->rt;
     size_t D = (size_t)c->d_model, N = (size_t)c->d_ema, Z = (size_t)c->d_qk, H = (size_t)c->d_hidden;
-    size_t W = (size_t)c->mem_size, F = (size_t)(c->task == SB_TASK_LM ? 1 : c->d_input);
+    size_t W = (size_t)c->mem_size, F = (size_t)(sb_config_token_input(c) ? 1 : c->d_input);
     SB_TRY(sb_model_impl_stream_prepare(s->m, e));
     s->layers = calloc((size_t)c->n_layers, sizeof *s->layers);
     s->state = calloc((size_t)c->n_layers, sizeof *s->state);
@@ -219,9 +222,9 @@ static sb_status feed(sb_stream *s, const float *x, const int32_t *ids, int n, f
     const sb_config *c = &s->m->cfg;
     sb_err_clear(e);
     if (n < 1) SB_FAIL(SB_ERR_ARG, "feed needs n >= 1 tokens (got %d)", n);
-    if ((c->task == SB_TASK_LM) != (ids != NULL))
-        SB_FAIL(SB_ERR_ARG, "%s", c->task == SB_TASK_LM ? "this lm model takes token ids"
-                                                         : "this model takes float inputs, not ids");
+    if (sb_config_token_input(c) != (ids != NULL))
+        SB_FAIL(SB_ERR_ARG, "%s", sb_config_token_input(c) ? "this model takes token ids"
+                                                           : "this model takes float inputs, not ids");
     if (!ids && !x) SB_FAIL(SB_ERR_ARG, "input is NULL");
     if (s->tk.pos == 0) {
         st = prefill(s, x, ids, n, out_all, out_last, e);

@@ -285,7 +285,7 @@ START_TEST(test_bad_metadata) {
     static const meta_case cases[] = {
         {"d_qk", NULL, SB_ERR_META, "missing metadata key 'd_qk'"},
         {"seqboat.format_version", NULL, SB_ERR_META, "missing metadata key 'seqboat.format_version'"},
-        {"seqboat.format_version", "2", SB_ERR_META, "'seqboat.format_version' = '2' is not supported"},
+        {"seqboat.format_version", "3", SB_ERR_META, "'seqboat.format_version' = '3' is not supported"},
         {"task", "regress", SB_ERR_META, "'task' = 'regress' is not one of 'classify', 'sequence', 'lm'"},
         {"norm_type", "groupnorm", SB_ERR_META, "is not one of 'layernorm', 'batchnorm'"},
         {"norm_type", "LayerNorm", SB_ERR_META, "'norm_type' = 'LayerNorm'"},
