@@ -251,7 +251,7 @@ def _layer_tensors(i, parts, cfg, src_prefix):
         if k not in parts:
             why = {"rel_pos_bias.rel_pos_bias": " (needed by rel_pos_bias %s)" % cfg["rel_pos_bias"],
                    "q_router.temp": " (the router)"}.get(k, "")
-            raise FairseqError("tensor %s%d.%s is missing%s" % (src_prefix, i, k, why))
+            raise FairseqError("tensor %s%s is missing%s" % (src_prefix % i, k, why))
         name, t = parts.pop(k)
         if _shape(t) != shp:
             extra = ""
@@ -268,7 +268,7 @@ def _layer_tensors(i, parts, cfg, src_prefix):
     if parts:
         raise FairseqError("unknown tensor(s) in layer %d: %s"
                            % (i, ", ".join(v[0] for v in list(parts.values())[:6])))
-    for k, t in _norm_tensors("%s%d.norm.norm." % (src_prefix, i), norm_parts,
+    for k, t in _norm_tensors(src_prefix % i + "norm.norm.", norm_parts,
                               cfg["norm_type"], D).items():
         out[p + "norm.norm." + k] = t
     return out
@@ -404,7 +404,7 @@ def _encoder(args, sd):
         cfg["abs_pos"], src["abs_pos"] = "none", "args.add_apos is off"
 
     for i in range(cfg["n_layers"]):
-        for k, t in _layer_tensors(i, layers[i], cfg, prefix).items():
+        for k, t in _layer_tensors(i, layers[i], cfg, prefix + "%d.mega_layer.").items():
             out[k] = t
         for _, (name, _) in layers[i].items():
             used.add(name)
@@ -547,7 +547,7 @@ def _lm(args, sd):
         src["vocab_size"] = "weights (decoder.embed_tokens.weight, scaled by sqrt(%d) folded in)" % D
     cfg["vocab_size"], cfg["d_input"], src["d_input"] = V, 0, "unused by lm"
     for i in range(cfg["n_layers"]):
-        out.update(_layer_tensors(i, layers[i], cfg, prefix))
+        out.update(_layer_tensors(i, layers[i], cfg, prefix + "%d.slag_layer."))
         used.update(name for name, _ in layers[i].values())
     fn = {k[len("decoder.final_norm.norm."):]: (k, sd[k]) for k in sd
           if k.startswith("decoder.final_norm.norm.")}
