@@ -256,7 +256,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 "not on the allow-list of a state_dict checkpoint (tensors, parameters, "
                 "storages, OrderedDict, plain containers); nothing from the file was run. "
                 "If the file is trusted, re-save only the weights: "
-                "torch.save({'model': model.state_dict()}, path)" % (module, name))
+                "torch.save({'model': model.state_dict()}, path) (a fairseq checkpoint: "
+                "torch.save({'args': ck['args'], 'model': ck['model']}, path))" % (module, name))
         return _Allowed("%s.%s" % (module, name), fn)
 
     def persistent_load(self, pid):

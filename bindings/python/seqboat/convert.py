@@ -14,6 +14,11 @@ SeqBoatModel. The file is written under a temporary name, loaded with the
 library and run once on a short input (--no-check skips that), and only then
 renamed to OUTPUT. On any error nothing is left at OUTPUT.
 
+A fairseq checkpoint of the authors' paper models ({'args': Namespace,
+'model': state_dict, ...}; docs/CONVERT.md, docs/FAIRSEQ.md) takes every
+option from its args (seqboat._fairseq) and is written as model-file format
+version 2; command-line options must then agree with the args.
+
 From Python, with torch installed, seqboat.export(module, path, **options)
 does the same for an nn.Module in memory.
 """
@@ -695,9 +700,12 @@ def _parser(prog):
     p = argparse.ArgumentParser(
         prog=prog,
         description="Convert a PyTorch checkpoint of the authors' SeqBoat model (torch.save of "
-                    "a state_dict, bare or under 'model', 'state_dict' or 'net') into a seqboat "
+                    "a state_dict, bare or under 'model', 'state_dict' or 'net', or a fairseq "
+                    "checkpoint) into a seqboat "
                     "model file. torch is not needed and nothing in the checkpoint is run.",
-        epilog="Read from the weights: task (encoder.* or embed_tokens.weight), d_input, "
+        epilog="A fairseq checkpoint of the authors' paper models (args + model) takes every "
+               "option from its args (docs/CONVERT.md); the options below must then agree. "
+               "Otherwise, read from the weights: task (encoder.* or embed_tokens.weight), d_input, "
                "vocab_size, d_output, d_model, n_layers, d_qk, d_hidden, d_ema, bidirectional, "
                "norm_type, prenorm, rel_pos_bias and (simple bias) max_positions. An option "
                "that contradicts the weights is an error.")
