@@ -221,6 +221,23 @@ TASKS = {
         tokens_per_sample=8192, slag_local=True, local_pos=False),
         dict(decoder_layers=2, decoder_embed_dim=32, decoder_hidden_dim=64, decoder_z_dim=16),
         "bytes", [3000], 256),
+    # two variants beyond the paper's scripts, for the options those never set:
+    # rmsnorm, rotary and relu2 in an encoder; scalenorm, local_pos, relu2, an
+    # untied output and no embedding scale in the LM
+    "variant_encoder": ("lra", "slag_lra_listop", dict(
+        input_type="text", encoder_layers=6, chunk_size=64, attention_activation_fn="relu2",
+        norm_type="rmsnorm", encoder_normalize_before=True, rel_pos_bias="rotary",
+        truncation_length=300, init_temp_scale=0.3, max_update=1000),
+        SMALL, "text", [500], 30),
+    "variant_lm": ("slag_lm", "slag_lm", dict(
+        max_target_positions=1024, activation_fn="silu", attention_activation_fn="relu2",
+        decoder_n_dim=16, decoder_chunk_size=64, normalize_before=True,
+        no_affine_final_norm=False, normalization_type="scalenorm", rel_pos_bias="simple",
+        local_pos=True, init_temp_scale=1.0, share_decoder_input_output_embed=False,
+        no_scale_embedding=True, dropout=0.0, attention_dropout=0.0, hidden_dropout=0.0,
+        decoder_ffn_embed_dim=-1, truncation_length=200),
+        dict(decoder_layers=2, decoder_embed_dim=16, decoder_hidden_dim=32, decoder_z_dim=8),
+        "lmids", [400], 40),
 }
 
 
@@ -287,6 +304,8 @@ def make_input(name, gen):
     if kind in ("text", "text2"):
         # ids 4.. (0-3 are fairseq's <s> <pad> </s> <unk>: no padding in the input)
         return [torch.randint(4, vocab, (1, n), generator=gen) for n in lengths]
+    if kind == "lmids":
+        return [torch.randint(4, vocab, (1, lengths[0]), generator=gen)]
     if kind == "image":
         mean, std = script["pixel_normalization"]
         pix = torch.randint(0, 256, (1, lengths[0]), generator=gen).float() / 255.0
@@ -348,8 +367,13 @@ def bits_per_byte(logits, ids):
     return float(nll.sum() / math.log(2) / (ids.shape[1] - 1))
 
 
-def enwik8_text():
-    """A few KB of text: the start of the project's README (our own text)."""
+def enwik8_text(out):
+    """A few KB of text: the committed enwik8.txt when there is one, else the
+    start of the project's README (our own text)."""
+    path = os.path.join(out, "enwik8.txt")
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            return f.read()
     with open(os.path.join(ROOT, "README.md"), "rb") as f:
         data = f.read()
     return data[:TASKS["enwik8"][5][0]]
@@ -374,7 +398,7 @@ def make_case(name, out, lra, sc, lm, seed):
         randomize(net, gen, router_scale=30.0)
         net.eval()
         if name == "enwik8":
-            ids = torch.tensor(list(enwik8_text()), dtype=torch.long).reshape(1, -1)
+            ids = torch.tensor(list(enwik8_text(out)), dtype=torch.long).reshape(1, -1)
             inputs = [ids]
         else:
             inputs = make_input(name, gen)
@@ -391,7 +415,7 @@ def make_case(name, out, lra, sc, lm, seed):
                                              else np.float32)}
     if len(inputs) > 1:
         io["input1"] = inputs[1].numpy().astype(np.int64)
-    if model == "slag_lm":
+    if name == "enwik8":
         # [1, L, 256] logits are 3 MB: keep every 25th row, and the log-probability
         # the model gives each next byte (what bits per byte is made of)
         rows = np.arange(0, y.shape[1], 25)
@@ -409,7 +433,7 @@ def make_case(name, out, lra, sc, lm, seed):
         entry["bits_per_byte"] = round(bpb, 4)
         entry["bits_per_byte_full"] = bpb
         with open(os.path.join(out, "enwik8.txt"), "wb") as f:
-            f.write(enwik8_text())
+            f.write(bytes(inputs[0][0].tolist()))
     path = os.path.join(out, name + ".io.safetensors")
     save_file(io, path, metadata={"source": "the authors' fairseq forward, eval mode, batch 1"})
     os.chmod(path, 0o644)

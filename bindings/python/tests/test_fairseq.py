@@ -21,7 +21,9 @@ from test_convert import convert
 
 FDATA = os.path.join(sbtest.DATA, "fairseq")
 CASES = {c["name"]: c for c in json.load(open(os.path.join(FDATA, "cases.json")))}
-NAMES = ["listops", "imdb", "aan", "cifar10", "pathfinder", "pathx", "speech_commands", "enwik8"]
+NAMES = ["listops", "imdb", "aan", "cifar10", "pathfinder", "pathx", "speech_commands", "enwik8",
+         "variant_encoder", "variant_lm"]
+LMS = ("enwik8", "variant_lm")
 
 # what each task's script and architecture make of the contract (docs/FAIRSEQ.md 4)
 EXPECT = {
@@ -51,10 +53,17 @@ EXPECT = {
                    attention_activation="softmax", rel_pos_bias="rotary", mem_size="1024",
                    truncation="2048", max_positions="10384", vocab_size="256",
                    d_output="256", decoder_bias="false"),
+    # options the paper's scripts never set
+    "variant_encoder": dict(task="classify", norm_type="rmsnorm", prenorm="true",
+                            attention_activation="relu2", rel_pos_bias="rotary", mem_size="64",
+                            truncation="300", d_input="0", vocab_size="30"),
+    "variant_lm": dict(task="lm", norm_type="scalenorm", prenorm="true", bidirectional="false",
+                       attention_activation="relu2", rel_pos_bias="local", mem_size="64",
+                       truncation="200", vocab_size="40", decoder_bias="false"),
 }
 for _k, _e in EXPECT.items():
     _e["seqboat.format_version"] = "2"
-    if _k != "enwik8":
+    if _k not in LMS:
         _e.update(bidirectional="true", head_layers="1", head_activation="gelu",
                   decoder_bias="false")
 
@@ -124,7 +133,7 @@ def test_metadata_and_tensors(name, converted):
     args, sd = read_checkpoint(name)
     out = sbtest.read_safetensors(converted(name))
     n_layers = int(md["n_layers"])
-    src = "decoder.layers.%d.slag_layer." if name == "enwik8" else \
+    src = "decoder.layers.%d.slag_layer." if name in LMS else \
         "encoder.encoder.layers.%d.mega_layer."
     for i in range(n_layers):
         for k in ("move.delta", "move.gamma", "move.omega", "hx_proj.weight", "q_router.temp",
@@ -140,6 +149,10 @@ def test_metadata_and_tensors(name, converted):
         assert np.array_equal(out["decoder.weight"], E)
         assert np.all(out["final_norm.norm.weight"] == 1) and not np.any(out["final_norm.norm.bias"])
         assert "decoder.bias" not in out
+    elif name == "variant_lm":  # no embedding scale, untied output, affine scalenorm
+        assert np.array_equal(out["embed_tokens.weight"], sd["decoder.embed_tokens.weight"])
+        assert np.array_equal(out["decoder.weight"], sd["decoder.output_projection.weight"])
+        assert np.array_equal(out["final_norm.norm.scalar"], sd["decoder.final_norm.norm.scalar"])
     else:
         assert np.array_equal(out["decoder.weight"], sd["sentence_projection_layer.weight"])
         assert np.array_equal(out["head.0.weight"], sd["classifier.0.0.weight"])
