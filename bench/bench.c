@@ -336,11 +336,11 @@ void sb_bench_count_layer(const sb_config *c, int B, const long *len, const long
 }
 
 void sb_bench_count_io(const sb_config *c, int B, const long *len, sb_bench_work *w) {
-    const double D = c->d_model, F = c->task == SB_TASK_LM ? 0 : c->d_input, O = c->d_output;
+    const double D = c->d_model, F = sb_config_token_input(c) ? 0 : c->d_input, O = c->d_output;
     double T = 0;
     for (int b = 0; b < B; b++) T += (double)len[b];
     double f = 0, by = 0;
-    if (c->task == SB_TASK_LM) {
+    if (sb_config_token_input(c)) {
         by += 4 * T + 4 * T * D; /* embedding gather */
     } else {
         f += 2 * T * F * D + T * D;
@@ -405,7 +405,7 @@ static sb_status make_inputs(const sb_model_impl *m, const sb_bench_run_opt *o, 
     size_t BL = (size_t)o->B * (size_t)o->L;
     *x = NULL;
     *ids = NULL;
-    if (c->task == SB_TASK_LM) {
+    if (sb_config_token_input(c)) {
         if (o->ids) return SB_OK;
         *ids = malloc(BL * sizeof **ids);
         if (!*ids) return sb_fail(e, SB_ERR_HOST_MEMORY, "bench: out of host memory for %zu ids", BL);

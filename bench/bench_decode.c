@@ -40,7 +40,7 @@ sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench
                                                  : sb_fail(e, SB_ERR_ARG, "%s", sb_model_last_error(m)));
     sb_status os = sb_stream_open(m, &s);
     if (os != SB_OK) SB_FAIL(os, "%s", sb_last_error());
-    int lm = info.task == SB_LM;
+    int lm = info.vocab_size > 0; /* token ids in (lm, or a token-id sequence model) */
     size_t F = lm ? 1 : (size_t)info.d_input;
     /* The prompt: L tokens, one parallel prefill (the stream's first feed). */
     if (lm) ids = malloc((size_t)L * sizeof *ids);

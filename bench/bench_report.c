@@ -131,8 +131,8 @@ static cJSON *json_config(jctx *j, const sb_config *c) {
     jnum(j, o, "truncation", c->truncation);
     jstr(j, o, "bidirectional", c->bidirectional ? "true" : "false");
     jstr(j, o, "prenorm", c->prenorm ? "true" : "false");
-    jstr(j, o, "norm_type", c->norm == SB_NORM_BATCH ? "batchnorm" : "layernorm");
-    jstr(j, o, "rel_pos_bias", c->rotary ? "rotary" : "simple");
+    jstr(j, o, "norm_type", sb_norm_name(c->norm));
+    jstr(j, o, "rel_pos_bias", sb_rel_name(c));
     jstr(j, o, "attention_activation", c->softmax ? "softmax" : "relu2");
     return o;
 }

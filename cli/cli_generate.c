@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "safetensors.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -56,6 +57,45 @@ static int sample(const float *logits, int V, double temperature, double top_p, 
     return buf[n - 1].id;
 }
 
+/* The bytes of the token ids: the identity for vocab_size 256, else the model
+ * file's metadata `token_bytes` (docs/FAIRSEQ.md: one integer per id, the byte
+ * it stands for or -1), as written by the converter of a fairseq byte-level
+ * LM. byte_of[id] (-1 = not a byte), id_of[byte] (-1 = no id). 0 = ok, else
+ * the message is printed. */
+static int token_map(const char *model, int V, int *byte_of, int *id_of) {
+    for (int b = 0; b < 256; b++) id_of[b] = -1;
+    sb_st_file *f = NULL;
+    sb_err e;
+    const char *tb = NULL;
+    if (sb_st_open(model, &f, &e) == SB_OK) tb = sb_st_meta(f, "token_bytes");
+    if (!tb) {
+        sb_st_free(f);
+        if (V != 256) {
+            fprintf(stderr, "seqboat generate: %s is not a byte-level lm (task lm with vocab_size 256, "
+                    "or metadata 'token_bytes')\n", model);
+            return 1;
+        }
+        for (int i = 0; i < 256; i++) byte_of[i] = id_of[i] = i;
+        return 0;
+    }
+    const char *p = tb;
+    for (int i = 0; i < V; i++) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < -1 || v > 255 || (i + 1 < V ? *end != ',' : *end != '\0')) {
+            fprintf(stderr, "seqboat generate: %s: metadata 'token_bytes' must be %d integers in "
+                    "-1..255 separated by commas (entry %d)\n", model, V, i);
+            sb_st_free(f);
+            return 1;
+        }
+        byte_of[i] = (int)v;
+        if (v >= 0 && id_of[v] < 0) id_of[v] = i;
+        p = *end ? end + 1 : end;
+    }
+    sb_st_free(f);
+    return 0;
+}
+
 static const char *default_model(void) {
     const char *env = getenv("SEQBOAT_MODEL");
     if (env && *env) return env;
@@ -77,7 +117,8 @@ static const char *default_model(void) {
 static const char generate_usage[] =
     "usage: seqboat generate [--model M] (--prompt TEXT | --prompt-file F) [--max-tokens N]\n"
     "                        [--temperature T] [--top-p P] [--seed S] [--device D] [--stats]\n"
-    "  stream bytes from a byte-level lm (task lm, vocab_size 256) to stdout\n"
+    "  stream bytes from a byte-level lm (task lm, vocab_size 256, or metadata\n"
+    "  `token_bytes`: the byte of each id, as a converted fairseq LM has) to stdout\n"
     "  --model M         model file (default: SEQBOAT_MODEL, else the shipped\n"
     "                    models/tiny-pystdlib.safetensors)\n"
     "  --prompt TEXT     the prompt (a TEXT starting with '--': write --prompt=TEXT)\n"
@@ -172,6 +213,7 @@ int cli_generate(int argc, char **argv) {
     float *logits = NULL;
     cand *buf = NULL;
     int32_t *ids = NULL;
+    int *byte_of = NULL, id_of[256];
     if (sb_model_load(model, &o, &m) != SB_OK) {
         fprintf(stderr, "seqboat generate: %s\n", sb_last_error());
         free(file_text);
@@ -179,20 +221,30 @@ int cli_generate(int argc, char **argv) {
     }
     sb_model_info info;
     sb_model_get_info(m, &info);
-    if (info.task != SB_LM || info.vocab_size != 256) {
+    if (info.task != SB_LM) {
         fprintf(stderr, "seqboat generate: %s is not a byte-level lm (task lm, vocab_size 256)\n", model);
         goto out;
     }
+    const int V = info.vocab_size;
+    byte_of = malloc(sizeof(int) * (size_t)V);
+    if (!byte_of || token_map(model, V, byte_of, id_of) != 0) goto out;
     if (sb_stream_open(m, &s) != SB_OK) {
         fprintf(stderr, "seqboat generate: %s\n", sb_last_error());
         goto out;
     }
     if (plen == 0) prompt = "\n", plen = 1;
     ids = malloc(plen * sizeof *ids);
-    logits = malloc(sizeof(float) * 256);
-    buf = malloc(sizeof(cand) * 256);
+    logits = malloc(sizeof(float) * (size_t)V);
+    buf = malloc(sizeof(cand) * (size_t)V);
     if (!ids || !logits || !buf) goto out;
-    for (size_t i = 0; i < plen; i++) ids[i] = (unsigned char)prompt[i];
+    for (size_t i = 0; i < plen; i++) {
+        ids[i] = id_of[(unsigned char)prompt[i]];
+        if (ids[i] < 0) {
+            fprintf(stderr, "seqboat generate: byte %d of the prompt (at %zu) has no token in %s\n",
+                    (unsigned char)prompt[i], i, model);
+            goto out;
+        }
+    }
     fwrite(prompt, 1, plen, stdout);
     fflush(stdout);
     double t0 = now_s();
@@ -204,8 +256,10 @@ int cli_generate(int argc, char **argv) {
     uint64_t rng = seed;
     long produced = 0;
     for (long i = 0; i < max_tokens; i++) {
-        int id = sample(logits, 256, temperature, top_p, &rng, buf);
-        unsigned char ch = (unsigned char)id;
+        for (int v = 0; v < V; v++) /* ids that are no byte are never produced */
+            if (byte_of[v] < 0) logits[v] = -INFINITY;
+        int id = sample(logits, V, temperature, top_p, &rng, buf);
+        unsigned char ch = (unsigned char)byte_of[id];
         fwrite(&ch, 1, 1, stdout);
         fflush(stdout);
         produced++;
@@ -239,6 +293,7 @@ out:
     free(ids);
     free(logits);
     free(buf);
+    free(byte_of);
     sb_stream_free(s);
     sb_model_free(m);
     return rc;

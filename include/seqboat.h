@@ -394,7 +394,7 @@ typedef struct sb_stream sb_stream;
 
 /* Open a stream at position 0 on m. On failure *out is NULL and
  * sb_last_error() names the problem (SB_ERR_STATE for a bidirectional or
- * classify model, SB_ERR_DEVICE_MEMORY). */
+ * classify model, or one with rel_pos_bias 'local'; SB_ERR_DEVICE_MEMORY). */
 SB_API sb_status sb_stream_open(sb_model *m, sb_stream **out);
 /* Release the stream (NULL is a no-op); its model stays loaded. */
 SB_API void sb_stream_free(sb_stream *s);

@@ -26,16 +26,6 @@ static sb_status forward_any(sb_model *m, int B, int L, const float *x, const in
     return sb_model_impl_forward(m->impl, B, L, x, ids, lengths, out, e);
 }
 
-static const char *norm_name(sb_norm_kind k) {
-    switch (k) {
-    case SB_NORM_LAYER: return "layernorm";
-    case SB_NORM_BATCH: return "batchnorm";
-    case SB_NORM_SCALE: return "scalenorm";
-    case SB_NORM_RMS: return "rmsnorm";
-    }
-    return "?";
-}
-
 /* A pair model's forward (two inputs per example): one device only. */
 static sb_status forward_pair_any(sb_model *m, int B, int L, const float *x, const int32_t *ids,
                                   const int32_t *lengths, int L2, const float *x2,
@@ -303,7 +293,7 @@ sb_status sb_inspect(const char *path, char **text) {
         c->max_positions, c->truncation);
     sbp(&b, "  %s, %s, %s, rel_pos_bias %s, attention %s\n",
         c->bidirectional ? "bidirectional" : "causal", c->prenorm ? "prenorm" : "postnorm",
-        norm_name(c->norm), c->rotary ? "rotary" : c->rel_local ? "local" : "simple",
+        sb_norm_name(c->norm), sb_rel_name(c),
         c->softmax ? "softmax" : "relu2");
     if (c->version >= 2)
         sbp(&b, "  format 2: abs_pos %s, head_layers %d (d_head %d), decoder_bias %s, pair %s\n",

@@ -15,6 +15,20 @@ const char *sb_task_name(sb_task t) {
     return "?";
 }
 
+const char *sb_norm_name(sb_norm_kind k) {
+    switch (k) {
+    case SB_NORM_LAYER: return "layernorm";
+    case SB_NORM_BATCH: return "batchnorm";
+    case SB_NORM_SCALE: return "scalenorm";
+    case SB_NORM_RMS: return "rmsnorm";
+    }
+    return "?";
+}
+
+const char *sb_rel_name(const sb_config *c) {
+    return c->rotary ? "rotary" : c->rel_local ? "local" : "simple";
+}
+
 /* ---- metadata ---------------------------------------------------------------- */
 
 static sb_status meta_get(const sb_st_file *st, const char *key, const char **v, sb_err *e) {

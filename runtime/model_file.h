@@ -100,6 +100,8 @@ sb_status sb_config_from_meta(const sb_st_file *st, sb_config *cfg, sb_err *e);
 /* Expected parameter count of a valid config (all F32 tensors). */
 uint64_t sb_config_param_count(const sb_config *cfg);
 const char *sb_task_name(sb_task t); /* "classify", "sequence", "lm" */
+const char *sb_norm_name(sb_norm_kind k); /* the metadata value: "layernorm", ... */
+const char *sb_rel_name(const sb_config *c); /* "simple", "rotary", "local" */
 
 /* An input file (SPEC.md section 5), copied out of the file. */
 typedef struct sb_input {
