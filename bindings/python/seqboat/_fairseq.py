@@ -20,6 +20,8 @@ _LAYER_RE = re.compile(r"^(encoder\.encoder\.layers|decoder\.layers)\.(\d+)\.(me
 NORMS = {"layernorm": "layernorm", "batchnorm": "batchnorm", "syncbatchnorm": "batchnorm",
          "scalenorm": "scalenorm", "rmsnorm": "rmsnorm"}
 
+SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # fairseq Dictionary ids 0..3
+
 KEY_ORDER_V2 = ("task", "d_input", "vocab_size", "d_output", "d_model", "n_layers", "d_qk",
                 "d_hidden", "d_ema", "mem_size", "bidirectional", "prenorm", "norm_type",
                 "rel_pos_bias", "attention_activation", "max_positions", "truncation",
@@ -610,3 +612,46 @@ def _finish(out, cfg, src):
     tensors["decoder.weight"] = out["decoder.weight"]
     assert len(tensors) == len(out), sorted(set(out) - set(tensors))
     return tensors, _ordered(cfg), src
+
+
+def read_dictionary(path):
+    """The symbols of a fairseq dict.txt in id order (the four specials first)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise FairseqError("cannot read the dictionary %s: %s" % (path, exc.strerror or exc))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FairseqError("the dictionary %s is not UTF-8 text (byte %d)" % (path, exc.start))
+    syms = list(SPECIALS)
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        line = line.rstrip()
+        if line.endswith(" #fairseq:overwrite"):
+            line = line[:-len(" #fairseq:overwrite")]
+        sym, sep, count = line.rpartition(" ")
+        if not sep or not count.isdigit():
+            raise FairseqError("the dictionary %s, line %d: expected '<symbol> <count>', got %r"
+                               % (path, n, line[:60]))
+        syms.append(sym)
+    return syms
+
+
+def token_bytes(symbols, vocab_size, path):
+    """The metadata token_bytes (docs/FAIRSEQ.md 2.7): the byte each id stands
+    for (a symbol that is a decimal 0..255, as enwik8's are), else -1."""
+    if len(symbols) > vocab_size:
+        raise FairseqError("the dictionary %s has %d entries (with the 4 specials) but the "
+                           "embedding has %d rows" % (path, len(symbols), vocab_size))
+    out = []
+    for sym in symbols:
+        b = int(sym) if sym.isdigit() and sym.isascii() and len(sym) <= 3 else -1
+        out.append(b if 0 <= b <= 255 else -1)
+    out += [-1] * (vocab_size - len(symbols))  # padding symbols fairseq adds (madeupword)
+    if all(b < 0 for b in out):
+        raise FairseqError("the dictionary %s maps no id to a byte (its symbols are not the "
+                           "decimal byte values of a byte-level LM)" % path)
+    return ",".join(str(b) for b in out)

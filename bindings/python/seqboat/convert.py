@@ -512,7 +512,8 @@ def _umask():
 
 
 def convert(checkpoint, output, task=None, mem_size=None, attention_activation=None,
-            truncation=None, max_positions=None, check=True, device=None, log=None):
+            truncation=None, max_positions=None, check=True, device=None, log=None,
+            dictionary=None):
     """Convert a checkpoint file; returns the config written. Raises ConvertError."""
     if os.path.abspath(os.fspath(checkpoint)) == os.path.abspath(os.fspath(output)):
         raise ConvertError("the output would overwrite the checkpoint")
@@ -525,7 +526,10 @@ def convert(checkpoint, output, task=None, mem_size=None, attention_activation=N
             mapping, stripped = strip_prefixes(list(sd))
             if _fairseq.is_fairseq(ck.obj, mapping):
                 tensors = {new: _from_ref(sd[old]) for new, old in mapping.items()}
-                return convert_fairseq(ck.obj, tensors, output, options, check, device, log)
+                return convert_fairseq(ck.obj, tensors, output, options, check, device, log,
+                                       dictionary)
+            if dictionary is not None:
+                raise ConvertError("--dict is for fairseq language-model checkpoints")
             tensors = {new: _from_ref(sd[old]) for new, old in mapping.items()}
             origin = " (state_dict at %s%s, %d tensors)" % (
                 where, ", prefix %s stripped" % " ".join("'%s'" % s for s in stripped)
@@ -546,13 +550,22 @@ def metadata_v2(cfg):
     return md
 
 
-def convert_fairseq(obj, tensors, output, options=None, check=True, device=None, log=None):
+def convert_fairseq(obj, tensors, output, options=None, check=True, device=None, log=None,
+                    dictionary=None):
     """A fairseq checkpoint dict (obj, with {name: _Tensor} tensors) -> OUTPUT.
     Every option comes from the checkpoint's args; a command-line option
-    must agree with it. Returns the config written."""
+    must agree with it. dictionary: the data's dict.txt, for an LM: written as
+    the metadata token_bytes (seqboat generate). Returns the config written."""
     log = log or (lambda s: None)
     try:
         new, cfg, src = _fairseq.convert_config(obj, tensors)
+        tb = None
+        if dictionary is not None:
+            if cfg["task"] != "lm":
+                raise _fairseq.FairseqError("--dict is for language models; this checkpoint is "
+                                            "a %s model" % cfg["task"])
+            tb = _fairseq.token_bytes(_fairseq.read_dictionary(dictionary), cfg["vocab_size"],
+                                      dictionary)
     except _fairseq.FairseqError as exc:
         raise ConvertError(str(exc)) from None
     for k, v in (options or {}).items():
@@ -568,7 +581,13 @@ def convert_fairseq(obj, tensors, output, options=None, check=True, device=None,
     args = obj.get("args") or {}
     _log_config(log, " (fairseq checkpoint, arch %s, %d tensors)"
                 % (args.get("arch", "?"), len(tensors)), cfg, src, _fairseq.KEY_ORDER_V2)
-    return _emit(arrays, metadata_v2(cfg), cfg, output, check, device, log, _check_model_file)
+    md = metadata_v2(cfg)
+    if tb is not None:
+        md["token_bytes"] = tb
+        log("  %-21s %d of %d ids stand for a byte (%s)"
+            % ("token_bytes", sum(1 for b in tb.split(",") if b != "-1"), cfg["vocab_size"],
+               dictionary))
+    return _emit(arrays, md, cfg, output, check, device, log, _check_model_file)
 
 
 def _check_model_file(path, cfg, device):
@@ -724,6 +743,9 @@ def _parser(prog):
     p.add_argument("--max-positions", type=int, metavar="N",
                    help="rotary models only (default %d); with the simple bias it is read "
                         "from the table" % DEFAULTS["max_positions"])
+    p.add_argument("--dict", metavar="DICT_TXT", dest="dictionary",
+                   help="fairseq LM only: the data's dict.txt; the byte each id stands for is "
+                        "written as metadata token_bytes, which seqboat generate reads")
     p.add_argument("--no-check", action="store_true",
                    help="do not load the result with the library and run a short forward")
     p.add_argument("--device", help="device for the check (as seqboat run --device)")
@@ -741,7 +763,7 @@ def main(argv=None, prog=None):
         convert(args.checkpoint, args.output, task=args.task, mem_size=args.mem_size,
                 attention_activation=args.attention_activation, truncation=args.truncation,
                 max_positions=args.max_positions, check=not args.no_check, device=args.device,
-                log=log)
+                log=log, dictionary=args.dictionary)
     except ConvertError as exc:
         print("%s: error: %s" % (prog, exc), file=sys.stderr)
         return 1

@@ -417,3 +417,57 @@ def test_other_globals_next_to_a_namespace_are_refused(tmp_path):
     ck = rewrite(tmp_path, "listops", namespace=ptwrite.Namespace(bad))
     refused(tmp_path, ck, "'os.system'", "nothing from the file was run")
     assert not mark.exists()
+
+
+# ---------------------------------------------------------------------------
+# --dict: the data's dict.txt of a byte-level LM, for seqboat generate
+
+def write_dict(path, symbols):
+    path.write_text("".join("%s %d\n" % (s, 100 - i % 50) for i, s in enumerate(symbols)))
+    return path
+
+
+def test_enwik8_dict_gives_token_bytes_and_generate_uses_them(tmp_path):
+    # the case's ids are the byte values; a dictionary whose symbols 4..255 follow
+    # the four specials describes exactly that (ids 0..3 are not bytes)
+    d = write_dict(tmp_path / "dict.txt", [str(b) for b in range(4, 256)])
+    model = tmp_path / "enwik8.safetensors"
+    r = convert([os.path.join(FDATA, "enwik8.pt"), model, "--dict", d])
+    assert r.returncode == 0, r.stderr
+    assert "token_bytes" in r.stdout and "252 of 256 ids" in r.stdout, r.stdout
+    tb = [int(v) for v in header(model)["__metadata__"]["token_bytes"].split(",")]
+    assert tb == [-1] * 4 + list(range(4, 256))
+    io = case_io("enwik8")
+    ids, rows = io["input"][0], io["output_rows"]
+    n = int(rows[6]) + 1
+    prompt = bytes(ids[:n].tolist())
+    pf = tmp_path / "prompt.txt"
+    pf.write_bytes(prompt)
+    g = subprocess.run([cli(), "generate", "--model", str(model), "--prompt-file", str(pf),
+                        "--max-tokens", "8", "--temperature", "0"], capture_output=True,
+                       timeout=600)
+    assert g.returncode == 0, g.stderr
+    assert g.stdout.startswith(prompt)
+    logits = io["output"][0, 6].copy()
+    logits[:4] = -np.inf  # ids that stand for no byte are never sampled
+    assert g.stdout[len(prompt)] == int(np.argmax(logits))
+
+
+@pytest.mark.parametrize("case,symbols,needle", [
+    ("listops", ["32"], "--dict is for language models"),
+    ("enwik8", ["a", "b", "<mask>"], "maps no id to a byte"),
+    ("enwik8", [str(i % 256) for i in range(300)], "has 304 entries"),
+])
+def test_dict_refusals(tmp_path, case, symbols, needle):
+    d = write_dict(tmp_path / "dict.txt", symbols)
+    out = tmp_path / "o.safetensors"
+    r = convert([os.path.join(FDATA, case + ".pt"), out, "--dict", d, "--no-check"])
+    assert r.returncode == 1 and needle in r.stderr, r.stderr
+    assert not out.exists()
+
+
+def test_dict_malformed_line(tmp_path):
+    d = tmp_path / "dict.txt"
+    d.write_text("32 10\nno-count-here\n")
+    r = convert([os.path.join(FDATA, "enwik8.pt"), tmp_path / "o.safetensors", "--dict", d])
+    assert r.returncode == 1 and "line 2" in r.stderr, r.stderr
