@@ -153,6 +153,10 @@ def _as_int32(a, what):
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
+def _name(names, i):
+    return names[i] if 0 <= i < len(names) else str(i)
+
+
 def _as_f32(a, what):
     arr = np.asarray(a)
     if arr.size and not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
@@ -227,11 +231,11 @@ class Model:
         d["device"] = _s(i.device)
         for k in ("bidirectional", "prenorm"):
             d[k] = bool(d[k])
-        d["norm_type"] = ("layernorm", "batchnorm", "scalenorm", "rmsnorm")[i.norm_type]
-        d["attention_activation"] = ("relu2", "softmax")[i.attention_activation]
-        d["rel_pos_bias"] = ("simple", "rotary", "local")[i.rel_pos_bias]
-        # token ids in: lm, and classify/sequence models with a vocabulary (format 2)
-        d["token_input"] = i.vocab_size > 0
+        d["norm_type"] = _name(("layernorm", "batchnorm", "scalenorm", "rmsnorm"), i.norm_type)
+        d["attention_activation"] = _name(("relu2", "softmax"), i.attention_activation)
+        d["rel_pos_bias"] = _name(("simple", "rotary", "local"), i.rel_pos_bias)
+        # token ids in: lm, and (model-file version 2) classify/sequence with a vocabulary
+        d["token_ids"] = i.task == 2 or (i.vocab_size > 0 and i.d_input == 0)
         # shorthands
         d["batchnorm"] = d["norm_type"] == "batchnorm"
         d["softmax"] = d["attention_activation"] == "softmax"
@@ -239,8 +243,7 @@ class Model:
         return types.SimpleNamespace(**d)
 
     def layer_stats(self):
-        """Per layer of the last forward: (valid tokens, activated tokens, ms);
-        ms is 0 unless the model was loaded with profiling=True."""
+        """Per layer of the last forward: (valid tokens, activated tokens, ms)."""
         lib = _l()
         out = []
         for layer in range(self.info.n_layers):
@@ -252,64 +255,65 @@ class Model:
         return out
 
     # -- batch forward ---------------------------------------------------------
-    def _batch(self, inputs, lengths, what):
-        """(x, ids, B, L, lengths) of one padded batch, checked."""
+    def _batch(self, inputs, what):
+        """(x, ids, B, L) of one batch input as the model reads it."""
         info = self.info
-        if info.token_input:
-            x = None
+        if info.token_ids:
             ids = _as_int32(inputs, "token ids")
             if ids.ndim != 2:
-                raise _arg_error("%s%s input must be token ids [batch, length], got shape %s"
-                                 % (what, info.task, ids.shape))
-            B, L = ids.shape
-        else:
-            ids = None
-            x = _as_f32(inputs, "inputs")
-            if x.ndim != 3 or x.shape[2] != info.d_input:
-                raise _arg_error("%s%s input must be floats [batch, length, %d], got shape %s"
-                                 % (what, info.task, info.d_input, x.shape))
-            B, L = x.shape[0], x.shape[1]
-        lens = None
-        if lengths is not None:
-            lens = _as_int32(lengths, "lengths")
-            if lens.shape != (B,):
-                raise _arg_error("%slengths must have shape (%d,), got %s" % (what, B, lens.shape))
-        if B > _INT32_MAX or L > _INT32_MAX:
-            raise _arg_error("batch %d x length %d is too large" % (B, L))
-        return x, ids, B, L, lens
+                raise _arg_error("%s: this model reads token ids [batch, length], got shape %s"
+                                 % (what, ids.shape))
+            return None, ids, ids.shape[0], ids.shape[1]
+        x = _as_f32(inputs, what)
+        if x.ndim != 3 or x.shape[2] != info.d_input:
+            raise _arg_error("%s input must be floats [batch, length, %d], got shape %s"
+                             % (info.task, info.d_input, x.shape))
+        return x, None, x.shape[0], x.shape[1]
+
+    def _lengths(self, lengths, B, what="lengths"):
+        if lengths is None:
+            return None
+        lens = _as_int32(lengths, what)
+        if lens.shape != (B,):
+            raise _arg_error("%s must have shape (%d,), got %s" % (what, B, lens.shape))
+        return lens
+
+    def forward_pair(self, inputs, inputs2, lengths=None, lengths2=None):
+        """A pair model (metadata 'pair', e.g. the AAN retrieval task): two inputs
+        per example through the same encoder; returns float32 [B, d_output]."""
+        x, ids, B, L = self._batch(inputs, "inputs")
+        x2, ids2, B2, L2 = self._batch(inputs2, "inputs2")
+        if B2 != B:
+            raise _arg_error("inputs2 has batch %d, inputs %d" % (B2, B))
+        lens, lens2 = self._lengths(lengths, B), self._lengths(lengths2, B, "lengths2")
+        if B > _INT32_MAX or L > _INT32_MAX or L2 > _INT32_MAX:
+            raise _arg_error("batch %d x lengths %d, %d is too large" % (B, L, L2))
+        out = np.zeros((B, self.info.d_output), dtype=np.float32)
+        st = _l().sb_model_forward_pair(self._handle(), int(B), int(L), _fptr(x), _iptr(ids),
+                                        _iptr(lens), int(L2), _fptr(x2), _iptr(ids2),
+                                        _iptr(lens2), _fptr(out))
+        _check(st, self._err)
+        return out
 
     def forward(self, inputs, lengths=None):
         """Run a padded batch.
 
-        inputs: models with token ids (lm, and classify/sequence models with a
-        vocabulary): integers [B, L]; other models: floats [B, L, d_input]
-        (converted to float32).
+        inputs: integer token ids [B, L] for lm models and classify/sequence
+        models with a vocabulary (info.token_ids); else floats [B, L, d_input]
+        (converted to float32). A pair model takes forward_pair.
         lengths: B valid lengths (1..L), or None for all L.
         Returns float32 [B, L, d_output] (sequence, lm; zeros at padding) or
         [B, d_output] (classify).
         """
         info = self.info
-        x, ids, B, L, lens = self._batch(inputs, lengths, "")
+        x, ids, B, L = self._batch(inputs, "inputs")
+        lens = self._lengths(lengths, B)
+        if B > _INT32_MAX or L > _INT32_MAX:
+            raise _arg_error("batch %d x length %d is too large" % (B, L))
         shape = (B, info.d_output) if info.task == "classify" else (B, L, info.d_output)
         out = np.zeros(shape, dtype=np.float32)
         st = _l().sb_model_forward(self._handle(), int(B), int(L), _fptr(x), _iptr(ids),
                                    _iptr(lens), _fptr(out))
-        _check(st, self._err)
-        return out
-
-    def forward_pair(self, inputs, inputs2, lengths=None, lengths2=None):
-        """A pair model (metadata 'pair', docs/FAIRSEQ.md): two inputs per
-        example through the same encoder; each as in forward (their lengths may
-        differ, the batch size not). Returns float32 [B, d_output]."""
-        info = self.info
-        x, ids, B, L, lens = self._batch(inputs, lengths, "")
-        x2, ids2, B2, L2, lens2 = self._batch(inputs2, lengths2, "second ")
-        if B2 != B:
-            raise _arg_error("the second input has %d examples, the first %d" % (B2, B))
-        out = np.zeros((B, info.d_output), dtype=np.float32)
-        st = _l().sb_model_forward_pair(self._handle(), int(B), int(L), _fptr(x), _iptr(ids),
-                                        _iptr(lens), int(L2), _fptr(x2), _iptr(ids2),
-                                        _iptr(lens2), _fptr(out))
         _check(st, self._err)
         return out
 
@@ -393,7 +397,7 @@ class Stream:
         last token's outputs [d_output], or all [n, d_output] when return_all."""
         info = self.model.info
         D = info.d_output
-        if info.token_input:
+        if info.task == "lm":
             ids = _as_int32(inputs, "token ids").reshape(-1)
             n = ids.shape[0]
         else:
@@ -408,7 +412,7 @@ class Stream:
             raise _arg_error("feed needs at least one token")
         all_out = np.zeros((n, D), np.float32) if return_all else None
         last = np.zeros(D, np.float32)
-        if info.token_input:
+        if info.task == "lm":
             st = _l().sb_stream_feed_ids(self._handle(), _iptr(ids), int(n), _fptr(all_out),
                                          _fptr(last))
         else:
@@ -420,7 +424,7 @@ class Stream:
         """One token (an id for lm, floats [d_input] otherwise) -> [d_output]."""
         info = self.model.info
         out = np.zeros(info.d_output, np.float32)
-        if info.token_input:
+        if info.task == "lm":
             tid = int(token)
             if tid < _INT32_MIN or tid > _INT32_MAX:
                 raise _arg_error("token id %d is outside the int32 range" % tid)

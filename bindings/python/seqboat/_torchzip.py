@@ -8,7 +8,11 @@ type names, collections.OrderedDict and a few plain containers. Every name in
 the allow-list maps to a function of this module (never to the real torch or
 Python object of that name); any other global -- os.system, builtins.eval,
 torch.load, ... -- stops the read with CheckpointError before it is called.
-Objects the pickle builds cannot be given state (BUILD) either. Tensors come
+Objects the pickle builds cannot be given state (BUILD) either, with one
+exception: fairseq checkpoints hold their options as an argparse.Namespace
+(GLOBAL argparse.Namespace, an empty tuple, NEWOBJ, BUILD with a dict), which
+is read into Namespace, a plain dict -- that exact shape and nothing else
+(no call, no other class, state set once, str keys). Tensors come
 back as TensorRef: a storage reference, offset, shape and strides, read from
 the archive only when asked for.
 
@@ -138,6 +142,41 @@ def _ints(v, what):
     return tuple(v)
 
 
+class Namespace(dict):
+    """fairseq's 'args' (an argparse.Namespace) read as a plain dict of its
+    attributes. The pickle may only create one (GLOBAL argparse.Namespace,
+    an empty argument tuple, NEWOBJ) and give it its attributes once (BUILD
+    with a dict of str keys): _prescan and this class enforce that shape."""
+    __slots__ = ("_built",)
+
+    def __new__(cls, *args):
+        if args:
+            raise pickle.UnpicklingError("argparse.Namespace created with arguments")
+        self = dict.__new__(cls)
+        self._built = False
+        return self
+
+    def __init__(self, *args):
+        # NEWOBJ calls __new__ only; a call (REDUCE) runs __init__ and is refused
+        raise pickle.UnpicklingError("the pickle calls argparse.Namespace; fairseq's args "
+                                     "are created with NEWOBJ")
+
+    def __setstate__(self, state):
+        if self._built:
+            raise pickle.UnpicklingError("the pickle sets state on an argparse.Namespace twice")
+        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+            raise pickle.UnpicklingError("the state of an argparse.Namespace must be a dict "
+                                         "with str keys, got %s" % type(state).__name__)
+        self._built = True
+        dict.update(self, state)
+
+    def __reduce__(self):  # pragma: no cover - never pickled again
+        return (dict, (dict(self),))
+
+    def __repr__(self):
+        return "Namespace(%s)" % dict.__repr__(self)
+
+
 def _rebuild_tensor(storage, storage_offset, size, stride, *rest):
     if not isinstance(storage, _Storage):
         raise pickle.UnpicklingError("a tensor rebuilt from %r, not from a storage" % (storage,))
@@ -208,6 +247,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
+        if (module, name) == ("argparse", "Namespace"):
+            return Namespace  # _prescan allowed it only as GLOBAL + () + NEWOBJ
         fn = _ALLOWED.get((module, name))
         if fn is None:
             raise CheckpointError(
@@ -215,7 +256,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 "not on the allow-list of a state_dict checkpoint (tensors, parameters, "
                 "storages, OrderedDict, plain containers); nothing from the file was run. "
                 "If the file is trusted, re-save only the weights: "
-                "torch.save({'model': model.state_dict()}, path)" % (module, name))
+                "torch.save({'model': model.state_dict()}, path) (a fairseq checkpoint: "
+                "torch.save({'args': ck['args'], 'model': ck['model']}, path))" % (module, name))
         return _Allowed("%s.%s" % (module, name), fn)
 
     def persistent_load(self, pid):
@@ -302,31 +344,59 @@ def _describe_non_zip(path, head):
 
 # Opcodes a state_dict pickle may use: data, containers, memo, globals (each
 # then checked by find_class), calls (REDUCE), BUILD and persistent ids. Not:
-# INST/OBJ/NEWOBJ* (instantiate a class), EXT* (copyreg registry), and the
-# protocol-5 out-of-band buffers -- torch.save writes none of them.
+# INST/OBJ/NEWOBJ_EX (instantiate a class), EXT* (copyreg registry), and the
+# protocol-5 out-of-band buffers -- torch.save writes none of them. NEWOBJ is
+# allowed in one place only: fairseq's argparse.Namespace (see _prescan).
 _OPCODES = frozenset("""
     PROTO FRAME STOP MARK POP POP_MARK DUP PUT BINPUT LONG_BINPUT MEMOIZE GET BINGET
     LONG_BINGET NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4 FLOAT
     BINFLOAT STRING BINSTRING SHORT_BINSTRING UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8
     BINBYTES SHORT_BINBYTES BINBYTES8 EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3 EMPTY_LIST LIST
     APPEND APPENDS EMPTY_DICT DICT SETITEM SETITEMS EMPTY_SET ADDITEMS FROZENSET GLOBAL
-    STACK_GLOBAL REDUCE BUILD PERSID BINPERSID""".split())
+    STACK_GLOBAL REDUCE BUILD PERSID BINPERSID NEWOBJ""".split())
 
 _MEMO_OPS = frozenset("PUT BINPUT LONG_BINPUT GET BINGET LONG_BINGET".split())
+_MEMO_PUT = frozenset("PUT BINPUT LONG_BINPUT".split())
+
+
+def _namespace_newobj(ops, k):
+    """ops[k] is NEWOBJ: True when it reads GLOBAL 'argparse Namespace',
+    an optional memo put, EMPTY_TUPLE, NEWOBJ."""
+    j = k - 1
+    if j < 0 or ops[j][0].name != "EMPTY_TUPLE":
+        return False
+    j -= 1
+    if j >= 0 and ops[j][0].name in _MEMO_PUT:
+        j -= 1
+    return j >= 0 and ops[j][0].name == "GLOBAL" and ops[j][1] == "argparse Namespace"
 
 
 def _prescan(path, data):
     """Parse every opcode (pickletools: nothing built, nothing called) before
     unpickling: refuses opcodes outside _OPCODES and lengths that overrun the
     data (which the unpickler would otherwise allocate first)."""
+    def refuse(name, pos):
+        raise CheckpointError(
+            "refusing to load: the checkpoint's pickle uses the opcode %s (at byte %d), "
+            "which a state_dict checkpoint does not need; nothing from the file was run"
+            % (name, pos))
+
     try:
         ops = list(pickletools.genops(data))
-        for op, arg, pos in ops:
+        for k, (op, arg, pos) in enumerate(ops):
             if op.name not in _OPCODES:
-                raise CheckpointError(
-                    "refusing to load: the checkpoint's pickle uses the opcode %s (at byte %d), "
-                    "which a state_dict checkpoint does not need; nothing from the file was run"
-                    % (op.name, pos))
+                refuse(op.name, pos)
+            if op.name == "NEWOBJ" and not _namespace_newobj(ops, k):
+                refuse("NEWOBJ", pos)
+            if op.name == "GLOBAL" and arg == "argparse Namespace":
+                rest = [o[0].name for o in ops[k + 1:k + 4]]
+                if rest[:1] and rest[0] in _MEMO_PUT:
+                    rest = rest[1:]
+                if rest[:2] != ["EMPTY_TUPLE", "NEWOBJ"]:
+                    raise CheckpointError(
+                        "refusing to load: the checkpoint's pickle uses argparse.Namespace (at "
+                        "byte %d) otherwise than fairseq saves its 'args' (GLOBAL, an empty "
+                        "argument tuple, NEWOBJ, BUILD); nothing from the file was run" % pos)
             # memo indices are given out in order: one past the count of opcodes is wrong
             # (and the unpickler would size its memo table by it)
             if op.name in _MEMO_OPS and not (isinstance(arg, int) and 0 <= arg <= len(ops)):

@@ -14,6 +14,11 @@ SeqBoatModel. The file is written under a temporary name, loaded with the
 library and run once on a short input (--no-check skips that), and only then
 renamed to OUTPUT. On any error nothing is left at OUTPUT.
 
+A fairseq checkpoint of the authors' paper models ({'args': Namespace,
+'model': state_dict, ...}; docs/CONVERT.md, docs/FAIRSEQ.md) takes every
+option from its args (seqboat._fairseq) and is written as model-file format
+version 2; command-line options must then agree with the args.
+
 From Python, with torch installed, seqboat.export(module, path, **options)
 does the same for an nn.Module in memory.
 """
@@ -27,6 +32,7 @@ import tempfile
 
 import numpy as np
 
+from . import _fairseq
 from ._torchzip import Checkpoint, CheckpointError, TensorRef
 
 __all__ = ["ConvertError", "DEFAULTS", "convert", "export", "main"]
@@ -445,11 +451,20 @@ def convert_tensors(tensors, output, options=None, check=True, device=None, orig
     arrays = _arrays(tensors, want, notes)
     for n in notes:
         log(n)
+    _log_config(log, origin, cfg, src, KEY_ORDER)
+    return _emit(arrays, metadata_of(cfg), cfg, output, check, device, log, _check_model)
+
+
+def _log_config(log, origin, cfg, src, keys):
     log("config%s:" % origin)
-    for k in KEY_ORDER:
+    for k in keys:
         v = cfg[k]
         v = ("true" if v else "false") if isinstance(v, bool) else v
         log("  %-21s %-10s %s" % (k, v, src[k]))
+
+
+def _emit(arrays, metadata, cfg, output, check, device, log, checker):
+    """Write the file under a temporary name, check it with the library, rename."""
     output = os.fspath(output)
     d = os.path.dirname(os.path.abspath(output))
     try:
@@ -460,14 +475,14 @@ def convert_tensors(tensors, output, options=None, check=True, device=None, orig
     try:
         try:
             with os.fdopen(fd, "wb") as f:
-                _write_safetensors(f, arrays, metadata_of(cfg))
+                _write_safetensors(f, arrays, metadata)
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as exc:
             raise ConvertError("cannot write %s: %s" % (output, exc.strerror or exc)) from None
         if check:
             try:
-                log(_check_model(tmp, cfg, device))
+                log(checker(tmp, cfg, device))
             except ConvertError:
                 raise
             except Exception as exc:  # SeqboatError, OSError (no library), ...
@@ -497,7 +512,8 @@ def _umask():
 
 
 def convert(checkpoint, output, task=None, mem_size=None, attention_activation=None,
-            truncation=None, max_positions=None, check=True, device=None, log=None):
+            truncation=None, max_positions=None, check=True, device=None, log=None,
+            dictionary=None):
     """Convert a checkpoint file; returns the config written. Raises ConvertError."""
     if os.path.abspath(os.fspath(checkpoint)) == os.path.abspath(os.fspath(output)):
         raise ConvertError("the output would overwrite the checkpoint")
@@ -508,6 +524,12 @@ def convert(checkpoint, output, task=None, mem_size=None, attention_activation=N
         with Checkpoint(checkpoint) as ck:
             sd, where = find_state_dict(ck.obj)
             mapping, stripped = strip_prefixes(list(sd))
+            if _fairseq.is_fairseq(ck.obj, mapping):
+                tensors = {new: _from_ref(sd[old]) for new, old in mapping.items()}
+                return convert_fairseq(ck.obj, tensors, output, options, check, device, log,
+                                       dictionary)
+            if dictionary is not None:
+                raise ConvertError("--dict is for fairseq language-model checkpoints")
             tensors = {new: _from_ref(sd[old]) for new, old in mapping.items()}
             origin = " (state_dict at %s%s, %d tensors)" % (
                 where, ", prefix %s stripped" % " ".join("'%s'" % s for s in stripped)
@@ -515,6 +537,109 @@ def convert(checkpoint, output, task=None, mem_size=None, attention_activation=N
             return convert_tensors(tensors, output, options, check, device, origin, "cli", log)
     except CheckpointError as exc:
         raise ConvertError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------
+# fairseq checkpoints (docs/FAIRSEQ.md): model-file contract version 2
+
+def metadata_v2(cfg):
+    md = {"seqboat.format_version": "2"}
+    for k in _fairseq.KEY_ORDER_V2:
+        v = cfg[k]
+        md[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return md
+
+
+def convert_fairseq(obj, tensors, output, options=None, check=True, device=None, log=None,
+                    dictionary=None):
+    """A fairseq checkpoint dict (obj, with {name: _Tensor} tensors) -> OUTPUT.
+    Every option comes from the checkpoint's args; a command-line option
+    must agree with it. dictionary: the data's dict.txt, for an LM: written as
+    the metadata token_bytes (seqboat generate). Returns the config written."""
+    log = log or (lambda s: None)
+    try:
+        new, cfg, src = _fairseq.convert_config(obj, tensors)
+        tb = None
+        if dictionary is not None:
+            if cfg["task"] != "lm":
+                raise _fairseq.FairseqError("--dict is for language models; this checkpoint is "
+                                            "a %s model" % cfg["task"])
+            tb = _fairseq.token_bytes(_fairseq.read_dictionary(dictionary), cfg["vocab_size"],
+                                      dictionary)
+    except _fairseq.FairseqError as exc:
+        raise ConvertError(str(exc)) from None
+    for k, v in (options or {}).items():
+        if v is None:
+            continue
+        if cfg.get(k) != v:
+            raise ConvertError("%s %s contradicts the fairseq checkpoint, which gives %s %s (%s)"
+                               % (_cli_name(k), v, k, cfg.get(k), src.get(k, "args")))
+    notes = []
+    arrays = _arrays(new, {k: t.shape for k, t in new.items()}, notes)
+    for n in notes:
+        log(n)
+    args = obj.get("args") or {}
+    _log_config(log, " (fairseq checkpoint, arch %s, %d tensors)"
+                % (args.get("arch", "?"), len(tensors)), cfg, src, _fairseq.KEY_ORDER_V2)
+    md = metadata_v2(cfg)
+    if tb is not None:
+        md["token_bytes"] = tb
+        log("  %-21s %d of %d ids stand for a byte (%s)"
+            % ("token_bytes", sum(1 for b in tb.split(",") if b != "-1"), cfg["vocab_size"],
+               dictionary))
+    return _emit(arrays, md, cfg, output, check, device, log, _check_model_file)
+
+
+def _check_model_file(path, cfg, device):
+    """Load the file with the library and run one short input file through it
+    (run_file: the same path as `seqboat run`, two inputs for a pair model)."""
+    from . import Model
+    rng = np.random.default_rng(0)
+    L = 12
+    d = os.path.dirname(os.path.abspath(path))
+    io = {}
+    tokens = cfg["vocab_size"] > 0 and cfg.get("d_input", 0) == 0
+    for name, n in (("input", L), ("input2", L - 3)):
+        if name == "input2" and cfg.get("pair", "none") == "none":
+            break
+        if tokens:
+            io[name] = rng.integers(0, cfg["vocab_size"], size=(1, n)).astype("<i8")
+        else:
+            io[name] = rng.standard_normal((1, n, cfg["d_input"])).astype("<f4")
+    fd, inp = tempfile.mkstemp(prefix=".seqboat-check.", suffix=".in.safetensors", dir=d)
+    outp = inp[:-len(".in.safetensors")] + ".out.safetensors"
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_safetensors(f, io, {})
+        with Model(path, device=device, cache_dir=None) as m:
+            m.run_file(inp, outp)
+            dev = m.info.device
+        y = _read_output(outp)
+    finally:
+        for q in (inp, outp):
+            try:
+                os.unlink(q)
+            except OSError:
+                pass
+    want = (1, cfg["d_output"]) if cfg["task"] == "classify" else (1, L, cfg["d_output"])
+    if y.shape != want:
+        raise ConvertError("check failed: the converted model gave shape %s, not %s"
+                           % (list(y.shape), list(want)))
+    if not np.all(np.isfinite(y)):
+        raise ConvertError("check failed: the converted model gave non-finite values")
+    return "check: loaded on %s, ran an input file of %s -> %s, finite" % (
+        dev, " and ".join(str(list(a.shape)) for a in io.values()), list(y.shape))
+
+
+def _read_output(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    h = json.loads(raw[8:8 + n].decode("utf-8"))["output"]
+    if h["dtype"] != "F32":
+        raise ConvertError("check failed: output dtype %s" % h["dtype"])
+    a, b = h["data_offsets"]
+    return np.frombuffer(raw[8 + n + a:8 + n + b], "<f4").reshape(h["shape"])
 
 
 # ---------------------------------------------------------------------------
@@ -594,9 +719,12 @@ def _parser(prog):
     p = argparse.ArgumentParser(
         prog=prog,
         description="Convert a PyTorch checkpoint of the authors' SeqBoat model (torch.save of "
-                    "a state_dict, bare or under 'model', 'state_dict' or 'net') into a seqboat "
+                    "a state_dict, bare or under 'model', 'state_dict' or 'net', or a fairseq "
+                    "checkpoint) into a seqboat "
                     "model file. torch is not needed and nothing in the checkpoint is run.",
-        epilog="Read from the weights: task (encoder.* or embed_tokens.weight), d_input, "
+        epilog="A fairseq checkpoint of the authors' paper models (args + model) takes every "
+               "option from its args (docs/CONVERT.md); the options below must then agree. "
+               "Otherwise, read from the weights: task (encoder.* or embed_tokens.weight), d_input, "
                "vocab_size, d_output, d_model, n_layers, d_qk, d_hidden, d_ema, bidirectional, "
                "norm_type, prenorm, rel_pos_bias and (simple bias) max_positions. An option "
                "that contradicts the weights is an error.")
@@ -615,6 +743,9 @@ def _parser(prog):
     p.add_argument("--max-positions", type=int, metavar="N",
                    help="rotary models only (default %d); with the simple bias it is read "
                         "from the table" % DEFAULTS["max_positions"])
+    p.add_argument("--dict", metavar="DICT_TXT", dest="dictionary",
+                   help="fairseq LM only: the data's dict.txt; the byte each id stands for is "
+                        "written as metadata token_bytes, which seqboat generate reads")
     p.add_argument("--no-check", action="store_true",
                    help="do not load the result with the library and run a short forward")
     p.add_argument("--device", help="device for the check (as seqboat run --device)")
@@ -632,7 +763,7 @@ def main(argv=None, prog=None):
         convert(args.checkpoint, args.output, task=args.task, mem_size=args.mem_size,
                 attention_activation=args.attention_activation, truncation=args.truncation,
                 max_positions=args.max_positions, check=not args.no_check, device=args.device,
-                log=log)
+                log=log, dictionary=args.dictionary)
     except ConvertError as exc:
         print("%s: error: %s" % (prog, exc), file=sys.stderr)
         return 1

@@ -163,3 +163,35 @@ def write_checkpoint(path, obj, name="archive", storage_bytes=None):
                 data = storage_bytes[key]
             z.writestr(name + "/data/" + key, data)
         z.writestr(name + "/version", "3\n")
+
+
+class Namespace:
+    """Pickles as fairseq saves its args: GLOBAL argparse.Namespace, an empty
+    tuple, NEWOBJ, then BUILD with the attribute dict. raw_after (bytes) is
+    inserted right after the GLOBAL, to write shapes fairseq never would."""
+
+    def __init__(self, attrs, raw_after=b"", memo=True):
+        self.attrs, self.raw_after, self.memo = attrs, raw_after, memo
+
+
+def _emit_namespace(e, ns):
+    e.glob("argparse", "Namespace")
+    if ns.memo:
+        e.out += b"q\x00"  # BINPUT 0, as torch.save's pickler memoizes the class
+    e.out += ns.raw_after
+    e.out += b")\x81"
+    e.emit(dict(ns.attrs))
+    e.out += b"b"
+
+
+_plain_emit = _Emitter.emit
+
+
+def _emit(self, obj):
+    if isinstance(obj, Namespace):
+        _emit_namespace(self, obj)
+    else:
+        _plain_emit(self, obj)
+
+
+_Emitter.emit = _emit

@@ -57,7 +57,7 @@ def test_token_pair_model(sb, tmp_path):
     pair = sb.Model(str(tmp_path / "pair.safetensors"))
     one = sb.Model(str(tmp_path / "one.safetensors"))
     info = pair.info
-    assert info.token_input and info.d_input == 0 and info.vocab_size == V
+    assert info.token_ids and info.d_input == 0 and info.vocab_size == V
     assert info.norm_type == "scalenorm" and info.rel_pos_bias == "local"
     rng = np.random.default_rng(3)
     i0, i1 = rng.integers(0, V, (2, 13)), rng.integers(0, V, (2, 21))
