@@ -5,7 +5,11 @@
 # SEQBOAT_LINEAR=lds:64,64,16,4,4 (the local-memory GEMM with the NVIDIA/AMD
 # tiles), SEQBOAT_ATTN=lds (attn_window tiles), SEQBOAT_EMA=scan (the
 # three-pass scan), SEQBOAT_ROWS=wg (a work-group per row). Stream-vs-forward
-# equality (test_stream) is checked with these kernels too. About 1 minute.
+# equality (test_stream) is checked with these kernels too. Then the same
+# switches under Oclgrind's race, API and bounds checks: scripts/ci_oclgrind.sh
+# --gpu-paths (selftest, test_stream case small_models, test_block without
+# "large", test_fixtures case small); any Oclgrind report fails the step.
+# About 1 minute on PoCL, about 9 on Oclgrind (2 busy cores).
 #   SEQBOAT_BUILD_DIR   build folder (default build)
 set -eu
 cd "$(dirname "$0")/.."
@@ -14,4 +18,7 @@ sh scripts/icd_setup.sh "$BUILD/icd" >/dev/null
 OCL_ICD_VENDORS=$PWD/$BUILD/icd/pocl
 SEQBOAT_LINEAR=lds:64,64,16,4,4 SEQBOAT_ATTN=lds SEQBOAT_EMA=scan SEQBOAT_ROWS=wg
 export OCL_ICD_VENDORS SEQBOAT_LINEAR SEQBOAT_ATTN SEQBOAT_EMA SEQBOAT_ROWS
-exec sh scripts/gpu_check.sh --cpu --quick --budget 600 --tests 'test_(fixtures|stream|block)$' "$BUILD/gpu-paths"
+rc=0
+sh scripts/gpu_check.sh --cpu --quick --budget 600 --tests 'test_(fixtures|stream|block)$' "$BUILD/gpu-paths" || rc=1
+sh scripts/ci_oclgrind.sh --gpu-paths || rc=1
+exit $rc

@@ -20,14 +20,29 @@
 #   blocks; test_fixtures test case "small" (7 shared fixtures, both API
 #   paths; the L = 700 one and tests/data/extra are left to PoCL and rusticl).
 #
+# With --gpu-paths (scripts/ci_gpu_paths.sh runs it so), the same checks with
+# every GPU-class kernel forced (SEQBOAT_LINEAR=lds:64,64,16,4,4,
+# SEQBOAT_ATTN=lds, SEQBOAT_EMA=scan, SEQBOAT_ROWS=wg) over what runs whole
+# models: `seqboat selftest`, test_stream case "small_models" (stream vs
+# forward, two short fixtures), test_block without its "large" case and
+# test_fixtures case "small"; logs in BUILD/oclgrind-gpu-paths.
+#
+#   sh scripts/ci_oclgrind.sh [--gpu-paths]
 #   SEQBOAT_BUILD_DIR   build folder (default build)
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${SEQBOAT_BUILD_DIR:-build}
+gpu_paths=0
+case ${1:-} in
+    --gpu-paths) gpu_paths=1 ;;
+    "") ;;
+    *) echo "usage: sh scripts/ci_oclgrind.sh [--gpu-paths]" >&2; exit 2 ;;
+esac
 sh scripts/bootstrap.sh oclgrind
 sh scripts/icd_setup.sh "$BUILD/icd" >/dev/null
 [ -f "$BUILD/icd/oclgrind/oclgrind.icd" ] || { echo "ci_oclgrind: Oclgrind's ICD library not found" >&2; exit 1; }
 LOGS=$BUILD/oclgrind
+[ $gpu_paths -eq 0 ] || LOGS=$BUILD/oclgrind-gpu-paths
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 OCL_ICD_VENDORS=$PWD/$BUILD/icd/oclgrind
@@ -41,6 +56,10 @@ CK_EXCLUDE_TAGS=large
 export OCL_ICD_VENDORS OCLGRIND_DATA_RACES OCLGRIND_CHECK_API SEQBOAT_DEVICE SEQBOAT_CACHE_DIR \
     CK_TIMEOUT_MULTIPLIER CK_VERBOSITY CK_EXCLUDE_TAGS
 unset CK_RUN_CASE CK_INCLUDE_TAGS SEQBOAT_KERNEL_DIR || true
+if [ $gpu_paths -eq 1 ]; then
+    SEQBOAT_LINEAR=lds:64,64,16,4,4 SEQBOAT_ATTN=lds SEQBOAT_EMA=scan SEQBOAT_ROWS=wg
+    export SEQBOAT_LINEAR SEQBOAT_ATTN SEQBOAT_EMA SEQBOAT_ROWS
+fi
 
 # Reports in a log file.
 reports() { grep -cE '^[[:space:]]+Kernel: |Oclgrind - OpenCL runtime error|OCLGRIND FATAL' "$1" || true; }
@@ -86,6 +105,18 @@ if [ "$n" -eq 0 ]; then
     exit 1
 fi
 echo "ci_oclgrind: canary: the old layernorm race is reported ($n reports): the check works"
+
+# -- the GPU-class kernels through whole models (--gpu-paths) -------------------------
+if [ $gpu_paths -eq 1 ]; then
+    run "seqboat selftest (GPU-class kernels)" "$LOGS/selftest.log" "$BUILD/seqboat" selftest
+    # small_models carries the tag "large" (the default pass leaves it out)
+    CK_RUN_CASE=small_models run "test_stream (case small_models)" "$LOGS/test_stream.log" \
+        env -u CK_EXCLUDE_TAGS "$BUILD/test_stream"
+    run "test_block" "$LOGS/test_block.log" "$BUILD/test_block"
+    CK_RUN_CASE=small run "test_fixtures (case small)" "$LOGS/test_fixtures.log" "$BUILD/test_fixtures"
+    echo "ci_oclgrind: GPU-class kernels: $total Oclgrind report(s) in total (logs: $LOGS)"
+    exit $status
+fi
 
 # -- the kernels ------------------------------------------------------------------
 run "seqboat selftest" "$LOGS/selftest.log" "$BUILD/seqboat" selftest
