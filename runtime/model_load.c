@@ -9,35 +9,25 @@
 #include "ops/ops_rt.h"
 #include "ops/stream_step.h"
 
-static sb_status upload(sb_rt *rt, const float *src, size_t n, cl_mem *out, const char *what,
-                        sb_err *e) {
-    sb_status st = sb_rt_alloc(rt, sb_f32(n), out, what, e);
-    if (st == SB_OK) st = sb_rt_write(rt, *out, 0, sb_f32(n), src, e);
-    return st;
-}
 
-static void rel(cl_mem *m) {
-    if (*m) clReleaseMemObject(*m);
-    *m = NULL;
-}
 
 static sb_status upload_norm(sb_rt *rt, const sb_norm_w *n, int D, sb_norm_kind kind,
                              sb_dev_norm *o, sb_err *e) {
     sb_status st = SB_OK;
     /* scalenorm: one scalar (norm.norm.scalar); rmsnorm and scalenorm: no bias */
-    SB_TRY(upload(rt, n->weight, kind == SB_NORM_SCALE ? 1 : (size_t)D, &o->w, "norm.weight", e));
-    if (n->bias) SB_TRY(upload(rt, n->bias, D, &o->b, "norm.bias", e));
-    if (n->mean) SB_TRY(upload(rt, n->mean, D, &o->mean, "norm.running_mean", e));
-    if (n->var) SB_TRY(upload(rt, n->var, D, &o->var, "norm.running_var", e));
+    SB_TRY(sb_rt_upload_f32(rt, n->weight, kind == SB_NORM_SCALE ? 1 : (size_t)D, &o->w, "norm.weight", e));
+    if (n->bias) SB_TRY(sb_rt_upload_f32(rt, n->bias, D, &o->b, "norm.bias", e));
+    if (n->mean) SB_TRY(sb_rt_upload_f32(rt, n->mean, D, &o->mean, "norm.running_mean", e));
+    if (n->var) SB_TRY(sb_rt_upload_f32(rt, n->var, D, &o->var, "norm.running_var", e));
 done:
     return st;
 }
 
 static void free_norm(sb_dev_norm *n) {
-    rel(&n->w);
-    rel(&n->b);
-    rel(&n->mean);
-    rel(&n->var);
+    sb_mem_release(&n->w);
+    sb_mem_release(&n->b);
+    sb_mem_release(&n->mean);
+    sb_mem_release(&n->var);
 }
 
 /* Prepare a projection; when it is packed (REG panels) the unpacked upload is
@@ -47,7 +37,7 @@ static sb_status prepare(sb_rt *rt, cl_mem *w, cl_mem bias, int n, int k, sb_lin
     sb_status st = sb_linear_prepare(rt, *w, bias, n, k, out, e);
     if (st == SB_OK && out->packed) {
         st = sb_rt_finish(rt, e); /* the packing kernel has read w */
-        rel(w);
+        sb_mem_release(w);
         out->w = NULL;
     }
     return st;
@@ -64,24 +54,24 @@ static sb_status upload_layer(sb_model_impl *m, int li, sb_err *e) {
     float *coef = malloc(sizeof(float) * 3 * (size_t)K * N);
     if (!coef) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     sb_ema_coef_host(w->delta, w->alpha, w->beta, w->gamma, K, N, coef);
-    SB_TRY(upload(rt, coef, 3 * (size_t)K * N, &d->ema_coef, "ssm coefficients", e));
+    SB_TRY(sb_rt_upload_f32(rt, coef, 3 * (size_t)K * N, &d->ema_coef, "ssm coefficients", e));
     SB_TRY(upload_norm(rt, &w->norm, D, c->norm, &d->norm, e));
-    SB_TRY(upload(rt, w->omega, D, &d->omega, "ssm.omega", e));
+    SB_TRY(sb_rt_upload_f32(rt, w->omega, D, &d->omega, "ssm.omega", e));
     /* local: entries 3W-1 .. 5W-1 of the [6W-1] table are the ones read
      * (compressed-index differences -W..W), a simple bias of P = W + 1 */
     const float *relp = c->rel_local ? w->rel_pos + (3 * (size_t)c->mem_size - 1) : w->rel_pos;
-    if (!c->rotary) SB_TRY(upload(rt, relp, 2 * (size_t)P - 1, &d->rel, "rel_pos_bias", e));
-    SB_TRY(upload(rt, w->mx_w, (size_t)(Z + 2 * H) * D, &d->mx_w, "mx_proj.weight", e));
-    SB_TRY(upload(rt, w->mx_b, (size_t)(Z + 2 * H), &d->mx_b, "mx_proj.bias", e));
-    SB_TRY(upload(rt, w->hx_w, (size_t)(D + 2) * D, &d->hx_w, "hx_proj.weight", e));
-    SB_TRY(upload(rt, w->hx_b, (size_t)(D + 2), &d->hx_b, "hx_proj.bias", e));
-    SB_TRY(upload(rt, w->h_w, (size_t)D * H, &d->h_w, "h_proj.weight", e));
-    SB_TRY(upload(rt, w->h_b, (size_t)D, &d->h_b, "h_proj.bias", e));
+    if (!c->rotary) SB_TRY(sb_rt_upload_f32(rt, relp, 2 * (size_t)P - 1, &d->rel, "rel_pos_bias", e));
+    SB_TRY(sb_rt_upload_f32(rt, w->mx_w, (size_t)(Z + 2 * H) * D, &d->mx_w, "mx_proj.weight", e));
+    SB_TRY(sb_rt_upload_f32(rt, w->mx_b, (size_t)(Z + 2 * H), &d->mx_b, "mx_proj.bias", e));
+    SB_TRY(sb_rt_upload_f32(rt, w->hx_w, (size_t)(D + 2) * D, &d->hx_w, "hx_proj.weight", e));
+    SB_TRY(sb_rt_upload_f32(rt, w->hx_b, (size_t)(D + 2), &d->hx_b, "hx_proj.bias", e));
+    SB_TRY(sb_rt_upload_f32(rt, w->h_w, (size_t)D * H, &d->h_w, "h_proj.weight", e));
+    SB_TRY(sb_rt_upload_f32(rt, w->h_b, (size_t)D, &d->h_b, "h_proj.bias", e));
     SB_TRY(prepare(rt, &d->hx_w, d->hx_b, D + 2, D, &d->hx, e));
     SB_TRY(prepare(rt, &d->mx_w, d->mx_b, Z + 2 * H, D, &d->mx, e));
     SB_TRY(prepare(rt, &d->h_w, d->h_b, D, H, &d->h, e));
-    SB_TRY(upload(rt, w->qk_gamma, 2 * (size_t)Z, &d->qk_g, "gamma", e));
-    SB_TRY(upload(rt, w->qk_beta, 2 * (size_t)Z, &d->qk_b, "beta", e));
+    SB_TRY(sb_rt_upload_f32(rt, w->qk_gamma, 2 * (size_t)Z, &d->qk_g, "gamma", e));
+    SB_TRY(sb_rt_upload_f32(rt, w->qk_beta, 2 * (size_t)Z, &d->qk_b, "beta", e));
     d->temp = w->temp;
 done:
     free(coef);
@@ -102,17 +92,17 @@ void sb_model_impl_free(sb_model_impl *m) {
             cl_mem *all[] = {&d->ema_coef, &d->omega, &d->rel, &d->mx_w, &d->mx_b, &d->hx_w,
                              &d->hx_b, &d->h_w, &d->h_b, &d->qk_g, &d->qk_b, &d->hx_t,
                              &d->mx_t, &d->h_t};
-            for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) rel(all[j]);
+            for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) sb_mem_release(all[j]);
         }
         free(m->layers);
     }
     sb_linear_release(&m->enc);
     sb_linear_release(&m->dec);
-    rel(&m->enc_w);
-    rel(&m->enc_b);
-    rel(&m->embed);
-    rel(&m->dec_w);
-    rel(&m->dec_b);
+    sb_mem_release(&m->enc_w);
+    sb_mem_release(&m->enc_b);
+    sb_mem_release(&m->embed);
+    sb_mem_release(&m->dec_w);
+    sb_mem_release(&m->dec_b);
     free_norm(&m->final_norm);
     sb_model_v2_free(m);
     free(m->stats);
@@ -169,18 +159,18 @@ sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, s
     if (!m->layers || !m->stats) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     for (int i = 0; i < c->n_layers; i++) SB_TRY(upload_layer(m, i, e));
     if (sb_config_token_input(c)) {
-        SB_TRY(upload(m->rt, mf->embed, (size_t)c->vocab_size * D, &m->embed, "embed_tokens.weight", e));
+        SB_TRY(sb_rt_upload_f32(m->rt, mf->embed, (size_t)c->vocab_size * D, &m->embed, "embed_tokens.weight", e));
     } else {
-        SB_TRY(upload(m->rt, mf->enc_w, (size_t)D * c->d_input, &m->enc_w, "encoder.weight", e));
-        SB_TRY(upload(m->rt, mf->enc_b, (size_t)D, &m->enc_b, "encoder.bias", e));
+        SB_TRY(sb_rt_upload_f32(m->rt, mf->enc_w, (size_t)D * c->d_input, &m->enc_w, "encoder.weight", e));
+        SB_TRY(sb_rt_upload_f32(m->rt, mf->enc_b, (size_t)D, &m->enc_b, "encoder.bias", e));
         SB_TRY(prepare(m->rt, &m->enc_w, m->enc_b, D, c->d_input, &m->enc, e));
     }
     if (c->prenorm) SB_TRY(upload_norm(m->rt, &mf->final_norm, D, c->norm, &m->final_norm, e));
     SB_TRY(sb_model_v2_upload(m, e));
     /* the decoder's input: D, or the head's width, or the pair feature's */
     const int fin = c->head_layers > 0 ? c->d_head : sb_config_pair_width(c);
-    SB_TRY(upload(m->rt, mf->dec_w, (size_t)c->d_output * fin, &m->dec_w, "decoder.weight", e));
-    SB_TRY(upload(m->rt, mf->dec_b, (size_t)c->d_output, &m->dec_b, "decoder.bias", e));
+    SB_TRY(sb_rt_upload_f32(m->rt, mf->dec_w, (size_t)c->d_output * fin, &m->dec_w, "decoder.weight", e));
+    SB_TRY(sb_rt_upload_f32(m->rt, mf->dec_b, (size_t)c->d_output, &m->dec_b, "decoder.bias", e));
     SB_TRY(prepare(m->rt, &m->dec_w, m->dec_b, c->d_output, fin, &m->dec, e));
     SB_TRY(sb_rt_finish(m->rt, e));
     /* every weight is on the device: the host copy goes */
@@ -214,7 +204,7 @@ static sb_status upload_t(sb_rt *rt, const sb_linear_w *lw, cl_mem *out, const c
     SB_TRY(sb_linear_read_weight(rt, lw, w, e));
     for (size_t j = 0; j < n; j++)
         for (size_t i = 0; i < k; i++) t[i * n + j] = w[j * k + i];
-    st = upload(rt, t, n * k, out, what, e);
+    st = sb_rt_upload_f32(rt, t, n * k, out, what, e);
 done:
     free(w);
     free(t);

@@ -8,17 +8,7 @@
 #include "model.h"
 #include "ops/pos_head.h"
 
-static sb_status upload(sb_rt *rt, const float *src, size_t n, cl_mem *out, const char *what,
-                        sb_err *e) {
-    sb_status st = sb_rt_alloc(rt, sb_f32(n), out, what, e);
-    if (st == SB_OK) st = sb_rt_write(rt, *out, 0, sb_f32(n), src, e);
-    return st;
-}
 
-static void release(cl_mem *m) {
-    if (*m) clReleaseMemObject(*m);
-    *m = NULL;
-}
 
 sb_status sb_model_v2_upload(sb_model_impl *m, sb_err *e) {
     sb_status st = SB_OK;
@@ -29,13 +19,13 @@ sb_status sb_model_v2_upload(sb_model_impl *m, sb_err *e) {
     if (c->norm == SB_NORM_SCALE || c->norm == SB_NORM_RMS || c->rel_local)
         SB_TRY(sb_pos_head_kernels(m->rt, e));
     if (c->abs_pos) {
-        SB_TRY(upload(m->rt, mf->pos_scale, 1, &m->pos_scale, "pos_emb.scale", e));
-        SB_TRY(upload(m->rt, mf->pos_inv_freq, (size_t)c->d_model / 2, &m->pos_inv, "pos_emb.inv_freq", e));
+        SB_TRY(sb_rt_upload_f32(m->rt, mf->pos_scale, 1, &m->pos_scale, "pos_emb.scale", e));
+        SB_TRY(sb_rt_upload_f32(m->rt, mf->pos_inv_freq, (size_t)c->d_model / 2, &m->pos_inv, "pos_emb.inv_freq", e));
     }
     int fin = sb_config_pair_width(c);
     for (int k = 0; k < c->head_layers; k++) {
-        SB_TRY(upload(m->rt, mf->head_w[k], (size_t)c->d_head * fin, &m->head_w[k], "head weight", e));
-        SB_TRY(upload(m->rt, mf->head_b[k], (size_t)c->d_head, &m->head_b[k], "head bias", e));
+        SB_TRY(sb_rt_upload_f32(m->rt, mf->head_w[k], (size_t)c->d_head * fin, &m->head_w[k], "head weight", e));
+        SB_TRY(sb_rt_upload_f32(m->rt, mf->head_b[k], (size_t)c->d_head, &m->head_b[k], "head bias", e));
         SB_TRY(sb_linear_prepare(m->rt, m->head_w[k], m->head_b[k], c->d_head, fin, &m->head[k], e));
         fin = c->d_head;
     }
@@ -44,14 +34,14 @@ done:
 }
 
 void sb_model_v2_free(sb_model_impl *m) {
-    release(&m->pos_scale);
-    release(&m->pos_inv);
+    sb_mem_release(&m->pos_scale);
+    sb_mem_release(&m->pos_inv);
     for (int k = 0; k < SB_MODEL_MAX_HEAD; k++) {
         sb_linear_release(&m->head[k]);
-        release(&m->head_w[k]);
-        release(&m->head_b[k]);
+        sb_mem_release(&m->head_w[k]);
+        sb_mem_release(&m->head_b[k]);
     }
-    release(&m->head_buf);
+    sb_mem_release(&m->head_buf);
     m->head_cap = 0;
 }
 
@@ -69,7 +59,7 @@ static size_t head_row_floats(const sb_config *c) {
 
 static sb_status head_buf(sb_model_impl *m, int B, sb_err *e) {
     if ((size_t)B <= m->head_cap) return SB_OK;
-    release(&m->head_buf);
+    sb_mem_release(&m->head_buf);
     m->head_cap = 0;
     sb_status st = sb_rt_alloc(m->rt, sb_f32((size_t)B * head_row_floats(&m->cfg)), &m->head_buf,
                                "classify head features", e);

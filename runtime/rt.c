@@ -323,6 +323,18 @@ sb_status sb_rt_arg(cl_kernel k, cl_uint i, size_t size, const void *value, sb_e
     return SB_OK;
 }
 
+sb_status sb_rt_upload_f32(sb_rt *rt, const float *src, size_t n, cl_mem *out, const char *what,
+                           sb_err *e) {
+    sb_status st = sb_rt_alloc(rt, n * sizeof(cl_float), out, what, e);
+    if (st == SB_OK) st = sb_rt_write(rt, *out, 0, n * sizeof(cl_float), src, e);
+    return st;
+}
+
+void sb_mem_release(cl_mem *m) {
+    if (*m) clReleaseMemObject(*m);
+    *m = NULL;
+}
+
 sb_status sb_rt_alloc(sb_rt *rt, size_t bytes, cl_mem *out, const char *what, sb_err *e) {
     cl_int err;
     *out = NULL;

@@ -172,6 +172,11 @@ sb_status sb_rt_arg(cl_kernel k, cl_uint i, size_t size, const void *value, sb_e
 
 /* Buffers. */
 sb_status sb_rt_alloc(sb_rt *rt, size_t bytes, cl_mem *out, const char *what, sb_err *e);
+/* A new buffer holding n floats copied from src (blocking write; 'what' names it in errors). */
+sb_status sb_rt_upload_f32(sb_rt *rt, const float *src, size_t n, cl_mem *out, const char *what,
+                           sb_err *e);
+/* Release *m if set and clear it. */
+void sb_mem_release(cl_mem *m);
 sb_status sb_rt_write(sb_rt *rt, cl_mem m, size_t off, size_t bytes, const void *src, sb_err *e);
 /* The same without waiting: src must stay unchanged and alive until the queue
  * has run the write (the queue is in order: until a later blocking read

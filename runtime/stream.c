@@ -33,10 +33,6 @@ struct sb_stream {
 /* The whole of a stream or weight buffer as a view. */
 static sb_buf BUF(cl_mem m) { return sb_view_all(m); }
 
-static void rel(cl_mem *m) {
-    if (*m) clReleaseMemObject(*m);
-    *m = NULL;
-}
 
 void sb_stream_free(sb_stream *s) {
     if (!s) return;
@@ -44,18 +40,18 @@ void sb_stream_free(sb_stream *s) {
     if (s->layers) {
         for (int i = 0; i < s->m->cfg.n_layers; i++) {
             stream_layer *l = &s->layers[i];
-            rel(&l->h);
-            rel(&l->xring);
-            rel(&l->rk);
-            rel(&l->rv);
-            rel(&l->rpos);
-            rel(&l->rs);
+            sb_mem_release(&l->h);
+            sb_mem_release(&l->xring);
+            sb_mem_release(&l->rk);
+            sb_mem_release(&l->rv);
+            sb_mem_release(&l->rpos);
+            sb_mem_release(&l->rs);
         }
         free(s->layers);
     }
     free(s->state);
     cl_mem *all[] = {&s->x, &s->xn, &s->mx, &s->hxu, &s->s, &s->ao, &s->g, &s->out, &s->in};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) rel(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sb_mem_release(all[i]);
     free(s->tmp_out);
     free(s);
 }
