@@ -63,7 +63,7 @@ static inline void hu_expect_has(const char *text, const char *needle, const cha
 /* Run the CLI (fork/execv, no shell; environment inherited) with args (NULL-
  * terminated); stdout is discarded, stderr read back into *err (malloc'd).
  * Returns the raw wait status. */
-static inline int hu_cli(const char *const *args, char **err) {
+static inline int hu_cli_once(const char *const *args, char **err, int no_leak_check) {
     char *argv[16];
     int n = 0;
     argv[n++] = (char *)SB_CLI_PATH;
@@ -79,12 +79,34 @@ static inline int hu_cli(const char *const *args, char **err) {
         if (fe < 0 || fo < 0) _exit(127);
         dup2(fo, 1);
         dup2(fe, 2);
+        if (no_leak_check) {
+            char opts[512];
+            const char *old = getenv("ASAN_OPTIONS");
+            snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", old ? old : "", old && *old ? ":" : "");
+            setenv("ASAN_OPTIONS", opts, 1);
+        }
         execv(SB_CLI_PATH, argv);
         _exit(127);
     }
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     *err = (char *)hu_slurp(ep).b;
+    return status;
+}
+
+/* hu_cli_once; when LeakSanitizer's own tracer crashed at the child's exit
+ * ("LeakSanitizer has encountered a fatal error": no leak report; seen in ASan
+ * builds after a failed PoCL build), the child is run again with the leak check
+ * off, so its exit status and message are still checked (the library's leaks on
+ * that path are checked in the test's own process). A real leak report is
+ * returned as is. */
+static inline int hu_cli(const char *const *args, char **err) {
+    int status = hu_cli_once(args, err, 0);
+    if (*err && strstr(*err, "LeakSanitizer has encountered a fatal error") &&
+        !strstr(*err, "detected memory leaks")) {
+        free(*err);
+        status = hu_cli_once(args, err, 1);
+    }
     return status;
 }
 #endif
