@@ -6,8 +6,8 @@
 #include "ref/ref_norm.h"
 
 #define PAD 5          /* floats before each device region (nonzero offsets) */
-#define CAN 16         /* canary floats after it */
-#define CANARY (-7777.25f)
+#define CAN TU_CAN    /* canary floats after it */
+#define CANARY TU_CANARY
 
 static const int DS[] = {1, 3, 17, 128, 1000};
 #define NDS ((int)(sizeof DS / sizeof DS[0]))
@@ -18,28 +18,12 @@ static float *xmalloc(size_t n) {
     return p;
 }
 
-/* Device copy of data[n] laid out as [PAD canaries | data | CAN canaries];
- * *b points at the data. */
-static cl_mem up(sb_rt *rt, const float *data, size_t n, sb_buf *b) {
-    float *h = xmalloc(PAD + n + CAN);
-    for (size_t i = 0; i < PAD + n + CAN; i++) h[i] = CANARY;
-    if (data) memcpy(h + PAD, data, n * sizeof(float));
-    cl_mem m = tu_upload(rt, h, (PAD + n + CAN) * sizeof(float));
-    free(h);
-    *b = sb_view(m, PAD * sizeof(float), n * sizeof(float));
-    return m;
-}
+/* Guarded device copy of data[n] (testutil); *b = the data. */
+static cl_mem up(sb_rt *rt, const float *data, size_t n, sb_buf *b) { return tu_up_guarded(rt, data, n, PAD, b); }
 
-/* Read the n floats of a region made by up() into out, checking the canaries
- * on both sides. */
+/* The n floats of a region made by up(), the canaries checked. */
 static void down(sb_rt *rt, cl_mem m, float *out, size_t n, const char *what) {
-    float *h = xmalloc(PAD + n + CAN);
-    tu_download(rt, m, h, (PAD + n + CAN) * sizeof(float));
-    for (size_t i = 0; i < PAD; i++) ck_assert_msg(h[i] == CANARY, "%s: canary before [%zu] = %g", what, i, h[i]);
-    for (size_t i = 0; i < CAN; i++)
-        ck_assert_msg(h[PAD + n + i] == CANARY, "%s: canary after [%zu] = %g", what, i, h[PAD + n + i]);
-    memcpy(out, h + PAD, n * sizeof(float));
-    free(h);
+    tu_down_guarded(rt, m, out, n, PAD, what);
 }
 
 static cl_mem up_int(sb_rt *rt, const int *data, int n, sb_buf *b) {

@@ -240,3 +240,28 @@ int tu_extra_cases(char (*names)[96], int cap, int streamable) {
     cJSON_Delete(root);
     return count;
 }
+
+cl_mem tu_up_guarded(sb_rt *rt, const float *data, size_t n, size_t pad, sb_buf *b) {
+    size_t all = pad + n + TU_CAN;
+    float *h = malloc(all * sizeof(float));
+    ck_assert_ptr_nonnull(h);
+    for (size_t i = 0; i < all; i++) h[i] = TU_CANARY;
+    if (data) memcpy(h + pad, data, n * sizeof(float));
+    cl_mem m = tu_upload(rt, h, all * sizeof(float));
+    free(h);
+    *b = sb_view(m, pad * sizeof(float), n * sizeof(float));
+    return m;
+}
+
+void tu_down_guarded(sb_rt *rt, cl_mem m, float *out, size_t n, size_t pad, const char *what) {
+    size_t all = pad + n + TU_CAN;
+    float *h = malloc(all * sizeof(float));
+    ck_assert_ptr_nonnull(h);
+    tu_download(rt, m, h, all * sizeof(float));
+    for (size_t i = 0; i < pad; i++)
+        ck_assert_msg(h[i] == TU_CANARY, "%s: canary before [%zu] = %g", what, i, h[i]);
+    for (size_t i = 0; i < TU_CAN; i++)
+        ck_assert_msg(h[pad + n + i] == TU_CANARY, "%s: canary after [%zu] = %g", what, i, h[pad + n + i]);
+    memcpy(out, h + pad, n * sizeof(float));
+    free(h);
+}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "../runtime/rt.h"
+#include "../runtime/ops/ops.h"
 
 /* A runtime on the default device (env SEQBOAT_DEVICE respected) with the disk
  * cache in the default place unless SEQBOAT_CACHE_DIR says otherwise. Fails the
@@ -25,6 +26,14 @@ void tu_check_close(const float *got, const float *want, size_t n, float rtol, f
 cl_mem tu_upload(sb_rt *rt, const void *data, size_t bytes);
 cl_mem tu_alloc(sb_rt *rt, size_t bytes);
 void tu_download(sb_rt *rt, cl_mem m, void *dst, size_t bytes);
+/* A guarded device region: data[n] (NULL: canaries only) laid out as
+ * [pad canaries | data | TU_CAN canaries], *b the view of the data. */
+#define TU_CAN 16
+#define TU_CANARY (-7777.25f)
+cl_mem tu_up_guarded(sb_rt *rt, const float *data, size_t n, size_t pad, sb_buf *b);
+/* The n floats of a region made by tu_up_guarded into out, the canaries on
+ * both sides checked (failures name `what`). */
+void tu_down_guarded(sb_rt *rt, cl_mem m, float *out, size_t n, size_t pad, const char *what);
 /* sb_gemm (row-major C = alpha op(A) op(B) + beta C, with odd leading
  * dimensions, offsets and a canary after C) against a plain-C GEMM in double;
  * with beta = 0, C starts as NaN (it must not be read). Fails the test on a
