@@ -158,5 +158,5 @@ def read_model_file(path):
             arr = bf16_to_f32(arr).reshape(shape)
         elif code == "F16":
             arr = arr.astype("<f4")
-        out[name] = np.ascontiguousarray(arr)
+        out[name] = arr.copy()  # C order; keeps a 0-d shape (ascontiguousarray would not)
     return {str(k): str(v) for k, v in meta.items()}, out
