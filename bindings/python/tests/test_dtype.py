@@ -242,6 +242,7 @@ def test_checkpoint_with_dtype(dtype, tmp_path):
     assert p.returncode == 0, p.stderr
     n = int(p.stdout.split("parameters: ")[1].split()[0])
     assert "weights stored in %d bytes" % (2 * n) in p.stdout, p.stdout
+    assert "tensor bytes by dtype: %s %d" % (CODE[dtype], 2 * n) in p.stdout, p.stdout
     assert ("decoder.weight" in p.stdout and " %-4s [" % CODE[dtype] in p.stdout), p.stdout
 
 
