@@ -33,6 +33,7 @@ int cli_devices(int argc, char **argv) {
         return 1;
     }
     sb_device_desc *d = calloc((size_t)n, sizeof *d);
+    if (d) d[0].struct_size = sizeof *d;
     if (!d || sb_devices(d, n, &n) != SB_OK) {
         fprintf(stderr, "seqboat devices: %s\n", d ? sb_last_error() : "out of memory");
         free(d);

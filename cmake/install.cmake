@@ -3,7 +3,7 @@
 #
 # Layout under the prefix (GNUInstallDirs):
 #   bin/seqboat                                  the command-line program
-#   <libdir>/libseqboat.so{,.0.2,.0.2.0}         shared library (only sb_ API exported)
+#   <libdir>/libseqboat.so{,.0.3,.0.3.0}         shared library (only sb_ API exported)
 #   <libdir>/libseqboat.a                        static library
 #   include/seqboat.h                            the one public header
 #   <libdir>/pkgconfig/seqboat.pc                pkg-config (absolute paths of the

@@ -137,10 +137,10 @@ extern "C" {
  * 1.0, a MINOR change may change the API and ABI (CMake's version file
  * accepts only the same MAJOR.MINOR); from 1.0 on, only a MAJOR change. */
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 2
+#define SB_VERSION_MINOR 3
 #define SB_VERSION_PATCH 0
 #define SB_VERSION_NUMBER (SB_VERSION_MAJOR * 10000 + SB_VERSION_MINOR * 100 + SB_VERSION_PATCH)
-#define SB_VERSION_STRING "0.2.0"
+#define SB_VERSION_STRING "0.3.0"
 
 /* SB_API marks the exported functions; the library is built with hidden
  * visibility, so nothing else is visible to the dynamic linker. */
@@ -208,7 +208,24 @@ SB_API const char *sb_version_string(void);
 SB_API const char *sb_last_error(void);
 
 /* ---- devices ------------------------------------------------------------ */
+/* Extensible structs (sb_device_desc, sb_model_info; sb_options below works
+ * the same way for input): the leading struct_size is sizeof(the struct) as
+ * the caller was compiled, set by the caller before the call, e.g.
+ *   sb_model_info info = { sizeof info };
+ * Later versions add fields at the end only. The library fills only the
+ * fields that lie wholly inside the first struct_size bytes and writes
+ * nothing beyond them, so a caller built against an older header gets the
+ * fields it knows. A struct_size larger than this library's struct (a caller
+ * built against a newer header) is accepted: the bytes beyond the fields
+ * this library knows are left as the caller had them (zero them, as the
+ * initialiser above does, to read 0 for fields an older library does not
+ * fill). A struct_size smaller than the end of the first field after it
+ * (0 included: struct_size was not set) is refused with SB_ERR_ARG. The
+ * library never changes struct_size. (Added in 0.3.0, which changed both
+ * layouts once, hence the soname 0.3; earlier releases had no struct_size.) */
 typedef struct sb_device_desc {
+    size_t struct_size;        /* sizeof(sb_device_desc) as the caller was compiled,
+                                  set in out[0] at least (see sb_devices) */
     int index;                 /* global index, usable as a device selection */
     char platform[256];
     char platform_version[256];
@@ -226,8 +243,11 @@ typedef struct sb_device_desc {
 
 /* Fill up to `cap` entries of out (may be NULL when cap is 0); *count receives
  * the number of devices. Zero devices is SB_OK with *count = 0. The array is
- * the caller's; call once with cap 0 to size it. Enumerates all platforms on
- * each call (no state kept); any thread. Errors: sb_last_error(). */
+ * the caller's; call once with cap 0 to size it. out[0].struct_size (see
+ * "Extensible structs" above) is the size of every entry of the array, and
+ * the library writes it into each entry it fills (the others' struct_size
+ * need not be set). Enumerates all platforms on each call (no state kept);
+ * any thread. Errors: sb_last_error(). */
 SB_API sb_status sb_devices(sb_device_desc *out, int cap, int *count);
 
 /* The device a NULL / "" selection picks now, as a global index into *index,
@@ -350,9 +370,11 @@ typedef enum sb_norm_type { SB_LAYERNORM = 0, SB_BATCHNORM = 1, SB_SCALENORM = 2
 typedef enum sb_attention_activation { SB_RELU2 = 0, SB_SOFTMAX = 1 } sb_attention_activation;
 typedef enum sb_rel_pos_bias { SB_POS_SIMPLE = 0, SB_POS_ROTARY = 1, SB_POS_LOCAL = 2 } sb_rel_pos_bias;
 
-/* Filled completely by sb_model_get_info. Fields are only ever added at the
- * end, and a release that adds one changes the shared library's soname. */
+/* Filled by sb_model_get_info as far as struct_size reaches (see "Extensible
+ * structs" above). Fields are only ever added at the end. */
 typedef struct sb_model_info {
+    size_t struct_size;     /* sizeof(sb_model_info) as the caller was compiled; set
+                               by the caller before sb_model_get_info */
     sb_task_kind task;
     int d_input, vocab_size, d_output, d_model, n_layers, d_qk, d_hidden, d_ema;
     int mem_size, max_positions, truncation;
@@ -363,7 +385,9 @@ typedef struct sb_model_info {
     uint64_t n_params;
     char device[256];       /* name of the device the model runs on */
 } sb_model_info;
-/* Fill *info (the caller's struct) from the loaded model's configuration. */
+/* Fill *info (the caller's struct, info->struct_size set) from the loaded
+ * model's configuration. A bad struct_size is SB_ERR_ARG, with the message in
+ * sb_model_last_error(m). */
 SB_API sb_status sb_model_get_info(const sb_model *m, sb_model_info *info);
 
 /* Forward a padded batch.

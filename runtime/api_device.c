@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api_struct.h"
 #include "gemm.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
@@ -19,6 +20,14 @@ sb_status sb_api_fail_tls(const sb_err *e) {
     return e->status;
 }
 
+#define DESC_END(f) SB_FIELD_END(sb_device_desc, f)
+static const size_t desc_ends[] = {
+    DESC_END(index),          DESC_END(platform),        DESC_END(platform_version),
+    DESC_END(name),           DESC_END(vendor),          DESC_END(type),
+    DESC_END(opencl_c_version), DESC_END(driver_version), DESC_END(compute_units),
+    DESC_END(global_mem_bytes), DESC_END(local_mem_bytes), DESC_END(max_alloc_bytes),
+    DESC_END(max_work_group_size)};
+
 sb_status sb_devices(sb_device_desc *out, int cap, int *count) {
     sb_err e;
     sb_device_info *list = NULL;
@@ -28,11 +37,18 @@ sb_status sb_devices(sb_device_desc *out, int cap, int *count) {
         sb_fail(&e, SB_ERR_ARG, "sb_devices: count is NULL or out/cap inconsistent");
         return sb_api_fail_tls(&e);
     }
+    /* out[0].struct_size is every entry's size (the caller's sizeof) */
+    size_t stride = cap > 0 ? out[0].struct_size : 0;
+    if (cap > 0 &&
+        sb_struct_size_check("sb_device_desc", stride, desc_ends, sizeof(sb_device_desc), &e) != SB_OK) {
+        sb_err_prefix(&e, "sb_devices: out[0]: ");
+        return sb_api_fail_tls(&e);
+    }
     sb_status st = sb_devices_list(&list, &n, &e);
     if (st != SB_OK) return sb_api_fail_tls(&e);
     *count = n;
     for (int i = 0; i < n && i < cap; i++) {
-        sb_device_desc *d = &out[i];
+        sb_device_desc full, *d = &full;
         const sb_device_info *s = &list[i];
         memset(d, 0, sizeof *d);
         d->index = s->index;
@@ -48,6 +64,9 @@ sb_status sb_devices(sb_device_desc *out, int cap, int *count) {
         d->local_mem_bytes = s->local_mem;
         d->max_alloc_bytes = s->max_alloc;
         d->max_work_group_size = s->max_wg;
+        unsigned char *dst = (unsigned char *)out + (size_t)i * stride;
+        memcpy(dst, &stride, sizeof stride); /* struct_size of each entry filled */
+        sb_struct_copy_fit(dst, stride, d, desc_ends, (int)(sizeof desc_ends / sizeof desc_ends[0]));
     }
     free(list);
     return SB_OK;

@@ -54,7 +54,7 @@ START_TEST(load_free_cycles) {
     sb_model *m = NULL;
     ck_assert_msg(sb_model_load(CASE ".model.safetensors", NULL, &m) == SB_OK, "%s",
                   sb_last_error());
-    sb_model_info info;
+    sb_model_info info = {.struct_size = sizeof(sb_model_info)};
     ck_assert_int_eq(sb_model_get_info(m, &info), SB_OK);
     sb_model_free(m);
     const int B = 2, L = 24;
