@@ -66,7 +66,8 @@ int cli_devices(int argc, char **argv) {
 
 static const char selftest_usage[] =
     "usage: seqboat selftest [--device D|all]\n"
-    "  run CLBlast's GEMM and the LayerNorm kernel on the device and compare with plain C\n"
+    "  run CLBlast's GEMM (builds with CLBlast), the models' product and the LayerNorm\n"
+    "  kernel on the device and compare with plain C\n"
     "  --device D   device index or name (default: SEQBOAT_DEVICE, else the default device\n"
     "               that `seqboat devices` marks); all: every device, one line each,\n"
     "               exit 1 if any fails\n";

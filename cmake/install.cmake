@@ -80,6 +80,7 @@ install(CODE "
   set(SB_PC_INCLUDEDIR [==[${SB_PC_INCLUDEDIR}]==])
   set(SB_PC_DATADIR [==[${SB_PC_DATADIR}]==])
   set(PROJECT_VERSION [==[${PROJECT_VERSION}]==])
+  set(SB_PC_CLBLAST [==[${SB_PC_CLBLAST}]==])
   configure_file([==[${CMAKE_SOURCE_DIR}/cmake/seqboat.pc.in]==]
                  [==[${SB_PKG_DIR}/seqboat.pc]==] @ONLY)
 " COMPONENT Development)

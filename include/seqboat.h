@@ -38,6 +38,10 @@
  * Process-wide state
  *   Everything a handle needs belongs to the handle, except these, shared by
  *   the whole process and guarded by the library's locks:
+ *   (The two CLBlast items exist only in a library built with CLBlast, the
+ *   default; one configured with -DSEQBOAT_CLBLAST=OFF has neither, runs
+ *   every product on its own GEMM kernels and refuses SEQBOAT_LINEAR=clblast,
+ *   SB_TUNE_CLBLAST and SEQBOAT_GEMM_XGEMM* with SB_ERR_UNSUPPORTED.)
  *   - CLBlast's program cache (CLBlast keeps every GEMM/GEMV program it
  *     builds, per OpenCL context, and their binaries). The library counts its
  *     OpenCL contexts in use (one per model and device, one during
@@ -101,7 +105,9 @@
  *   SEQBOAT_GEMM_XGEMM, SEQBOAT_GEMM_XGEMM_DIRECT
  *                      CLBlast Xgemm (16 values) / XgemmDirect (10 values)
  *                      parameters, comma-separated, for every device
- *   SEQBOAT_LINEAR     the model's products: "clblast", "reg[:MR,VW,NV]" (the
+ *                      (SB_ERR_UNSUPPORTED in a build without CLBlast)
+ *   SEQBOAT_LINEAR     the model's products: "clblast" (builds with CLBlast
+ *                      only, else SB_ERR_UNSUPPORTED), "reg[:MR,VW,NV]" (the
  *                      library's register-tiled kernel, CPU devices' default) or
  *                      "lds[:TM,TN,TK,WM,WN]" (local-memory tiles, other
  *                      devices' default); overrides a stored `seqboat tune`
@@ -275,7 +281,8 @@ SB_API sb_status sb_device_default(int *index, char *why, size_t why_len);
  * tokens over devices (ms: the slowest device); sb_model_plan reports the
  * largest per-device peak; sb_model_info.device reads "N devices: [i] name; ...". */
 
-/* Runs a GEMM through CLBlast, the product a model uses on that device (the
+/* Runs a GEMM through CLBlast (skipped, and said so in the report, in a build
+ * without CLBlast), the product a model uses on that device (the
  * library's own GEMM variant and tiles, or CLBlast: see SEQBOAT_LINEAR) and
  * one of the library's kernels (LayerNorm, in place) on the selected device
  * and checks each against plain C. Writes a short report into
@@ -299,7 +306,7 @@ typedef struct sb_model sb_model;
  * either fails the load with SB_ERR_ARG. No kernel launch reads either. */
 typedef enum sb_tune_choice {
     SB_TUNE_AUTO = 0,  /* the device class's choice */
-    SB_TUNE_CLBLAST,   /* linear: CLBlast's GEMM */
+    SB_TUNE_CLBLAST,   /* linear: CLBlast's GEMM (SB_ERR_UNSUPPORTED without CLBlast) */
     SB_TUNE_REG,       /* linear, attn: the CPU-class register-tiled kernel */
     SB_TUNE_LDS,       /* linear, attn: the work-group kernel with local-memory tiles */
     SB_TUNE_SCAN,      /* ema: the chunked three-pass scan */
