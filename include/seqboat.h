@@ -214,10 +214,11 @@ SB_API const char *sb_version_string(void);
 SB_API const char *sb_last_error(void);
 
 /* ---- devices ------------------------------------------------------------ */
-/* Extensible structs (sb_device_desc, sb_model_info; sb_options below works
- * the same way for input): the leading struct_size is sizeof(the struct) as
- * the caller was compiled, set by the caller before the call, e.g.
- *   sb_model_info info = { sizeof info };
+/* Extensible structs (sb_device_desc, sb_model_info; sb_options below is the
+ * input counterpart, with its own rules): the leading struct_size is
+ * sizeof(the struct) as the caller was compiled, set by the caller before
+ * the call, e.g.
+ *   sb_model_info info = { .struct_size = sizeof info };
  * Later versions add fields at the end only. The library fills only the
  * fields that lie wholly inside the first struct_size bytes and writes
  * nothing beyond them, so a caller built against an older header gets the
@@ -226,9 +227,11 @@ SB_API const char *sb_last_error(void);
  * this library knows are left as the caller had them (zero them, as the
  * initialiser above does, to read 0 for fields an older library does not
  * fill). A struct_size smaller than the end of the first field after it
- * (0 included: struct_size was not set) is refused with SB_ERR_ARG. The
- * library never changes struct_size. (Added in 0.3.0, which changed both
- * layouts once, hence the soname 0.3; earlier releases had no struct_size.) */
+ * (0 included: struct_size was not set) is refused with SB_ERR_ARG and a
+ * message, and nothing is written. The library never changes the caller's
+ * struct_size (sb_devices copies out[0]'s into the other entries it fills).
+ * Added in 0.3.0, which changed both layouts once (hence the soname 0.3);
+ * earlier releases had no struct_size. */
 typedef struct sb_device_desc {
     size_t struct_size;        /* sizeof(sb_device_desc) as the caller was compiled,
                                   set in out[0] at least (see sb_devices) */
