@@ -33,7 +33,7 @@ sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench
     float *x = NULL, *out = NULL;
     int32_t *ids = NULL;
     double *times = NULL;
-    sb_model_info info;
+    sb_model_info info = {.struct_size = sizeof(sb_model_info)};
     if (!m || !row || L < 1 || steps < 1)
         return sb_fail(e, SB_ERR_ARG, "sb_bench_decode: need a model, a row, L >= 1, steps >= 1");
     SB_TRY(sb_model_get_info(m, &info) == SB_OK ? SB_OK

@@ -10,6 +10,13 @@
 #include <unistd.h>
 #include "bench.h"
 
+/* gemm_params when no tuned CLBlast parameters were applied */
+#if SEQBOAT_HAVE_CLBLAST
+#define GEMM_PARAMS_NONE "clblast-default"
+#else
+#define GEMM_PARAMS_NONE "no-clblast"
+#endif
+
 #ifndef SB_BUILD_TYPE
 #define SB_BUILD_TYPE "unknown"
 #endif
@@ -161,7 +168,7 @@ static cJSON *json_device(jctx *j, const sb_bench_device *d) {
     jnum(j, o, "programs_built", d->programs_built);
     jnum(j, o, "programs_disk_hits", d->programs_disk_hits);
     jnum(j, o, "load_ms", d->load_ms);
-    jstr(j, o, "gemm_params", d->gemm_params[0] ? d->gemm_params : "clblast-default");
+    jstr(j, o, "gemm_params", d->gemm_params[0] ? d->gemm_params : GEMM_PARAMS_NONE);
     if (d->has_peak) {
         cJSON *pk = sb_peak_to_json(&d->peak);
         if (!pk || !cJSON_AddItemToObject(o, "peak", pk)) {
@@ -400,7 +407,7 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
         if (r->ranks > 1) snprintf(key, sizeof key, "device.%d.%d", d->rank, d->index);
         else snprintf(key, sizeof key, "device.%d", d->index);
         snprintf(val, sizeof val, "%s | %s | %s | driver %s | gemm %s | %s", d->name, d->vendor,
-                 d->platform, d->driver, d->gemm_params[0] ? d->gemm_params : "clblast-default",
+                 d->platform, d->driver, d->gemm_params[0] ? d->gemm_params : GEMM_PARAMS_NONE,
                  d->status);
         csv_meta(f, key, val);
     }

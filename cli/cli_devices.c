@@ -33,6 +33,7 @@ int cli_devices(int argc, char **argv) {
         return 1;
     }
     sb_device_desc *d = calloc((size_t)n, sizeof *d);
+    if (d) d[0].struct_size = sizeof *d;
     if (!d || sb_devices(d, n, &n) != SB_OK) {
         fprintf(stderr, "seqboat devices: %s\n", d ? sb_last_error() : "out of memory");
         free(d);
@@ -65,7 +66,8 @@ int cli_devices(int argc, char **argv) {
 
 static const char selftest_usage[] =
     "usage: seqboat selftest [--device D|all]\n"
-    "  run CLBlast's GEMM and the LayerNorm kernel on the device and compare with plain C\n"
+    "  run CLBlast's GEMM (builds with CLBlast), the models' product and the LayerNorm\n"
+    "  kernel on the device and compare with plain C\n"
     "  --device D   device index or name (default: SEQBOAT_DEVICE, else the default device\n"
     "               that `seqboat devices` marks); all: every device, one line each,\n"
     "               exit 1 if any fails\n";

@@ -219,7 +219,7 @@ int cli_generate(int argc, char **argv) {
         free(file_text);
         return 1;
     }
-    sb_model_info info;
+    sb_model_info info = {.struct_size = sizeof(sb_model_info)};
     sb_model_get_info(m, &info);
     if (info.task != SB_LM) {
         fprintf(stderr, "seqboat generate: %s is not a byte-level lm (task lm, vocab_size 256)\n", model);

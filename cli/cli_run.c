@@ -116,7 +116,7 @@ int cli_run(int argc, char **argv) {
     }
     double t2 = now_ms();
     if (stats) {
-        sb_model_info info;
+        sb_model_info info = {.struct_size = sizeof(sb_model_info)};
         sb_model_get_info(m, &info);
         fprintf(stderr, "device: %s\n", info.device);
         fprintf(stderr, "load %.1f ms, run %.1f ms (includes first-use kernel builds)\n", t1 - t0, t2 - t1);

@@ -45,6 +45,7 @@ int sbmpi_pick_device(int local_rank, char *sel, size_t cap, char *msg) {
         return -1;
     }
     sb_device_desc *d = calloc((size_t)n, sizeof *d);
+    if (d) d[0].struct_size = sizeof *d;
     if (!d || sb_devices(d, n, &n) != SB_OK) {
         snprintf(msg, SBMPI_MSG, "%s", d ? sb_last_error() : "out of host memory");
         free(d);

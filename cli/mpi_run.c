@@ -373,6 +373,7 @@ int sbmpi_run_file(MPI_Comm comm, const char *model, const char *in, const char 
     double t0 = now_s();
     memset(&p, 0, sizeof p);
     memset(&mi, 0, sizeof mi);
+    mi.struct_size = sizeof mi;
 
     /* 1. device and model */
     int local_rank = 0, local_size = 1;

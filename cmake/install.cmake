@@ -3,7 +3,7 @@
 #
 # Layout under the prefix (GNUInstallDirs):
 #   bin/seqboat                                  the command-line program
-#   <libdir>/libseqboat.so{,.0.2,.0.2.0}         shared library (only sb_ API exported)
+#   <libdir>/libseqboat.so{,.0.3,.0.3.0}         shared library (only sb_ API exported)
 #   <libdir>/libseqboat.a                        static library
 #   include/seqboat.h                            the one public header
 #   <libdir>/pkgconfig/seqboat.pc                pkg-config (absolute paths of the
@@ -80,6 +80,7 @@ install(CODE "
   set(SB_PC_INCLUDEDIR [==[${SB_PC_INCLUDEDIR}]==])
   set(SB_PC_DATADIR [==[${SB_PC_DATADIR}]==])
   set(PROJECT_VERSION [==[${PROJECT_VERSION}]==])
+  set(SB_PC_CLBLAST [==[${SB_PC_CLBLAST}]==])
   configure_file([==[${CMAKE_SOURCE_DIR}/cmake/seqboat.pc.in]==]
                  [==[${SB_PKG_DIR}/seqboat.pc]==] @ONLY)
 " COMPONENT Development)

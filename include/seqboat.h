@@ -38,6 +38,10 @@
  * Process-wide state
  *   Everything a handle needs belongs to the handle, except these, shared by
  *   the whole process and guarded by the library's locks:
+ *   (The two CLBlast items exist only in a library built with CLBlast, the
+ *   default; one configured with -DSEQBOAT_CLBLAST=OFF has neither, runs
+ *   every product on its own GEMM kernels and refuses SEQBOAT_LINEAR=clblast,
+ *   SB_TUNE_CLBLAST and SEQBOAT_GEMM_XGEMM* with SB_ERR_UNSUPPORTED.)
  *   - CLBlast's program cache (CLBlast keeps every GEMM/GEMV program it
  *     builds, per OpenCL context, and their binaries). The library counts its
  *     OpenCL contexts in use (one per model and device, one during
@@ -101,7 +105,9 @@
  *   SEQBOAT_GEMM_XGEMM, SEQBOAT_GEMM_XGEMM_DIRECT
  *                      CLBlast Xgemm (16 values) / XgemmDirect (10 values)
  *                      parameters, comma-separated, for every device
- *   SEQBOAT_LINEAR     the model's products: "clblast", "reg[:MR,VW,NV]" (the
+ *                      (SB_ERR_UNSUPPORTED in a build without CLBlast)
+ *   SEQBOAT_LINEAR     the model's products: "clblast" (builds with CLBlast
+ *                      only, else SB_ERR_UNSUPPORTED), "reg[:MR,VW,NV]" (the
  *                      library's register-tiled kernel, CPU devices' default) or
  *                      "lds[:TM,TN,TK,WM,WN]" (local-memory tiles, other
  *                      devices' default); overrides a stored `seqboat tune`
@@ -137,10 +143,10 @@ extern "C" {
  * 1.0, a MINOR change may change the API and ABI (CMake's version file
  * accepts only the same MAJOR.MINOR); from 1.0 on, only a MAJOR change. */
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 2
+#define SB_VERSION_MINOR 3
 #define SB_VERSION_PATCH 0
 #define SB_VERSION_NUMBER (SB_VERSION_MAJOR * 10000 + SB_VERSION_MINOR * 100 + SB_VERSION_PATCH)
-#define SB_VERSION_STRING "0.2.0"
+#define SB_VERSION_STRING "0.3.0"
 
 /* SB_API marks the exported functions; the library is built with hidden
  * visibility, so nothing else is visible to the dynamic linker. */
@@ -208,7 +214,27 @@ SB_API const char *sb_version_string(void);
 SB_API const char *sb_last_error(void);
 
 /* ---- devices ------------------------------------------------------------ */
+/* Extensible structs (sb_device_desc, sb_model_info; sb_options below is the
+ * input counterpart, with its own rules): the leading struct_size is
+ * sizeof(the struct) as the caller was compiled, set by the caller before
+ * the call, e.g.
+ *   sb_model_info info = { .struct_size = sizeof info };
+ * Later versions add fields at the end only. The library fills only the
+ * fields that lie wholly inside the first struct_size bytes and writes
+ * nothing beyond them, so a caller built against an older header gets the
+ * fields it knows. A struct_size larger than this library's struct (a caller
+ * built against a newer header) is accepted: the bytes beyond the fields
+ * this library knows are left as the caller had them (zero them, as the
+ * initialiser above does, to read 0 for fields an older library does not
+ * fill). A struct_size smaller than the end of the first field after it
+ * (0 included: struct_size was not set) is refused with SB_ERR_ARG and a
+ * message, and nothing is written. The library never changes the caller's
+ * struct_size (sb_devices copies out[0]'s into the other entries it fills).
+ * Added in 0.3.0, which changed both layouts once (hence the soname 0.3);
+ * earlier releases had no struct_size. */
 typedef struct sb_device_desc {
+    size_t struct_size;        /* sizeof(sb_device_desc) as the caller was compiled,
+                                  set in out[0] at least (see sb_devices) */
     int index;                 /* global index, usable as a device selection */
     char platform[256];
     char platform_version[256];
@@ -226,8 +252,11 @@ typedef struct sb_device_desc {
 
 /* Fill up to `cap` entries of out (may be NULL when cap is 0); *count receives
  * the number of devices. Zero devices is SB_OK with *count = 0. The array is
- * the caller's; call once with cap 0 to size it. Enumerates all platforms on
- * each call (no state kept); any thread. Errors: sb_last_error(). */
+ * the caller's; call once with cap 0 to size it. out[0].struct_size (see
+ * "Extensible structs" above) is the size of every entry of the array, and
+ * the library writes it into each entry it fills (the others' struct_size
+ * need not be set). Enumerates all platforms on each call (no state kept);
+ * any thread. Errors: sb_last_error(). */
 SB_API sb_status sb_devices(sb_device_desc *out, int cap, int *count);
 
 /* The device a NULL / "" selection picks now, as a global index into *index,
@@ -255,7 +284,8 @@ SB_API sb_status sb_device_default(int *index, char *why, size_t why_len);
  * tokens over devices (ms: the slowest device); sb_model_plan reports the
  * largest per-device peak; sb_model_info.device reads "N devices: [i] name; ...". */
 
-/* Runs a GEMM through CLBlast, the product a model uses on that device (the
+/* Runs a GEMM through CLBlast (skipped, and said so in the report, in a build
+ * without CLBlast), the product a model uses on that device (the
  * library's own GEMM variant and tiles, or CLBlast: see SEQBOAT_LINEAR) and
  * one of the library's kernels (LayerNorm, in place) on the selected device
  * and checks each against plain C. Writes a short report into
@@ -279,7 +309,7 @@ typedef struct sb_model sb_model;
  * either fails the load with SB_ERR_ARG. No kernel launch reads either. */
 typedef enum sb_tune_choice {
     SB_TUNE_AUTO = 0,  /* the device class's choice */
-    SB_TUNE_CLBLAST,   /* linear: CLBlast's GEMM */
+    SB_TUNE_CLBLAST,   /* linear: CLBlast's GEMM (SB_ERR_UNSUPPORTED without CLBlast) */
     SB_TUNE_REG,       /* linear, attn: the CPU-class register-tiled kernel */
     SB_TUNE_LDS,       /* linear, attn: the work-group kernel with local-memory tiles */
     SB_TUNE_SCAN,      /* ema: the chunked three-pass scan */
@@ -350,9 +380,11 @@ typedef enum sb_norm_type { SB_LAYERNORM = 0, SB_BATCHNORM = 1, SB_SCALENORM = 2
 typedef enum sb_attention_activation { SB_RELU2 = 0, SB_SOFTMAX = 1 } sb_attention_activation;
 typedef enum sb_rel_pos_bias { SB_POS_SIMPLE = 0, SB_POS_ROTARY = 1, SB_POS_LOCAL = 2 } sb_rel_pos_bias;
 
-/* Filled completely by sb_model_get_info. Fields are only ever added at the
- * end, and a release that adds one changes the shared library's soname. */
+/* Filled by sb_model_get_info as far as struct_size reaches (see "Extensible
+ * structs" above). Fields are only ever added at the end. */
 typedef struct sb_model_info {
+    size_t struct_size;     /* sizeof(sb_model_info) as the caller was compiled; set
+                               by the caller before sb_model_get_info */
     sb_task_kind task;
     int d_input, vocab_size, d_output, d_model, n_layers, d_qk, d_hidden, d_ema;
     int mem_size, max_positions, truncation;
@@ -363,7 +395,9 @@ typedef struct sb_model_info {
     uint64_t n_params;
     char device[256];       /* name of the device the model runs on */
 } sb_model_info;
-/* Fill *info (the caller's struct) from the loaded model's configuration. */
+/* Fill *info (the caller's struct, info->struct_size set) from the loaded
+ * model's configuration. A bad struct_size is SB_ERR_ARG, with the message in
+ * sb_model_last_error(m). */
 SB_API sb_status sb_model_get_info(const sb_model *m, sb_model_info *info);
 
 /* Forward a padded batch.

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api_struct.h"
 #include "gemm.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
@@ -19,6 +20,14 @@ sb_status sb_api_fail_tls(const sb_err *e) {
     return e->status;
 }
 
+#define DESC_END(f) SB_FIELD_END(sb_device_desc, f)
+static const size_t desc_ends[] = {
+    DESC_END(index),          DESC_END(platform),        DESC_END(platform_version),
+    DESC_END(name),           DESC_END(vendor),          DESC_END(type),
+    DESC_END(opencl_c_version), DESC_END(driver_version), DESC_END(compute_units),
+    DESC_END(global_mem_bytes), DESC_END(local_mem_bytes), DESC_END(max_alloc_bytes),
+    DESC_END(max_work_group_size)};
+
 sb_status sb_devices(sb_device_desc *out, int cap, int *count) {
     sb_err e;
     sb_device_info *list = NULL;
@@ -28,11 +37,18 @@ sb_status sb_devices(sb_device_desc *out, int cap, int *count) {
         sb_fail(&e, SB_ERR_ARG, "sb_devices: count is NULL or out/cap inconsistent");
         return sb_api_fail_tls(&e);
     }
+    /* out[0].struct_size is every entry's size (the caller's sizeof) */
+    size_t stride = cap > 0 ? out[0].struct_size : 0;
+    if (cap > 0 &&
+        sb_struct_size_check("sb_device_desc", stride, desc_ends, sizeof(sb_device_desc), &e) != SB_OK) {
+        sb_err_prefix(&e, "sb_devices: out[0]: ");
+        return sb_api_fail_tls(&e);
+    }
     sb_status st = sb_devices_list(&list, &n, &e);
     if (st != SB_OK) return sb_api_fail_tls(&e);
     *count = n;
     for (int i = 0; i < n && i < cap; i++) {
-        sb_device_desc *d = &out[i];
+        sb_device_desc full, *d = &full;
         const sb_device_info *s = &list[i];
         memset(d, 0, sizeof *d);
         d->index = s->index;
@@ -48,6 +64,9 @@ sb_status sb_devices(sb_device_desc *out, int cap, int *count) {
         d->local_mem_bytes = s->local_mem;
         d->max_alloc_bytes = s->max_alloc;
         d->max_work_group_size = s->max_wg;
+        unsigned char *dst = (unsigned char *)out + (size_t)i * stride;
+        memcpy(dst, &stride, sizeof stride); /* struct_size of each entry filled */
+        sb_struct_copy_fit(dst, stride, d, desc_ends, (int)(sizeof desc_ends / sizeof desc_ends[0]));
     }
     free(list);
     return SB_OK;
@@ -119,6 +138,9 @@ sb_status sb_selftest(const char *device, char *report, size_t report_len) {
     SB_TRY(sb_rt_alloc(rt, sizeof(float) * M * N, &c, "C", e));
     SB_TRY(sb_rt_write(rt, a, 0, sizeof(float) * M * K, ha, e));
     SB_TRY(sb_rt_write(rt, b, 0, sizeof(float) * N * K, hb, e));
+    /* CLBlast's GEMM (left out of a SEQBOAT_CLBLAST=OFF build, and said so in the report) */
+    char blas[160];
+#if SEQBOAT_HAVE_CLBLAST
     SB_TRY(sb_gemm(rt, 0, 1, M, N, K, 1.0f, a, 0, K, b, 0, K, 0.0f, c, 0, N, e));
     SB_TRY(sb_rt_read(rt, c, 0, sizeof(float) * M * N, hc, e));
     double maxerr = 0;
@@ -130,6 +152,10 @@ sb_status sb_selftest(const char *device, char *report, size_t report_len) {
             if (d > maxerr) maxerr = d;
         }
     if (maxerr > 1e-3) SB_FAIL(SB_ERR_INTERNAL, "selftest GEMM %dx%dx%d max error %g", M, N, K, maxerr);
+    snprintf(blas, sizeof blas, "GEMM %dx%dx%d through CLBlast, max |error| %.2e", M, N, K, maxerr);
+#else
+    snprintf(blas, sizeof blas, "CLBlast GEMM skipped (built without CLBlast, SEQBOAT_CLBLAST=OFF)");
+#endif
     /* the product a model uses on this device (rt->lin: the own GEMM's variant
      * and tiles, or CLBlast), through the same prepare + op as a model */
     double linerr = 0;
@@ -176,10 +202,9 @@ sb_status sb_selftest(const char *device, char *report, size_t report_len) {
         SB_FAIL(SB_ERR_INTERNAL, "selftest LayerNorm %dx%d max error %g", T, D, lnerr);
     if (report && report_len)
         snprintf(report, report_len,
-                 "device '%s' (%s): GEMM %dx%dx%d through CLBlast, max |error| %.2e; the "
-                 "models' product (%s) max |error| %.2e; LayerNorm %dx%d kernel, max |error| "
-                 "%.2e; vs plain C: ok",
-                 rt->dev.name, rt->dev.platform_name, M, N, K, maxerr, lin_name, linerr, T, D, lnerr);
+                 "device '%s' (%s): %s; the models' product (%s) %dx%dx%d max |error| %.2e; "
+                 "LayerNorm %dx%d kernel, max |error| %.2e; vs plain C: ok",
+                 rt->dev.name, rt->dev.platform_name, blas, lin_name, M, N, K, linerr, T, D, lnerr);
 done:
     if (a) clReleaseMemObject(a);
     if (b) clReleaseMemObject(b);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include "api_struct.h"
 #include "model.h"
 #include "multi.h"
 #include "program_cache.h"
@@ -146,9 +147,27 @@ void sb_model_free(sb_model *m) {
 
 const char *sb_model_last_error(const sb_model *m) { return m ? m->err.msg : "model is NULL"; }
 
-sb_status sb_model_get_info(const sb_model *m, sb_model_info *info) {
-    if (!m || !info) return SB_ERR_ARG;
+#define INFO_END(f) SB_FIELD_END(sb_model_info, f)
+static const size_t info_ends[] = {
+    INFO_END(task),          INFO_END(d_input),       INFO_END(vocab_size),
+    INFO_END(d_output),      INFO_END(d_model),       INFO_END(n_layers),
+    INFO_END(d_qk),          INFO_END(d_hidden),      INFO_END(d_ema),
+    INFO_END(mem_size),      INFO_END(max_positions), INFO_END(truncation),
+    INFO_END(bidirectional), INFO_END(prenorm),       INFO_END(norm_type),
+    INFO_END(attention_activation), INFO_END(rel_pos_bias), INFO_END(n_params),
+    INFO_END(device)};
+
+sb_status sb_model_get_info(const sb_model *m, sb_model_info *out) {
+    if (!m) return SB_ERR_ARG;
+    sb_model *mw = (sb_model *)m; /* the handle's message slot; the model itself is not changed */
+    if (!out) return sb_fail(&mw->err, SB_ERR_ARG, "sb_model_get_info: info is NULL");
+    if (sb_struct_size_check("sb_model_info", out->struct_size, info_ends, sizeof(sb_model_info),
+                             &mw->err) != SB_OK) {
+        sb_err_prefix(&mw->err, "sb_model_get_info: ");
+        return SB_ERR_ARG;
+    }
     const sb_config *c = &m->impl->cfg;
+    sb_model_info full, *info = &full;
     memset(info, 0, sizeof *info);
     info->task = c->task == SB_TASK_CLASSIFY ? SB_CLASSIFY : c->task == SB_TASK_LM ? SB_LM : SB_SEQUENCE;
     info->d_input = c->d_input;
@@ -173,6 +192,8 @@ sb_status sb_model_get_info(const sb_model *m, sb_model_info *info) {
         sb_multi_describe(multi_of(m), info->device, sizeof info->device);
     else
         snprintf(info->device, sizeof info->device, "%s", m->impl->rt->dev.name);
+    sb_struct_copy_fit(out, out->struct_size, info, info_ends,
+                       (int)(sizeof info_ends / sizeof info_ends[0]));
     return SB_OK;
 }
 

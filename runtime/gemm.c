@@ -1,6 +1,9 @@
-/* gemm.c - GEMM through CLBlast (row-major). */
+/* gemm.c - GEMM through CLBlast (row-major); without CLBlast
+ * (SEQBOAT_HAVE_CLBLAST 0) sb_gemm refuses with SB_ERR_UNSUPPORTED. */
 #include <pthread.h>
+#if SEQBOAT_HAVE_CLBLAST
 #include <clblast_c.h>
+#endif
 #include "gemm.h"
 
 static pthread_mutex_t users_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -15,9 +18,11 @@ void sb_gemm_user_add(void) {
 void sb_gemm_user_drop(void) {
     pthread_mutex_lock(&users_lock);
     if (users > 0 && --users == 0) {
+#if SEQBOAT_HAVE_CLBLAST
         /* Nothing this library can do about a failure here: the programs
          * stay cached until the next try. */
         if (CLBlastClearCache() == CLBlastSuccess) clears++;
+#endif
     }
     pthread_mutex_unlock(&users_lock);
 }
@@ -35,6 +40,13 @@ sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_
     if (m == 0 || n == 0) return SB_OK;
     if (k == 0)
         return sb_fail(e, SB_ERR_ARG, "gemm with k = 0 (m=%zu n=%zu)", m, n);
+#if !SEQBOAT_HAVE_CLBLAST
+    (void)rt, (void)trans_a, (void)trans_b, (void)alpha, (void)a, (void)a_off, (void)lda;
+    (void)b, (void)b_off, (void)ldb, (void)beta, (void)c, (void)c_off, (void)ldc;
+    return sb_fail(e, SB_ERR_UNSUPPORTED,
+                   "CLBlast GEMM (m=%zu n=%zu k=%zu): this library was built without CLBlast "
+                   "(SEQBOAT_CLBLAST=OFF)", m, n, k);
+#else
     cl_event ev = NULL;
     /* CLBlast may run several kernels (pad, transpose, gemm) and returns the
      * event of the last one only: time the whole call from a marker. */
@@ -74,4 +86,5 @@ sb_status sb_gemm(sb_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_
                        m == 1 ? "Sgemv" : "Sgemm", m, n, k, trans_a, trans_b, lda, ldb, ldc, (int)s);
     }
     return sb_rt_track_span(rt, from, ev, e);
+#endif
 }

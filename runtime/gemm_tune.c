@@ -1,5 +1,7 @@
 /* gemm_tune.c - see gemm_tune.h. */
+#if SEQBOAT_HAVE_CLBLAST
 #include <clblast_c.h>
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +129,15 @@ sb_status sb_gemm_tune_apply(const sb_device_info *dev, int *applied, sb_err *e)
         }
     }
     if (!use[FAM_XGEMM] && !use[FAM_DIRECT]) return SB_OK;
+#if !SEQBOAT_HAVE_CLBLAST
+    /* no CLBlast: the table has nothing to tune; the user's values cannot be honoured */
+    if (user)
+        st = sb_fail(e, SB_ERR_UNSUPPORTED,
+                     "%s is set but this library was built without CLBlast (SEQBOAT_CLBLAST=OFF)",
+                     getenv(families[FAM_XGEMM].env) && *getenv(families[FAM_XGEMM].env)
+                         ? families[FAM_XGEMM].env : families[FAM_DIRECT].env);
+    goto done;
+#else
     pthread_mutex_lock(&done_lock);
     for (int i = 0; i < n_done; i++)
         if (done[i] == dev->device) goto unlock;
@@ -151,6 +162,7 @@ sb_status sb_gemm_tune_apply(const sb_device_info *dev, int *applied, sb_err *e)
     if (applied) *applied = 1;
 unlock:
     pthread_mutex_unlock(&done_lock);
+#endif
 done:
     return st;
 }

@@ -80,7 +80,11 @@ static int candidates(const sb_rt *rt, char out[][48], int cap) {
     } else {
         static const char *g[] = {"lds:64,64,16,4,4", "lds:64,64,8,4,4", "lds:128,64,16,8,4",
                                   "lds:32,32,16,2,2", "lds:64,64,16,8,8", "lds:32,32,8,4,4",
-                                  "reg:6,4,2",       "clblast"};
+                                  "reg:6,4,2",
+#if SEQBOAT_HAVE_CLBLAST
+                                  "clblast"
+#endif
+        };
         for (size_t i = 0; i < sizeof g / sizeof g[0] && n < cap; i++) snprintf(out[n++], 48, "%s", g[i]);
     }
     return n;

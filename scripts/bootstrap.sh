@@ -2,6 +2,8 @@
 # Installs, with apt-get, the Debian packages seqboat-cl needs that are missing.
 # Idempotent: installs nothing when everything is present. Run as root (or with sudo).
 # Arguments name further packages a step needs (the CI scripts: clang, valgrind).
+# libclblast-dev is for the default build; one configured with -DSEQBOAT_CLBLAST=OFF
+# (scripts/ci_noclblast.sh) needs neither its header nor its library.
 set -eu
 PKGS="build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers libclblast-dev check \
 pocl-opencl-icd libcjson-dev libssl-dev python3 $*"

@@ -137,7 +137,7 @@ fi
 cat > "$WORK/header/CMakeLists.txt" <<'EOF'
 cmake_minimum_required(VERSION 3.16)
 project(header_only LANGUAGES C)
-find_package(seqboat 0.2 REQUIRED COMPONENTS static)
+find_package(seqboat 0.3 REQUIRED COMPONENTS static)
 message(STATUS "seqboat ${seqboat_VERSION} from ${seqboat_DIR}")
 foreach(kind shared static)
   add_executable(cmake_${kind} header_only.c)

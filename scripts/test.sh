@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install what is missing, build, run every test: the Check suites through
-# CTest on PoCL, then the CI matrix over the other OpenCL implementations
+# CTest on PoCL, the build without CLBlast (its GEMM, kernel and fixture suites
+# on PoCL), then the CI matrix over the other OpenCL implementations
 # (kernel suites, fixtures and cache suites on Mesa rusticl; kernel suites and
 # the small fixtures on Oclgrind with its race, bounds and API checks; every
 # command with all three registered), then the install/packaging checks
@@ -38,6 +39,7 @@ ctest_all() {
     return $r
 }
 step ctest_all
+step sh scripts/ci_noclblast.sh
 step sh scripts/ci_rusticl.sh
 step sh scripts/ci_oclgrind.sh
 step sh scripts/ci_gpu_paths.sh

@@ -17,6 +17,7 @@ static sb_model *load_model(const char *name, sb_model_info *info) {
     sb_status st = sb_model_load(path, NULL, &m);
     ck_assert_msg(st == SB_OK, "sb_model_load(%s) -> %s: %s", path, sb_status_string(st),
                   sb_last_error());
+    info->struct_size = sizeof *info;
     ck_assert_int_eq(sb_model_get_info(m, info), SB_OK);
     return m;
 }

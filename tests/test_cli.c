@@ -197,6 +197,7 @@ START_TEST(devices) {
     ck_assert_int_gt(n, 0);
     sb_device_desc *d = calloc((size_t)n, sizeof *d);
     ck_assert_ptr_nonnull(d);
+    d[0].struct_size = sizeof *d;
     ck_assert_int_eq(sb_devices(d, n, &n), SB_OK);
     ck_assert_int_eq(sb_device_default(&def, why, sizeof why), SB_OK);
     ck_assert(def >= 0 && def < n);

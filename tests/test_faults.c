@@ -196,8 +196,9 @@ START_TEST(forward_huge_length) {
     /* L such that one activation block (L x D floats) exceeds global memory */
     sb_device_desc dd[16];
     int nd = 0;
+    dd[0].struct_size = sizeof dd[0];
     ck_assert_int_eq(sb_devices(dd, 16, &nd), SB_OK);
-    sb_model_info info;
+    sb_model_info info = {.struct_size = sizeof(sb_model_info)};
     TU_OK(sb_model_get_info(m, &info));
     uint64_t gmem = 0;
     for (int i = 0; i < nd && i < 16; i++)

@@ -149,7 +149,7 @@ static void run_case(const char *name) {
     io_case c;
     io_load(name, &c);
     sb_model *m = load_model(name);
-    sb_model_info info;
+    sb_model_info info = {.struct_size = sizeof(sb_model_info)};
     ck_assert_int_eq(sb_model_get_info(m, &info), SB_OK);
     size_t per = info.task == SB_CLASSIFY ? 1 : (size_t)c.L;
     size_t n = (size_t)c.B * per * (size_t)info.d_output;

@@ -1,10 +1,11 @@
 /* test_gemm.c - sb_gemm (CLBlast) against a plain-C GEMM: odd sizes,
- * transposes, offsets, alpha/beta, canaries. */
+ * transposes, offsets, alpha/beta, canaries; without CLBlast, its refusal. */
 #include <stdlib.h>
 #include <string.h>
 #include "../runtime/gemm.h"
 #include "testutil.h"
 
+#if SEQBOAT_HAVE_CLBLAST
 START_TEST(test_gemm_shapes) {
     sb_rt *rt = tu_rt();
     static const size_t shapes[][3] = {{1, 1, 1}, {37, 129, 65}, {2, 3, 4}, {64, 64, 64},
@@ -42,13 +43,34 @@ START_TEST(test_gemm_bad_args) {
 }
 END_TEST
 
+#else
+/* A SEQBOAT_CLBLAST=OFF build: sb_gemm refuses every product, naming the build
+ * option, and a model's product runs on the own kernels (test_linear). */
+START_TEST(test_gemm_without_clblast) {
+    sb_rt *rt = tu_rt();
+    cl_mem d = tu_alloc(rt, 64);
+    ck_assert_int_eq(sb_gemm(rt, 0, 1, 2, 2, 2, 1, d, 0, 2, d, 0, 2, 0, d, 0, 2, &tu_err),
+                     SB_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(tu_err.msg, "SEQBOAT_CLBLAST=OFF"), "%s", tu_err.msg);
+    /* the argument checks still come first */
+    ck_assert_int_eq(sb_gemm(rt, 0, 0, 2, 2, 0, 1, d, 0, 1, d, 0, 2, 0, d, 0, 2, &tu_err), SB_ERR_ARG);
+    clReleaseMemObject(d);
+    sb_rt_free(rt);
+}
+END_TEST
+#endif
+
 int main(void) {
     Suite *s = suite_create("gemm");
     TCase *t = tcase_create("gemm");
     tcase_set_timeout(t, 600);
+#if SEQBOAT_HAVE_CLBLAST
     tcase_add_test(t, test_gemm_shapes);
     tcase_add_test(t, test_gemm_alpha_beta_random);
     tcase_add_test(t, test_gemm_bad_args);
+#else
+    tcase_add_test(t, test_gemm_without_clblast);
+#endif
     suite_add_tcase(s, t);
     return tu_run(s);
 }

@@ -9,6 +9,7 @@
 #include "../runtime/gemm_tune.h"
 #include "testutil.h"
 
+#if SEQBOAT_HAVE_CLBLAST
 START_TEST(test_tuned_gemm_correct) {
     unsetenv("SEQBOAT_GEMM_TUNE");
     unsetenv("SEQBOAT_GEMM_XGEMM");
@@ -111,15 +112,47 @@ START_TEST(test_switch_off) {
 }
 END_TEST
 
+#else
+/* A SEQBOAT_CLBLAST=OFF build: the table applies to nothing (no runtime
+ * fails for it), malformed values are still SB_ERR_ARG and valid ones the
+ * user gave are refused, naming the variable and the build option. */
+START_TEST(test_without_clblast) {
+    unsetenv("SEQBOAT_GEMM_TUNE");
+    unsetenv("SEQBOAT_GEMM_XGEMM");
+    unsetenv("SEQBOAT_GEMM_XGEMM_DIRECT");
+    sb_rt *rt = tu_rt();
+    ck_assert_ptr_null(sb_gemm_tune_active(&rt->dev));
+    int applied = -1;
+    TU_OK(sb_gemm_tune_apply(&rt->dev, &applied, &tu_err));
+    ck_assert_int_eq(applied, 0);
+    sb_rt_free(rt);
+    rt = NULL;
+    sb_rt_options o = {0};
+    setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32", 1);
+    ck_assert_int_eq(sb_ops_rt_create(&o, &rt, &tu_err), SB_ERR_ARG);
+    setenv("SEQBOAT_GEMM_XGEMM", "0,64,64,32,8,8,8,8,2,1,1,0,0,1,1,1", 1);
+    ck_assert_int_eq(sb_ops_rt_create(&o, &rt, &tu_err), SB_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(rt);
+    ck_assert_msg(strstr(tu_err.msg, "SEQBOAT_GEMM_XGEMM") && strstr(tu_err.msg, "SEQBOAT_CLBLAST=OFF"),
+                  "%s", tu_err.msg);
+    unsetenv("SEQBOAT_GEMM_XGEMM");
+}
+END_TEST
+#endif
+
 int main(void) {
     Suite *s = suite_create("gemm_tune");
     TCase *tc = tcase_create("gemm_tune");
     tcase_set_timeout(tc, 300);
+#if SEQBOAT_HAVE_CLBLAST
     tcase_add_test(tc, test_tuned_gemm_correct);
     tcase_add_test(tc, test_env_values);
     tcase_add_test(tc, test_env_direct);
     tcase_add_test(tc, test_off);
     tcase_add_test(tc, test_switch_off);
+#else
+    tcase_add_test(tc, test_without_clblast);
+#endif
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -76,8 +76,39 @@ START_TEST(test_linear_lds_default) { check_variant("lds"); }
 END_TEST
 START_TEST(test_linear_lds_small) { check_variant("lds:8,12,5,2,3"); }
 END_TEST
+#if SEQBOAT_HAVE_CLBLAST
 START_TEST(test_linear_clblast) { check_variant("clblast"); }
 END_TEST
+#else
+/* Without CLBlast (SEQBOAT_CLBLAST=OFF) asking for it fails with a message
+ * naming the build option: the parser, a model load through SEQBOAT_LINEAR
+ * and through sb_options.tuning; the default load runs the own kernels. */
+START_TEST(test_linear_clblast) {
+    sb_rt *rt = tu_rt();
+    sb_linear_params p = rt->lin;
+    ck_assert_int_eq(sb_linear_params_parse("clblast", &rt->dev, &p, &tu_err), SB_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(tu_err.msg, "SEQBOAT_CLBLAST=OFF"), "%s", tu_err.msg);
+    ck_assert_int_eq(memcmp(&p, &rt->lin, sizeof p), 0); /* unchanged */
+    ck_assert_int_ne(rt->lin.variant, SB_LINEAR_CLBLAST);
+    sb_rt_free(rt);
+    const char *model = SB_TEST_DATA_DIR "/causal_relu2_layernorm.model.safetensors";
+    sb_model *m = NULL;
+    setenv("SEQBOAT_LINEAR", "clblast", 1);
+    ck_assert_int_eq(sb_model_load(model, NULL, &m), SB_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(sb_last_error(), "clblast") && strstr(sb_last_error(), "SEQBOAT_CLBLAST=OFF"),
+                  "%s", sb_last_error());
+    unsetenv("SEQBOAT_LINEAR");
+    sb_options o = sb_options_default();
+    o.tuning.linear = SB_TUNE_CLBLAST;
+    ck_assert_int_eq(sb_model_load(model, &o, &m), SB_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(sb_last_error(), "SEQBOAT_CLBLAST=OFF"), "%s", sb_last_error());
+    o.tuning.linear = SB_TUNE_AUTO;
+    ck_assert_msg(sb_model_load(model, &o, &m) == SB_OK, "%s", sb_last_error());
+    sb_model_free(m);
+}
+END_TEST
+#endif
 
 START_TEST(test_linear_bad_args) {
     sb_rt *rt = tu_rt();

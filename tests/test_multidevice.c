@@ -37,6 +37,7 @@ static void two_devices(void) {
     unsetenv("SEQBOAT_DEVICE");
     sb_device_desc d[64];
     int n = 0, found = 0;
+    d[0].struct_size = sizeof d[0];
     sb_status st = sb_devices(d, 64, &n);
     ck_assert_msg(st == SB_OK, "sb_devices: %s", sb_last_error());
     for (int i = 0; i < n && i < 64; i++) {
@@ -242,7 +243,7 @@ static void compare_case(const char *name, int bitwise) {
     io_case c;
     io_load(name, &c);
     sb_model *one = load_case(name, one_dev), *two = load_case(name, two_dev);
-    sb_model_info i1, i2;
+    sb_model_info i1 = {.struct_size = sizeof(sb_model_info)}, i2 = i1;
     ck_assert_int_eq(sb_model_get_info(one, &i1), SB_OK);
     ck_assert_int_eq(sb_model_get_info(two, &i2), SB_OK);
     ck_assert_msg(strncmp(i2.device, "2 devices:", 10) == 0, "info.device = '%s'", i2.device);
@@ -361,7 +362,7 @@ START_TEST(small_batches_errors_env) {
     sb_model *two = load_case("lm_tokens", NULL);
     unsetenv("SEQBOAT_DEVICE");
     sb_model *one = load_case("lm_tokens", one_dev);
-    sb_model_info info;
+    sb_model_info info = {.struct_size = sizeof(sb_model_info)};
     ck_assert_int_eq(sb_model_get_info(two, &info), SB_OK);
     ck_assert_msg(strncmp(info.device, "2 devices:", 10) == 0, "info.device = '%s'", info.device);
     size_t V = (size_t)info.d_output, row = (size_t)c.L * V;

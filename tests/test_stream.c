@@ -25,7 +25,7 @@ typedef struct {
 
 static void load_io(const char *name, sb_model *m, io_case *io) {
     char p[1024];
-    sb_model_info info;
+    sb_model_info info = {.struct_size = sizeof(sb_model_info)};
     sb_model_get_info(m, &info);
     snprintf(p, sizeof p, DATA "%s.io.safetensors", name);
     sb_config cfg;

@@ -286,7 +286,7 @@ START_TEST(test_token_classify) {
     for (int i = 0; i < B * Lq; i++) x[(size_t)i * V + ids[i]] = 1.0f;
     float ga[3 * 4], gb[3 * 4];
     sb_model *ma = load(tpath("tok.safetensors")), *mb = load(tpath("onehot.safetensors"));
-    sb_model_info info;
+    sb_model_info info = {.struct_size = sizeof(sb_model_info)};
     ck_assert_int_eq(sb_model_get_info(ma, &info), SB_OK);
     ck_assert_int_eq(info.vocab_size, V);
     ck_assert_int_eq(info.d_input, 0);
@@ -538,7 +538,7 @@ START_TEST(test_scalenorm_rmsnorm) {
         double diff = 0;
         for (int i = 0; i < 8; i++) diff += fabs((double)ga[i] - gc[i]);
         ck_assert_msg(diff > 1e-4, "the scalar changes nothing");
-        sb_model_info info;
+        sb_model_info info = {.struct_size = sizeof(sb_model_info)};
         ck_assert_int_eq(sb_model_get_info(ma, &info), SB_OK);
         ck_assert_int_eq(info.norm_type, SB_SCALENORM);
         sb_model_free(ma); sb_model_free(mb); sb_model_free(mc);

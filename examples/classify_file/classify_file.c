@@ -158,7 +158,7 @@ static int argmax(const float *v, int n) {
 int main(int argc, char **argv) {
     sb_options opt = sb_options_default();
     sb_model *model = NULL;
-    sb_model_info info;
+    sb_model_info info = {.struct_size = sizeof(sb_model_info)};
     st_file in;
     st_tensor x, len, ref;
     int32_t *lengths = NULL;

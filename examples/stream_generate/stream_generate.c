@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     sb_options opt = sb_options_default();
     sb_model *model = NULL;
     sb_stream *stream = NULL;
-    sb_model_info info;
+    sb_model_info info = {.struct_size = sizeof(sb_model_info)};
     float *logits = NULL;
     int32_t *ids = NULL;
     size_t plen, k;

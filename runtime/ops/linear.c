@@ -1,5 +1,6 @@
 /* linear.c - host side of cl/linear.cl: parameters by device class, weight
- * packing, launches; CLBlast (gemm.h) + bias_act as the fallback. */
+ * packing, launches; CLBlast (gemm.h) + bias_act for SEQBOAT_LINEAR=clblast
+ * (builds with CLBlast only). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <ctype.h>
@@ -71,8 +72,14 @@ sb_status sb_linear_params_parse(const char *spec, const sb_device_info *dev, sb
     sb_linear_params q = *p;
     int v[5], n = 0;
     if (strcmp(spec, "clblast") == 0) {
+#if SEQBOAT_HAVE_CLBLAST
         p->variant = SB_LINEAR_CLBLAST;
         return SB_OK;
+#else
+        return sb_fail(e, SB_ERR_UNSUPPORTED,
+                       "SEQBOAT_LINEAR / tuning.linear = clblast: this library was built without "
+                       "CLBlast (SEQBOAT_CLBLAST=OFF); use reg or lds, the library's own GEMM kernels");
+#endif
     }
     if (strncmp(spec, "reg", 3) == 0) {
         q.variant = SB_LINEAR_REG;

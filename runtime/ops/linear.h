@@ -5,7 +5,8 @@
  * kernel it is packed into column panels the k-loop streams. The variant and
  * its tile sizes come from rt->lin, set by sb_ops_rt_create from the device class
  * (sb_linear_params_default) unless SEQBOAT_LINEAR overrides it:
- *   SEQBOAT_LINEAR=clblast            CLBlast for every product
+ *   SEQBOAT_LINEAR=clblast            CLBlast for every product (SB_ERR_UNSUPPORTED
+ *                                     in a SEQBOAT_CLBLAST=OFF build)
  *   SEQBOAT_LINEAR=reg[:MR,VW,NV]     register-tiled kernel (CPU class)
  *   SEQBOAT_LINEAR=lds[:TM,TN,TK,WM,WN] local-memory tiled kernel (GPU class)
  * Bad values are an error of sb_ops_rt_create, never silently ignored. */

@@ -122,6 +122,7 @@ def devices():
     if n == 0:
         return []
     arr = (_lib.DeviceDesc * n)()
+    arr[0].struct_size = _lib.ctypes.sizeof(_lib.DeviceDesc)
     _check(lib.sb_devices(arr, n, _lib.ctypes.byref(count)), lambda: _s(lib.sb_last_error()))
     out = []
     for d in arr[: min(n, count.value)]:
@@ -223,9 +224,9 @@ class Model:
     # -- queries ---------------------------------------------------------------
     def _read_info(self):
         lib = _l()
-        i = _lib.ModelInfo()
+        i = _lib.ModelInfo(struct_size=_lib.ctypes.sizeof(_lib.ModelInfo))
         _check(lib.sb_model_get_info(self._handle(), _lib.ctypes.byref(i)), self._err)
-        names = [f[0] for f in _lib.ModelInfo._fields_]
+        names = [f[0] for f in _lib.ModelInfo._fields_ if f[0] != "struct_size"]
         d = {n: getattr(i, n) for n in names}
         d["task"] = _TASKS.get(i.task, str(i.task))
         d["device"] = _s(i.device)

@@ -14,7 +14,10 @@ _c_int32_p = ctypes.POINTER(ctypes.c_int32)
 
 
 class DeviceDesc(ctypes.Structure):
+    """sb_device_desc (seqboat.h); struct_size is set in element 0 of the
+    array before sb_devices (it gives every element's size)."""
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("index", ctypes.c_int),
         ("platform", ctypes.c_char * 256),
         ("platform_version", ctypes.c_char * 256),
@@ -58,7 +61,9 @@ class Options(ctypes.Structure):
 
 
 class ModelInfo(ctypes.Structure):
+    """sb_model_info (seqboat.h); struct_size is set before sb_model_get_info."""
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("task", ctypes.c_int),
         ("d_input", ctypes.c_int),
         ("vocab_size", ctypes.c_int),
