@@ -116,8 +116,10 @@ typedef struct sb_model_impl {
     /* The compaction's count per layer when it stays on the device (model.c
      * step_gate: one-chunk layers without carry or ring seeding): copied to
      * counts[li] on the device, read once with the forward's output into
-     * counts_h, then stats[li].activated. count_on_host 1 reads it per layer
-     * anyway (tests compare both). */
+     * counts_h, then stats[li].activated. Only off the CPU class by default
+     * (on a CPU the read costs little and the launches sized for every token
+     * cost their empty work-groups); count_on_host 1 reads it per layer
+     * anyway, -1 keeps it on the device on any device (tests compare both). */
     cl_mem counts;           /* int [n_layers] */
     int *counts_h;           /* [n_layers] */
     unsigned char *counts_wait; /* [n_layers]: 1 = stats[li].activated comes from counts_h */
