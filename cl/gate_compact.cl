@@ -186,11 +186,14 @@ __kernel void compact(const int T, __global int *code, const ulong code_off, __g
 }
 
 /* dst[i, c] = src[rows[i], c] for i < M, c < ncols (2-D: dim 0 columns, dim 1 rows). */
-__kernel void gather_rows(const int M, const int ncols, __global const float *src, const ulong src_off,
+__kernel void gather_rows(const int M_cap, const int ncols, __global const float *src, const ulong src_off,
                           const int src_ld, __global const int *rows, const ulong rows_off,
-                          __global float *dst, const ulong dst_off, const int dst_ld) {
+                          __global float *dst, const ulong dst_off, const int dst_ld,
+                          __global const int *mdev, const ulong mdev_off, const int use_mdev) {
     const int c = (int)get_global_id(0);
     const int i = (int)get_global_id(1);
+    /* M_cap rows, or min(M_cap, mdev[mdev_off]) left on the device by the compaction */
+    const int M = use_mdev ? min(M_cap, mdev[mdev_off]) : M_cap;
     if (c >= ncols || i >= M) return;
     const ulong r = (ulong)rows[rows_off + (ulong)i];
     dst[dst_off + (ulong)i * (ulong)dst_ld + (ulong)c] = src[src_off + r * (ulong)src_ld + (ulong)c];

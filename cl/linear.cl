@@ -17,8 +17,12 @@
  *
  * LIN_VARIANT (1 = reg, 2 = lds, 0 = both) leaves the other variant's kernel
  * out of the program (less to compile on first use).
+ * Rows: m_cap, or, with use_mdev, min(m_cap, mdev[mdev_off]): a row count
+ * left on the device by the compaction (the host launches for m_cap and
+ * never reads it back); row tiles past it return at once.
  * Offsets are in elements. No barriers in linear_reg; linear_lds reaches its
- * barriers in every work-item (no early return). */
+ * barriers in every work-item (its only early return is the whole group's:
+ * the row count is uniform). */
 
 #ifndef LIN_VARIANT
 #define LIN_VARIANT 0
@@ -60,6 +64,7 @@
 #define LIN_NR (LIN_VW * LIN_NV)
 
 inline float lin_act(float v, int act) { return act == 1 ? v / (1.0f + exp(-v)) : v; }
+#define LIN_ROWS(cap, mdev, off, use) ((use) ? min((cap), (mdev)[(off)]) : (cap))
 
 #if LIN_VARIANT != 2
 /* Pack W [n x k] (row stride ldw) into NR-column panels; 1-D range over
@@ -76,11 +81,14 @@ __kernel void linear_pack(const int n, const int k, __global const float *w, con
     p[p_off + i] = col < (ulong)n ? w[w_off + col * (ulong)ldw + kk] : 0.0f;
 }
 
-__kernel void linear_reg(const int m, const int n, const int k,
+__kernel void linear_reg(const int m_cap, const int n, const int k,
                          __global const float *a, const ulong a_off, const int lda,
                          __global const float *p, const ulong p_off,
                          __global const float *bias, const ulong bias_off, const int has_bias,
-                         const int act, __global float *c, const ulong c_off, const int ldc) {
+                         const int act, __global float *c, const ulong c_off, const int ldc,
+                         __global const int *mdev, const ulong mdev_off, const int use_mdev) {
+    /* rows: m_cap, or fewer when the row count is on the device (LIN_ROWS) */
+    const int m = LIN_ROWS(m_cap, mdev, mdev_off, use_mdev);
     const int panel = (int)get_global_id(0);
     const int r0 = (int)get_global_id(1) * LIN_MR;
     if (panel * LIN_NR >= n || r0 >= m) return;
@@ -151,17 +159,20 @@ __kernel void linear_reg(const int m, const int n, const int k,
 #endif /* LIN_VARIANT != 2 */
 
 #if LIN_VARIANT != 1
-__kernel void linear_lds(const int m, const int n, const int k,
+__kernel void linear_lds(const int m_cap, const int n, const int k,
                          __global const float *a, const ulong a_off, const int lda,
                          __global const float *w, const ulong w_off, const int ldw,
                          __global const float *bias, const ulong bias_off, const int has_bias,
-                         const int act, __global float *c, const ulong c_off, const int ldc) {
+                         const int act, __global float *c, const ulong c_off, const int ldc,
+                         __global const int *mdev, const ulong mdev_off, const int use_mdev) {
     __local float as[LIN_TK][LIN_TM + 1];
     __local float ws[LIN_TK][LIN_TN + 1];
+    const int m = LIN_ROWS(m_cap, mdev, mdev_off, use_mdev);
     const int lx = (int)get_local_id(0), ly = (int)get_local_id(1);
     const int nx = LIN_TN / LIN_WN, ny = LIN_TM / LIN_WM;
     const int lid = ly * nx + lx, nthreads = nx * ny;
     const int row0 = (int)get_group_id(1) * LIN_TM, col0 = (int)get_group_id(0) * LIN_TN;
+    if (row0 >= m) return; /* the whole group (m is uniform): rows past the count */
     float acc[LIN_WM][LIN_WN];
     for (int i = 0; i < LIN_WM; i++)
         for (int j = 0; j < LIN_WN; j++) acc[i][j] = 0.0f;

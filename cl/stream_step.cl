@@ -57,17 +57,12 @@ static float step_wg_sum(__local float *red, const int lid, const int n, const f
     return r;
 }
 
-/* Prenorm LayerNorm of the row x (as norm_eltwise.cl's layernorm: shifted by
- * x[0], two passes, eps 1e-5) into xn, then the EMA step on it: one launch
- * instead of two. One work-group (size a power of two, red that many floats);
- * each work-item owns channels lid, lid + size, ... for both parts. */
-__kernel void norm_ema_step(__global const float *coef, __global const float *omega,
-                            __global float *h, __global const float *x,
-                            __global const float *nw, __global const float *nb,
-                            __global float *xn, __global float *mx, __global float *xring,
-                            const int trunc, const int slot, const int have_old, const int D,
-                            const int N, __local float *red) {
-    const int lid = (int)get_local_id(0), nt = (int)get_local_size(0);
+/* The prenorm LayerNorm of the row x (as norm_eltwise.cl's layernorm: shifted
+ * by x[0], two passes, eps 1e-5) by one work-group (size nt, a power of two,
+ * red nt floats): its mean m and 1/sqrt(var + eps) in *inv. Every work-item
+ * reaches every barrier. */
+static float step_norm_stats(__global const float *x, const int D, __local float *red, const int lid,
+                             const int nt, float *inv) {
     const float x0 = x[0];
     float acc = 0.0f;
     for (int c = lid; c < D; c += nt) acc += x[c] - x0;
@@ -78,10 +73,44 @@ __kernel void norm_ema_step(__global const float *coef, __global const float *om
         acc += dv * dv;
     }
     const float var = step_wg_sum(red, lid, nt, acc) / (float)D;
-    const float inv = 1.0f / sqrt(var + 1e-5f);
+    *inv = 1.0f / sqrt(var + 1e-5f);
+    return m;
+}
+
+/* Channel d of the normed row (m, inv from step_norm_stats). */
+static float step_norm_at(__global const float *x, __global const float *nw, __global const float *nb,
+                          const float m, const float inv, const int d) {
+    return ((x[d] - x[0]) - m) * inv * nw[d] + nb[d];
+}
+
+/* The prenorm LayerNorm of the row x into xn, then the EMA step on it: one
+ * launch instead of two (the CPU class's decode). One work-group (size a
+ * power of two, red that many floats); each work-item owns channels lid,
+ * lid + size, ... for both parts. */
+__kernel void norm_ema_step(__global const float *coef, __global const float *omega,
+                            __global float *h, __global const float *x,
+                            __global const float *nw, __global const float *nb,
+                            __global float *xn, __global float *mx, __global float *xring,
+                            const int trunc, const int slot, const int have_old, const int D,
+                            const int N, __local float *red) {
+    const int lid = (int)get_local_id(0), nt = (int)get_local_size(0);
+    float inv;
+    const float m = step_norm_stats(x, D, red, lid, nt, &inv);
     for (int d = lid; d < D; d += nt) {
-        const float xv = ((x[d] - x0) - m) * inv * nw[d] + nb[d];
+        const float xv = step_norm_at(x, nw, nb, m, inv, d);
         xn[d] = xv;
         ema_channel(coef, omega, h, xv, mx, 0, xring, trunc, slot, have_old, D, N, d);
     }
+}
+
+/* The same token split for GPU-class devices: norm_step (this LayerNorm alone,
+ * one work-group: its two reductions) writes xn, then ema_step over xn runs a
+ * work-item per channel over as many work-groups as D needs. Each value is
+ * computed by the same code as in norm_ema_step, so both give the same bits. */
+__kernel void norm_step(__global const float *x, __global const float *nw, __global const float *nb,
+                        __global float *xn, const int D, __local float *red) {
+    const int lid = (int)get_local_id(0), nt = (int)get_local_size(0);
+    float inv;
+    const float m = step_norm_stats(x, D, red, lid, nt, &inv);
+    for (int d = lid; d < D; d += nt) xn[d] = step_norm_at(x, nw, nb, m, inv, d);
 }

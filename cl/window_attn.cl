@@ -156,8 +156,13 @@ __kernel void attn_prep(const int M, const int n_seq, const float qdiv,
         const int sb = cstart[cstart_off + lo], se = cstart[cstart_off + lo + 1] - 1;
         const long a = (long)i - W;
         const long b = CAUSAL ? (long)i : (long)i + W;
-        win[win_off + 2 * (ulong)i] = (int)(a > sb ? a : sb);
-        win[win_off + 2 * (ulong)i + 1] = (int)(b < se ? b : se);
+        const int mc = cstart[cstart_off + n_seq];
+        /* a row past cstart[n_seq] (launched for more rows than the device's
+         * count): the empty window [mc, mc-1], which keeps the windows
+         * non-decreasing in both ends, so a tile's key range stays that of
+         * its rows below mc */
+        win[win_off + 2 * (ulong)i] = i >= mc ? mc : (int)(a > sb ? a : sb);
+        win[win_off + 2 * (ulong)i + 1] = i >= mc ? mc - 1 : (int)(b < se ? b : se);
     }
 }
 

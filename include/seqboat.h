@@ -317,7 +317,8 @@ typedef enum sb_tune_choice {
     SB_TUNE_VEC,       /* rows: one work-item per row (CPU class) */
     SB_TUNE_WG,        /* rows: a work-group per row; decode: one work-group per layer
                           step (CPU class) */
-    SB_TUNE_SPLIT      /* decode: the step's projections over many work-groups */
+    SB_TUNE_SPLIT      /* decode: the step's EMA (after its LayerNorm) and projections
+                          over many work-groups */
 } sb_tune_choice;
 
 typedef struct sb_tuning {

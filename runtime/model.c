@@ -129,7 +129,7 @@ sb_status sb_model_impl_plan(sb_model_impl *m, int T, int B, size_t BL, size_t *
         {B_CIDX, Tz * in, S(GATE) | S(COMBINE), "compressed index"},
         {B_CTOK, (Tz + W) * in, S(GATE) | S(MX_PROJ) | S(CHUNK_END), "compressed tokens"},
         {B_CPOS, (Tz + W) * in, S(GATE) | S(ATTN) | S(CHUNK_END), "compressed positions"},
-        {B_CSTART, (Bz + 1) * in, S(GATE) | S(MX_PROJ) | S(ATTN), "compressed starts"},
+        {B_CSTART, (Bz + 1) * in, S(GATE) | S(MX_PROJ) | S(ATTN) | S(H_PROJ), "compressed starts"},
         {B_CSTART_CH, (Bz + 1) * in, S(MX_PROJ) | S(ATTN), "chunk starts"},
         {B_CMP_SCR, sb_op_compact_scratch_bytes(m->rt, T), S(GATE), "compaction scratch"},
         {B_MXC, rows * D * fl, S(MX_PROJ), "mx compressed"},
@@ -317,6 +317,8 @@ typedef struct layer_ctx {
     size_t h;                /* carried halo rows in front of the block's rows */
     sb_buf x, xin, mx, mxb, hxu;
     int *hcs, upload_all, M;
+    sb_buf mdev;             /* the compaction's count on the device (cstart[Bn]) when
+                                the host never reads it; none: M is exact */
     int fused_norm;          /* token: the prenorm LayerNorm runs inside the EMA step */
     size_t last_h0;
     /* the current chunk: compressed rows [r0, r1) with keys from h0, n rows */
@@ -387,19 +389,52 @@ static sb_status step_hx_proj(layer_ctx *x, sb_err *e) {
     return linear(x->m, (size_t)x->T, x->mxb, x->D, &x->L->hx, 0, x->hxu, x->D + 2, e);
 }
 
+/* Whether this layer's GAU can run without the host reading the compacted
+ * count: not the CPU class (unless m->count_on_host is -1: there the read is
+ * cheap, while launches for every token pay for the empty work-groups past
+ * the count: 1.40x the forward at L = 1024 and 1.04x at L = 4096, 25% share,
+ * on PoCL, `seqboat bench --methods sma`), one
+ * chunk for every token (so the launches can be sized for all T),
+ * no block carry and no ring to seed (both copy exactly M rows), and products
+ * that take their row count from the device (the own GEMM, not CLBlast). The
+ * kernels then stop at the device's count: gather_rows, linear, attn_prep's
+ * windows (cstart[Bn]); combine only reads activated rows. */
+static int count_stays(const layer_ctx *x) {
+    const sb_model_impl *m = x->m;
+    if (m->count_on_host > 0 || (m->count_on_host == 0 && (x->rt->dev.type & CL_DEVICE_TYPE_CPU)))
+        return 0;
+    return !x->carry && !(x->cap && x->cap->ring) &&
+           x->T <= m->fp.chunk_cap && sb_linear_rows_on_device(x->rt, &x->L->mx) &&
+           sb_linear_rows_on_device(x->rt, &x->L->h);
+}
+
 static sb_status step_gate(layer_ctx *x, sb_err *e) {
     sb_status st = SB_OK;
     sb_model_impl *m = x->m;
     sb_rt *rt = x->rt;
     int Bn = x->Bn;
+    const int stays = count_stays(x);
     x->hcs = malloc(sizeof(int) * (size_t)(Bn + 1));
     if (!x->hcs) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     if (m->router_hook)
         SB_TRY(m->router_hook(m->router_hook_user, rt, x->seqs, x->hxu, (int)(x->D + 2), e));
     SB_TRY(sb_op_gate_compact(rt, x->seqs, x->hxu, (int)(x->D + 2), x->L->temp, PB(m, B_W),
                               PB(m, B_CIDX), at_int(PB(m, B_CTOK), x->h), at_int(PB(m, B_CPOS), x->h),
-                              PB(m, B_CSTART), x->hcs, PB(m, B_CMP_SCR), e));
+                              PB(m, B_CSTART), stays ? NULL : x->hcs, PB(m, B_CMP_SCR), e));
     m->stats[x->li].tokens = x->T;
+    m->counts_wait[x->li] = (unsigned char)stays;
+    if (stays) {
+        /* launches sized for every token; the count goes with the forward's
+         * output to the host (sb_model_impl_pass) */
+        x->mdev = at_int(PB(m, B_CSTART), (size_t)Bn);
+        x->M = x->T;
+        cl_int err = clEnqueueCopyBuffer(rt->queue, x->mdev.mem, m->counts, x->mdev.off,
+                                         sb_i32((size_t)x->li), sb_i32(1), 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            SB_FAIL(SB_ERR_OPENCL, "keeping the activated count: %s", sb_cl_error_string(err));
+        if (x->c->rel_local) SB_TRY(sb_op_iota(rt, x->M, 0, at_int(PB(m, B_CPOS), x->h), e));
+        goto done;
+    }
     m->stats[x->li].activated = x->hcs[Bn];
     if (x->c->rel_local) /* local: the bias reads compressed indices, not positions */
         SB_TRY(sb_op_iota(rt, x->hcs[Bn], 0, at_int(PB(m, B_CPOS), x->h), e));
@@ -418,10 +453,11 @@ static sb_status chunk_mx_proj(layer_ctx *x, sb_err *e) {
     sb_status st = SB_OK;
     sb_model_impl *m = x->m;
     x->rt->phase = SB_PHASE_GATE;
-    SB_TRY(sb_op_gather_rows(x->rt, x->mx, (int)x->D, at_int(PB(m, B_CTOK), x->h0), x->n, (int)x->D,
-                             PB(m, B_MXC), (int)x->D, e));
+    SB_TRY(sb_op_gather_rows_dev(x->rt, x->mx, (int)x->D, at_int(PB(m, B_CTOK), x->h0), x->n, x->mdev,
+                                 (int)x->D, PB(m, B_MXC), (int)x->D, e));
     x->rt->phase = SB_PHASE_PROJ;
-    SB_TRY(linear(m, (size_t)x->n, PB(m, B_MXC), x->D, &x->L->mx, 1, PB(m, B_S), x->SW, e));
+    SB_TRY(sb_op_linear_rows(m->rt, (size_t)x->n, x->mdev, PB(m, B_MXC), x->D, &x->L->mx, 1, PB(m, B_S),
+                             x->SW, e));
 done:
     return st;
 }
@@ -436,8 +472,9 @@ static sb_status chunk_attn(layer_ctx *x, sb_err *e) {
 
 static sb_status chunk_h_proj(layer_ctx *x, sb_err *e) {
     sb_model_impl *m = x->m;
-    return linear(m, x->r1 - x->r0, at_row(PB(m, B_AO), x->r0 - x->h0, x->H), x->H, &x->L->h, 0,
-                  at_row(PB(m, B_G), x->r0, x->D), x->D, e);
+    /* with the count on the device there is one chunk (r0 = h0 = 0) */
+    return sb_op_linear_rows(m->rt, x->r1 - x->r0, x->mdev, at_row(PB(m, B_AO), x->r0 - x->h0, x->H),
+                             x->H, &x->L->h, 0, at_row(PB(m, B_G), x->r0, x->D), x->D, e);
 }
 
 static const struct {
@@ -471,9 +508,11 @@ static sb_status step_gau(layer_ctx *x, sb_err *e) {
     size_t step = chunk > W + right ? chunk - W - right : 1;
     if (M <= chunk) step = M;
     /* The chunks' sequence starts go to the device without waiting, each from
-     * its own host slot. The gate's blocking read of the compacted count
-     * (step_gate) has drained the queue, so no write of an earlier layer
-     * still reads the staging: it may grow and be reused here. */
+     * its own host slot. They are written only when the gate's blocking read
+     * of the compacted count (step_gate) has drained the queue (a count kept
+     * on the device means one chunk at h0 = 0 with the device's starts), so
+     * no write of an earlier layer still reads the staging: it may grow and
+     * be reused here. */
     const size_t slot = (size_t)x->Bn + 1, n_chunks = M ? (M + step - 1) / step : 0;
     sb_model_impl *m = x->m;
     if (n_chunks * slot > m->chunk_starts_cap) {
@@ -636,6 +675,29 @@ static sb_status make_seqs(const sb_config *c, int B, int L, const int32_t *ids,
     return SB_OK;
 }
 
+/* The counts the layers kept on the device (step_gate), once per forward
+ * after its output: one read for all layers, into stats[].activated. */
+static sb_status read_counts(sb_model_impl *m, sb_err *e) {
+    sb_status st = SB_OK;
+    const int nl = m->cfg.n_layers;
+    int any = 0;
+    for (int li = 0; li < nl; li++) any += m->counts_wait[li];
+    m->counts_kept = any;
+    if (!any) return SB_OK;
+    SB_TRY(sb_rt_read(m->rt, m->counts, 0, sb_i32((size_t)nl), m->counts_h, e));
+    for (int li = 0; li < nl; li++)
+        if (m->counts_wait[li]) {
+            const int M = m->counts_h[li];
+            if (M < 0 || M > m->stats[li].tokens)
+                SB_FAIL(SB_ERR_INTERNAL, "layer %d: device returned M=%d for T=%d", li, M,
+                        m->stats[li].tokens);
+            m->stats[li].activated = M;
+            m->counts_wait[li] = 0;
+        }
+done:
+    return st;
+}
+
 sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, const int32_t *ids,
                              const int32_t *lengths, float *out, const sb_layer_capture *caps,
                              sb_layer_carry *carries, sb_err *e) {
@@ -724,6 +786,7 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
         SB_TRY(sb_rt_read(rt, op.mem, op.off, sb_f32((size_t)B * L * Dout), out, e));
     }
     SB_TRY(sb_rt_finish(rt, e));
+    SB_TRY(read_counts(m, e));
     m->last_ms = now_ms() - t0;
 done:
     if (st != SB_OK) clFinish(rt->queue); /* no write may still read start, len, pids, x */

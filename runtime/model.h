@@ -113,6 +113,18 @@ typedef struct sb_model_impl {
     int layer_timing;        /* 1: finish the queue after every layer and time it
                                 (stats[].ms); also on with profiling (the benchmark
                                 sets it); 0: the queue runs on, stats[].ms = 0 */
+    /* The compaction's count per layer when it stays on the device (model.c
+     * step_gate: one-chunk layers without carry or ring seeding): copied to
+     * counts[li] on the device, read once with the forward's output into
+     * counts_h, then stats[li].activated. Only off the CPU class by default
+     * (on a CPU the read costs little and the launches sized for every token
+     * cost their empty work-groups); count_on_host 1 reads it per layer
+     * anyway, -1 keeps it on the device on any device (tests compare both). */
+    cl_mem counts;           /* int [n_layers] */
+    int *counts_h;           /* [n_layers] */
+    unsigned char *counts_wait; /* [n_layers]: 1 = stats[li].activated comes from counts_h */
+    int count_on_host;
+    int counts_kept;         /* layers of the last forward whose count stayed on the device */
     int *chunk_starts;       /* host staging of the GAU chunks' sequence starts,
                                 written without waiting (model.c, step_gau) */
     size_t chunk_starts_cap; /* ints */

@@ -107,6 +107,9 @@ void sb_model_impl_free(sb_model_impl *m) {
     free_norm(&m->final_norm);
     sb_model_v2_free(m);
     free(m->stats);
+    sb_mem_release(&m->counts);
+    free(m->counts_h);
+    free(m->counts_wait);
     free(m->chunk_starts);
     sb_model_file_free(m->mf);
     sb_rt_free(m->rt);
@@ -157,7 +160,11 @@ sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, s
     SB_TRY(resolve_kernels(m, e));
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     m->stats = calloc((size_t)c->n_layers, sizeof *m->stats);
-    if (!m->layers || !m->stats) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    m->counts_h = calloc((size_t)c->n_layers, sizeof *m->counts_h);
+    m->counts_wait = calloc((size_t)c->n_layers, 1);
+    if (!m->layers || !m->stats || !m->counts_h || !m->counts_wait)
+        SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
+    SB_TRY(sb_rt_alloc(m->rt, sb_i32((size_t)c->n_layers), &m->counts, "activated counts", e));
     for (int i = 0; i < c->n_layers; i++) SB_TRY(upload_layer(m, i, e));
     if (sb_config_token_input(c)) {
         SB_TRY(sb_rt_upload_f32(m->rt, mf->embed, (size_t)c->vocab_size * D, &m->embed, "embed_tokens.weight", e));

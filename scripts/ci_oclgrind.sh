@@ -22,7 +22,7 @@
 #
 # With --gpu-paths (scripts/ci_gpu_paths.sh runs it so), the same checks with
 # every GPU-class kernel forced (SEQBOAT_LINEAR=lds:64,64,16,4,4,
-# SEQBOAT_ATTN=lds, SEQBOAT_EMA=scan, SEQBOAT_ROWS=wg) over what runs whole
+# SEQBOAT_ATTN=lds, SEQBOAT_EMA=scan, SEQBOAT_ROWS=wg, SEQBOAT_DECODE=split) over what runs whole
 # models: `seqboat selftest`, test_stream case "small_models" (stream vs
 # forward, two short fixtures), test_block without its "large" case and
 # test_fixtures case "small"; logs in BUILD/oclgrind-gpu-paths.
@@ -57,8 +57,8 @@ export OCL_ICD_VENDORS OCLGRIND_DATA_RACES OCLGRIND_CHECK_API SEQBOAT_DEVICE SEQ
     CK_TIMEOUT_MULTIPLIER CK_VERBOSITY CK_EXCLUDE_TAGS
 unset CK_RUN_CASE CK_INCLUDE_TAGS SEQBOAT_KERNEL_DIR || true
 if [ $gpu_paths -eq 1 ]; then
-    SEQBOAT_LINEAR=lds:64,64,16,4,4 SEQBOAT_ATTN=lds SEQBOAT_EMA=scan SEQBOAT_ROWS=wg
-    export SEQBOAT_LINEAR SEQBOAT_ATTN SEQBOAT_EMA SEQBOAT_ROWS
+    SEQBOAT_LINEAR=lds:64,64,16,4,4 SEQBOAT_ATTN=lds SEQBOAT_EMA=scan SEQBOAT_ROWS=wg SEQBOAT_DECODE=split
+    export SEQBOAT_LINEAR SEQBOAT_ATTN SEQBOAT_EMA SEQBOAT_ROWS SEQBOAT_DECODE
 fi
 
 # Reports in a log file.

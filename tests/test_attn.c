@@ -156,6 +156,62 @@ static sb_attn_cfg cfg(int Z, int H, int W, int causal, int softmax, int rotary,
     return c;
 }
 
+/* Launched for more rows than cstart[n_seq] (the compaction's count left on
+ * the device): rows below the count give the bits of the call for exactly
+ * the count; the rows past it hold stale positions far out of range and NaN
+ * inputs, which reach no row below the count. */
+static void run_past_count(sb_rt *rt, const sb_attn_cfg *c, int n_seq, const int *lens, int extra,
+                           uint32_t seed) {
+    const int ld = c->Z + 2 * c->H;
+    int *cstart = imalloc((size_t)n_seq + 1);
+    int M = 0;
+    for (int b = 0; b < n_seq; b++) M += lens[b];
+    const int Mc = M + extra;
+    int *pos = imalloc((size_t)Mc);
+    make_positions(lens, n_seq, 3, seed, cstart, pos);
+    for (int i = M; i < Mc; i++) pos[i] = 1000000 + 77 * i;
+    float *s = xmalloc((size_t)Mc * ld), *a = xmalloc((size_t)Mc * c->H), *b2 = xmalloc((size_t)Mc * c->H);
+    tu_fill(s, (size_t)M * ld, seed, -0.3f, 1.5f);
+    for (size_t i = (size_t)M * ld; i < (size_t)Mc * ld; i++) s[i] = NAN;
+    model_data md;
+    model_make(c, seed, &md);
+    sb_buf dcs, dpos, ds, dg, db, drel = {0}, dout, dscr;
+    cl_mem mcs = up_int(rt, cstart, n_seq + 1, &dcs), mpos = up_int(rt, pos, Mc, &dpos);
+    cl_mem ms = up(rt, s, (size_t)Mc * ld, &ds), mg = up(rt, md.gamma, 2 * (size_t)c->Z, &dg);
+    cl_mem mb = up(rt, md.beta, 2 * (size_t)c->Z, &db);
+    cl_mem mrel = c->rotary ? NULL : up(rt, md.rel, 2 * (size_t)c->P - 1, &drel);
+    cl_mem mout = up(rt, NULL, (size_t)Mc * c->H, &dout);
+    const size_t sbytes = sb_op_attn_scratch_bytes(rt, c, n_seq, Mc);
+    cl_mem mscr = up(rt, NULL, sbytes / sizeof(float), &dscr);
+    TU_OK(sb_op_attn(rt, c, n_seq, M, dcs, dpos, ds, dg, db, drel, sb_sub(dout, 0, sb_f32((size_t)M * c->H)),
+                     sb_sub(dscr, 0, sb_op_attn_scratch_bytes(rt, c, n_seq, M)), &tu_err));
+    down(rt, mout, a, (size_t)Mc * c->H, "attn out (exact count)");
+    TU_OK(sb_op_attn(rt, c, n_seq, Mc, dcs, dpos, ds, dg, db, drel, dout, dscr, &tu_err));
+    down(rt, mout, b2, (size_t)Mc * c->H, "attn out (past the count)");
+    ck_assert_msg(memcmp(a, b2, sizeof(float) * (size_t)M * c->H) == 0,
+                  "attn causal=%d softmax=%d rotary=%d M=%d launched for %d: rows below the count differ",
+                  c->causal, c->softmax, c->rotary, M, Mc);
+    rel(mcs), rel(mpos), rel(ms), rel(mg), rel(mb), rel(mrel), rel(mout), rel(mscr);
+    model_free(&md);
+    free(cstart), free(pos), free(s), free(a), free(b2);
+}
+
+START_TEST(test_rows_past_count) {
+    const int lens[3] = {9, 0, 14}, one[1] = {5};
+    for (int force = 0; force < 2; force++) {
+        sb_rt *rt = tu_rt();
+        rt->tune.attn = force ? SB_TUNE_LDS : SB_TUNE_AUTO;
+        for (int v = 0; v < 4; v++) {
+            const int causal = v & 1 ? 1 : 0, softmax = v & 2 ? 1 : 0;
+            sb_attn_cfg c = cfg(6, 11, 4, causal, softmax, v == 3, 16);
+            run_past_count(rt, &c, 3, lens, 13, 40u + (uint32_t)v);
+            run_past_count(rt, &c, 1, one, 30, 50u + (uint32_t)v);
+        }
+        sb_rt_free(rt);
+    }
+}
+END_TEST
+
 /* The shapes of one (causal, softmax, rotary) combination. */
 static void run_combo_forced(int force, int causal, int softmax, int rotary) {
     sb_rt *rt = tu_rt();
@@ -393,6 +449,7 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("ops");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_causal_relu2_simple);
+    tcase_add_test(tc, test_rows_past_count);
     tcase_add_test(tc, test_causal_relu2_rotary);
     tcase_add_test(tc, test_causal_softmax_simple);
     tcase_add_test(tc, test_causal_softmax_rotary);

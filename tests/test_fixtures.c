@@ -275,6 +275,54 @@ START_TEST(chunked_ragged) {
 }
 END_TEST
 
+/* ---- the compaction's count left on the device ------------------------------- */
+
+/* A one-chunk forward launches the GAU for every token and leaves the
+ * compacted count on the device (model.c step_gate); the same forward with
+ * the count read back per layer (count_on_host) must give the same bits and
+ * the same per-layer counts. Runs kept, read, kept again (the second kept run
+ * on buffers the others left behind). */
+static void count_same_bits(const char *name) {
+    io_case c;
+    io_load(name, &c);
+    char path[1024];
+    path_of(path, sizeof path, name, "model");
+    sb_model_impl *m = NULL;
+    sb_rt_options o = {0};
+    TU_OK(sb_model_impl_create(path, &o, &m, &tu_err));
+    const int nl = m->cfg.n_layers;
+    float *out[3];
+    int act[3][16];
+    ck_assert_int_le(nl, 16);
+    for (int r = 0; r < 3; r++) {
+        out[r] = malloc(sizeof(float) * c.n_want);
+        ck_assert_ptr_nonnull(out[r]);
+        m->count_on_host = r == 1 ? 1 : -1; /* -1: on the device on any device class */
+        TU_OK(sb_model_impl_forward(m, c.B, c.L, c.x, c.ids, c.lengths, out[r], &tu_err));
+        ck_assert_int_eq(m->counts_kept, r == 1 ? 0 : nl);
+        for (int l = 0; l < nl; l++) act[r][l] = m->stats[l].activated;
+    }
+    for (int r = 1; r < 3; r++) {
+        ck_assert_msg(memcmp(out[0], out[r], sizeof(float) * c.n_want) == 0,
+                      "%s: run %d (count %s) differs from the first (count kept on the device)", name, r,
+                      r == 1 ? "read per layer" : "kept");
+        for (int l = 0; l < nl; l++) ck_assert_int_eq(act[r][l], act[0][l]);
+    }
+    check_agree(out[0], c.want, c.n_want, name);
+    for (int r = 0; r < 3; r++) free(out[r]);
+    sb_model_impl_free(m);
+    io_free(&c);
+}
+
+START_TEST(count_on_device) {
+    count_same_bits("causal_relu2_layernorm");
+    count_same_bits("sparse_router");
+    count_same_bits("ragged_batch");
+    count_same_bits("bidir_softmax_batchnorm_classify");
+    count_same_bits("causal_rotary");
+}
+END_TEST
+
 /* Every case listed in tests/data/extra/cases.json (more reference cases made
  * the same way as the shared fixtures; see tests/data/extra/README.md). */
 START_TEST(extra_cases) {
@@ -299,6 +347,7 @@ int main(void) {
     tcase_add_test(tc, lm_tokens);
     tcase_add_test(tc, truncated_ema);
     tcase_add_test(tc, sparse_router);
+    tcase_add_test(tc, count_on_device);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("long");
     tcase_set_timeout(tl, 300);

@@ -345,6 +345,47 @@ static void run_gather(sb_rt *rt, int R, int src_ld, int M, int ncols, int dst_l
     free(got);
 }
 
+/* gather with the row count on the device: launched for M_cap rows whose
+ * entries past the count are out of range (never read: Oclgrind would report
+ * it), the rows below it as a plain gather, the rest untouched. */
+static void run_gather_dev(sb_rt *rt, int R, int M_cap, int mc, int ncols, uint32_t seed) {
+    float *src = malloc((size_t)R * (size_t)ncols * sizeof *src);
+    int *rows = malloc((size_t)M_cap * sizeof *rows);
+    const size_t dn = (size_t)M_cap * (size_t)ncols;
+    float *want = malloc(dn * sizeof *want), *got = malloc(dn * sizeof *got);
+    ck_assert(src && rows && want && got);
+    tu_fill(src, (size_t)R * (size_t)ncols, seed, -2.0f, 2.0f);
+    uint32_t s = seed | 1u;
+    for (int i = 0; i < M_cap; i++) rows[i] = i < mc ? (int)(rng_next(&s) % (uint32_t)R) : R + 1000 * i;
+    const uint32_t canary = CANARY;
+    for (size_t i = 0; i < dn; i++) memcpy(&want[i], &canary, 4);
+    sb_ref_gather_rows(src, ncols, rows, mc < M_cap ? mc : M_cap, ncols, want, ncols);
+    cl_mem d_src = tu_upload(rt, src, (size_t)R * (size_t)ncols * sizeof *src);
+    cl_mem d_rows = tu_upload(rt, rows, (size_t)M_cap * sizeof *rows);
+    const cl_int cnt[2] = {-5, mc};
+    cl_mem d_cnt = tu_upload(rt, cnt, sizeof cnt);
+    cl_mem d_dst = canary_buf(rt, dn);
+    TU_OK(sb_op_gather_rows_dev(rt, sb_view_all(d_src), ncols, sb_view_all(d_rows), M_cap,
+                                sb_view(d_cnt, 4, 4), ncols, at_pre(d_dst), ncols, &tu_err));
+    fetch_checked(rt, d_dst, dn, dn, got, "gather dst (device count)");
+    ck_assert_msg(memcmp(got, want, dn * sizeof *got) == 0, "gather M_cap=%d count=%d: mismatch", M_cap, mc);
+    clReleaseMemObject(d_src);
+    clReleaseMemObject(d_rows);
+    clReleaseMemObject(d_cnt);
+    clReleaseMemObject(d_dst);
+    free(src), free(rows), free(want), free(got);
+}
+
+START_TEST(test_gather_dev_count) {
+    sb_rt *rt = tu_rt();
+    run_gather_dev(rt, 9, 20, 7, 5, 3);
+    run_gather_dev(rt, 9, 20, 0, 5, 4);
+    run_gather_dev(rt, 9, 20, 20, 3, 5);
+    run_gather_dev(rt, 9, 20, 31, 3, 6); /* a count past the launch: M_cap rows */
+    sb_rt_free(rt);
+}
+END_TEST
+
 START_TEST(test_gather) {
     sb_rt *rt = tu_rt();
     run_gather(rt, 10, 7, 0, 5, 5, 1u);   /* M = 0: no-op */
@@ -489,6 +530,7 @@ int main(void) {
     tcase_add_test(tc, test_block_edges);
     tcase_add_test(tc, test_gate_errors);
     tcase_add_test(tc, test_gather);
+    tcase_add_test(tc, test_gather_dev_count);
     tcase_add_test(tc, test_combine);
     tcase_add_test(tc, test_chain);
     suite_add_tcase(s, tc);

@@ -64,6 +64,70 @@ static void check_variant(const char *spec) {
 
 START_TEST(test_linear_default) { check_variant(NULL); }
 END_TEST
+
+/* The row count on the device (sb_op_linear_rows): launched for m_cap rows
+ * with count mc on the device, rows below mc are the bits of a plain call for
+ * mc rows and the rows from mc on stay untouched; mc >= m_cap computes m_cap
+ * rows. CLBlast refuses a device count. */
+static void check_rows_dev(const char *spec) {
+    sb_rt *rt = tu_rt();
+    TU_OK(sb_linear_params_parse(spec, &rt->dev, &rt->lin, &tu_err));
+    const size_t m_cap = 70, n = 37, k = 29, mcs[] = {0, 1, 13, 64, 69, 70, 90};
+    float *a = malloc(m_cap * k * 4), *w = malloc(n * k * 4), *bias = malloc(n * 4);
+    float *got = malloc(m_cap * n * 4), *want = malloc(m_cap * n * 4);
+    tu_fill(a, m_cap * k, 5, -1, 1);
+    tu_fill(w, n * k, 6, -1, 1);
+    tu_fill(bias, n, 7, -1, 1);
+    cl_mem da = tu_upload(rt, a, m_cap * k * 4), dw = tu_upload(rt, w, n * k * 4);
+    cl_mem db = tu_upload(rt, bias, n * 4), dc = tu_alloc(rt, m_cap * n * 4), dm = tu_alloc(rt, 8);
+    sb_linear_w lw;
+    TU_OK(sb_linear_prepare(rt, dw, db, (int)n, (int)k, &lw, &tu_err));
+    ck_assert(sb_linear_rows_on_device(rt, &lw));
+    const sb_buf cnt = sb_view(dm, 4, 4); /* at an offset */
+    for (size_t t = 0; t < sizeof mcs / sizeof mcs[0]; t++) {
+        const size_t mc = mcs[t], rows = mc < m_cap ? mc : m_cap;
+        for (size_t i = 0; i < m_cap * n; i++) want[i] = NAN;
+        TU_OK(sb_rt_write(rt, dc, 0, m_cap * n * 4, want, &tu_err));
+        if (rows > 0)
+            TU_OK(sb_op_linear(rt, rows, sb_view_all(da), k, &lw, 1, sb_view_all(dc), n, &tu_err));
+        tu_download(rt, dc, want, m_cap * n * 4);
+        for (size_t i = 0; i < m_cap * n; i++) got[i] = NAN;
+        TU_OK(sb_rt_write(rt, dc, 0, m_cap * n * 4, got, &tu_err));
+        const cl_int ci = (cl_int)mc;
+        TU_OK(sb_rt_write(rt, dm, 4, 4, &ci, &tu_err));
+        TU_OK(sb_op_linear_rows(rt, m_cap, cnt, sb_view_all(da), k, &lw, 1, sb_view_all(dc), n, &tu_err));
+        tu_download(rt, dc, got, m_cap * n * 4);
+        ck_assert_msg(memcmp(got, want, m_cap * n * 4) == 0, "linear %s rows from the device: count %zu of %zu",
+                      spec, mc, m_cap);
+    }
+    sb_linear_release(&lw);
+    cl_mem mine[] = {da, dw, db, dc, dm};
+    for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++) clReleaseMemObject(mine[i]);
+    sb_rt_free(rt);
+    sb_rt *rc = tu_rt();
+    TU_OK(sb_linear_params_parse("clblast", &rc->dev, &rc->lin, &tu_err));
+    sb_linear_w lc;
+    cl_mem cw = tu_upload(rc, w, n * k * 4), ca = tu_upload(rc, a, m_cap * k * 4);
+    cl_mem cc = tu_alloc(rc, m_cap * n * 4), cm = tu_alloc(rc, 4);
+    TU_OK(sb_linear_prepare(rc, cw, NULL, (int)n, (int)k, &lc, &tu_err));
+    ck_assert(!sb_linear_rows_on_device(rc, &lc));
+    ck_assert_int_eq(sb_op_linear_rows(rc, m_cap, sb_view_all(cm), sb_view_all(ca), k, &lc, 0, sb_view_all(cc),
+                                       n, &tu_err),
+                     SB_ERR_STATE);
+    sb_linear_release(&lc);
+    cl_mem all[] = {cw, ca, cc, cm};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clReleaseMemObject(all[i]);
+    sb_rt_free(rc);
+    free(a), free(w), free(bias), free(got), free(want);
+}
+
+START_TEST(test_linear_rows_on_device) {
+    check_rows_dev("reg");
+    check_rows_dev("reg:5,4,3");
+    check_rows_dev("lds");
+    check_rows_dev("lds:8,12,5,2,3");
+}
+END_TEST
 START_TEST(test_linear_reg_default) { check_variant("reg"); }
 END_TEST
 START_TEST(test_linear_reg_scalar) { check_variant("reg:1,1,1"); }
@@ -246,6 +310,7 @@ int main(void) {
     TCase *t = tcase_create("linear");
     tcase_set_timeout(t, 600);
     tcase_add_test(t, test_linear_default);
+    tcase_add_test(t, test_linear_rows_on_device);
     tcase_add_test(t, test_linear_vendor_defaults);
     tcase_add_test(t, test_linear_reg_default);
     tcase_add_test(t, test_linear_reg_odd);

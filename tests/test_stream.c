@@ -3,8 +3,8 @@
  * EMA, several streams on one model, reset, errors (test case "large": the
  * whole model on every fixture). The one-token kernels against their plain-C
  * twin (test case "kernels"): the EMA step of cl/stream_step.cl (with and
- * without the fused LayerNorm, with and without truncation), plus its
- * refusals; the rest of a layer's token is test_gau_step.c's. */
+ * without the fused LayerNorm, with and without truncation, in one launch and
+ * split, the two bit for bit), plus its refusals; the rest of a layer's token is test_gau_step.c's. */
 #include <stdlib.h>
 #include <string.h>
 #include "../runtime/model.h"
@@ -223,9 +223,13 @@ static float *fmalloc(size_t n) {
 static sb_buf whole_view(cl_mem m, size_t floats) { return sb_view(m, 0, sb_f32(floats)); }
 
 /* The EMA step over `steps` tokens from a random state: mx, xn, the state and
- * the input ring after every token against sb_ref_ema_step. */
-static void run_ema_step(int D, int N, int trunc, int fused, int steps, uint32_t seed) {
+ * the input ring after every token against sb_ref_ema_step. decode:
+ * rt->tune.decode, the fused norm in one launch (SB_TUNE_WG) or split into
+ * norm_step + ema_step (SB_TUNE_SPLIT). */
+static void run_ema_step_as(int decode, int D, int N, int trunc, int fused, int steps, uint32_t seed) {
     sb_rt *rt = tu_rt();
+    rt->tune.decode = decode;
+    ck_assert_int_eq(sb_ops_decode_split(rt), decode == SB_TUNE_SPLIT);
     const size_t KN = (size_t)D * N;
     float *coef = fmalloc(3 * KN), *omega = fmalloc(D), *h = fmalloc(KN), *x = fmalloc(D);
     float *nw = fmalloc(D), *nb = fmalloc(D), *xn = fmalloc(D), *mx = fmalloc(D);
@@ -265,7 +269,8 @@ static void run_ema_step(int D, int N, int trunc, int fused, int steps, uint32_t
                              trunc > 0 ? whole_view(mr, (size_t)trunc * D) : none, vmx, &tu_err));
         sb_ref_ema_step(D, N, trunc, t, coef, omega, got, x, fused ? nw : NULL, nb, xn,
                         trunc > 0 ? ring : NULL, mx);
-        snprintf(what, sizeof what, "ema step D=%d N=%d trunc=%d fused=%d t=%d", D, N, trunc, fused, t);
+        snprintf(what, sizeof what, "ema step%s D=%d N=%d trunc=%d fused=%d t=%d",
+                 decode == SB_TUNE_SPLIT ? " (split)" : "", D, N, trunc, fused, t);
         float *dm = fmalloc(D);
         TU_OK(sb_rt_read(rt, mmx, off, sb_f32(D), dm, &tu_err));
         tu_check_close(dm, mx, (size_t)D, 1e-4f, 1e-5f, what);
@@ -307,12 +312,91 @@ static void run_ema_step(int D, int N, int trunc, int fused, int steps, uint32_t
     sb_rt_free(rt);
 }
 
+static void run_ema_step(int D, int N, int trunc, int fused, int steps, uint32_t seed) {
+    run_ema_step_as(SB_TUNE_WG, D, N, trunc, fused, steps, seed);
+}
+
 START_TEST(test_ema_step_kernel) {
     run_ema_step(37, 5, 0, 0, 6, 11);
     run_ema_step(37, 5, 3, 0, 8, 12);
     run_ema_step(37, 5, 0, 1, 6, 13);
     run_ema_step(40, 3, 4, 1, 9, 14);
     run_ema_step(1, 1, 2, 0, 5, 15);
+    run_ema_step(300, 2, 3, 1, 4, 16); /* channels past the work-group (<= 256 items) */
+}
+END_TEST
+
+/* The split (norm_step, then ema_step over many work-groups) against the twin. */
+START_TEST(test_ema_step_split_kernel) {
+    run_ema_step_as(SB_TUNE_SPLIT, 37, 5, 0, 1, 6, 13);
+    run_ema_step_as(SB_TUNE_SPLIT, 40, 3, 4, 1, 9, 14);
+    run_ema_step_as(SB_TUNE_SPLIT, 300, 2, 3, 1, 4, 16);
+    run_ema_step_as(SB_TUNE_SPLIT, 37, 5, 3, 0, 5, 12); /* no norm: the same one launch */
+}
+END_TEST
+
+/* The fused norm + EMA step in one work-group and split give the same bits:
+ * two states stepped on the same inputs, one per decode mode, compared
+ * exactly (mx, xn, state, input ring) after every token. */
+static void ema_split_same_bits(int D, int N, int trunc, int steps, uint32_t seed) {
+    sb_rt *rt = tu_rt();
+    const size_t KN = (size_t)D * N, RN = trunc > 0 ? (size_t)trunc * D : 1;
+    float *coef = fmalloc(3 * KN), *omega = fmalloc(D), *h = fmalloc(KN), *x = fmalloc(D);
+    float *nw = fmalloc(D), *nb = fmalloc(D), *ring = fmalloc(RN);
+    float *a = fmalloc(KN > RN ? KN : RN), *b = fmalloc(KN > RN ? KN : RN);
+    tu_fill(coef, KN, seed, 0.5f, 0.98f);
+    tu_fill(coef + KN, KN, seed + 1, -0.5f, 0.5f);
+    tu_fill(coef + 2 * KN, KN, seed + 2, -0.4f, 0.4f);
+    tu_fill(omega, D, seed + 3, -1.0f, 1.0f);
+    tu_fill(h, KN, seed + 4, -0.5f, 0.5f);
+    tu_fill(nw, D, seed + 5, 0.5f, 1.5f);
+    tu_fill(nb, D, seed + 6, -0.2f, 0.2f);
+    for (size_t i = 0; i < RN; i++) ring[i] = 0.0f;
+    sb_ema_coef p;
+    memset(&p, 0, sizeof p);
+    cl_mem mc = tu_upload(rt, coef, sb_f32(3 * KN)), mo = tu_upload(rt, omega, sb_f32(D));
+    cl_mem mnw = tu_upload(rt, nw, sb_f32(D)), mnb = tu_upload(rt, nb, sb_f32(D));
+    cl_mem mxi = tu_alloc(rt, sb_f32(D));
+    cl_mem st[2], rg[2], xn[2], mx[2];
+    for (int i = 0; i < 2; i++) {
+        st[i] = tu_upload(rt, h, sb_f32(KN));
+        rg[i] = tu_upload(rt, ring, sb_f32(RN));
+        xn[i] = tu_alloc(rt, sb_f32(D));
+        mx[i] = tu_alloc(rt, sb_f32(D));
+    }
+    p.coef = whole_view(mc, 3 * KN);
+    p.omega = whole_view(mo, D);
+    p.D = D, p.N = N, p.truncation = trunc;
+    const int mode[2] = {SB_TUNE_WG, SB_TUNE_SPLIT};
+    for (int t = 0; t < steps; t++) {
+        tu_fill(x, D, seed + 100 + (uint32_t)t, -2.0f, 2.0f);
+        TU_OK(sb_rt_write(rt, mxi, 0, sb_f32(D), x, &tu_err));
+        for (int i = 0; i < 2; i++) {
+            rt->tune.decode = mode[i];
+            TU_OK(sb_op_ema_step(rt, &p, t, whole_view(st[i], KN), whole_view(mxi, D), whole_view(mnw, D),
+                                 whole_view(mnb, D), whole_view(xn[i], D),
+                                 trunc > 0 ? whole_view(rg[i], RN) : sb_view_none(), whole_view(mx[i], D),
+                                 &tu_err));
+        }
+        const cl_mem pair[4][2] = {{mx[0], mx[1]}, {xn[0], xn[1]}, {st[0], st[1]}, {rg[0], rg[1]}};
+        const size_t n[4] = {(size_t)D, (size_t)D, KN, RN};
+        for (int j = 0; j < 4; j++) {
+            tu_download(rt, pair[j][0], a, sb_f32(n[j]));
+            tu_download(rt, pair[j][1], b, sb_f32(n[j]));
+            ck_assert_msg(memcmp(a, b, sb_f32(n[j])) == 0,
+                          "ema step D=%d N=%d trunc=%d t=%d: buffer %d differs between wg and split", D, N,
+                          trunc, t, j);
+        }
+    }
+    cl_mem all[] = {mc, mo, mnw, mnb, mxi, st[0], st[1], rg[0], rg[1], xn[0], xn[1], mx[0], mx[1]};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clReleaseMemObject(all[i]);
+    free(coef), free(omega), free(h), free(x), free(nw), free(nb), free(ring), free(a), free(b);
+    sb_rt_free(rt);
+}
+
+START_TEST(test_ema_step_split_same_bits) {
+    ema_split_same_bits(37, 5, 0, 5, 31);
+    ema_split_same_bits(300, 3, 2, 4, 32);
 }
 END_TEST
 
@@ -366,6 +450,8 @@ int main(void) {
     Suite *s = suite_create("stream");
     TCase *k = tcase_create("kernels");
     tcase_add_test(k, test_ema_step_kernel);
+    tcase_add_test(k, test_ema_step_split_kernel);
+    tcase_add_test(k, test_ema_step_split_same_bits);
     suite_add_tcase(s, k);
     /* tag "large": the whole model per fixture, left out by the rusticl and
      * Oclgrind CI steps (scripts/ci_rusticl.sh, ci_oclgrind.sh). Test case

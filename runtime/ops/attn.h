@@ -45,7 +45,10 @@ size_t sb_op_attn_scratch_k_off(const sb_attn_cfg *c, int M);
  * (int [n_seq+1], cstart[0] = 0, non-decreasing, cstart[n_seq] = M; empty
  * sequences allowed); crow_pos int [M] are original positions (>= 0) used by
  * the bias / rotary. s: M x (Z+2H), out: M x H (must not alias s or scratch).
- * rel_bias.mem may be NULL when rotary. M == 0 is a no-op. */
+ * rel_bias.mem may be NULL when rotary. M == 0 is a no-op. M may exceed
+ * cstart[n_seq] (the compaction's count left on the device, the launch sized
+ * for every token): rows past it get an empty window, their out rows are
+ * undefined, and rows below it are what an M = cstart[n_seq] call gives. */
 sb_status sb_op_attn(sb_rt *rt, const sb_attn_cfg *c, int n_seq, int M, sb_buf cstart,
                      sb_buf crow_pos, sb_buf s, sb_buf qk_gamma, sb_buf qk_beta, sb_buf rel_bias,
                      sb_buf out, sb_buf scratch, sb_err *e);

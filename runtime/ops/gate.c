@@ -135,7 +135,7 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
     cl_ulong uo, wo, co, to, po, so, sco, sto;
     gate_plan p;
     size_t wg;
-    if (!rt || !h_cstart) SB_FAIL(SB_ERR_ARG, "%s: NULL runtime or h_cstart", op);
+    if (!rt) SB_FAIL(SB_ERR_ARG, "%s: NULL runtime", op);
     SB_TRY(check_seqs(seqs, e));
     if (ld < 2) SB_FAIL(SB_ERR_ARG, "%s: row stride ld=%d < 2", op, ld);
     const size_t T = (size_t)seqs->total, B = (size_t)seqs->n;
@@ -246,6 +246,7 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
             SB_ARG(kc, 12, po);
             SB_TRY(sb_ops_launch_1d(rt, kc, sb_ops_wg(rt, set, K_COMPACT, GATE_WANT_WG), T, "compact", e));
         }
+        if (!h_cstart) goto done; /* the count stays on the device (cstart[B]) */
         SB_TRY(sb_rt_read(rt, cstart.mem, cstart.off, (B + 1) * sizeof(cl_int), h_cstart, e));
         if (h_cstart[0] != 0 || h_cstart[B] < 0 || (size_t)h_cstart[B] > T)
             SB_FAIL(SB_ERR_INTERNAL, "%s: device returned cstart[0]=%d, M=%d for T=%zu", op,
@@ -264,11 +265,17 @@ sb_status sb_op_gate_compact(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld, f
 
 sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int M, int ncols,
                             sb_buf dst, int dst_ld, sb_err *e) {
+    return sb_op_gather_rows_dev(rt, src, src_ld, rows, M, sb_view_none(), ncols, dst, dst_ld, e);
+}
+
+sb_status sb_op_gather_rows_dev(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int M, sb_buf mdev,
+                                int ncols, sb_buf dst, int dst_ld, sb_err *e) {
     sb_status st = SB_OK;
     static const char *op = "gather_rows";
     cl_kernel k;
     sb_kset *set;
-    cl_ulong so, ro, dof;
+    cl_ulong so, ro, dof, mo = 0;
+    const cl_int use_mdev = mdev.mem != NULL;
     if (!rt) SB_FAIL(SB_ERR_ARG, "%s: NULL runtime", op);
     if (M < 0 || ncols < 1 || src_ld < ncols || dst_ld < ncols)
         SB_FAIL(SB_ERR_ARG, "%s: bad shape M=%d ncols=%d src_ld=%d dst_ld=%d", op, M, ncols, src_ld,
@@ -280,6 +287,7 @@ sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int 
     SB_TRY(sb_ops_check_buf(op, "dst", dst, sb_rows_f32((size_t)M, (size_t)dst_ld, (size_t)ncols), &dof, e));
     SB_TRY(sb_ops_apart(op, "src", src, "dst", dst, e));
     SB_TRY(sb_ops_apart(op, "rows", rows, "dst", dst, e));
+    if (use_mdev) SB_TRY(sb_ops_check_buf(op, "row count", mdev, sb_i32(1), &mo, e));
     SB_TRY(kernels(rt, &set, e));
     k = set->k[K_GATHER];
     {
@@ -294,6 +302,10 @@ sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int 
         SB_ARG(k, 7, dst.mem);
         SB_ARG(k, 8, dof);
         SB_ARG(k, 9, cdl);
+        const cl_mem cm = use_mdev ? mdev.mem : dst.mem; /* not read without a count */
+        SB_ARG(k, 10, cm);
+        SB_ARG(k, 11, mo);
+        SB_ARG(k, 12, use_mdev);
         SB_TRY(sb_ops_launch_2d(rt, k, sb_ops_wg(rt, set, K_GATHER, GATE_WANT_WG), (size_t)ncols, (size_t)M,
                                 op, e));
     }

@@ -5,7 +5,7 @@
  *
  * All sb_buf offsets are bytes and must be multiples of 4. Ops only enqueue
  * work, except sb_op_gate_compact, which reads back the B+1 cstart values
- * (a blocking read). They never allocate device memory.
+ * (a blocking read) unless told not to. They never allocate device memory.
  *
  * Router decision: token t is activated iff u1 > u0. For tau = exp(temp) > 0
  * this is exactly pr[1] > pr[0] of softmax(u / tau) in real arithmetic (a tie
@@ -31,7 +31,10 @@ size_t sb_op_compact_scratch_bytes(sb_rt *rt, int total_rows);
  *   crow_tok out int[capacity T]: packed token row of compressed row i (i < M)
  *   crow_pos out int[capacity T]: position of that token in its sequence (0-based)
  *   cstart   out int[B+1]: first compressed row of each sequence; cstart[B] = M
- *   h_cstart out host int[B+1]: the same values, read back (blocking)
+ *   h_cstart out host int[B+1]: the same values, read back (blocking); NULL:
+ *            no read, the count M stays on the device in cstart[B] for the
+ *            launches that take it there (sb_op_linear_rows,
+ *            sb_op_gather_rows_dev, sb_op_attn; model.c's one-chunk layers)
  *   scratch  at least sb_op_compact_scratch_bytes(rt, T) bytes
  * Activated tokens of sequence b get compressed rows cstart[b], cstart[b]+1, ...
  * in token order; entries of crow_tok / crow_pos at rows >= M are untouched.
@@ -54,6 +57,10 @@ sb_status sb_op_gate_compact_wg(sb_rt *rt, const sb_seqs *seqs, sb_buf u, int ld
  * i < M (M may be 0: no-op). rows are int32, validated by the caller. */
 sb_status sb_op_gather_rows(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int M, int ncols,
                             sb_buf dst, int dst_ld, sb_err *e);
+/* The same for up to M rows: rows [0, min(M, *mdev)) with mdev one int on the
+ * device (the compaction's cstart[B]), never read by the host; none = M. */
+sb_status sb_op_gather_rows_dev(sb_rt *rt, sb_buf src, int src_ld, sb_buf rows, int M, sb_buf mdev,
+                                int ncols, sb_buf dst, int dst_ld, sb_err *e);
 
 /* out[t,:] = silu(hx[t,:] + (cidx[t] >= 0 ? w[t] * g[cidx[t],:] : 0) + res[t,:]),
  * t < T, D columns. hx rows have hx_ld floats (hx may be a column slice of a

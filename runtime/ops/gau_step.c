@@ -24,11 +24,7 @@ sb_status sb_attn_gau_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e) {
     return st;
 }
 
-int sb_op_gau_step_split(const sb_rt *rt) {
-    if (rt->tune.decode == SB_TUNE_WG) return 0;
-    if (rt->tune.decode == SB_TUNE_SPLIT) return 1;
-    return (rt->dev.type & CL_DEVICE_TYPE_CPU) == 0;
-}
+int sb_op_gau_step_split(const sb_rt *rt) { return sb_ops_decode_split(rt); }
 
 /* One projection of the split step over enough work-groups for its slices. */
 static sb_status gau_proj(sb_rt *rt, sb_kset *ks, int n, int k, int gate, int act, cl_mem wt,

@@ -25,8 +25,8 @@ typedef struct sb_gau_work {
 sb_status sb_attn_gau_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e);
 /* Whether sb_op_gau_step runs split (gau_proj, gau_attn, gau_combine: the
  * projections over many work-groups; GPU-class devices) or as gau_step in one
- * work-group (CPU class, where one launch wins); rt->tune.decode
- * (SEQBOAT_DECODE=wg|split) forces one. Both give the same bits. */
+ * work-group (CPU class, where one launch wins): sb_ops_decode_split (ops.h;
+ * SEQBOAT_DECODE=wg|split forces one). Both give the same bits. */
 int sb_op_gau_step_split(const sb_rt *rt);
 /* One token at position pos from the EMA output mx [D] to the layer's output,
  * in place in x [D] (the residual in, silu(hx + w g + x) out; SPEC section 3

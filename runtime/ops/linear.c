@@ -239,10 +239,20 @@ done:
     return st;
 }
 
+int sb_linear_rows_on_device(const sb_rt *rt, const sb_linear_w *lw) {
+    const sb_linear_params *p = &rt->lin;
+    return p->variant == SB_LINEAR_LDS || (p->variant == SB_LINEAR_REG && lw->packed);
+}
+
 sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linear_w *lw, int act,
                        sb_buf c, size_t ldc, sb_err *e) {
+    return sb_op_linear_rows(rt, m, sb_view_none(), a, lda, lw, act, c, ldc, e);
+}
+
+sb_status sb_op_linear_rows(sb_rt *rt, size_t m, sb_buf mdev, sb_buf a, size_t lda,
+                            const sb_linear_w *lw, int act, sb_buf c, size_t ldc, sb_err *e) {
     sb_status st = SB_OK;
-    cl_ulong ao, co;
+    cl_ulong ao, co, mo = 0;
     if (!lw || lw->n < 1 || lw->k < 1) SB_FAIL(SB_ERR_ARG, "linear: weight not prepared");
     if (act != 0 && act != 1) SB_FAIL(SB_ERR_ARG, "linear: unknown activation %d", act);
     if (lda < (size_t)lw->k || ldc < (size_t)lw->n)
@@ -253,6 +263,12 @@ sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linea
     SB_TRY(sb_ops_check_buf("linear", "c", c, sb_rows_f32(m, ldc, (size_t)lw->n), &co, e));
     SB_TRY(sb_ops_apart("linear", "a", a, "c", c, e));
     if (m == 0) return SB_OK;
+    const cl_int use_mdev = mdev.mem != NULL;
+    if (use_mdev) {
+        SB_TRY(sb_ops_check_buf("linear", "row count", mdev, sb_i32(1), &mo, e));
+        if (!sb_linear_rows_on_device(rt, lw))
+            SB_FAIL(SB_ERR_STATE, "linear: this runtime's GEMM cannot take its row count from the device");
+    }
     const sb_linear_params *p = &rt->lin;
     if (p->variant == SB_LINEAR_CLBLAST || (p->variant == SB_LINEAR_REG && !lw->packed))
         return fallback(rt, m, a, lda, lw, act, c, ldc, e);
@@ -288,6 +304,11 @@ sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linea
     SB_ARG(k, i++, c.mem);
     SB_ARG(k, i++, co);
     SB_ARG(k, i++, cldc);
+    /* without a device row count any valid buffer; it is not read */
+    const cl_mem mm = use_mdev ? mdev.mem : c.mem;
+    SB_ARG(k, i++, mm);
+    SB_ARG(k, i++, mo);
+    SB_ARG(k, i++, use_mdev);
     if (p->variant == SB_LINEAR_REG) {
         const size_t nr = (size_t)p->vw * (size_t)p->nv;
         const size_t panels = ((size_t)lw->n + nr - 1) / nr, tiles = (m + (size_t)p->mr - 1) / (size_t)p->mr;

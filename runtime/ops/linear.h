@@ -50,5 +50,14 @@ sb_status sb_linear_read_weight(sb_rt *rt, const sb_linear_w *lw, float *host, s
  * by the caller's phase. */
 sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linear_w *lw, int act,
                        sb_buf c, size_t ldc, sb_err *e);
+/* The same for up to m rows: with mdev (one int on the device, e.g. the
+ * compaction's count cstart[B]) not none, the kernel computes rows
+ * [0, min(m, *mdev)) and leaves the others untouched; the host never reads
+ * the count (launch sized for m, row tiles past the count return at once).
+ * Only where sb_linear_rows_on_device (the own kernels, not CLBlast):
+ * SB_ERR_STATE otherwise. */
+int sb_linear_rows_on_device(const sb_rt *rt, const sb_linear_w *lw);
+sb_status sb_op_linear_rows(sb_rt *rt, size_t m, sb_buf mdev, sb_buf a, size_t lda,
+                            const sb_linear_w *lw, int act, sb_buf c, size_t ldc, sb_err *e);
 
 #endif

@@ -92,3 +92,9 @@ int sb_ops_row_vec(const sb_rt *rt, int *vw) {
     if (rt->tune.rows == SB_TUNE_WG) return 0;
     return (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
 }
+
+int sb_ops_decode_split(const sb_rt *rt) {
+    if (rt->tune.decode == SB_TUNE_WG) return 0;
+    if (rt->tune.decode == SB_TUNE_SPLIT) return 1;
+    return (rt->dev.type & CL_DEVICE_TYPE_CPU) == 0;
+}

@@ -106,5 +106,11 @@ size_t sb_pow2_floor(size_t n); /* largest power of two <= n (1 for n <= 1) */
  * work-group kernels: 1 for the row kernels on CPU devices. rt->tune.rows
  * (SEQBOAT_ROWS=vec or wg) forces one on any device (tests). */
 int sb_ops_row_vec(const sb_rt *rt, int *vw);
+/* A streamed token's layer step split over many work-groups (GPU class: the
+ * LayerNorm + EMA step as norm_step + ema_step, gau_step as gau_proj /
+ * gau_attn / gau_combine) rather than one work-group per step (CPU class,
+ * where one launch wins): 1 when split. rt->tune.decode (SEQBOAT_DECODE=wg
+ * or split) forces one on any device. Both give the same bits. */
+int sb_ops_decode_split(const sb_rt *rt);
 
 #endif

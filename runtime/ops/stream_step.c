@@ -2,7 +2,7 @@
 #include "stream_step.h"
 
 sb_status sb_stream_step_kernels(sb_rt *rt, sb_kset **out, sb_err *e) {
-    static const char *const names[SB_STEP_K_COUNT] = {"ema_step", "norm_ema_step"};
+    static const char *const names[SB_STEP_K_COUNT] = {"ema_step", "norm_ema_step", "norm_step"};
     static const int key[SB_KSET_KEY] = {0};
     *out = sb_rt_kset_find(rt, SB_KSET_STREAM, key);
     if (*out) return SB_OK;
@@ -26,6 +26,8 @@ size_t sb_op_norm_ema_step_wg(sb_rt *rt, int D, sb_err *e) {
     size_t want = sb_pow2_ceil((size_t)D);
     if (want > 256) want = 256;
     size_t nt = sb_ops_wg(rt, ks, SB_STEP_K_NORM_EMA, want);
+    const size_t nt2 = sb_ops_wg(rt, ks, SB_STEP_K_NORM, want);
+    if (nt2 < nt) nt = nt2; /* one size for both: the same reduction order */
     if (nt * sizeof(float) > rt->dev.local_mem) return 0;
     return nt;
 }
@@ -63,41 +65,54 @@ sb_status sb_op_ema_step(sb_rt *rt, const sb_ema_coef *p, long pos, sb_buf state
         SB_TRY(whole(op, "norm bias", norm_b, sb_f32(D), e));
         SB_TRY(whole(op, "xn", xn, sb_f32(D), e));
         SB_TRY(sb_stream_step_kernels(rt, &ks, e));
-        k = ks->k[SB_STEP_K_NORM_EMA];
-        SB_ARG(k, 0, p->coef.mem);
-        SB_ARG(k, 1, p->omega.mem);
-        SB_ARG(k, 2, state.mem);
-        SB_ARG(k, 3, x.mem);
-        SB_ARG(k, 4, norm_w.mem);
-        SB_ARG(k, 5, norm_b.mem);
-        SB_ARG(k, 6, xn.mem);
-        SB_ARG(k, 7, mx.mem);
-        SB_ARG(k, 8, xr.mem);
-        SB_ARG(k, 9, trunc);
-        SB_ARG(k, 10, slot);
-        SB_ARG(k, 11, have_old);
-        SB_ARG(k, 12, Di);
-        SB_ARG(k, 13, Ni);
-        SB_ARG_LOCAL(k, 14, nt * sizeof(float));
-        SB_TRY(sb_rt_launch(rt, k, 1, &nt, &nt, "norm_ema_step", e));
-    } else {
-        SB_TRY(sb_stream_step_kernels(rt, &ks, e));
-        k = ks->k[SB_STEP_K_EMA];
-        SB_ARG(k, 0, p->coef.mem);
-        SB_ARG(k, 1, p->omega.mem);
-        SB_ARG(k, 2, state.mem);
-        SB_ARG(k, 3, x.mem);
-        SB_ARG(k, 4, xo);
-        SB_ARG(k, 5, mx.mem);
-        SB_ARG(k, 6, mo);
-        SB_ARG(k, 7, xr.mem);
-        SB_ARG(k, 8, trunc);
-        SB_ARG(k, 9, slot);
-        SB_ARG(k, 10, have_old);
-        SB_ARG(k, 11, Di);
-        SB_ARG(k, 12, Ni);
-        SB_TRY(sb_ops_launch_1d(rt, k, sb_ops_wg(rt, ks, SB_STEP_K_EMA, 64), D, "ema_step", e));
+        if (!sb_ops_decode_split(rt)) {
+            k = ks->k[SB_STEP_K_NORM_EMA];
+            SB_ARG(k, 0, p->coef.mem);
+            SB_ARG(k, 1, p->omega.mem);
+            SB_ARG(k, 2, state.mem);
+            SB_ARG(k, 3, x.mem);
+            SB_ARG(k, 4, norm_w.mem);
+            SB_ARG(k, 5, norm_b.mem);
+            SB_ARG(k, 6, xn.mem);
+            SB_ARG(k, 7, mx.mem);
+            SB_ARG(k, 8, xr.mem);
+            SB_ARG(k, 9, trunc);
+            SB_ARG(k, 10, slot);
+            SB_ARG(k, 11, have_old);
+            SB_ARG(k, 12, Di);
+            SB_ARG(k, 13, Ni);
+            SB_ARG_LOCAL(k, 14, nt * sizeof(float));
+            SB_TRY(sb_rt_launch(rt, k, 1, &nt, &nt, "norm_ema_step", e));
+            goto done;
+        }
+        /* split: norm_step into xn (one work-group), then the plain step on xn */
+        k = ks->k[SB_STEP_K_NORM];
+        SB_ARG(k, 0, x.mem);
+        SB_ARG(k, 1, norm_w.mem);
+        SB_ARG(k, 2, norm_b.mem);
+        SB_ARG(k, 3, xn.mem);
+        SB_ARG(k, 4, Di);
+        SB_ARG_LOCAL(k, 5, nt * sizeof(float));
+        SB_TRY(sb_rt_launch(rt, k, 1, &nt, &nt, "norm_step", e));
+        x = xn;
+        xo = 0;
     }
+    SB_TRY(sb_stream_step_kernels(rt, &ks, e));
+    k = ks->k[SB_STEP_K_EMA];
+    SB_ARG(k, 0, p->coef.mem);
+    SB_ARG(k, 1, p->omega.mem);
+    SB_ARG(k, 2, state.mem);
+    SB_ARG(k, 3, x.mem);
+    SB_ARG(k, 4, xo);
+    SB_ARG(k, 5, mx.mem);
+    SB_ARG(k, 6, mo);
+    SB_ARG(k, 7, xr.mem);
+    SB_ARG(k, 8, trunc);
+    SB_ARG(k, 9, slot);
+    SB_ARG(k, 10, have_old);
+    SB_ARG(k, 11, Di);
+    SB_ARG(k, 12, Ni);
+    SB_TRY(sb_ops_launch_1d(rt, k, sb_ops_wg(rt, ks, SB_STEP_K_EMA, 64), D, "ema_step", e));
 done:
     return st;
 }

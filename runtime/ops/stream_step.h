@@ -15,13 +15,14 @@
 #include "ema.h"
 
 /* Kernels of the stream_step set, in this order. */
-enum { SB_STEP_K_EMA, SB_STEP_K_NORM_EMA, SB_STEP_K_COUNT };
-/* The set of cl/stream_step.cl (ema_step, norm_ema_step). */
+enum { SB_STEP_K_EMA, SB_STEP_K_NORM_EMA, SB_STEP_K_NORM, SB_STEP_K_COUNT };
+/* The set of cl/stream_step.cl (ema_step, norm_ema_step, norm_step). */
 sb_status sb_stream_step_kernels(sb_rt *rt, sb_kset **out, sb_err *e);
 
-/* Work-group size of the fused LayerNorm + EMA step on this device for D
- * channels (a power of two <= D, within the kernel's and local memory's
- * limits); 0 when it cannot run (the caller then norms first). */
+/* Work-group size of the fused LayerNorm + EMA step (and of the split's
+ * norm_step) on this device for D channels (a power of two, at most 256,
+ * within both kernels' and local memory's limits); 0 when it cannot run (the
+ * caller then norms first). */
 size_t sb_op_norm_ema_step_wg(sb_rt *rt, int D, sb_err *e);
 
 /* One token at position pos (>= 0) of a causal layer (p->bidir 0):
@@ -29,7 +30,10 @@ size_t sb_op_norm_ema_step_wg(sb_rt *rt, int D, sb_err *e);
  * truncation, xring [trunc][D] holds the EMA inputs (row pos % trunc is
  * replaced by this token's). When norm_w.mem is not NULL the row x is first
  * LayerNormed (eps 1e-5) with norm_w / norm_b into xn (D floats), which is the
- * EMA input; this needs sb_op_norm_ema_step_wg() > 0. coef, omega, state,
+ * EMA input; this needs sb_op_norm_ema_step_wg() > 0. With the norm, one
+ * launch (norm_ema_step, one work-group) or, when sb_ops_decode_split(rt)
+ * (GPU class), two: norm_step (one work-group) then ema_step over every
+ * channel (many work-groups); both give the same bits. coef, omega, state,
  * xring (and with the norm x, mx, norm_w, norm_b, xn) start at offset 0. */
 sb_status sb_op_ema_step(sb_rt *rt, const sb_ema_coef *p, long pos, sb_buf state, sb_buf x,
                          sb_buf norm_w, sb_buf norm_b, sb_buf xn, sb_buf xring, sb_buf mx,
