@@ -467,7 +467,7 @@ static int bench_device(sweep *s, const sb_device_info *d) {
             if (bd.peak.recheck[0]) printf("    %s\n", bd.peak.recheck);
         }
     }
-    sb_rt_options ro = {spec, NULL, 0, NULL}; /* profiling is switched on for the phase split only */
+    sb_rt_options ro = {spec, NULL, 0, NULL, 0}; /* profiling is switched on for the phase split only */
     if (sb_model_impl_create(s->path, &ro, &m, &e) != SB_OK) {
         snprintf(bd.status, sizeof bd.status, "error: %.240s", e.msg);
         fprintf(stderr, "seqboat bench: device %d: %s\n", d->index, e.msg);
@@ -521,7 +521,7 @@ static int bench_device(sweep *s, const sb_device_info *d) {
                 skip = why;
             }
             if (!skip && !mq) {
-                sb_rt_options rq = {spec, NULL, 0, NULL};
+                sb_rt_options rq = {spec, NULL, 0, NULL, 0};
                 if (sb_model_impl_create(s->quad_path, &rq, &mq, &e) != SB_OK) {
                     snprintf(why, sizeof why, "loading the quadratic model failed: %.100s", e.msg);
                     skip = why;

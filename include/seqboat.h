@@ -302,6 +302,26 @@ typedef struct sb_tuning {
                             layer step */
 } sb_tuning;
 
+/* Storage of a model's weights on the device (sb_options.precision and
+ * .weights; docs/PRECISION.md). Arithmetic stays float: a kernel converts
+ * each weight as it reads it (f16 by vload_half, core OpenCL 1.2, no
+ * extension; bf16 by a shift), the weights are converted at load (round to
+ * nearest even). The projection matrices (packed panels and the streaming
+ * step's transposed copies included) and the decoder (lm / classifier head)
+ * are stored so; embeddings, biases, norm, EMA and position parameters and
+ * the activations stay f32. */
+typedef enum sb_precision {
+    SB_PREC_F32 = 0,   /* the default */
+    SB_PREC_F16 = 1,   /* IEEE binary16: half the bytes, 11 significant bits */
+    SB_PREC_BF16 = 2   /* bfloat16: half the bytes, float's range, 8 significant bits */
+} sb_precision;
+
+typedef enum sb_weights {
+    SB_WEIGHTS_PRECISION = 0, /* stored as `precision` */
+    SB_WEIGHTS_INT8 = 1       /* int8 codes with one float scale per output channel
+                                 (max |w| / 127 of the row; the sum is scaled) */
+} sb_weights;
+
 typedef struct sb_options {
     size_t struct_size;     /* sizeof(sb_options) as the caller was compiled; set by
                                sb_options_default(). Always start from that call:
@@ -315,6 +335,10 @@ typedef struct sb_options {
                                (used by the benchmark; costs a little per kernel) */
     /* second version of the struct (after profiling) */
     sb_tuning tuning;       /* kernel choices (see sb_tuning); all 0: the library's */
+    /* third version of the struct (after tuning) */
+    int precision;          /* sb_precision: SB_PREC_F32 (0), _F16, _BF16 */
+    int weights;            /* sb_weights: SB_WEIGHTS_PRECISION (0) or _INT8; other
+                               values fail the load with SB_ERR_ARG */
 } sb_options;
 
 /* The defaults above, with struct_size = sizeof(sb_options). The strings in

@@ -90,6 +90,7 @@ typedef struct sb_model_impl {
     sb_rt *rt;
     sb_model_file *mf;       /* the file's host copy: only during the load, then NULL */
     size_t n_params;         /* of the file */
+    int wt;                  /* the projections' and decoder's storage (sb_wtype, wtype.h) */
     sb_config cfg;
     sb_dev_layer *layers;
     cl_mem enc_w, enc_b, embed, dec_w, dec_b;

@@ -130,6 +130,7 @@ typedef struct sb_rt_options {
     const char *cache_dir;    /* NULL = env SEQBOAT_CACHE_DIR / XDG default; "off" = no disk cache */
     int profiling;            /* 0 */
     const sb_tuning *tuning;  /* NULL = all defaults; copied (ops_rt.c adds the environment) */
+    int weight_type;          /* a model's weights (sb_wtype, wtype.h; 0 = f32) */
 } sb_rt_options;
 
 /* The device's context, queue and program cache. An rt that runs ops is made

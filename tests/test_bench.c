@@ -790,7 +790,7 @@ START_TEST(test_forced_share_forward) {
     sb_config c = small_cfg();
     TU_OK(sb_bench_write_model(path, &c, 3, &tu_err));
     sb_model_impl *m = NULL;
-    sb_rt_options ro = {NULL, NULL, 1, NULL};
+    sb_rt_options ro = {NULL, NULL, 1, NULL, 0};
     TU_OK(sb_model_impl_create(path, &ro, &m, &tu_err));
     static const double shares[] = {0.0, 0.3, 1.0};
     for (int i = 0; i < 3; i++) {

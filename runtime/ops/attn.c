@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "attn.h"
+#include "../wtype.h"
 
 #define ATTN_STEM "window_attn"
 #define ATTN_MAX_NT 256     /* largest work-group tried */
@@ -21,6 +22,7 @@ typedef struct attn_plan {
     int nt, tq, tk, zs;
     int rq, rvw, rnv;       /* attn_reg: rows per item, vector width, vectors per chunk */
     int gau;                /* the program of gau_step alone (ATTN_GAU) */
+    int wt;                 /* gau: the projections' weight type (sb_wtype) */
     char *defines;          /* malloc'd */
 } attn_plan;
 
@@ -115,11 +117,13 @@ static int use_reg(const sb_rt *rt, const sb_attn_cfg *c, const attn_plan *p) {
 
 static sb_status plan_defines(const sb_attn_cfg *c, attn_plan *p, sb_err *e) {
     const int nf = (c->rotary && c->Z >= 2) ? c->Z / 2 : 0;
-    const size_t cap = 512 + (size_t)nf * 32;
+    const char *wdef = p->gau ? sb_wt_cl_defines((sb_wtype)p->wt) : "";
+    const size_t cap = 512 + (size_t)nf * 32 + strlen(wdef);
     free(p->defines);
     p->defines = malloc(cap);
     if (!p->defines) return sb_fail(e, SB_ERR_HOST_MEMORY, "attention: out of host memory");
-    size_t len = (size_t)snprintf(p->defines, cap,
+    size_t len = (size_t)snprintf(p->defines, cap, "%s", wdef);
+    len += (size_t)snprintf(p->defines + len, cap - len,
                                   "#define Z %d\n#define H %d\n#define W %d\n#define CAUSAL %d\n"
                                   "#define SOFTMAX %d\n#define ROTARY %d\n#define P %d\n"
                                   "#define NT %d\n#define TQ %d\n#define TK %d\n#define ZS %d\n"
@@ -166,12 +170,12 @@ static const char *const k_gau_names[KG_COUNT] = {"gau_step", "gau_proj", "gau_a
  * fetch every kernel; shrinks the work-group while a compiled kernel with a
  * required size (attn_window, attn_step; gau_step) refuses it, so all kernels
  * of a set share one program. Later calls find the set by the cfg's integers. */
-static sb_status kernels_of(sb_rt *rt, const sb_attn_cfg *c, int gau, sb_kset **out, sb_err *e) {
+static sb_status kernels_of(sb_rt *rt, const sb_attn_cfg *c, int gau, int wt, sb_kset **out, sb_err *e) {
     static const char *const fixed_attn[] = {"attn_window", "attn_step", NULL};
     static const char *const fixed_gau[] = {"gau_step", "gau_attn", NULL};
     const char *const *fixed = gau ? fixed_gau : fixed_attn;
     const int key[SB_KSET_KEY] = {c->Z, c->H, c->W, c->causal ? 1 : 0, c->softmax ? 1 : 0,
-                                  c->rotary ? 1 : 0, c->rotary ? 1 : c->P, gau ? 1 : 0};
+                                  c->rotary ? 1 : 0, c->rotary ? 1 : c->P, gau ? 1 : 0, gau ? wt : 0};
     *out = sb_rt_kset_find(rt, SB_KSET_ATTN, key);
     if (*out) return SB_OK;
     sb_status st = SB_OK;
@@ -186,6 +190,7 @@ static sb_status kernels_of(sb_rt *rt, const sb_attn_cfg *c, int gau, sb_kset **
         int ok = 1;
         plan_tiles(rt, c, nt, &plan);
         plan.gau = gau;
+        plan.wt = gau ? wt : 0;
         SB_TRY(plan_defines(c, &plan, e));
         for (int i = 0; fixed[i] && ok && nt > 1; i++) {
             cl_kernel kf;
@@ -212,7 +217,7 @@ done:
 }
 
 static sb_status kernels(sb_rt *rt, const sb_attn_cfg *c, sb_kset **out, sb_err *e) {
-    return kernels_of(rt, c, 0, out, e);
+    return kernels_of(rt, c, 0, 0, out, e);
 }
 
 sb_status sb_attn_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e) {
@@ -223,11 +228,15 @@ sb_status sb_attn_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e) {
 }
 
 sb_status sb_attn_gau_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e) {
+    return sb_attn_gau_kernels_wt(rt, c, 0, e);
+}
+
+sb_status sb_attn_gau_kernels_wt(sb_rt *rt, const sb_attn_cfg *c, int wt, sb_err *e) {
     sb_kset *ks;
     sb_status st = check_cfg("layer step", c, e);
     if (st == SB_OK && !c->causal)
         st = sb_fail(e, SB_ERR_STATE, "layer step: a bidirectional layer cannot be decoded one token at a time");
-    if (st == SB_OK) st = kernels_of(rt, c, 1, &ks, e);
+    if (st == SB_OK) st = kernels_of(rt, c, 1, wt, &ks, e);
     return st;
 }
 
@@ -525,14 +534,19 @@ done:
     return st;
 }
 
-/* A buffer gau_step takes without an offset: present, at offset 0, n floats. */
-static sb_status gau_whole(const char *name, sb_buf b, size_t n, sb_err *e) {
+/* A buffer gau_step takes without an offset: present, at offset 0, `bytes` long. */
+static sb_status gau_bytes(const char *name, sb_buf b, size_t bytes, sb_err *e) {
     cl_ulong o;
-    sb_status st = sb_ops_check_buf("layer step", name, b, n * sizeof(float), &o, e);
+    sb_status st = sb_ops_check_buf("layer step", name, b, bytes, &o, e);
     if (st == SB_OK && o != 0)
         return sb_fail(e, SB_ERR_ARG, "layer step: %s must start at offset 0 (got %zu bytes)", name,
                        b.off);
     return st;
+}
+
+/* The same for n floats. */
+static sb_status gau_whole(const char *name, sb_buf b, size_t n, sb_err *e) {
+    return gau_bytes(name, b, n * sizeof(float), e);
 }
 
 sb_status sb_op_gau_step(sb_rt *rt, const sb_attn_cfg *c, int D, float temp, const sb_gau_w *w,
@@ -551,11 +565,13 @@ sb_status sb_op_gau_step(sb_rt *rt, const sb_attn_cfg *c, int D, float temp, con
     {
         const size_t Dz = (size_t)D, Z = (size_t)c->Z, H = (size_t)c->H, ld = Z + 2 * H;
         const size_t cap = (size_t)ring->cap;
-        SB_TRY(gau_whole("hx_wt", w->hx_wt, (Dz + 2) * Dz, e));
+        if (w->wt < 0 || w->wt > SB_WT_I8) SB_FAIL(SB_ERR_ARG, "layer step: unknown weight type %d", w->wt);
+        const sb_wtype t = (sb_wtype)w->wt;
+        SB_TRY(gau_bytes("hx_wt", w->hx_wt, sb_wt_bytes(t, (Dz + 2) * Dz, Dz + 2), e));
         SB_TRY(gau_whole("hx_b", w->hx_b, Dz + 2, e));
-        SB_TRY(gau_whole("mx_wt", w->mx_wt, ld * Dz, e));
+        SB_TRY(gau_bytes("mx_wt", w->mx_wt, sb_wt_bytes(t, ld * Dz, ld), e));
         SB_TRY(gau_whole("mx_b", w->mx_b, ld, e));
-        SB_TRY(gau_whole("h_wt", w->h_wt, Dz * H, e));
+        SB_TRY(gau_bytes("h_wt", w->h_wt, sb_wt_bytes(t, Dz * H, Dz), e));
         SB_TRY(gau_whole("h_b", w->h_b, Dz, e));
         SB_TRY(gau_whole("qk_gamma", w->qk_gamma, 2 * Z, e));
         SB_TRY(gau_whole("qk_beta", w->qk_beta, 2 * Z, e));
@@ -579,7 +595,7 @@ sb_status sb_op_gau_step(sb_rt *rt, const sb_attn_cfg *c, int D, float temp, con
                                w->h_wt.mem, w->h_b.mem, w->qk_gamma.mem, w->qk_beta.mem, rel_mem,
                                ring->k.mem, ring->v.mem, ring->pos.mem, ring_state.mem,
                                work->hxu.mem, work->s.mem, work->ao.mem, work->g.mem, x.mem};
-        SB_TRY(kernels_of(rt, c, 1, &ks, e));
+        SB_TRY(kernels_of(rt, c, 1, w->wt, &ks, e));
         if (sb_op_gau_step_split(rt)) {
             st = gau_split(rt, c, ks, D, pos, ring->cap, qdiv, inv_tau, w, ring, ring_state, mx, work, x, e);
             goto done;
