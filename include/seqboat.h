@@ -440,6 +440,12 @@ SB_API sb_status sb_model_plan(sb_model *m, int batch, int length, size_t *peak_
 /* A note from the program cache (e.g. why the disk cache is off) or NULL.
  * The string belongs to m. */
 SB_API const char *sb_model_cache_note(const sb_model *m);
+/* Device memory of the model's parameters in bytes, on one device (a model
+ * on several devices holds a copy on each): every weight buffer as stored
+ * (sb_options.precision / .weights; packed panels and the streaming step's
+ * transposed copies once a stream made them), biases and the small f32
+ * vectors included; activations not (see sb_model_plan). 0 for NULL. */
+SB_API uint64_t sb_model_weight_bytes(const sb_model *m);
 
 /* Describe a model file without a device: config, tensors, parameter count.
  * *text is malloc'd; release it with sb_free. Any thread; errors in

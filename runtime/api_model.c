@@ -246,6 +246,10 @@ sb_status sb_model_plan(sb_model *m, int batch, int length, size_t *peak_bytes) 
                                       peak_bytes, &m->err));
 }
 
+uint64_t sb_model_weight_bytes(const sb_model *m) {
+    return m ? sb_model_impl_weight_bytes(m->impl) : 0;
+}
+
 const char *sb_model_cache_note(const sb_model *m) {
     return m ? sb_progcache_note(m->impl->rt->progs) : NULL;
 }

@@ -239,3 +239,32 @@ sb_status sb_model_impl_stream_prepare(sb_model_impl *m, sb_err *e) {
 done:
     return st;
 }
+
+static uint64_t mem_bytes(cl_mem m) {
+    size_t n = 0;
+    if (m && clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof n, &n, NULL) != CL_SUCCESS) n = 0;
+    return m ? (uint64_t)n : 0;
+}
+
+static uint64_t norm_bytes(const sb_dev_norm *n) {
+    return mem_bytes(n->w) + mem_bytes(n->b) + mem_bytes(n->mean) + mem_bytes(n->var);
+}
+
+uint64_t sb_model_impl_weight_bytes(const sb_model_impl *m) {
+    if (!m) return 0;
+    uint64_t t = 0;
+    for (int i = 0; m->layers && i < m->cfg.n_layers; i++) {
+        const sb_dev_layer *d = &m->layers[i];
+        const cl_mem all[] = {d->ema_coef, d->omega, d->rel, d->mx_w, d->mx_b, d->hx_w, d->hx_b,
+                              d->h_w, d->h_b, d->qk_g, d->qk_b, d->hx_t, d->mx_t, d->h_t,
+                              d->hx.packed, d->mx.packed, d->h.packed};
+        for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) t += mem_bytes(all[j]);
+        t += norm_bytes(&d->norm);
+    }
+    const cl_mem top[] = {m->enc_w, m->enc_b, m->embed, m->dec_w, m->dec_b, m->enc.packed,
+                          m->dec.packed, m->pos_scale, m->pos_inv};
+    for (size_t j = 0; j < sizeof top / sizeof top[0]; j++) t += mem_bytes(top[j]);
+    for (int k = 0; k < SB_MODEL_MAX_HEAD; k++)
+        t += mem_bytes(m->head_w[k]) + mem_bytes(m->head_b[k]) + mem_bytes(m->head[k].packed);
+    return t + norm_bytes(&m->final_norm);
+}
