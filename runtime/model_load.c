@@ -9,6 +9,7 @@
 #include "ops/ops_rt.h"
 #include "ops/stream_step.h"
 #include "wtype.h"
+#include "ops/embed_wt.h"
 
 
 
@@ -29,6 +30,25 @@ static void free_norm(sb_dev_norm *n) {
     sb_mem_release(&n->b);
     sb_mem_release(&n->mean);
     sb_mem_release(&n->var);
+}
+
+/* Upload the host table w [n][k] stored as wt (sb_wt_encode) into *out. */
+static sb_status upload_wt(sb_rt *rt, int wt, const float *w, size_t n, size_t k, cl_mem *out,
+                           const char *what, sb_err *e) {
+    sb_status st = SB_OK;
+    if (wt == SB_WT_F32) return sb_rt_upload_f32(rt, w, n * k, out, what, e);
+    const size_t bytes = sb_wt_bytes((sb_wtype)wt, n * k, n);
+    void *enc = malloc(bytes);
+    if (!enc) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
+    sb_wt_encode((sb_wtype)wt, w, n, k, enc);
+    SB_TRY(sb_rt_alloc(rt, bytes, out, what, e));
+    {
+        const cl_int err = clEnqueueWriteBuffer(rt->queue, *out, CL_TRUE, 0, bytes, enc, 0, NULL, NULL);
+        if (err != CL_SUCCESS) SB_FAIL(SB_ERR_OPENCL, "uploading %s: %s", what, sb_cl_error_string(err));
+    }
+done:
+    free(enc);
+    return st;
 }
 
 /* Upload a projection's host weight hw [n][k] as the model's storage type
@@ -126,6 +146,7 @@ static sb_status resolve_kernels(sb_model_impl *m, sb_err *e) {
     SB_TRY(sb_norm_kernels(rt, e));
     SB_TRY(sb_ema_kernels(rt, &ec, e));
     SB_TRY(sb_linear_kernels_wt(rt, m->wt, e));
+    if (sb_config_token_input(c) && m->wt != SB_WT_F32) SB_TRY(sb_embed_wt_kernels(rt, m->wt, e));
     SB_TRY(sb_gate_kernels(rt, e));
     SB_TRY(sb_attn_kernels(rt, &ac, e));
     if (!c->bidirectional) {
@@ -161,7 +182,8 @@ sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, s
     if (!m->layers || !m->stats) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     for (int i = 0; i < c->n_layers; i++) SB_TRY(upload_layer(m, i, e));
     if (sb_config_token_input(c)) {
-        SB_TRY(sb_rt_upload_f32(m->rt, mf->embed, (size_t)c->vocab_size * D, &m->embed, "embed_tokens.weight", e));
+        SB_TRY(upload_wt(m->rt, m->wt, mf->embed, (size_t)c->vocab_size, (size_t)D, &m->embed,
+                         "embed_tokens.weight", e));
     } else {
         SB_TRY(sb_rt_upload_f32(m->rt, mf->enc_b, (size_t)D, &m->enc_b, "encoder.bias", e));
         SB_TRY(prepare(m, mf->enc_w, &m->enc_w, m->enc_b, D, c->d_input, &m->enc, e));

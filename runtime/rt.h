@@ -66,7 +66,7 @@ typedef struct sb_kcache sb_kcache;
 #define SB_KSET_AUX 12
 enum {
     SB_KSET_NORM = 1, SB_KSET_GATE, SB_KSET_EMA, SB_KSET_ATTN, SB_KSET_LINEAR, SB_KSET_STREAM,
-    SB_KSET_BLOCK, SB_KSET_POS_HEAD
+    SB_KSET_BLOCK, SB_KSET_POS_HEAD, SB_KSET_EMBED_WT
 };
 typedef struct sb_kset {
     int family;               /* SB_KSET_* */

@@ -113,10 +113,10 @@ static void fixtures_in(int kind) {
         printf("fixture %-34s %-4s relative L2 %.3e  max abs %.3e  activated %ld (f32 %ld)%s\n", cases[c],
                kind_name[kind], rel, mab, act, act32, flipped ? ": a router decision flipped" : "");
         const double tol = flipped ? flip_rel_l2_max : rel_l2_max[kind];
-        ck_assert_msg(rel <= tol, "%s in %s: relative L2 error %.3g > %.0e", cases[c], kind_name[kind], rel, tol);
+        ck_assert_msg(rel <= tol, "%s in %s: relative L2 error %.3g > %.2g", cases[c], kind_name[kind], rel, tol);
         if (!flipped) worst = rel > worst ? rel : worst;
     }
-    printf("fixtures %s: worst relative L2 %.3e without a flipped decision (tolerance %.0e)\n",
+    printf("fixtures %s: worst relative L2 %.3e without a flipped decision (tolerance %.2g)\n",
            kind_name[kind], worst, rel_l2_max[kind]);
 }
 
@@ -190,8 +190,8 @@ START_TEST(test_weight_memory) {
     ck_assert_uint_gt(bytes[0], 4 * 605448 - 4 * 65536); /* about the file's parameters */
     ck_assert_uint_eq(bytes[1], bytes[2]);
     ck_assert_uint_eq(streamed[1], streamed[2]);
-    ck_assert(bytes[1] < 0.60 * bytes[0] && streamed[1] < 0.56 * streamed[0]);
-    ck_assert(bytes[3] < 0.36 * bytes[0] && streamed[3] < 0.31 * streamed[0]);
+    ck_assert(bytes[1] < 0.55 * bytes[0] && streamed[1] < 0.53 * streamed[0]);
+    ck_assert(bytes[3] < 0.32 * bytes[0] && streamed[3] < 0.30 * streamed[0]);
 }
 END_TEST
 

@@ -7,6 +7,7 @@
  * weights against sb_ref_gau_step on the decoded weights. */
 #include <string.h>
 #include "../runtime/ops/attn.h"
+#include "../runtime/ops/embed_wt.h"
 #include "../runtime/ops/linear.h"
 #include "../runtime/wtype.h"
 #include "ref/ref_attn.h"
@@ -323,6 +324,44 @@ START_TEST(test_gau_wt_split) {
 }
 END_TEST
 
+/* The embedding from a stored table (embed_wt, embed_row_wt) against the
+ * decoded table (sb_wt_decode, the plain-C twin); ids out of range refused. */
+START_TEST(test_embed_wt) {
+    sb_rt *rt = tu_rt();
+    const int V = 23, D = 37, T = 9;
+    float *tab = malloc(sizeof(float) * V * D), *want = malloc(sizeof(float) * T * D), *got = malloc(sizeof(float) * T * D);
+    int32_t ids[9] = {0, 22, 5, 5, 17, 1, 22, 9, 3};
+    tu_fill(tab, (size_t)V * D, 91, -2, 2);
+    cl_mem dids = tu_upload(rt, ids, sizeof ids);
+    sb_buf yb;
+    cl_mem dy = tu_up_guarded(rt, NULL, (size_t)T * D, 5, &yb);
+    for (int wt = SB_WT_F16; wt <= SB_WT_I8; wt++) {
+        const size_t nb = sb_wt_bytes((sb_wtype)wt, (size_t)V * D, V);
+        unsigned char *enc = malloc(nb);
+        sb_wt_encode((sb_wtype)wt, tab, V, D, enc);
+        cl_mem dt = tu_upload(rt, enc, nb);
+        TU_OK(sb_op_embed_wt(rt, wt, T, D, V, sb_view(dids, 0, sizeof ids), dt, yb, &tu_err));
+        tu_down_guarded(rt, dy, got, (size_t)T * D, 5, "embed_wt");
+        for (int t = 0; t < T; t++)
+            for (int c = 0; c < D; c++)
+                want[t * D + c] = sb_wt_decode((sb_wtype)wt, enc, V, D, (size_t)ids[t] * D + c);
+        tu_check_close(got, want, (size_t)T * D, 1e-6f, 0, sb_wt_name((sb_wtype)wt));
+        TU_OK(sb_op_embed_row_wt(rt, wt, D, V, 22, dt, yb, &tu_err));
+        tu_down_guarded(rt, dy, got, (size_t)T * D, 5, "embed_row_wt");
+        tu_check_close(got, want + D, (size_t)D, 1e-6f, 0, "embed_row_wt");
+        ck_assert_int_eq(sb_op_embed_row_wt(rt, wt, D, V, V, dt, yb, &tu_err), SB_ERR_ARG);
+        ck_assert_int_eq(sb_op_embed_wt(rt, wt, T, D, V + 40, sb_view(dids, 0, sizeof ids), dt, yb, &tu_err),
+                         SB_ERR_ARG); /* a table shorter than V rows */
+        clReleaseMemObject(dt);
+        free(enc);
+    }
+    clReleaseMemObject(dids);
+    clReleaseMemObject(dy);
+    free(tab), free(want), free(got);
+    sb_rt_free(rt);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("wtype");
     TCase *t = tcase_create("wtype");
@@ -335,6 +374,7 @@ int main(void) {
     tcase_add_test(t, test_wt_vs_f32);
     tcase_add_test(t, test_gau_wt);
     tcase_add_test(t, test_gau_wt_split);
+    tcase_add_test(t, test_embed_wt);
     suite_add_tcase(s, t);
     TCase *tl = tcase_create("large");
     tcase_set_tags(tl, "large");
