@@ -111,6 +111,8 @@ int cli_run(int argc, char **argv) {
                  !model ? "--model" : !in ? "--input" : "--output");
         return cli_usage_error(p.cmd);
     }
+    if (CLI_USE_MPI() && (precision != SB_PREC_F32 || weights != SB_WEIGHTS_PRECISION))
+        return cli_fail(p.cmd, "--precision and --weights are not passed to MPI ranks yet (f32 only there)");
     if (CLI_USE_MPI()) return cli_run_mpi(model, in, out, device, chunk_tokens, stats);
     sb_options o = sb_options_default();
     o.device = device;

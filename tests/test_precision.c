@@ -4,7 +4,10 @@
  * its storage type, the demo LM's held-out bits/byte against f32, its
  * streaming decode against its own full forward, the device memory of the
  * weights, and the options' checks (bad values, an older struct_size). */
+#define _POSIX_C_SOURCE 200809L
 #include <stddef.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string.h>
 #include "../runtime/safetensors.h"
 #include "testutil.h"
@@ -247,11 +250,48 @@ START_TEST(test_options) {
 }
 END_TEST
 
+/* The command line: --precision / --weights parsed, refused when bad, the
+ * weights' memory printed by --stats. */
+static int run_cli(const char *args, char *outbuf, size_t cap) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", SB_CLI_PATH, args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(outbuf, 1, cap - 1, p);
+    outbuf[n] = '\0';
+    const int rc = pclose(p);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+START_TEST(test_cli_precision) {
+    static char out[65536];
+    ck_assert_int_eq(run_cli("run --model x --input y --output z --precision f8", out, sizeof out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--precision"));
+    ck_assert_int_eq(run_cli("generate --prompt a --weights int4", out, sizeof out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "--weights"));
+    char dir[] = "/tmp/sb_prec_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char args[1500], res[1100];
+    snprintf(res, sizeof res, "%s/out.safetensors", dir);
+    snprintf(args, sizeof args,
+             "run --model " DATA "causal_rotary.model.safetensors --input " DATA
+             "causal_rotary.io.safetensors --output %s --precision bf16 --stats", res);
+    ck_assert_msg(run_cli(args, out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "weights on the device (bf16)") != NULL, "%s", out);
+    ck_assert_int_eq(run_cli("generate --prompt 'def ' --max-tokens 8 --temperature 0 --weights int8 --stats", out,
+                             sizeof out), 0);
+    ck_assert_msg(strstr(out, "weights on the device (int8, with the stream's copies)") != NULL, "%s", out);
+    unlink(res);
+    rmdir(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("precision");
     TCase *t = tcase_create("precision");
     tcase_set_timeout(t, 900);
     tcase_add_test(t, test_options);
+    tcase_add_test(t, test_cli_precision);
     tcase_add_test(t, test_weight_memory);
     tcase_add_test(t, test_fixtures_f16);
     tcase_add_test(t, test_fixtures_bf16);
