@@ -1,5 +1,6 @@
 /* peak.h - `seqboat peak`: what a device can do, measured (bench/peak.c,
- * kernels bench/bench_peak.cl), and the roofline arithmetic of `seqboat bench`.
+ * kernels bench/bench_peak.cl; cache, checks, JSON and the roofline arithmetic
+ * of `seqboat bench`: bench/peak_cache.c).
  *
  *  - fp32: peak_fma with 4, 8, 12 or 16 independent accumulators of float ..
  *    float16 per work-item (at most 128 floats of state); a sweep picks the

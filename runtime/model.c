@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include "model.h"
+#include "ops/block_carry.h"
 #include "ops/gate.h"
 #include "ops/norm.h"
 #include "ops/ops_rt.h"
@@ -262,22 +263,7 @@ static sb_status carry_in(sb_model_impl *m, sb_layer_carry *cr, int M, sb_err *e
         if (err != CL_SUCCESS)
             SB_FAIL(SB_ERR_OPENCL, "copying the carried rows: %s", sb_cl_error_string(err));
     }
-    sb_kset *ks;
-    SB_TRY(sb_block_carry_kernels(rt, &ks, e));
-    cl_kernel k = ks->k[0];
-    cl_ulong to, po;
-    SB_TRY(sb_ops_check_buf("block_rows", "crow_tok", ctok, sb_i32((size_t)h + (size_t)M), &to, e));
-    SB_TRY(sb_ops_check_buf("block_rows", "crow_pos", cpos, sb_i32((size_t)h + (size_t)M), &po, e));
-    SB_ARG(k, 0, ctok.mem);
-    SB_ARG(k, 1, to);
-    SB_ARG(k, 2, cpos.mem);
-    SB_ARG(k, 3, po);
-    SB_ARG(k, 4, cr->halo_pos);
-    SB_ARG(k, 5, h);
-    SB_ARG(k, 6, M);
-    SB_ARG(k, 7, W);
-    SB_ARG(k, 8, cr->pos0);
-    SB_TRY(sb_ops_launch_1d(rt, k, sb_ops_wg(rt, ks, 0, 256), (size_t)(h + M), "block_rows", e));
+    SB_TRY(sb_op_block_rows(rt, ctok, cpos, cr->halo_pos, h, M, W, cr->pos0, e));
 done:
     return st;
 }

@@ -5,6 +5,7 @@
 #include "arena.h"
 #include "model_file.h"
 #include "ops/attn.h"
+#include "ops/gau_step.h"
 #include "ops/ema.h"
 #include "ops/linear.h"
 #include "ops/ops.h"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
+#include "ops/block_carry.h"
 #include "ops/gate.h"
 #include "ops/norm.h"
 #include "ops/ops_rt.h"

@@ -423,7 +423,7 @@ sb_status sb_progcache_kernel(sb_progcache *pc, cl_context ctx, const sb_device_
 typedef struct { const char *stem; const char *src; size_t size; } sb_embedded_kernel;
 extern const sb_embedded_kernel sb_embedded_kernels[];
 
-sb_status sb_kernel_source(const char *stem, char **out, sb_err *e) {
+static sb_status kernel_file(const char *stem, char **out, sb_err *e) {
     const char *dir = getenv("SEQBOAT_KERNEL_DIR");
     *out = NULL;
     if (dir && *dir) {
@@ -461,4 +461,41 @@ sb_status sb_kernel_source(const char *stem, char **out, sb_err *e) {
         }
     }
     return sb_fail(e, SB_ERR_INTERNAL, "no embedded kernel file '%s.cl'", stem);
+}
+
+sb_status sb_kernel_source(const char *stem, char **out, sb_err *e) {
+    *out = NULL;
+    if (!strchr(stem, '+')) return kernel_file(stem, out, e);
+    /* "a+b": a.cl then b.cl, each after a #line naming it */
+    char *all = NULL;
+    size_t len = 0;
+    for (const char *p = stem; *p;) {
+        const char *q = strchr(p, '+');
+        const size_t n = q ? (size_t)(q - p) : strlen(p);
+        char part[256], *text = NULL;
+        if (n == 0 || n >= sizeof part) {
+            free(all);
+            return sb_fail(e, SB_ERR_INTERNAL, "bad kernel file list '%s'", stem);
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        sb_status st = kernel_file(part, &text, e);
+        if (st != SB_OK) {
+            free(all);
+            return st;
+        }
+        const size_t add = strlen(text) + n + 32;
+        char *na = realloc(all, len + add);
+        if (!na) {
+            free(text);
+            free(all);
+            return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
+        }
+        all = na;
+        len += (size_t)snprintf(all + len, add, "#line 1 \"%s.cl\"\n%s\n", part, text);
+        free(text);
+        p = q ? q + 1 : p + n;
+    }
+    *out = all;
+    return SB_OK;
 }

@@ -70,6 +70,8 @@ sb_progcache_stats sb_progcache_get_stats(const sb_progcache *pc);
 const char *sb_progcache_note(const sb_progcache *pc);
 
 /* Kernel sources: embedded at build time; env SEQBOAT_KERNEL_DIR=<folder> reads
- * <folder>/<stem>.cl instead (development). *out is malloc'd. */
+ * <folder>/<stem>.cl instead (development). A stem "a+b" is a.cl followed by
+ * b.cl, each after a #line naming its file (a program built from a shared
+ * prelude and a file of its own: window_attn+gau_step). *out is malloc'd. */
 sb_status sb_kernel_source(const char *stem, char **out, sb_err *e);
 #endif

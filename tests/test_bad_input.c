@@ -497,8 +497,8 @@ START_TEST(broken_kernel_source) {
     const char *file = broken_files[_i];
     char dir[] = "/tmp/sb_broken_cl_XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    const char *names[] = {"block_carry.cl", "ema_scan.cl", "gate_compact.cl", "linear.cl",
-                           "norm_eltwise.cl", "stream_step.cl", "window_attn.cl"};
+    const char *names[] = {"block_carry.cl", "ema_scan.cl", "gate_compact.cl", "gau_step.cl",
+                           "linear.cl", "norm_eltwise.cl", "stream_step.cl", "window_attn.cl"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char src[512], dst[512];
         snprintf(src, sizeof src, "%s/cl/%s", SB_SOURCE_DIR, names[i]);

@@ -1,60 +1,16 @@
 /* test_block.c - long causal sequences run block by block (model_block.c):
- * the block-row kernel against its reference, the EMA continued from a state,
+ * the EMA continued from a state (the block-row kernel: test_block_carry.c),
  * every causal fixture with tiny blocks (carried halos shorter and longer than
  * a block), and a streaming prefill that runs blocked. */
 #include <stdlib.h>
 #include <string.h>
 #include "../runtime/model.h"
 #include "../runtime/ops/ema.h"
-#include "ref/ref_block.h"
 #include "ref/ref_ema.h"
 #include "../runtime/safetensors.h"
 #include "testutil.h"
 
 #define DATA SB_TEST_DATA_DIR "/"
-
-START_TEST(test_block_rows_kernel) {
-    sb_rt *rt = tu_rt();
-    const int W = 6, cases[][3] = {{0, 5, 0}, {3, 7, 100}, {6, 0, 12}, {6, 40, 1000}};
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        int h = cases[k][0], M = cases[k][1], pos0 = cases[k][2], n = h + M + 3;
-        int *tok = malloc(sizeof(int) * n), *pos = malloc(sizeof(int) * n), halo[6];
-        for (int i = 0; i < n; i++) tok[i] = i * 3 % 11, pos[i] = i * 5 % 17;
-        for (int i = 0; i < W; i++) halo[i] = 50 + 7 * i;
-        int *wt = malloc(sizeof(int) * n), *wp = malloc(sizeof(int) * n);
-        memcpy(wt, tok, sizeof(int) * n);
-        memcpy(wp, pos, sizeof(int) * n);
-        sb_ref_block_rows(wt, wp, halo, h, M, W, pos0);
-        cl_mem dt = tu_upload(rt, tok, sizeof(int) * n), dp = tu_upload(rt, pos, sizeof(int) * n);
-        cl_mem dh = tu_upload(rt, halo, sizeof halo);
-        cl_kernel kr;
-        TU_OK(sb_rt_kernel(rt, "block_carry", NULL, "block_rows", &kr, &tu_err));
-        cl_ulong z = 0;
-        clSetKernelArg(kr, 0, sizeof dt, &dt);
-        clSetKernelArg(kr, 1, sizeof z, &z);
-        clSetKernelArg(kr, 2, sizeof dp, &dp);
-        clSetKernelArg(kr, 3, sizeof z, &z);
-        clSetKernelArg(kr, 4, sizeof dh, &dh);
-        clSetKernelArg(kr, 5, sizeof h, &h);
-        clSetKernelArg(kr, 6, sizeof M, &M);
-        clSetKernelArg(kr, 7, sizeof W, &W);
-        clSetKernelArg(kr, 8, sizeof pos0, &pos0);
-        size_t g = 64;
-        TU_OK(sb_rt_launch(rt, kr, 1, &g, &g, "block_rows", &tu_err));
-        tu_download(rt, dt, tok, sizeof(int) * n);
-        tu_download(rt, dp, pos, sizeof(int) * n);
-        for (int i = 0; i < n; i++) {
-            ck_assert_int_eq(tok[i], wt[i]);
-            ck_assert_int_eq(pos[i], wp[i]); /* entries past h+M untouched too */
-        }
-        clReleaseMemObject(dt);
-        clReleaseMemObject(dp);
-        clReleaseMemObject(dh);
-        free(tok), free(pos), free(wt), free(wp);
-    }
-    sb_rt_free(rt);
-}
-END_TEST
 
 /* EMA over a sequence split in two, the second part continued from the first
  * part's end state, equals the EMA over the whole. */
@@ -186,7 +142,6 @@ int main(void) {
     Suite *s = suite_create("block");
     TCase *t = tcase_create("block");
     tcase_set_timeout(t, 600);
-    tcase_add_test(t, test_block_rows_kernel);
     tcase_add_test(t, test_ema_state_in);
     tcase_add_test(t, test_causal_relu2_layernorm_blocks);
     tcase_add_test(t, test_causal_rotary_blocks);

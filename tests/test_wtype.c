@@ -6,11 +6,11 @@
  * streaming layer step (gau_step, one work-group and split) with such
  * weights against sb_ref_gau_step on the decoded weights. */
 #include <string.h>
-#include "../runtime/ops/attn.h"
+#include "../runtime/ops/gau_step.h"
 #include "../runtime/ops/embed_wt.h"
 #include "../runtime/ops/linear.h"
 #include "../runtime/wtype.h"
-#include "ref/ref_attn.h"
+#include "ref/ref_gau_step.h"
 #include "ref/ref_linear.h"
 #include "testutil.h"
 

@@ -84,43 +84,27 @@ sb_status sb_op_attn_ring_append(sb_rt *rt, const sb_attn_cfg *c, sb_attn_ring *
                                  sb_buf s, sb_buf crow_pos, sb_buf qk_gamma, sb_buf qk_beta,
                                  sb_err *e);
 
-/* ---- one token of a layer (streaming decode, causal only) ---------------
- * The layer's weights after the EMA, on the device, each at offset 0; the
- * projections TRANSPOSED (the nn.Linear weight [n][k] as [k][n]):
- * hx_wt [D][D+2], hx_b [D+2], mx_wt [D][Z+2H], mx_b [Z+2H], h_wt [H][D],
- * h_b [D], qk_gamma/qk_beta [2][Z], rel_bias [2P-1] (mem unused when rotary). */
-typedef struct sb_gau_w {
-    sb_buf hx_wt, hx_b, mx_wt, mx_b, h_wt, h_b, qk_gamma, qk_beta, rel_bias;
-    int wt;   /* storage of hx_wt, mx_wt, h_wt (sb_wtype, wtype.h; 0 = f32): each
-                 [k][n] as sb_wt_encode lays out W^T (int8: n scales trail) */
-} sb_gau_w;
-/* Work rows it writes (offset 0): hxu [D+2], s [Z+2H], ao [H], g [D]. */
-typedef struct sb_gau_work {
-    sb_buf hxu, s, ao, g;
-} sb_gau_work;
-
-/* One token at position pos from the EMA output mx [D] to the layer's output,
- * in place in x [D] (the residual in, silu(hx + w g + x) out; SPEC section 3
- * steps 3-11 for one row), in one launch: hx_proj, the router decision
- * (temp = q_router.temp; as the gate kernel), and only for an activated
- * token mx_proj + silu, the attention step against the ring (as
- * sb_op_attn_step) and h_proj. The decision stays on the device: the ring's
- * head and count and the number of activated tokens so far are ring_state,
- * device int [3] = {head, n, activated}, read and updated by the kernel; the
- * host's ring->head / ring->n are not used (ring gives k, v, pos and cap).
- * SB_ERR_STATE for a bidirectional cfg. */
-/* Resolve gau_step's kernel set for c (causal) now (the model does it at load
- * for every model that can stream). */
-sb_status sb_attn_gau_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e);
-/* The same for projections stored as wt (sb_gau_w.wt). */
-sb_status sb_attn_gau_kernels_wt(sb_rt *rt, const sb_attn_cfg *c, int wt, sb_err *e);
-/* Whether sb_op_gau_step runs split (gau_proj, gau_attn, gau_combine: the
- * projections over many work-groups; GPU-class devices) or as gau_step in one
- * work-group (CPU class, where one launch wins); rt->tune.decode
- * (SEQBOAT_DECODE=wg|split) forces one. Both give the same bits. */
-int sb_op_gau_step_split(const sb_rt *rt);
-sb_status sb_op_gau_step(sb_rt *rt, const sb_attn_cfg *c, int D, float temp, const sb_gau_w *w,
-                         const sb_attn_ring *ring, sb_buf ring_state, int pos, sb_buf mx,
-                         const sb_gau_work *work, sb_buf x, sb_err *e);
+/* ---- shared with gau_step.c (the streaming layer step) ------------------
+ * A program of this cfg: `stem` (ATTN_STEM, or "window_attn+<file>" with
+ * gau 1: window_attn.cl as the prelude, ATTN_GAU 1), its kernels names[0..n),
+ * of which those in `fixed` (NULL-terminated) carry reqd_work_group_size(NT):
+ * the plan shrinks NT until they all accept it. aux of the set holds the plan,
+ * aux[SB_ATTN_AUX_NT] the work-group size NT. */
+enum { SB_ATTN_AUX_NT = 0 };
+typedef struct sb_attn_prog {
+    const char *stem;
+    const char *const *names;
+    int n;
+    const char *const *fixed;
+    int gau;
+    int wt;   /* gau: the projections' weight type (sb_wtype, wtype.h; 0 = f32): its
+                 accessor text (sb_wt_cl_defines) goes before the program, key[8] */
+} sb_attn_prog;
+sb_status sb_attn_kset(sb_rt *rt, const sb_attn_cfg *c, const sb_attn_prog *pg, sb_kset **out,
+                       sb_err *e);
+/* SB_ERR_ARG (naming op) for a bad cfg. */
+sb_status sb_attn_check_cfg(const char *op, const sb_attn_cfg *c, sb_err *e);
+/* The q divisor of the score: W' (relu2) or sqrt(Z) (softmax). */
+float sb_attn_qdiv(const sb_attn_cfg *c);
 
 #endif

@@ -1,9 +1,7 @@
 /* stream_step.h - the one-token EMA of a streaming decode (cl/stream_step.cl):
  * the EMA recurrence for one row, optionally fused with the prenorm LayerNorm
- * (the rest of a layer's token is sb_op_gau_step, attn.h); and the kernel
- * set of the block-wise forward's carry (cl/block_carry.cl, launched by
- * model.c). Reference: tests/ref/ref_stream_step.c; test: tests/test_stream.c
- * (case "kernels").
+ * (the rest of a layer's token is sb_op_gau_step, gau_step.h). Reference:
+ * tests/ref/ref_stream_step.c; test: tests/test_stream.c (case "kernels").
  *
  * EMA step per channel d and n < N (coef [3][D][N] = q, c, g as ema.h):
  *   h = q h + c x_t                       (no truncation)
@@ -20,8 +18,6 @@
 enum { SB_STEP_K_EMA, SB_STEP_K_NORM_EMA, SB_STEP_K_COUNT };
 /* The set of cl/stream_step.cl (ema_step, norm_ema_step). */
 sb_status sb_stream_step_kernels(sb_rt *rt, sb_kset **out, sb_err *e);
-/* The set of cl/block_carry.cl (block_rows). */
-sb_status sb_block_carry_kernels(sb_rt *rt, sb_kset **out, sb_err *e);
 
 /* Work-group size of the fused LayerNorm + EMA step on this device for D
  * channels (a power of two <= D, within the kernel's and local memory's

@@ -1,5 +1,5 @@
-/* ref_block.c - see cl/block_carry.cl for the rule. */
-#include "ref_block.h"
+/* ref_block_carry.c - see cl/block_carry.cl for the rule. */
+#include "ref_block_carry.h"
 
 void sb_ref_block_rows(int *ctok, int *cpos, const int *halo_pos, int h, int M, int W, int pos0) {
     for (int i = 0; i < h; i++) {
