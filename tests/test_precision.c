@@ -269,6 +269,8 @@ START_TEST(test_cli_precision) {
     ck_assert_ptr_nonnull(strstr(out, "--precision"));
     ck_assert_int_eq(run_cli("generate --prompt a --weights int4", out, sizeof out), 2);
     ck_assert_ptr_nonnull(strstr(out, "--weights"));
+    ck_assert_int_eq(run_cli("bench --precision f32,half", out, sizeof out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "'half'"));
     char dir[] = "/tmp/sb_prec_XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     char args[1500], res[1100];
