@@ -29,11 +29,11 @@ rng = np.random.default_rng(1)
 if info.d_input:
     x = rng.standard_normal((1, a.length, info.d_input)).astype(np.float32)
     prompt = x[0, :256]
-    toks = [x[0, 256 + i % 512] for i in range(a.steps)]
+    toks = [x[0, i % a.length] for i in range(a.steps)]
 else:
     x = rng.integers(0, info.vocab_size, (1, a.length)).astype(np.int32)
     prompt = x[0, :256]
-    toks = [int(x[0, 256 + i % 512]) for i in range(a.steps)]
+    toks = [int(x[0, i % a.length]) for i in range(a.steps)]
 fwd = {k: [] for k in models}
 dec = {k: [] for k in models}
 streams = {k: m.stream() for k, m in models.items()}
