@@ -315,12 +315,28 @@ sb_status sb_inspect(const char *path, char **text) {
             c->no_dec_bias ? "false" : "true",
             c->pair == SB_PAIR_NLI ? "nli" : c->pair == SB_PAIR_CONCAT ? "concat" : "none");
     sbp(&b, "  parameters: %zu\n", mf->n_params);
+    sbp(&b, "  weights stored in %zu bytes (%zu of the tensors F16/BF16, read as F32)\n",
+        mf->stored_bytes, mf->n_widened);
+    {   /* every tensor of the file, bytes per stored dtype */
+        static const char *const dts[] = {"F32", "F16", "BF16", "I64", "I32"};
+        size_t by[6] = {0};
+        for (int i = 0; i < sb_st_count(mf->st); i++) {
+            const sb_tensor *t = sb_st_at(mf->st, i);
+            int k = 0;
+            while (k < 5 && strcmp(t->dtype_name, dts[k]) != 0) k++;
+            by[k] += t->nbytes;
+        }
+        sbp(&b, "  tensor bytes by dtype:");
+        for (int k = 0; k < 6; k++)
+            if (by[k]) sbp(&b, " %s %zu", k < 5 ? dts[k] : "other", by[k]);
+        sbp(&b, "\n");
+    }
     sbp(&b, "tensors (%d):\n", sb_st_count(mf->st));
     for (int i = 0; i < sb_st_count(mf->st); i++) {
         const sb_tensor *t = sb_st_at(mf->st, i);
         sbp(&b, "  %-48s %-4s [", t->name, t->dtype_name);
         for (int d = 0; d < t->ndim; d++) sbp(&b, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-        sbp(&b, "]\n");
+        sbp(&b, "] %zu bytes\n", t->nbytes);
     }
     if (b.oom) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
     *text = b.s;

@@ -237,9 +237,36 @@ done:
 
 typedef struct {
     const sb_st_file *st;
-    size_t n_params;
+    sb_model_file *m; /* owns the f32 widenings of F16/BF16 tensors */
+    size_t n_params, stored_bytes, n_widened;
     sb_err *e;
 } need_ctx;
+
+/* t's weights as f32: in place for F32, else an exact widening owned by m. */
+static sb_status weights_f32(need_ctx *c, const sb_tensor *t, const float **out) {
+    if (t->dtype == SB_DT_F32) {
+        *out = (const float *)t->data;
+        return SB_OK;
+    }
+    sb_model_file *m = c->m;
+    if (m->n_wide == m->cap_wide) {
+        int cap = m->cap_wide ? 2 * m->cap_wide : 16;
+        float **p = realloc(m->wide, (size_t)cap * sizeof *p);
+        if (!p) return sb_fail(c->e, SB_ERR_HOST_MEMORY, "out of memory widening tensor '%s'", t->name);
+        m->wide = p;
+        m->cap_wide = cap;
+    }
+    const size_t n = sb_st_numel(t);
+    float *w = malloc(n ? n * sizeof(float) : sizeof(float));
+    if (!w)
+        return sb_fail(c->e, SB_ERR_HOST_MEMORY, "out of memory widening tensor '%s' (%s, %zu "
+                       "elements) to F32", t->name, t->dtype_name, n);
+    sb_st_to_f32(t, w);
+    m->wide[m->n_wide++] = w;
+    c->n_widened++;
+    *out = w;
+    return SB_OK;
+}
 
 static void fmt_shape(char *buf, size_t cap, int nd, const int64_t *s) {
     size_t l = 0;
@@ -249,14 +276,15 @@ static void fmt_shape(char *buf, size_t cap, int nd, const int64_t *s) {
     if (l < cap) snprintf(buf + l, cap - l, "]");
 }
 
-/* An F32 tensor `name` of exact shape; nd == -1 means "[1] or 0-d". */
+/* A float tensor `name` (F32, F16 or BF16) of exact shape, as f32; nd == -1
+ * means "[1] or 0-d". */
 static sb_status need(need_ctx *c, const char *name, int nd, int64_t d0, int64_t d1, int64_t d2,
                       const float **out) {
     const sb_tensor *t = sb_st_find(c->st, name);
     if (!t) return sb_fail(c->e, SB_ERR_TENSOR, "missing tensor '%s'", name);
-    if (t->dtype != SB_DT_F32)
-        return sb_fail(c->e, SB_ERR_TENSOR, "tensor '%s' has dtype %s, expected F32", name,
-                       t->dtype_name);
+    if (!sb_dtype_is_float(t->dtype))
+        return sb_fail(c->e, SB_ERR_TENSOR, "tensor '%s' has dtype %s, expected F32, F16 or BF16 "
+                       "(a float weight)", name, t->dtype_name);
     int64_t want[3] = {d0, d1, d2};
     int ok;
     if (nd < 0) {
@@ -272,8 +300,10 @@ static sb_status need(need_ctx *c, const char *name, int nd, int64_t d0, int64_t
         fmt_shape(exp, sizeof exp, nd, want);
         return sb_fail(c->e, SB_ERR_TENSOR, "tensor '%s' has shape %s, expected %s", name, got, exp);
     }
-    c->n_params += t->nbytes / sizeof(float);
-    *out = (const float *)t->data;
+    sb_status st = weights_f32(c, t, out);
+    if (st != SB_OK) return st;
+    c->n_params += sb_st_numel(t);
+    c->stored_bytes += t->nbytes;
     return SB_OK;
 }
 
@@ -341,6 +371,8 @@ void sb_model_file_free(sb_model_file *m) {
     if (!m) return;
     free(m->layers);
     free(m->zero_bias);
+    for (int i = 0; i < m->n_wide; i++) free(m->wide[i]);
+    free(m->wide);
     sb_st_free(m->st);
     free(m);
 }
@@ -363,7 +395,7 @@ sb_status sb_model_file_from_st(sb_st_file *stf, sb_model_file **out, sb_err *e)
     SB_TRY(sb_config_from_meta(stf, &m->cfg, e));
     const sb_config *cfg = &m->cfg;
     const int64_t D = cfg->d_model;
-    need_ctx c = {stf, 0, e};
+    need_ctx c = {stf, m, 0, 0, 0, e};
     if (sb_config_token_input(cfg)) {
         SB_TRY(need(&c, "embed_tokens.weight", 2, cfg->vocab_size, D, 0, &m->embed));
     } else {
@@ -379,9 +411,9 @@ sb_status sb_model_file_from_st(sb_st_file *stf, sb_model_file **out, sb_err *e)
      * allocating per-layer records for an n_layers that only the metadata claims. */
     if ((uint64_t)cfg->n_layers * SB_LAYER_MIN_TENSORS > (uint64_t)sb_st_count(stf)) {
         sb_layer_w probe;
-        size_t np = c.n_params;
+        need_ctx keep = c;
         for (int i = 0; i < cfg->n_layers; i++) SB_TRY(need_layer(&c, i, cfg, &probe));
-        c.n_params = np;
+        c = keep;
     }
     m->layers = calloc((size_t)cfg->n_layers, sizeof *m->layers);
     if (!m->layers) SB_FAIL(SB_ERR_HOST_MEMORY, "out of memory for %d layers", cfg->n_layers);
@@ -405,6 +437,8 @@ sb_status sb_model_file_from_st(sb_st_file *stf, sb_model_file **out, sb_err *e)
         SB_TRY(need(&c, "decoder.bias", 1, cfg->d_output, 0, 0, &m->dec_b));
     }
     m->n_params = c.n_params;
+    m->stored_bytes = c.stored_bytes;
+    m->n_widened = c.n_widened;
     *out = m;
     m = NULL;
 done:
@@ -464,9 +498,9 @@ static sb_status read_one(const sb_st_file *stf, const sb_config *cfg, const cha
     const sb_tensor *t = sb_st_find(stf, iname);
     if (!t) SB_FAIL(SB_ERR_TENSOR, "missing tensor '%s' (expected %s)", iname, want);
     fmt_shape(got, sizeof got, t->ndim, t->shape);
-    if (tok ? (t->dtype != SB_DT_I64 && t->dtype != SB_DT_I32) : t->dtype != SB_DT_F32)
-        SB_FAIL(SB_ERR_TENSOR, "tensor '%s' has dtype %s, expected %s for task '%s'", iname,
-                t->dtype_name, want, sb_task_name(cfg->task));
+    if (tok ? (t->dtype != SB_DT_I64 && t->dtype != SB_DT_I32) : !sb_dtype_is_float(t->dtype))
+        SB_FAIL(SB_ERR_TENSOR, "tensor '%s' has dtype %s, expected %s%s for task '%s'", iname,
+                t->dtype_name, want, tok ? "" : " (or F16, BF16)", sb_task_name(cfg->task));
     if (t->ndim != (tok ? 2 : 3) || (!tok && t->shape[2] != cfg->d_input))
         SB_FAIL(SB_ERR_TENSOR, "tensor '%s' has shape %s, expected %s", iname, got, want);
     if (t->shape[0] < 1 || t->shape[1] < 1)
@@ -514,9 +548,10 @@ static sb_status read_one(const sb_st_file *stf, const sb_config *cfg, const cha
             (*ids)[i] = (int32_t)v;
         }
     } else {
-        *x = malloc(t->nbytes ? t->nbytes : 1);
-        if (!*x) SB_FAIL(SB_ERR_HOST_MEMORY, "out of memory for %zu bytes of input", t->nbytes);
-        memcpy(*x, t->data, t->nbytes);
+        const size_t n = sb_st_numel(t); /* F16/BF16: widened exactly */
+        *x = malloc(n ? n * sizeof(float) : 1);
+        if (!*x) SB_FAIL(SB_ERR_HOST_MEMORY, "out of memory for %zu values of input", n);
+        sb_st_to_f32(t, *x);
     }
     *B = nB;
     *L = nL;

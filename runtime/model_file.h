@@ -4,14 +4,17 @@
  *
  * sb_model_file_load() checks the metadata (format version, every key, integer
  * syntax and range, booleans, enums, size limits) before it looks at any
- * tensor, then checks every tensor the configuration needs for presence, F32
- * dtype and exact shape. Extra tensors and extra metadata keys are ignored.
+ * tensor, then checks every tensor the configuration needs for presence, a
+ * float dtype (F32, F16 or BF16; any mix in one file) and exact shape. Extra
+ * tensors and extra metadata keys are ignored.
  * Errors: SB_ERR_META (metadata), SB_ERR_TENSOR (tensors), SB_ERR_FORMAT /
  * SB_ERR_IO (the safetensors layer), each with a message naming the key or
  * tensor and what was expected.
  *
- * Ownership: every weight pointer points into m->st (8-byte aligned) and lives
- * until sb_model_file_free(m). Thread-safety: a loaded model is read-only.
+ * Ownership: every weight pointer is f32 and lives until sb_model_file_free(m):
+ * an F32 tensor's points into m->st (8-byte aligned), an F16 or BF16 tensor's
+ * into its exact f32 widening (sb_st_to_f32), owned by m. The stored dtype of
+ * each tensor stays in m->st. Thread-safety: a loaded model is read-only.
  */
 #ifndef SB_MODEL_FILE_H
 #define SB_MODEL_FILE_H
@@ -86,7 +89,11 @@ typedef struct sb_model_file {
     const float *pos_inv_freq;  /* abs_pos: pos_emb.inv_freq [D/2] */
     const float *head_w[SB_MODEL_MAX_HEAD], *head_b[SB_MODEL_MAX_HEAD]; /* head.<k>.* */
     float *zero_bias;           /* decoder_bias false: d_output zeros (dec_b points here) */
-    size_t n_params;            /* elements of all F32 tensors used */
+    size_t n_params;            /* elements of all weight tensors used */
+    size_t stored_bytes;        /* their bytes as stored in the file */
+    size_t n_widened;           /* how many of them were F16 or BF16 */
+    float **wide;               /* the f32 widenings of those (n_wide of them) */
+    int n_wide, cap_wide;
     sb_st_file *st;             /* owns the bytes */
 } sb_model_file;
 
@@ -97,7 +104,7 @@ void sb_model_file_free(sb_model_file *m); /* accepts NULL */
 
 /* Parse and check the `__metadata__` of st into cfg (no tensors looked at). */
 sb_status sb_config_from_meta(const sb_st_file *st, sb_config *cfg, sb_err *e);
-/* Expected parameter count of a valid config (all F32 tensors). */
+/* Expected parameter count of a valid config (the elements of all its weight tensors). */
 uint64_t sb_config_param_count(const sb_config *cfg);
 const char *sb_task_name(sb_task t); /* "classify", "sequence", "lm" */
 const char *sb_norm_name(sb_norm_kind k); /* the metadata value: "layernorm", ... */
@@ -115,7 +122,8 @@ typedef struct sb_input {
     int32_t *ids2, *lengths2;
 } sb_input;
 
-/* Errors: SB_ERR_TENSOR (missing/mis-typed/mis-shaped `input` or `lengths`,
+/* `input` / `input2` features may be F32, F16 or BF16 (widened exactly).
+ * Errors: SB_ERR_TENSOR (missing/mis-typed/mis-shaped `input` or `lengths`,
  * `input2` missing for a pair model or present for another),
  * SB_ERR_ARG (a token id outside [0, vocab) or a length outside 1..L). */
 sb_status sb_input_load(const char *path, const sb_config *cfg, sb_input *out, sb_err *e);

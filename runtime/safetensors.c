@@ -1,6 +1,7 @@
 /* safetensors.c - strict safetensors reader and writer (see safetensors.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "safetensors.h"
+#include "sb_half.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -58,14 +59,51 @@ const char *sb_dtype_name(sb_dtype dt) {
     case SB_DT_F32: return "F32";
     case SB_DT_I64: return "I64";
     case SB_DT_I32: return "I32";
+    case SB_DT_F16: return "F16";
+    case SB_DT_BF16: return "BF16";
     default: return "?";
     }
+}
+
+size_t sb_dtype_size(sb_dtype dt) {
+    switch (dt) {
+    case SB_DT_F32: case SB_DT_I32: return 4;
+    case SB_DT_I64: return 8;
+    case SB_DT_F16: case SB_DT_BF16: return 2;
+    default: return 0;
+    }
+}
+
+int sb_dtype_is_float(sb_dtype dt) {
+    return dt == SB_DT_F32 || dt == SB_DT_F16 || dt == SB_DT_BF16;
+}
+
+size_t sb_st_numel(const sb_tensor *t) {
+    size_t es = t ? sb_dtype_size(t->dtype) : 0;
+    return es ? t->nbytes / es : 0;
+}
+
+int sb_st_to_f32(const sb_tensor *t, float *dst) {
+    if (!t || !sb_dtype_is_float(t->dtype)) return 0;
+    const size_t n = sb_st_numel(t);
+    const unsigned char *p = t->data;
+    if (t->dtype == SB_DT_F32) {
+        if (n) memcpy(dst, p, n * sizeof(float));
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const uint16_t h = (uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)); /* little-endian */
+        dst[i] = t->dtype == SB_DT_F16 ? sb_half_to_float(h) : sb_bf16_to_float(h);
+    }
+    return 1;
 }
 
 static sb_dtype dtype_from_name(const char *s) {
     if (strcmp(s, "F32") == 0) return SB_DT_F32;
     if (strcmp(s, "I64") == 0) return SB_DT_I64;
     if (strcmp(s, "I32") == 0) return SB_DT_I32;
+    if (strcmp(s, "F16") == 0) return SB_DT_F16;
+    if (strcmp(s, "BF16") == 0) return SB_DT_BF16;
     return SB_DT_OTHER;
 }
 
@@ -436,10 +474,10 @@ static sb_status out_nbytes(const sb_st_out *t, int idx, size_t *nbytes, sb_err 
         return sb_fail(e, SB_ERR_ARG, "sb_st_write: tensor #%d has no name", idx);
     if (strcmp(t->name, "__metadata__") == 0)
         return sb_fail(e, SB_ERR_ARG, "sb_st_write: '__metadata__' is not a valid tensor name");
-    size_t es = t->dtype == SB_DT_F32 ? 4 : t->dtype == SB_DT_I64 ? 8 : t->dtype == SB_DT_I32 ? 4 : 0;
+    size_t es = sb_dtype_size(t->dtype);
     if (!es)
         return sb_fail(e, SB_ERR_ARG, "sb_st_write: tensor '%s' has an unsupported dtype "
-                       "(F32, I64 or I32 can be written)", t->name);
+                       "(F32, F16, BF16, I64 or I32 can be written)", t->name);
     if (t->ndim < 0 || t->ndim > SB_ST_MAX_DIMS || (t->ndim > 0 && !t->shape))
         return sb_fail(e, SB_ERR_ARG, "sb_st_write: tensor '%s' has %d dims (expected 0..%d with a shape)",
                        t->name, t->ndim, SB_ST_MAX_DIMS);

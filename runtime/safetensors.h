@@ -9,8 +9,11 @@
  *     nbytes == elements * dtype size, `__metadata__` an object of strings,
  *     no duplicate tensor names. A broken file yields SB_ERR_FORMAT (SB_ERR_IO
  *     when it cannot be opened or read) with a message naming the tensor or key.
- *   - Dtypes other than F32/I64/I32 parse as SB_DT_OTHER (dtype_name keeps the
- *     file's spelling); callers decide whether they accept them.
+ *   - F32, F16, BF16, I64 and I32 parse to their sb_dtype; any other dtype
+ *     (F64, I8, ...) parses as SB_DT_OTHER, its size still checked when the
+ *     name is a safetensors dtype (dtype_name keeps the file's spelling);
+ *     callers decide whether they accept them. sb_st_to_f32() widens an F32,
+ *     F16 or BF16 tensor to f32 exactly (sb_half.h).
  *   - Every tensor's `data` is 8-byte aligned: the data region is read into its
  *     own allocation, and a tensor whose offset is not a multiple of 8 is copied
  *     to aligned storage. Overlapping tensors are accepted.
@@ -35,7 +38,7 @@
 #define SB_ST_MAX_DIMS 8
 #define SB_ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000) /* bytes */
 
-typedef enum { SB_DT_F32, SB_DT_I64, SB_DT_I32, SB_DT_OTHER } sb_dtype;
+typedef enum { SB_DT_F32, SB_DT_I64, SB_DT_I32, SB_DT_F16, SB_DT_BF16, SB_DT_OTHER } sb_dtype;
 
 typedef struct sb_tensor {
     char *name;
@@ -68,10 +71,21 @@ void sb_st_free(sb_st_file *f); /* accepts NULL */
 /* Size in bytes of one element of a dtype spelled as in safetensors ("F32",
  * "BF16", ...); 0 if unknown. */
 size_t sb_st_dtype_size(const char *dtype_name);
-const char *sb_dtype_name(sb_dtype dt); /* "F32", "I64", "I32", "?" */
+const char *sb_dtype_name(sb_dtype dt); /* "F32", "I64", "I32", "F16", "BF16", "?" */
+/* Bytes of one element of dt; 0 for SB_DT_OTHER. */
+size_t sb_dtype_size(sb_dtype dt);
+/* F32, F16 or BF16: a float dtype sb_st_to_f32() reads. */
+int sb_dtype_is_float(sb_dtype dt);
+/* Element count of a parsed tensor (nbytes / element size; the product of
+ * its shape); 0 for SB_DT_OTHER. */
+size_t sb_st_numel(const sb_tensor *t);
+/* Widen t (F32, F16 or BF16) into dst[sb_st_numel(t)] exactly (F16 NaN, inf
+ * and subnormals included). Returns 0, writing nothing, for any other dtype. */
+int sb_st_to_f32(const sb_tensor *t, float *dst);
 
-/* One tensor to write. dtype must be F32, I64 or I32; data may be NULL only
- * when the element count is 0. */
+/* One tensor to write. dtype must be F32, F16, BF16, I64 or I32 (F16/BF16 data
+ * are the raw 16-bit patterns); data may be NULL only when the element count
+ * is 0. */
 typedef struct sb_st_out {
     const char *name;
     sb_dtype dtype;

@@ -10,7 +10,9 @@
 #   CC             a clang (default: clang)
 #
 # Seeds: tests/data/*.model.safetensors for fuzz_model, tests/data/*.io.safetensors
-# for fuzz_input, copied into build-fuzz/seeds/<target>/ on every run. What the
+# for fuzz_input, plus the same in tests/fuzz/seeds/ (F16 and BF16 tensors: a
+# model with F16, BF16 and F32 tensors mixed, an F16 input), copied into
+# build-fuzz/seeds/<target>/ on every run. What the
 # fuzzer finds goes to build-fuzz/corpus/<target>/ and is kept between local runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +37,8 @@ cmake --build "$BUILD" --target $TARGETS -j"$(nproc)"
 
 seed_glob() {
   case "$1" in
-    fuzz_model) echo "$ROOT/tests/data/*.model.safetensors" ;;
-    fuzz_input) echo "$ROOT/tests/data/*.io.safetensors" ;;
+    fuzz_model) echo "$ROOT/tests/data/*.model.safetensors $ROOT/tests/fuzz/seeds/*.model.safetensors" ;;
+    fuzz_input) echo "$ROOT/tests/data/*.io.safetensors $ROOT/tests/fuzz/seeds/*.io.safetensors" ;;
     *) echo "" ;;
   esac
 }

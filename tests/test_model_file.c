@@ -422,10 +422,23 @@ START_TEST(test_bad_tensors) {
     expect_fail(&b, SB_ERR_TENSOR, "tensor 'decoder.bias' has dtype I32, expected F32", "dtype I32");
     free(b.b);
     cJSON *h = header_of(&f);
-    set_field(h, "decoder.bias", "dtype", "\"F16\"");
-    set_field(h, "decoder.bias", "shape", "[10]");
+    set_field(h, "decoder.bias", "dtype", "\"I8\"");
+    set_field(h, "decoder.bias", "shape", "[20]");
     b = rebuild(&f, h);
-    expect_fail(&b, SB_ERR_TENSOR, "tensor 'decoder.bias' has dtype F16, expected F32", "dtype F16");
+    expect_fail(&b, SB_ERR_TENSOR, "tensor 'decoder.bias' has dtype I8, expected F32, F16 or BF16",
+                "dtype I8");
+    free(b.b);
+    h = header_of(&f); /* an F64 weight: same bytes, half the elements; named, not read */
+    set_field(h, "encoder.weight", "dtype", "\"F64\"");
+    set_field(h, "encoder.weight", "shape", "[8, 3]");
+    b = rebuild(&f, h);
+    expect_fail(&b, SB_ERR_TENSOR, "tensor 'encoder.weight' has dtype F64, expected F32, F16 or BF16",
+                "dtype F64");
+    free(b.b);
+    h = header_of(&f); /* F16 of the F32 size: twice the elements its shape says */
+    set_field(h, "decoder.bias", "dtype", "\"F16\"");
+    b = rebuild(&f, h);
+    expect_fail(&b, SB_ERR_FORMAT, "hold 20 bytes, but 5 elements of F16 need 10", "F16 with F32 bytes");
     free(b.b);
     b = with_field(&f, "encoder.weight", "shape", "[12, 4]");
     expect_fail(&b, SB_ERR_TENSOR, "tensor 'encoder.weight' has shape [12,4], expected [16,3]", "shape");

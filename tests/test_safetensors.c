@@ -336,22 +336,30 @@ START_TEST(test_accepted_oddities) {
     blob f = read_all(DATA "causal_relu2_layernorm.model.safetensors");
     blob b;
     sb_st_file *st;
-    /* unknown dtypes parse as OTHER: known size checked, unknown size free */
+    /* BF16 parses as such, size checked; other dtypes parse as OTHER: known
+     * size checked, unknown size free */
     b = edit_field(&f, "encoder.bias", "dtype", "\"BF16\"");
     expect_fail(&b, SB_ERR_FORMAT, "16 elements of BF16 need 32", "BF16 size");
     free(b.b);
     b = edit_field(&f, "encoder.bias", "shape", "[32]");
-    cJSON *h = header_of(&b);
-    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(h, "encoder.bias"), "dtype", cJSON_CreateString("BF16"));
-    blob b2 = rebuild(&b, h);
-    st = expect_ok(&b2, "BF16");
-    const sb_tensor *t = sb_st_find(st, "encoder.bias");
-    ck_assert_int_eq(t->dtype, SB_DT_OTHER);
-    ck_assert_str_eq(t->dtype_name, "BF16");
-    ck_assert_uint_eq(t->nbytes, 64);
-    sb_st_free(st);
+    const char *const other[] = {"BF16", "I16"};
+    for (int k = 0; k < 2; k++) {
+        cJSON *h = header_of(&b);
+        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(h, "encoder.bias"), "dtype",
+                                  cJSON_CreateString(other[k]));
+        blob b2 = rebuild(&b, h);
+        st = expect_ok(&b2, other[k]);
+        const sb_tensor *t = sb_st_find(st, "encoder.bias");
+        ck_assert_int_eq(t->dtype, k ? SB_DT_OTHER : SB_DT_BF16);
+        ck_assert_str_eq(t->dtype_name, other[k]);
+        ck_assert_uint_eq(t->nbytes, 64);
+        ck_assert_uint_eq(sb_st_numel(t), k ? 0 : 32);
+        float w[32];
+        ck_assert_int_eq(sb_st_to_f32(t, w), !k);
+        sb_st_free(st);
+        free(b2.b);
+    }
     free(b.b);
-    free(b2.b);
     b = edit_field(&f, "encoder.bias", "dtype", "\"Q4_K\"");
     st = expect_ok(&b, "unknown dtype");
     ck_assert_int_eq(sb_st_find(st, "encoder.bias")->dtype, SB_DT_OTHER);
@@ -360,12 +368,12 @@ START_TEST(test_accepted_oddities) {
     /* overlapping tensors; misaligned offsets get aligned copies; 0-d; empty */
     b = edit_field(&f, "encoder.bias", "data_offsets", "[4, 68]");
     st = expect_ok(&b, "overlap + misaligned");
-    t = sb_st_find(st, "encoder.bias");
+    const sb_tensor *t = sb_st_find(st, "encoder.bias");
     ck_assert_msg(((uintptr_t)t->data & 7) == 0, "misaligned copy not aligned");
     ck_assert_int_eq(memcmp(t->data, f.b + 8 + hlen_of(&f) + 4, 64), 0);
     sb_st_free(st);
     free(b.b);
-    h = header_of(&f);
+    cJSON *h = header_of(&f);
     cJSON *ent = cJSON_GetObjectItem(h, "encoder.bias");
     cJSON_ReplaceItemInObject(ent, "shape", cJSON_Parse("[0, 16]"));
     cJSON_ReplaceItemInObject(ent, "data_offsets", cJSON_Parse("[5, 5]"));

@@ -19,6 +19,12 @@ A fairseq checkpoint of the authors' paper models ({'args': Namespace,
 option from its args (seqboat._fairseq) and is written as model-file format
 version 2; command-line options must then agree with the args.
 
+--dtype f16 or bf16 stores the float weights in that dtype (seqboat._dtype;
+integer tensors and metadata unchanged), and the check then also runs the
+float32 model on the same input and bounds the difference. Given a seqboat
+model file (.safetensors) instead of a checkpoint, the converter stores that
+model again in the --dtype asked for.
+
 From Python, with torch installed, seqboat.export(module, path, **options)
 does the same for an nn.Module in memory.
 """
@@ -32,7 +38,9 @@ import tempfile
 
 import numpy as np
 
-from . import _fairseq
+from . import _dtype, _fairseq
+from ._verify import (ConvertError, _check_dtype, _check_model, _check_model_file,  # noqa: F401
+                     _read_output, _write_safetensors, _write_tmp)
 from ._torchzip import Checkpoint, CheckpointError, TensorRef
 
 __all__ = ["ConvertError", "DEFAULTS", "convert", "export", "main"]
@@ -49,10 +57,6 @@ PREFIXES = ("module.", "_orig_mod.")
 KEY_ORDER = ("task", "d_input", "vocab_size", "d_output", "d_model", "n_layers", "d_qk",
              "d_hidden", "d_ema", "mem_size", "bidirectional", "prenorm", "norm_type",
              "rel_pos_bias", "attention_activation", "max_positions", "truncation")
-
-
-class ConvertError(ValueError):
-    """A checkpoint or module that cannot become a seqboat model; the message says why."""
 
 
 def _cli_name(key):
@@ -364,21 +368,6 @@ def check_tensors(tensors, cfg):
 # ---------------------------------------------------------------------------
 # safetensors
 
-def _write_safetensors(f, tensors, metadata):
-    header, off = {"__metadata__": metadata}, 0
-    for name, arr in tensors.items():
-        code = {np.dtype("<f4"): "F32", np.dtype("<i8"): "I64"}[arr.dtype]
-        header[name] = {"dtype": code, "shape": list(arr.shape),
-                        "data_offsets": [off, off + arr.nbytes]}
-        off += arr.nbytes
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    f.write(struct.pack("<Q", len(h)))
-    f.write(h)
-    for arr in tensors.values():
-        f.write(arr.tobytes(order="C"))
-
-
 def _arrays(tensors, want, notes):
     """The tensors in file order as little-endian float32 (int64 for
     num_batches_tracked), refusing dtypes other than float32/16 and bfloat16."""
@@ -417,32 +406,8 @@ def metadata_of(cfg):
     return md
 
 
-def _check_model(path, cfg, device):
-    """Load the file with the library and run one short forward."""
-    from . import Model
-    rng = np.random.default_rng(0)
-    L = 12
-    lengths = [L, 5]
-    with Model(path, device=device, cache_dir=None) as m:
-        if cfg["task"] == "lm":
-            x = rng.integers(0, cfg["vocab_size"], size=(2, L))
-        else:
-            x = rng.standard_normal((2, L, cfg["d_input"])).astype(np.float32)
-        y = m.forward(x, lengths=lengths)
-        dev = m.info.device
-    want = (2, cfg["d_output"]) if cfg["task"] == "classify" else (2, L, cfg["d_output"])
-    if y.shape != want:
-        raise ConvertError("check failed: a forward of the converted model gave shape %s, "
-                           "not %s" % (list(y.shape), list(want)))
-    if not np.all(np.isfinite(y)):
-        raise ConvertError("check failed: a forward of the converted model gave non-finite "
-                           "values")
-    return "check: loaded on %s, forward of 2 sequences (lengths %s) -> %s, finite" % (
-        dev, lengths, list(y.shape))
-
-
 def convert_tensors(tensors, output, options=None, check=True, device=None, origin="",
-                    option_style="cli", log=None):
+                    option_style="cli", log=None, dtype="f32"):
     """The common path: {name: _Tensor} -> OUTPUT. Returns the config."""
     log = log or (lambda s: None)
     cfg, src = infer_config(tensors, options, option_style)
@@ -452,7 +417,7 @@ def convert_tensors(tensors, output, options=None, check=True, device=None, orig
     for n in notes:
         log(n)
     _log_config(log, origin, cfg, src, KEY_ORDER)
-    return _emit(arrays, metadata_of(cfg), cfg, output, check, device, log, _check_model)
+    return _emit(arrays, metadata_of(cfg), cfg, output, check, device, log, _check_model, dtype)
 
 
 def _log_config(log, origin, cfg, src, keys):
@@ -463,26 +428,20 @@ def _log_config(log, origin, cfg, src, keys):
         log("  %-21s %-10s %s" % (k, v, src[k]))
 
 
-def _emit(arrays, metadata, cfg, output, check, device, log, checker):
+def _emit(arrays, metadata, cfg, output, check, device, log, checker, dtype="f32"):
     """Write the file under a temporary name, check it with the library, rename."""
     output = os.fspath(output)
-    d = os.path.dirname(os.path.abspath(output))
     try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(output) + ".", suffix=".tmp",
-                                   dir=d)
-    except OSError as exc:
-        raise ConvertError("cannot write %s: %s" % (output, exc.strerror or exc)) from None
+        stored, note = _dtype.store(arrays, dtype)
+    except _dtype.DtypeError as exc:
+        raise ConvertError(str(exc)) from None
+    if note:
+        log("note: " + note)
+    tmp = _write_tmp(output, stored, metadata)
     try:
-        try:
-            with os.fdopen(fd, "wb") as f:
-                _write_safetensors(f, arrays, metadata)
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:
-            raise ConvertError("cannot write %s: %s" % (output, exc.strerror or exc)) from None
         if check:
             try:
-                log(checker(tmp, cfg, device))
+                log(_check_dtype(tmp, arrays, metadata, cfg, device, checker, dtype, output))
             except ConvertError:
                 raise
             except Exception as exc:  # SeqboatError, OSError (no library), ...
@@ -501,7 +460,8 @@ def _emit(arrays, metadata, cfg, output, check, device, log, checker):
                 os.unlink(tmp)
             except OSError:
                 pass
-    log("wrote %s (%d tensors, %d bytes)" % (output, len(arrays), os.path.getsize(output)))
+    log("wrote %s (%d tensors, %d bytes, float weights %s)"
+        % (output, len(arrays), os.path.getsize(output), _dtype.CODES[dtype]))
     return cfg
 
 
@@ -513,13 +473,24 @@ def _umask():
 
 def convert(checkpoint, output, task=None, mem_size=None, attention_activation=None,
             truncation=None, max_positions=None, check=True, device=None, log=None,
-            dictionary=None):
-    """Convert a checkpoint file; returns the config written. Raises ConvertError."""
+            dictionary=None, dtype="f32"):
+    """Convert a checkpoint file (or store a seqboat model file again in another
+    dtype); returns the config written. Raises ConvertError."""
     if os.path.abspath(os.fspath(checkpoint)) == os.path.abspath(os.fspath(output)):
         raise ConvertError("the output would overwrite the checkpoint")
+    if dtype not in _dtype.DTYPES:
+        raise ConvertError("dtype %r is not one of %s" % (dtype, ", ".join(_dtype.DTYPES)))
     log = log or (lambda s: None)
     options = dict(task=task, mem_size=mem_size, attention_activation=attention_activation,
                    truncation=truncation, max_positions=max_positions)
+    if _dtype.is_safetensors(checkpoint):
+        given = [_cli_name(k) for k, v in options.items() if v is not None]
+        if dictionary is not None:
+            given.append("--dict")
+        if given:
+            raise ConvertError("%s: a seqboat model file is stored again as it is; %s apply to "
+                               "checkpoints only" % (checkpoint, " ".join(given)))
+        return restore(checkpoint, output, dtype, check, device, log)
     try:
         with Checkpoint(checkpoint) as ck:
             sd, where = find_state_dict(ck.obj)
@@ -527,14 +498,15 @@ def convert(checkpoint, output, task=None, mem_size=None, attention_activation=N
             if _fairseq.is_fairseq(ck.obj, mapping):
                 tensors = {new: _from_ref(sd[old]) for new, old in mapping.items()}
                 return convert_fairseq(ck.obj, tensors, output, options, check, device, log,
-                                       dictionary)
+                                       dictionary, dtype)
             if dictionary is not None:
                 raise ConvertError("--dict is for fairseq language-model checkpoints")
             tensors = {new: _from_ref(sd[old]) for new, old in mapping.items()}
             origin = " (state_dict at %s%s, %d tensors)" % (
                 where, ", prefix %s stripped" % " ".join("'%s'" % s for s in stripped)
                 if stripped else "", len(tensors))
-            return convert_tensors(tensors, output, options, check, device, origin, "cli", log)
+            return convert_tensors(tensors, output, options, check, device, origin, "cli", log,
+                                   dtype)
     except CheckpointError as exc:
         raise ConvertError(str(exc)) from None
 
@@ -550,8 +522,33 @@ def metadata_v2(cfg):
     return md
 
 
+def restore(path, output, dtype="f32", check=True, device=None, log=None):
+    """A seqboat model file -> OUTPUT with its float weights stored as dtype;
+    tensors, their order and the metadata otherwise as they are."""
+    log = log or (lambda s: None)
+    try:
+        md, arrays = _dtype.read_model_file(path)
+    except (OSError, _dtype.DtypeError) as exc:
+        raise ConvertError(str(exc)) from None
+    if "seqboat.format_version" not in md:
+        raise ConvertError("%s is a safetensors file without the metadata of a seqboat model "
+                           "file (seqboat.format_version), not a PyTorch checkpoint either"
+                           % path)
+    cfg = {"task": md.get("task", "?"), "pair": md.get("pair", "none")}
+    for k in ("vocab_size", "d_input", "d_output"):
+        try:
+            cfg[k] = int(md.get(k, "0"))
+        except ValueError:
+            raise ConvertError("%s: metadata %s = %r is not an integer" % (path, k, md[k])) \
+                from None
+    log("model file %s (format version %s, %d tensors)"
+        % (path, md.get("seqboat.format_version", "?"), len(arrays)))
+    _emit(arrays, md, cfg, output, check, device, log, _check_model_file, dtype)
+    return cfg
+
+
 def convert_fairseq(obj, tensors, output, options=None, check=True, device=None, log=None,
-                    dictionary=None):
+                    dictionary=None, dtype="f32"):
     """A fairseq checkpoint dict (obj, with {name: _Tensor} tensors) -> OUTPUT.
     Every option comes from the checkpoint's args; a command-line option
     must agree with it. dictionary: the data's dict.txt, for an LM: written as
@@ -587,59 +584,7 @@ def convert_fairseq(obj, tensors, output, options=None, check=True, device=None,
         log("  %-21s %d of %d ids stand for a byte (%s)"
             % ("token_bytes", sum(1 for b in tb.split(",") if b != "-1"), cfg["vocab_size"],
                dictionary))
-    return _emit(arrays, md, cfg, output, check, device, log, _check_model_file)
-
-
-def _check_model_file(path, cfg, device):
-    """Load the file with the library and run one short input file through it
-    (run_file: the same path as `seqboat run`, two inputs for a pair model)."""
-    from . import Model
-    rng = np.random.default_rng(0)
-    L = 12
-    d = os.path.dirname(os.path.abspath(path))
-    io = {}
-    tokens = cfg["vocab_size"] > 0 and cfg.get("d_input", 0) == 0
-    for name, n in (("input", L), ("input2", L - 3)):
-        if name == "input2" and cfg.get("pair", "none") == "none":
-            break
-        if tokens:
-            io[name] = rng.integers(0, cfg["vocab_size"], size=(1, n)).astype("<i8")
-        else:
-            io[name] = rng.standard_normal((1, n, cfg["d_input"])).astype("<f4")
-    fd, inp = tempfile.mkstemp(prefix=".seqboat-check.", suffix=".in.safetensors", dir=d)
-    outp = inp[:-len(".in.safetensors")] + ".out.safetensors"
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_safetensors(f, io, {})
-        with Model(path, device=device, cache_dir=None) as m:
-            m.run_file(inp, outp)
-            dev = m.info.device
-        y = _read_output(outp)
-    finally:
-        for q in (inp, outp):
-            try:
-                os.unlink(q)
-            except OSError:
-                pass
-    want = (1, cfg["d_output"]) if cfg["task"] == "classify" else (1, L, cfg["d_output"])
-    if y.shape != want:
-        raise ConvertError("check failed: the converted model gave shape %s, not %s"
-                           % (list(y.shape), list(want)))
-    if not np.all(np.isfinite(y)):
-        raise ConvertError("check failed: the converted model gave non-finite values")
-    return "check: loaded on %s, ran an input file of %s -> %s, finite" % (
-        dev, " and ".join(str(list(a.shape)) for a in io.values()), list(y.shape))
-
-
-def _read_output(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    h = json.loads(raw[8:8 + n].decode("utf-8"))["output"]
-    if h["dtype"] != "F32":
-        raise ConvertError("check failed: output dtype %s" % h["dtype"])
-    a, b = h["data_offsets"]
-    return np.frombuffer(raw[8 + n + a:8 + n + b], "<f4").reshape(h["shape"])
+    return _emit(arrays, md, cfg, output, check, device, log, _check_model_file, dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -668,7 +613,8 @@ def _module_options(module):
 
 
 def export(module, path, task=None, mem_size=None, attention_activation=None,
-           truncation=None, max_positions=None, check=True, device=None, verbose=False):
+           truncation=None, max_positions=None, check=True, device=None, verbose=False,
+           dtype="f32"):
     """Write an in-memory SeqBoat nn.Module (the authors' SeqBoatModel or one
     with the same state_dict names) as a seqboat model file. Hyper-parameters
     come from the weights, then from the module's layer attributes
@@ -709,7 +655,7 @@ def export(module, path, task=None, mem_size=None, attention_activation=None,
     tensors = {new: tensors[old] for new, old in mapping.items()}
     log = (lambda s: print(s)) if verbose else None
     return convert_tensors(tensors, path, options, check, device,
-                           " (%s)" % type(module).__name__, "python", log)
+                           " (%s)" % type(module).__name__, "python", log, dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -746,6 +692,11 @@ def _parser(prog):
     p.add_argument("--dict", metavar="DICT_TXT", dest="dictionary",
                    help="fairseq LM only: the data's dict.txt; the byte each id stands for is "
                         "written as metadata token_bytes, which seqboat generate reads")
+    p.add_argument("--dtype", choices=_dtype.DTYPES, default="f32",
+                   help="dtype the float weights are stored in (default f32; f16 and bf16 halve "
+                        "the file, the library reads them as float32; integer tensors and the "
+                        "metadata are unchanged). CHECKPOINT may also be a seqboat model file, "
+                        "stored again in this dtype")
     p.add_argument("--no-check", action="store_true",
                    help="do not load the result with the library and run a short forward")
     p.add_argument("--device", help="device for the check (as seqboat run --device)")
@@ -763,7 +714,7 @@ def main(argv=None, prog=None):
         convert(args.checkpoint, args.output, task=args.task, mem_size=args.mem_size,
                 attention_activation=args.attention_activation, truncation=args.truncation,
                 max_positions=args.max_positions, check=not args.no_check, device=args.device,
-                log=log, dictionary=args.dictionary)
+                log=log, dictionary=args.dictionary, dtype=args.dtype)
     except ConvertError as exc:
         print("%s: error: %s" % (prog, exc), file=sys.stderr)
         return 1

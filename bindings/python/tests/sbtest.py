@@ -20,7 +20,8 @@ _DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int3
 
 
 def read_safetensors(path):
-    """{name: numpy array} of a safetensors file (little-endian, copied out)."""
+    """{name: numpy array} of a safetensors file (little-endian, copied out;
+    F16 and BF16 widened to float32)."""
     with open(path, "rb") as f:
         raw = f.read()
     (n,) = struct.unpack("<Q", raw[:8])
@@ -30,8 +31,15 @@ def read_safetensors(path):
     for name, t in header.items():
         if name == "__metadata__":
             continue
-        dt = np.dtype(_DTYPES[t["dtype"]]).newbyteorder("<")
         a, b = t["data_offsets"]
+        if t["dtype"] in ("F16", "BF16"):  # widened to float32 exactly
+            bits = np.frombuffer(raw[base + a:base + b], dtype="<u2").reshape(t["shape"])
+            if t["dtype"] == "F16":
+                out[name] = bits.view("<f2").astype(np.float32)
+            else:
+                out[name] = (bits.astype("<u4") << 16).view("<f4").astype(np.float32)
+            continue
+        dt = np.dtype(_DTYPES[t["dtype"]]).newbyteorder("<")
         arr = np.frombuffer(raw[base + a:base + b], dtype=dt).reshape(t["shape"])
         out[name] = arr.astype(dt.newbyteorder("="))
     return out

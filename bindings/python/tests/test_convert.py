@@ -267,9 +267,11 @@ def test_not_a_checkpoint(tmp_path):
     e.write_bytes(b"")
     _expect_error(tmp_path, e, "is empty")
     _expect_error(tmp_path, tmp_path / "absent.pth", "cannot read")
-    st = tmp_path / "m.safetensors"
-    shutil.copy(sbtest.model_path("ragged_batch"), st)
-    _expect_error(tmp_path, st, "is a safetensors file")
+    st = tmp_path / "m.safetensors"  # not a model file: no seqboat metadata
+    shutil.copy(sbtest.io_path("ragged_batch"), st)
+    _expect_error(tmp_path, st, "is a safetensors file without the metadata of a seqboat model")
+    shutil.copy(sbtest.model_path("ragged_batch"), st)  # a model file takes no options
+    _expect_error(tmp_path, st, "--mem-size apply to checkpoints only", args=["--mem-size", "8"])
     legacy = tmp_path / "legacy.pth"
     legacy.write_bytes(b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
                        + b".")
