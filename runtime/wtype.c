@@ -1,18 +1,13 @@
 /* wtype.c - weight storage types: conversions and the kernels' accessors (wtype.h). */
 #include <math.h>
 #include <string.h>
+#include "sb_half.h"
 #include "wtype.h"
 
 static uint32_t bits_of(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     return u;
-}
-
-static float float_of(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
 }
 
 uint16_t sb_f32_to_f16(float f) {
@@ -37,15 +32,8 @@ uint16_t sb_f32_to_f16(float f) {
     return (uint16_t)(sign | h);
 }
 
-float sb_f16_to_f32(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-    if (e == 0) {
-        const float v = ldexpf((float)m, -24);
-        return sign ? -v : v;
-    }
-    if (e == 31) return float_of(sign | 0x7f800000u | (m << 13));
-    return float_of(sign | ((e + 112) << 23) | (m << 13));
-}
+/* Widening is the loader's (sb_half.h): one implementation for files and devices. */
+float sb_f16_to_f32(uint16_t h) { return sb_half_to_float(h); }
 
 uint16_t sb_f32_to_bf16(float f) {
     const uint32_t x = bits_of(f);
@@ -53,7 +41,7 @@ uint16_t sb_f32_to_bf16(float f) {
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
-float sb_bf16_to_f32(uint16_t b) { return float_of((uint32_t)b << 16); }
+float sb_bf16_to_f32(uint16_t b) { return sb_bf16_to_float(b); }
 
 size_t sb_wt_elem(sb_wtype t) { return t == SB_WT_F32 ? 4 : t == SB_WT_I8 ? 1 : 2; }
 

@@ -24,6 +24,8 @@
 
 typedef enum sb_wtype { SB_WT_F32 = 0, SB_WT_F16 = 1, SB_WT_BF16 = 2, SB_WT_I8 = 3 } sb_wtype;
 
+/* f32 -> f16 / bf16 round to nearest even; the widening back is sb_half.h's
+ * (the loader's, for F16/BF16 model files), exact. */
 uint16_t sb_f32_to_f16(float f);
 float sb_f16_to_f32(uint16_t h);
 uint16_t sb_f32_to_bf16(float f);
