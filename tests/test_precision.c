@@ -198,14 +198,16 @@ START_TEST(test_weight_memory) {
 }
 END_TEST
 
-/* The stream (transposed f16 copies, gau_step) against the full forward of
- * the same model: both read the same rounded weights. */
+/* The stream (transposed copies, gau_step) against the full forward of the
+ * same model in each storage type: both read the same rounded weights, so
+ * they differ by no more than the f32 model's stream and forward do. */
 START_TEST(test_stream_equals_forward_f16) {
     const int n = 300, V = 256;
     sb_st_file *f = NULL;
     TU_OK(sb_st_open(EVAL, &f, &tu_err));
     int32_t *ids = ints_of(sb_st_find(f, "tokens"));
-    for (int kind = 1; kind <= 3; kind++) {
+    double d32 = 0;
+    for (int kind = 0; kind <= 3; kind++) {
         sb_model *m = load(MODEL, kind);
         float *full = malloc(sizeof(float) * n * V), *st = malloc(sizeof(float) * n * V);
         ck_assert_int_eq(sb_model_forward(m, 1, n, NULL, ids, NULL, full), SB_OK);
@@ -213,9 +215,14 @@ START_TEST(test_stream_equals_forward_f16) {
         ck_assert_int_eq(sb_stream_open(m, &s), SB_OK);
         ck_assert_int_eq(sb_stream_feed_ids(s, ids, 100, st, NULL), SB_OK);
         for (int t = 100; t < n; t++) ck_assert_int_eq(sb_stream_step_id(s, ids[t], st + (size_t)t * V), SB_OK);
-        char what[64];
-        snprintf(what, sizeof what, "demo stream %s", kind_name[kind]);
-        tu_check_close(st, full, (size_t)n * V, 1e-4f, 2e-4f, what);
+        double dmax = 0;
+        for (size_t i = 0; i < (size_t)n * V; i++) dmax = fmax(dmax, fabs((double)st[i] - full[i]));
+        printf("demo stream vs forward %-4s: max abs difference %.3g\n", kind_name[kind], dmax);
+        /* f32's own difference (summation order; test_demo holds it to its
+         * bound) sets the scale: the stored weights add no more than that */
+        if (kind == 0) d32 = dmax;
+        else ck_assert_msg(dmax <= 2 * d32 + 1e-4, "demo stream %s: max abs difference %.3g vs f32's %.3g",
+                           kind_name[kind], dmax, d32);
         sb_stream_free(s);
         sb_model_free(m);
         free(full), free(st);
@@ -295,11 +302,21 @@ int main(void) {
     tcase_add_test(t, test_options);
     tcase_add_test(t, test_cli_precision);
     tcase_add_test(t, test_weight_memory);
-    tcase_add_test(t, test_fixtures_f16);
-    tcase_add_test(t, test_fixtures_bf16);
-    tcase_add_test(t, test_fixtures_int8);
-    tcase_add_test(t, test_stream_equals_forward_f16);
-    tcase_add_test(t, test_demo_bits_per_byte);
     suite_add_tcase(s, t);
+    TCase *f = tcase_create("fixtures");
+    tcase_set_timeout(f, 1800);
+    tcase_add_test(f, test_fixtures_f16);
+    tcase_add_test(f, test_fixtures_bf16);
+    tcase_add_test(f, test_fixtures_int8);
+    suite_add_tcase(s, f);
+    TCase *st = tcase_create("stream");
+    tcase_set_timeout(st, 1800);
+    tcase_add_test(st, test_stream_equals_forward_f16);
+    suite_add_tcase(s, st);
+    /* the whole held-out file four times: slow on the simulators */
+    TCase *d = tcase_create("demo");
+    tcase_set_timeout(d, 3600);
+    tcase_add_test(d, test_demo_bits_per_byte);
+    suite_add_tcase(s, d);
     return tu_run(s);
 }
