@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "../runtime/wtype.h"
 #include "bench.h"
 #include "bench_internal.h"
 #include "bench_force.h"
@@ -16,11 +17,14 @@
 
 const char *const sb_bench_method_names[] = {"sma", "dense", "quadratic", "decode", NULL};
 
+const char *const sb_bench_precision_names[] = {"f32", "f16", "bf16", "int8", NULL};
+
 void sb_bench_opts_default(sb_bench_opts *o) {
     memset(o, 0, sizeof *o);
     o->lengths[0] = 1024, o->lengths[1] = 4096, o->n_len = 2;
     o->shares[0] = 0.5, o->n_share = 1;
     o->methods = SB_BENCH_SMA | SB_BENCH_DENSE | SB_BENCH_QUAD;
+    o->precisions = 1u << SB_WT_F32;
     o->decode_steps = 64;
     o->B = 1, o->warmup = 1, o->repeats = 5;
     o->build_time = 1, o->profile = 1, o->roofline = 1;
@@ -508,7 +512,8 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
     row->gbytes = w.bytes * 1e-9;
     row->gb_s = w.bytes / (row->ms_med * 1e6);
     row->peak_bytes = (double)peak;
-    row->weight_bytes = 4.0 * (double)m->n_params;
+    row->weight_bytes = (double)sb_model_impl_weight_bytes(m);
+    snprintf(row->precision, sizeof row->precision, "%s", sb_wt_name((sb_wtype)m->wt));
     row->layers = c->n_layers;
     row->D = c->d_model;
     row->Z = c->d_qk;
@@ -556,7 +561,7 @@ static sb_status first_vs_steady(const char *path, const char *device, const cha
     sb_model_impl *m = NULL;
     float *x = NULL, *out = NULL;
     int32_t *ids = NULL;
-    sb_rt_options ro = {device, dir, 0, NULL};
+    sb_rt_options ro = {device, dir, 0, NULL, 0};
     double t0 = sb_bench_now_ms();
     SB_TRY(sb_model_impl_create(path, &ro, &m, e));
     *load_ms = sb_bench_now_ms() - t0;

@@ -77,6 +77,8 @@ typedef struct sb_bench_opts {
     double shares[SB_BENCH_MAX_LIST]; /* forced shares; -1 = the model's own router */
     int n_share;
     unsigned methods;              /* SB_BENCH_* bits */
+    unsigned precisions;           /* bit t: weights stored as sb_wtype t (wtype.h: f32, f16,
+                                    * bf16, int8; --precision), every point run for each */
     int decode_steps;              /* timed single-token steps per length */
     int B, warmup, repeats;
     int build_time, profile, quiet;
@@ -91,7 +93,10 @@ typedef struct sb_bench_opts {
     sb_config cfg;                 /* the random model's config */
 } sb_bench_opts;
 
-/* Defaults: lengths 1024,4096; share 0.5; methods sma, dense, quadratic;
+/* Names of the --precision bits (sb_wtype order), NULL-terminated. */
+extern const char *const sb_bench_precision_names[];
+
+/* Defaults: lengths 1024,4096; share 0.5; methods sma, dense, quadratic; precisions f32;
  * decode_steps 64; B 1; warmup 1; repeats 5; build_time, profile, roofline on;
  * max_seconds 60; quad_budget_s 60; quad_max_len 16384; seed 1; gemm_tune and
  * driver_cache on; cfg sb_bench_config_default. */
@@ -158,6 +163,7 @@ typedef struct sb_bench_row {
     int device_index;
     char device[SB_BENCH_STR];
     char method[16];       /* "sma", "dense", "quadratic", "model" */
+    char precision[8];     /* the weights' storage: "f32", "f16", "bf16", "int8" */
     int B, L, layers, D, Z, H, N, W, causal, softmax;
     long tokens;           /* valid tokens T */
     double share_target;   /* forced share, or -1 (the model's own router) */
@@ -194,7 +200,8 @@ typedef struct sb_bench_row {
     double roofline_pct, phase_roofline_pct[SB_PHASE_COUNT];
     char roofline_note[SB_BENCH_STR];                /* "" or why a figure is withheld */
     double peak_bytes;     /* planned activation peak */
-    double weight_bytes;
+    double weight_bytes;   /* device memory of the parameters as stored (sb_model_weight_bytes;
+                            * decode rows: with the stream's transposed copies) */
     double load_avg;       /* host 1-minute load average when the point started (-1 = unknown) */
     double ref_tokens_per_s, ref_ratio; /* filled by bench/reference_pytorch.py (0 = none) */
     double prefill_ms;     /* decode rows: the prompt's prefill (L tokens) */

@@ -158,6 +158,7 @@ void sb_bench_row_init(sb_bench_row *r) {
     r->profiled_ms = r->device_span_ms = r->device_busy_ms = NAN;
     r->ai = r->roofline_bound = r->roofline_pct = NAN;
     snprintf(r->split_note, sizeof r->split_note, "not measured");
+    snprintf(r->precision, sizeof r->precision, "f32");
     snprintf(r->split_source, sizeof r->split_source, "none");
     snprintf(r->events_note, sizeof r->events_note, "not tried");
 }

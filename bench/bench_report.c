@@ -193,6 +193,7 @@ static cJSON *json_row(jctx *j, const sb_bench_row *r) {
     jnum(j, o, "device_index", r->device_index);
     jstr(j, o, "device", r->device);
     jstr(j, o, "method", r->method);
+    jstr(j, o, "precision", r->precision);
     jnum(j, o, "B", r->B);
     jnum(j, o, "L", r->L);
     jnum(j, o, "tokens", (double)r->tokens);
@@ -354,7 +355,7 @@ const char *const sb_bench_csv_columns[] = {
     "roofline_bound_gflop_per_s", "roofline_pct", "other_roofline_pct", "ema_roofline_pct",
     "gate_roofline_pct", "proj_roofline_pct", "attn_roofline_pct", "other_ai", "ema_ai", "gate_ai",
     "proj_ai", "attn_ai", "peak_fp32_gflops", "peak_bandwidth_gbs", "phase_split", "phase_timing", "roofline_note",
-    "status", "host", "rank", NULL};
+    "status", "host", "rank", "precision", NULL};
 
 /* ",value" or "," when unavailable. */
 static void csv_num(FILE *f, double v) {
@@ -454,7 +455,9 @@ sb_status sb_bench_write_csv(const sb_bench_report *r, const char *path, sb_err 
         csv_str(f, w->status);
         fputc(',', f);
         csv_str(f, w->node);
-        fprintf(f, ",%d\n", w->rank);
+        fprintf(f, ",%d,", w->rank);
+        csv_str(f, w->precision);
+        fputc('\n', f);
     }
     int ok = !ferror(f);
     ok = (fclose(f) == 0) && ok;

@@ -632,7 +632,7 @@ sb_status sb_peak_measure(const char *spec, int progress, sb_peak *p, sb_err *e)
     sb_peak_cfg cfg;
     sb_peak_cfg_default(&cfg);
     memset(p, 0, sizeof *p);
-    sb_rt_options ro = {spec, NULL, 1, NULL}; /* events read alongside the wall clock */
+    sb_rt_options ro = {spec, NULL, 1, NULL, 0}; /* events read alongside the wall clock */
     SB_TRY(sb_ops_rt_create(&ro, &rt, e));
     SB_TRY(sb_peak_measure_rt(rt, &cfg, progress, p, e));
 done:

@@ -131,7 +131,7 @@ sb_status sb_peak_get_cfg(const char *spec, int cache, int progress, const sb_pe
     if (cfg_in) cfg = *cfg_in;
     else sb_peak_cfg_default(&cfg);
     memset(p, 0, sizeof *p);
-    sb_rt_options ro = {spec, cache == SB_PEAK_CACHE_OFF ? "off" : NULL, 1, NULL};
+    sb_rt_options ro = {spec, cache == SB_PEAK_CACHE_OFF ? "off" : NULL, 1, NULL, 0};
     SB_TRY(sb_ops_rt_create(&ro, &rt, e));
     cache_path(rt, path, sizeof path);
     if (path[0] && cache == SB_PEAK_CACHE_USE) {

@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     sb_err_clear(&e);
     sb_rt *rt = NULL;
     if (untuned) sb_gemm_tune_set_enabled(0);
-    sb_rt_options ro = {dev, NULL, 1, NULL};
+    sb_rt_options ro = {dev, NULL, 1, NULL, 0};
     if (sb_ops_rt_create(&ro, &rt, &e) != SB_OK) {
         fprintf(stderr, "sgemm_compare: %s\n", e.msg);
         return 1;

@@ -23,7 +23,22 @@
  * v = t, t + NT, ...; a last partial slice runs scalar. Each sum runs in the
  * order of linear.cl's linear_reg (fma from 0 over i, then the bias), so a
  * row gives what the forward's product gives on the same device class. */
-static void gemv_range(const int n, const int k, __global const float *wt, __global const float *b,
+#ifndef SB_W /* built without the weight-type text (runtime/wtype.c): f32 */
+#define SB_W 0
+typedef float wt_t;
+#define WLOAD(i, p) ((p)[i])
+#endif
+#if SB_W == 0
+#define WLOAD8(i, p) vload8(0, (p) + (i))
+#elif SB_W == 1
+#define WLOAD8(i, p) vload_half8(0, (p) + (i))
+#else
+#define WLOAD8(i, p) WLOADV(8, 0, (p) + (i))
+#endif
+/* Weights of type wt_t read through WLOAD/WLOAD8 (SB_W: f32, f16, bf16, int8
+ * codes whose per-output scales trail them: each finished sum is scaled
+ * before the bias, as linear.cl does). */
+static void gemv_range(const int n, const int k, __global const wt_t *wt, __global const float *b,
                        __global const float *a, const int act, __global float *c, const int v0,
                        const int stride) {
     const int nv = (n + 7) / 8;
@@ -32,14 +47,20 @@ static void gemv_range(const int n, const int k, __global const float *wt, __glo
         if (j0 + 8 <= n) {
             float8 acc = (float8)(0.0f);
             for (int i = 0; i < k; i++)
-                acc = fma((float8)(a[i]), vload8(0, wt + (ulong)i * (ulong)n + (ulong)j0), acc);
+                acc = fma((float8)(a[i]), WLOAD8((ulong)i * (ulong)n + (ulong)j0, wt), acc);
+#if SB_W == 3
+            acc *= vload8(0, WSCALES(wt, (ulong)k * (ulong)n) + j0);
+#endif
             float8 y = acc + vload8(0, b + j0);
             if (act) y = y / ((float8)(1.0f) + exp(-y));
             vstore8(y, 0, c + j0);
         } else {
             for (int j = j0; j < n; j++) {
                 float acc = 0.0f;
-                for (int i = 0; i < k; i++) acc = fma(a[i], wt[(ulong)i * (ulong)n + (ulong)j], acc);
+                for (int i = 0; i < k; i++) acc = fma(a[i], WLOAD((ulong)i * (ulong)n + (ulong)j, wt), acc);
+#if SB_W == 3
+                acc *= WSCALES(wt, (ulong)k * (ulong)n)[j];
+#endif
                 float y = acc + b[j];
                 if (act) y = y / (1.0f + exp(-y));
                 c[j] = y;
@@ -48,7 +69,7 @@ static void gemv_range(const int n, const int k, __global const float *wt, __glo
     }
 }
 
-static void gemv_wg(const int n, const int k, __global const float *wt, __global const float *b,
+static void gemv_wg(const int n, const int k, __global const wt_t *wt, __global const float *b,
                     __global const float *a, const int act, __global float *c) {
     gemv_range(n, k, wt, b, a, act, c, (int)get_local_id(0), NT);
 }
@@ -69,9 +90,9 @@ static void gemv_wg(const int n, const int k, __global const float *wt, __global
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1)))
 void gau_step(const int D, const int pos, const int cap, const float qdiv, const float inv_tau,
               __global const float *mx,
-              __global const float *hx_wt, __global const float *hxb,
-              __global const float *mx_wt, __global const float *mxb,
-              __global const float *h_wt, __global const float *hb,
+              __global const wt_t *hx_wt, __global const float *hxb,
+              __global const wt_t *mx_wt, __global const float *mxb,
+              __global const wt_t *h_wt, __global const float *hb,
               __global const float *gam, __global const float *bet, __global const float *rel,
               __global float *kr, __global float *vr, __global int *pr, __global int *rs,
               __global float *hxu, __global float *s, __global float *ao, __global float *g,
@@ -116,7 +137,7 @@ void gau_step(const int D, const int pos, const int cap, const float qdiv, const
  * nothing unless the token is activated (hxu[1] > hxu[0], on the device). No
  * barriers. */
 __kernel void gau_proj(const int n, const int k, const int gate, const int act,
-                       __global const float *wt, __global const float *b,
+                       __global const wt_t *wt, __global const float *b,
                        __global const float *a, __global const float *hxu, __global float *c) {
     if (gate && !(hxu[1] > hxu[0])) return;
     gemv_range(n, k, wt, b, a, act, c, (int)get_global_id(0), (int)get_global_size(0));

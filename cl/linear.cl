@@ -15,6 +15,12 @@
  *   LIN_WM x LIN_WN results. Local size (LIN_TN/LIN_WN, LIN_TM/LIN_WM); the
  *   global size is rounded up to it, the edges are guarded. Reads W unpacked.
  *
+ * Weights are stored as wt_t and read through WLOAD / WLOADV (SB_W, the text
+ * of runtime/wtype.c prepended by the host: f32, f16 by vload_half, bf16 by a
+ * shift, int8 codes); the sums run in float. int8: the per-output-channel
+ * scales trail the codes (WSCALES) and multiply each finished sum, before
+ * the bias.
+ *
  * LIN_VARIANT (1 = reg, 2 = lds, 0 = both) leaves the other variant's kernel
  * out of the program (less to compile on first use).
  * Rows: m_cap, or, with use_mdev, min(m_cap, mdev[mdev_off]): a row count
@@ -52,12 +58,24 @@
 #define LIN_WN 4
 #endif
 
+#ifndef SB_W /* built without the weight-type text: f32 */
+#define SB_W 0
+typedef float wt_t;
+typedef float wraw_t;
+#define WSOFF(codes) ((((ulong)(codes)) + 63) & ~(ulong)63)
+#define WSCALES(p, codes) ((__global const float *)((__global const char *)(p) + WSOFF(codes)))
+#define WLOAD(i, p) ((p)[i])
+#define WLOADV(N, i, p) LIN_CAT(vload, N)((i), (p))
+#endif
+
 #define LIN_CAT_(a, b) a##b
 #define LIN_CAT(a, b) LIN_CAT_(a, b)
 #if LIN_VW == 1
 #define LVEC float
 #define LVLOAD(i, p) ((p)[i])
+#define LWLOAD(i, p) WLOAD(i, p)
 #else
+#define LWLOAD(i, p) WLOADV(LIN_VW, i, p)
 #define LVEC LIN_CAT(float, LIN_VW)
 #define LVLOAD(i, p) LIN_CAT(vload, LIN_VW)(i, p)
 #endif
@@ -68,22 +86,31 @@ inline float lin_act(float v, int act) { return act == 1 ? v / (1.0f + exp(-v)) 
 
 #if LIN_VARIANT != 2
 /* Pack W [n x k] (row stride ldw) into NR-column panels; 1-D range over
- * npanels * k * NR packed elements. */
-__kernel void linear_pack(const int n, const int k, __global const float *w, const ulong w_off,
-                          const int ldw, __global float *p, const ulong p_off) {
+ * npanels * k * NR packed elements (int8: then npanels * NR scales, 0 past
+ * n). A copy of the stored elements (wraw_t), no conversion. */
+__kernel void linear_pack(const int n, const int k, __global const wraw_t *w, const ulong w_off,
+                          const int ldw, __global wraw_t *p, const ulong p_off) {
     const ulong i = get_global_id(0);
     const ulong per_panel = (ulong)k * LIN_NR;
     const ulong panels = ((ulong)n + LIN_NR - 1) / LIN_NR;
+#if SB_W == 3
+    if (i >= panels * per_panel && i < panels * per_panel + panels * LIN_NR) {
+        const ulong j = i - panels * per_panel;
+        __global float *ps = (__global float *)((__global char *)p + WSOFF(p_off + panels * per_panel));
+        ps[j] = j < (ulong)n ? WSCALES(w, w_off + (ulong)n * (ulong)ldw)[j] : 0.0f;
+        return;
+    }
+#endif
     if (i >= panels * per_panel) return;
     const ulong panel = i / per_panel, rem = i % per_panel;
     const ulong kk = rem / LIN_NR, j = rem % LIN_NR;
     const ulong col = panel * LIN_NR + j;
-    p[p_off + i] = col < (ulong)n ? w[w_off + col * (ulong)ldw + kk] : 0.0f;
+    p[p_off + i] = col < (ulong)n ? w[w_off + col * (ulong)ldw + kk] : (wraw_t)0;
 }
 
 __kernel void linear_reg(const int m_cap, const int n, const int k,
                          __global const float *a, const ulong a_off, const int lda,
-                         __global const float *p, const ulong p_off,
+                         __global const wt_t *p, const ulong p_off,
                          __global const float *bias, const ulong bias_off, const int has_bias,
                          const int act, __global float *c, const ulong c_off, const int ldc,
                          __global const int *mdev, const ulong mdev_off, const int use_mdev) {
@@ -98,7 +125,7 @@ __kernel void linear_reg(const int m_cap, const int n, const int k,
         const int r = r0 + i < m ? r0 + i : m - 1; /* rows past m repeat the last row */
         ar[i] = a + a_off + (ulong)r * (ulong)lda;
     }
-    __global const float *pp = p + p_off + (ulong)panel * (ulong)k * LIN_NR;
+    ulong pi = p_off + (ulong)panel * (ulong)k * LIN_NR; /* in elements of wt_t */
     LVEC acc[LIN_MR][LIN_NV];
 #pragma unroll
     for (int i = 0; i < LIN_MR; i++)
@@ -107,8 +134,8 @@ __kernel void linear_reg(const int m_cap, const int n, const int k,
     for (int kk = 0; kk < k; kk++) {
         LVEC b[LIN_NV];
 #pragma unroll
-        for (int v = 0; v < LIN_NV; v++) b[v] = LVLOAD(v, pp);
-        pp += LIN_NR;
+        for (int v = 0; v < LIN_NV; v++) b[v] = LWLOAD(pi / LIN_VW + v, p); /* pi: a multiple of NR */
+        pi += LIN_NR;
 #pragma unroll
         for (int i = 0; i < LIN_MR; i++) {
             const LVEC av = (LVEC)(ar[i][kk]);
@@ -117,6 +144,10 @@ __kernel void linear_reg(const int m_cap, const int n, const int k,
         }
     }
     const int col0 = panel * LIN_NR;
+#if SB_W == 3
+    const ulong npan = ((ulong)n + LIN_NR - 1) / LIN_NR;
+    __global const float *sc = WSCALES(p, p_off + npan * (ulong)k * LIN_NR);
+#endif
 #pragma unroll
     for (int v = 0; v < LIN_NV; v++) {
         const int cv = col0 + v * LIN_VW;
@@ -127,7 +158,11 @@ __kernel void linear_reg(const int m_cap, const int n, const int k,
 #pragma unroll
             for (int i = 0; i < LIN_MR; i++) {
                 if (r0 + i >= m) break;
+#if SB_W == 3
+                LVEC y = acc[i][v] * LVLOAD(0, sc + cv) + bv;
+#else
                 LVEC y = acc[i][v] + bv;
+#endif
                 if (act == 1) y = y / ((LVEC)(1.0f) + exp(-y));
 #if LIN_VW == 1
                 c[c_off + (ulong)(r0 + i) * (ulong)ldc + cv] = y;
@@ -148,6 +183,9 @@ __kernel void linear_reg(const int m_cap, const int n, const int k,
 #endif
                 for (int j = 0; j < LIN_VW && cv + j < n; j++) {
                     float y = t[j];
+#if SB_W == 3
+                    y *= sc[cv + j];
+#endif
                     if (has_bias) y += bias[bias_off + cv + j];
                     cr[cv + j] = lin_act(y, act);
                 }
@@ -161,7 +199,7 @@ __kernel void linear_reg(const int m_cap, const int n, const int k,
 #if LIN_VARIANT != 1
 __kernel void linear_lds(const int m_cap, const int n, const int k,
                          __global const float *a, const ulong a_off, const int lda,
-                         __global const float *w, const ulong w_off, const int ldw,
+                         __global const wt_t *w, const ulong w_off, const int ldw,
                          __global const float *bias, const ulong bias_off, const int has_bias,
                          const int act, __global float *c, const ulong c_off, const int ldc,
                          __global const int *mdev, const ulong mdev_off, const int use_mdev) {
@@ -186,7 +224,7 @@ __kernel void linear_lds(const int m_cap, const int n, const int k,
         for (int idx = lid; idx < LIN_TN * LIN_TK; idx += nthreads) {
             const int r = idx / LIN_TK, kk = idx % LIN_TK;
             const int gc = col0 + r, gk = k0 + kk;
-            ws[kk][r] = (gc < n && gk < k) ? w[w_off + (ulong)gc * (ulong)ldw + gk] : 0.0f;
+            ws[kk][r] = (gc < n && gk < k) ? WLOAD(w_off + (ulong)gc * (ulong)ldw + gk, w) : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int kk = 0; kk < LIN_TK; kk++) {
@@ -205,6 +243,9 @@ __kernel void linear_lds(const int m_cap, const int n, const int k,
             const int col = col0 + lx + j * nx;
             if (col >= n) continue;
             float y = acc[i][j];
+#if SB_W == 3
+            y *= WSCALES(w, w_off + (ulong)n * (ulong)ldw)[col];
+#endif
             if (has_bias) y += bias[bias_off + col];
             c[c_off + (ulong)r * (ulong)ldc + col] = lin_act(y, act);
         }

@@ -76,6 +76,12 @@ int cli_fail(const char *cmd, const char *fmt, ...)
 /* A whole number (decimal, optional sign) in [lo, hi]. */
 int cli_parse_long(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out);
 int cli_parse_int(const char *cmd, const char *opt, const char *text, int lo, int hi, int *out);
+/* --precision f32|f16|bf16 (sb_precision) and --weights precision|int8
+ * (sb_weights): the storage of a model's weights (sb_options). */
+int cli_parse_precision(const char *cmd, const char *opt, const char *text, int *out);
+int cli_parse_weights(const char *cmd, const char *opt, const char *text, int *out);
+/* "f16", "int8" ... for the stored weights of options o. */
+const char *cli_weights_name(int precision, int weights);
 /* A whole number in [0, 2^64 - 1] (no sign). */
 int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *out);
 /* A finite number in [lo, hi], or in (lo, hi] when lo_open. */

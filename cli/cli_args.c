@@ -125,6 +125,26 @@ int cli_parse_int(const char *cmd, const char *opt, const char *text, int lo, in
     return 0;
 }
 
+int cli_parse_precision(const char *cmd, const char *opt, const char *text, int *out) {
+    static const char *const names[] = {"f32", "f16", "bf16"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(text, names[i]) == 0) return *out = i, 0;
+    cli_fail(cmd, "%s: '%s' is not f32, f16 or bf16", opt, text);
+    return -1;
+}
+
+int cli_parse_weights(const char *cmd, const char *opt, const char *text, int *out) {
+    if (strcmp(text, "precision") == 0) return *out = SB_WEIGHTS_PRECISION, 0;
+    if (strcmp(text, "int8") == 0) return *out = SB_WEIGHTS_INT8, 0;
+    cli_fail(cmd, "%s: '%s' is not int8 or precision (as --precision)", opt, text);
+    return -1;
+}
+
+const char *cli_weights_name(int precision, int weights) {
+    if (weights == SB_WEIGHTS_INT8) return "int8";
+    return precision == SB_PREC_F16 ? "f16" : precision == SB_PREC_BF16 ? "bf16" : "f32";
+}
+
 int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *out) {
     char *end;
     if (!(*text >= '0' && *text <= '9')) {

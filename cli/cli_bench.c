@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "bench.h"
+#include "../runtime/wtype.h"
 #include "gemm_tune.h"
 #include "cli.h"
 
@@ -28,6 +29,8 @@ static const char bench_usage[] =
     "                          router (default 0.5)\n"
     "  --methods m1,...        sma, dense, quadratic, decode (default: the first three)\n"
     "  --decode-steps N        decode: timed single-token steps per length (64)\n"
+    "  --precision p1,...      the weights' storage on the device: f32, f16, bf16, int8\n"
+    "                          (default f32); every point runs once for each, in that order\n"
     "  --d-model 512 --d-qk 128 --d-hidden 1024 --d-ema 16 --window 256 --layers 1\n"
     "  --d-input 16 --d-output 16 --max-positions 8192 --truncation 0\n"
     "  --bidirectional --softmax --rotary --postnorm --batchnorm\n"
@@ -62,7 +65,8 @@ enum {
     B_D_HIDDEN, B_D_EMA, B_WINDOW, B_LAYERS, B_D_INPUT, B_D_OUTPUT, B_MAX_POSITIONS, B_TRUNCATION,
     B_BIDIRECTIONAL, B_SOFTMAX, B_ROTARY, B_POSTNORM, B_BATCHNORM, B_MODEL, B_INPUT, B_WARMUP,
     B_REPEATS, B_MAX_SECONDS, B_QUAD_MAX_LEN, B_QUAD_BUDGET_S, B_JSON, B_CSV, B_SAVE_MODEL, B_SEED,
-    B_NO_BUILD_TIME, B_NO_PROFILE, B_DRIVER_CACHE, B_NO_GEMM_TUNE, B_QUIET, B_REPORT, B_NO_ROOFLINE, B_PHASE_TIMING
+    B_NO_BUILD_TIME, B_NO_PROFILE, B_DRIVER_CACHE, B_NO_GEMM_TUNE, B_QUIET, B_REPORT, B_NO_ROOFLINE, B_PHASE_TIMING,
+    B_PRECISION
 };
 
 static const struct option bench_options[] = {
@@ -106,6 +110,7 @@ static const struct option bench_options[] = {
     {"report", required_argument, NULL, B_REPORT},
     {"no-roofline", no_argument, NULL, B_NO_ROOFLINE},
     {"phase-timing", required_argument, NULL, B_PHASE_TIMING},
+    {"precision", required_argument, NULL, B_PRECISION},
     {"help", no_argument, NULL, CLI_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -134,6 +139,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
             bad = o->n_share < 1;
             break;
         case B_METHODS: bad = cli_parse_names(cmd, n, v, sb_bench_method_names, &o->methods); break;
+        case B_PRECISION: bad = cli_parse_names(cmd, n, v, sb_bench_precision_names, &o->precisions); break;
         case B_DECODE_STEPS: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &o->decode_steps); break;
         case B_D_MODEL: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->d_model); break;
         case B_D_QK: bad = cli_parse_int(cmd, n, v, 1, INT_MAX, &c->d_qk); break;
@@ -189,7 +195,7 @@ static void print_header(void) {
     printf("timing: ms, tokens/s, GFLOP/s = host wall clock, unprofiled queue; roofs = seqboat peak (host wall "
            "clock around clFinish); phase shares = column 'split' (events: driver event profiling; wall: host "
            "clock, queue finished at every phase change)\n");
-    printf("%-3s %-9s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8s %5s %-6s\n",
+    printf("%-3s %-14s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8s %5s %-6s\n",
            "dev", "method", "L", "share", "act", "ms min / median / max", "tokens/s", "GFLOP/s", "ema%",
            "gate%", "proj%", "attn%", "oth%", "gap%", "GEMM GF/s", "GB/s", "AI", "roof%",
            "roof% e/g/p/a/o", "peak MiB", "load", "split");
@@ -203,20 +209,23 @@ static const char *num(char *buf, size_t cap, int width, int prec, double v) {
 }
 
 static void print_row(const sb_bench_row *r) {
-    char sh[16];
+    char sh[16], meth[32];
+    /* the method, with the weights' storage unless f32 ("decode/f16") */
+    if (strcmp(r->precision, "f32") && r->precision[0]) snprintf(meth, sizeof meth, "%s/%s", r->method, r->precision);
+    else snprintf(meth, sizeof meth, "%s", r->method);
     if (r->share_target < 0) snprintf(sh, sizeof sh, "router");
     else snprintf(sh, sizeof sh, "%.2f", r->share_target);
     if (strcmp(r->status, "ok") != 0) {
-        printf("%-3d %-9s %8d %5s %6s  %s\n", r->device_index, r->method, r->L, sh, "", r->status);
+        printf("%-3d %-14s %8d %5s %6s  %s\n", r->device_index, meth, r->L, sh, "", r->status);
         fflush(stdout);
         return;
     }
     if (!strcmp(r->method, "decode")) { /* ms per token, not per forward */
         char ms[64];
         snprintf(ms, sizeof ms, "%.2f / %.2f / %.2f", r->ms_min, r->ms_med, r->ms_max);
-        printf("%-3d %-9s %8d %5s %6.3f %27s %10.1f   (ms per token at position L, mean %.2f; "
+        printf("%-3d %-14s %8d %5s %6.3f %27s %10.1f   (ms per token at position L, mean %.2f; "
                "prefill of L tokens %.0f ms, %.0f tokens/s)\n",
-               r->device_index, r->method, r->L, sh, r->share, ms, r->tokens_per_s,
+               r->device_index, meth, r->L, sh, r->share, ms, r->tokens_per_s,
                r->tokens_per_s > 0 ? 1e3 / r->tokens_per_s : 0, r->prefill_ms,
                r->prefill_ms > 0 ? r->L / (r->prefill_ms * 1e-3) : 0);
         fflush(stdout);
@@ -240,8 +249,8 @@ static void print_row(const sb_bench_row *r) {
         }
     }
     const char *src = !r->split_ok ? "-" : !strcmp(r->split_source, "events") ? "events" : "wall";
-    printf("%-3d %-9s %8d %5s %6.3f %27s %10.0f %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8.1f %5.1f %-6s\n",
-           r->device_index, r->method, r->L, sh, r->share, ms, r->tokens_per_s,
+    printf("%-3d %-14s %8d %5s %6.3f %27s %10.0f %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8.1f %5.1f %-6s\n",
+           r->device_index, meth, r->L, sh, r->share, ms, r->tokens_per_s,
            num(b[0], 24, 7, 1, r->gflop_s), num(b[1], 24, 5, 1, pc[SB_PHASE_EMA]),
            num(b[2], 24, 5, 1, pc[SB_PHASE_GATE]), num(b[3], 24, 5, 1, pc[SB_PHASE_PROJ]),
            num(b[4], 24, 5, 1, pc[SB_PHASE_ATTN]), num(b[5], 24, 5, 1, pc[SB_PHASE_OTHER]),
@@ -282,6 +291,7 @@ typedef struct sweep {
     sb_bench_row *raw;            /* this device's rows before their rooflines, */
     int *raw_at;                  /* at these indices of rep->rows */
     int n_raw, cap_raw;
+    int wt;                       /* the weights' storage of the points being run (sb_wtype) */
 } sweep;
 
 static void progress(sweep *s, const sb_device_info *d, const char *method, int L, double share) {
@@ -386,6 +396,8 @@ static void bench_decode(sweep *s, const sb_device_info *d, const char *spec) {
     const bench_opts *o = s->o;
     sb_options mo = sb_options_default();
     mo.device = spec;
+    if (s->wt == SB_WT_I8) mo.weights = SB_WEIGHTS_INT8;
+    else mo.precision = s->wt;
     sb_model *pm = NULL;
     char why[SB_BENCH_STR] = "";
     if (sb_model_load(s->path, &mo, &pm) != SB_OK)
@@ -402,6 +414,7 @@ static void bench_decode(sweep *s, const sb_device_info *d, const char *spec) {
         row.device_index = d->index;
         snprintf(row.device, sizeof row.device, "%s", d->name);
         snprintf(row.method, sizeof row.method, "decode");
+        snprintf(row.precision, sizeof row.precision, "%s", sb_bench_precision_names[s->wt]);
         row.B = 1, row.L = L, row.share_target = -1;
         if (why[0]) {
             snprintf(row.status, sizeof row.status, "%s", why);
@@ -410,6 +423,7 @@ static void bench_decode(sweep *s, const sb_device_info *d, const char *spec) {
             sb_err_clear(&e);
             if (sb_bench_decode(pm, L, o->decode_steps, o->seed + (uint64_t)L, &row, &e) != SB_OK)
                 snprintf(row.status, sizeof row.status, "error: %.240s", e.msg);
+            row.weight_bytes = (double)sb_model_weight_bytes(pm); /* with the stream's copies */
         }
         print_row(&row);
         if (!sb_bench_report_add_row(s->rep, &row)) fprintf(stderr, "seqboat bench: out of memory\n");
@@ -426,62 +440,36 @@ static double quad_estimate(const sb_bench_row *dense, const sb_config *c) {
     return dense->ms_med + (pq - pd) * per_pair;
 }
 
-static int bench_device(sweep *s, const sb_device_info *d) {
+/* The points of one device with weights stored as s->wt (--precision); the
+ * device enters the report with the first precision that loads (*added). */
+static int bench_precision(sweep *s, const sb_device_info *d, sb_bench_device *bd, const char *spec,
+                           int *added) {
     bench_opts *o = s->o;
-    sb_bench_device bd;
-    sb_bench_device_from_info(d, &bd);
-    char spec[16];
-    snprintf(spec, sizeof spec, "%d", d->index);
     sb_err e;
     sb_err_clear(&e);
     sb_model_impl *m = NULL, *mq = NULL;
-    if (o->build_time) {
-        int L0 = s->in ? s->in->L : (o->lengths[0] < 1024 ? o->lengths[0] : 1024);
-        if (!o->quiet) fprintf(stderr, "bench: device %d: program build time (cold, warm)\n", d->index);
-        if (sb_bench_build_times(s->path, spec, L0, &bd, &e) != SB_OK)
-            fprintf(stderr, "seqboat bench: build time on device %d: %s\n", d->index, e.msg);
-        else
-            printf("device %d %s: programs built cold %.0f ms (%u programs), warm %.0f ms (%u disk "
-                   "hits), load %.0f ms\n",
-                   d->index, d->name, bd.build_cold_ms, bd.programs_built, bd.build_warm_ms,
-                   bd.programs_disk_hits, bd.load_ms);
-    }
-    if (o->roofline) {
-        int cached;
-        if (!o->quiet) fprintf(stderr, "bench: device %d: peaks (seqboat peak; cached per device and driver)\n",
-                               d->index);
-        if (sb_peak_get(spec, SB_PEAK_CACHE_USE, !o->quiet, &bd.peak, &e) != SB_OK) {
-            fprintf(stderr, "seqboat bench: peaks of device %d: %s (no rooflines)\n", d->index, e.msg);
-        } else {
-            bd.has_peak = 1;
-            cached = bd.peak.cached;
-            printf("device %d %s: peak fp32 %.1f GFLOP/s, memory %.1f GB/s, transfer %.2f GB/s, launch %.1f us (%s)\n",
-                   d->index, d->name, bd.peak.fp32_gflops, bd.peak.bandwidth_gbs, bd.peak.transfer_gbs,
-                   bd.peak.launch_us, cached ? "cached" : "measured");
-            printf("    peak over %d rounds (min / median / max): fp32 %.1f / %.1f / %.1f GFLOP/s, read %.1f / %.1f / "
-                   "%.1f GB/s; host bound %.1f GB/s%s; %s\n",
-                   bd.peak.rounds, bd.peak.fp32_spread[0], bd.peak.fp32_spread[1], bd.peak.fp32_spread[2],
-                   bd.peak.read_spread[0], bd.peak.read_spread[1], bd.peak.read_spread[2],
-                   bd.peak.host_copy_gbs > bd.peak.host_read_gbs ? bd.peak.host_copy_gbs : bd.peak.host_read_gbs,
-                   bd.peak.bw_capped ? " (bandwidth capped to it)" : "", bd.peak.timing);
-            if (bd.peak.recheck[0]) printf("    %s\n", bd.peak.recheck);
-        }
-    }
-    sb_rt_options ro = {spec, NULL, 0, NULL}; /* profiling is switched on for the phase split only */
+    sb_rt_options ro = {spec, NULL, 0, NULL, s->wt}; /* profiling is switched on for the phase split only */
     if (sb_model_impl_create(s->path, &ro, &m, &e) != SB_OK) {
-        snprintf(bd.status, sizeof bd.status, "error: %.240s", e.msg);
-        fprintf(stderr, "seqboat bench: device %d: %s\n", d->index, e.msg);
-        sb_bench_report_add_device(s->rep, &bd);
+        fprintf(stderr, "seqboat bench: device %d (%s weights): %s\n", d->index,
+                sb_bench_precision_names[s->wt], e.msg);
+        if (*added) return 1;
+        snprintf(bd->status, sizeof bd->status, "error: %.240s", e.msg);
+        sb_bench_report_add_device(s->rep, bd);
         return 1;
     }
-    const char *tuned = sb_gemm_tune_active(d);
-    snprintf(bd.gemm_params, sizeof bd.gemm_params, "%s", tuned ? tuned : "");
-    sb_bench_report_add_device(s->rep, &bd);
-    s->dev = &bd;
-    s->dev_slot = s->rep->n_dev - 1;
-    s->spec = spec;
-    s->peak_remeasured = 0;
-    s->n_raw = 0;
+    if (!*added) {
+        const char *tuned = sb_gemm_tune_active(d);
+        snprintf(bd->gemm_params, sizeof bd->gemm_params, "%s", tuned ? tuned : "");
+        sb_bench_report_add_device(s->rep, bd);
+        *added = 1;
+        s->dev = bd;
+        s->dev_slot = s->rep->n_dev - 1;
+        s->spec = spec;
+        s->peak_remeasured = 0;
+        s->n_raw = 0;
+    }
+    if (!o->quiet && o->precisions != 1u) fprintf(stderr, "bench: device %d: weights %s\n", d->index,
+                                                  sb_bench_precision_names[s->wt]);
     print_header();
     if (s->in) {
         progress(s, d, "model", s->in->L, -1);
@@ -521,7 +509,7 @@ static int bench_device(sweep *s, const sb_device_info *d) {
                 skip = why;
             }
             if (!skip && !mq) {
-                sb_rt_options rq = {spec, NULL, 0, NULL};
+                sb_rt_options rq = {spec, NULL, 0, NULL, s->wt};
                 if (sb_model_impl_create(s->quad_path, &rq, &mq, &e) != SB_OK) {
                     snprintf(why, sizeof why, "loading the quadratic model failed: %.100s", e.msg);
                     skip = why;
@@ -535,6 +523,55 @@ static int bench_device(sweep *s, const sb_device_info *d) {
     sb_model_impl_free(mq);
     sb_model_impl_free(m);
     if (o->methods & SB_BENCH_DECODE) bench_decode(s, d, spec);
+    return 0;
+}
+
+static int bench_device(sweep *s, const sb_device_info *d) {
+    bench_opts *o = s->o;
+    sb_bench_device bd;
+    sb_bench_device_from_info(d, &bd);
+    char spec[16];
+    snprintf(spec, sizeof spec, "%d", d->index);
+    sb_err e;
+    sb_err_clear(&e);
+    if (o->build_time) {
+        int L0 = s->in ? s->in->L : (o->lengths[0] < 1024 ? o->lengths[0] : 1024);
+        if (!o->quiet) fprintf(stderr, "bench: device %d: program build time (cold, warm)\n", d->index);
+        if (sb_bench_build_times(s->path, spec, L0, &bd, &e) != SB_OK)
+            fprintf(stderr, "seqboat bench: build time on device %d: %s\n", d->index, e.msg);
+        else
+            printf("device %d %s: programs built cold %.0f ms (%u programs), warm %.0f ms (%u disk "
+                   "hits), load %.0f ms\n",
+                   d->index, d->name, bd.build_cold_ms, bd.programs_built, bd.build_warm_ms,
+                   bd.programs_disk_hits, bd.load_ms);
+    }
+    if (o->roofline) {
+        int cached;
+        if (!o->quiet) fprintf(stderr, "bench: device %d: peaks (seqboat peak; cached per device and driver)\n",
+                               d->index);
+        if (sb_peak_get(spec, SB_PEAK_CACHE_USE, !o->quiet, &bd.peak, &e) != SB_OK) {
+            fprintf(stderr, "seqboat bench: peaks of device %d: %s (no rooflines)\n", d->index, e.msg);
+        } else {
+            bd.has_peak = 1;
+            cached = bd.peak.cached;
+            printf("device %d %s: peak fp32 %.1f GFLOP/s, memory %.1f GB/s, transfer %.2f GB/s, launch %.1f us (%s)\n",
+                   d->index, d->name, bd.peak.fp32_gflops, bd.peak.bandwidth_gbs, bd.peak.transfer_gbs,
+                   bd.peak.launch_us, cached ? "cached" : "measured");
+            printf("    peak over %d rounds (min / median / max): fp32 %.1f / %.1f / %.1f GFLOP/s, read %.1f / %.1f / "
+                   "%.1f GB/s; host bound %.1f GB/s%s; %s\n",
+                   bd.peak.rounds, bd.peak.fp32_spread[0], bd.peak.fp32_spread[1], bd.peak.fp32_spread[2],
+                   bd.peak.read_spread[0], bd.peak.read_spread[1], bd.peak.read_spread[2],
+                   bd.peak.host_copy_gbs > bd.peak.host_read_gbs ? bd.peak.host_copy_gbs : bd.peak.host_read_gbs,
+                   bd.peak.bw_capped ? " (bandwidth capped to it)" : "", bd.peak.timing);
+            if (bd.peak.recheck[0]) printf("    %s\n", bd.peak.recheck);
+        }
+    }
+    int added = 0;
+    for (int wt = 0; sb_bench_precision_names[wt]; wt++) {
+        if (!(o->precisions & (1u << wt))) continue;
+        s->wt = wt;
+        if (bench_precision(s, d, &bd, spec, &added) != 0 && !added) return 1;
+    }
     return 0;
 }
 
@@ -676,7 +713,9 @@ int cli_bench_ranked(int argc, char **argv, const cli_bench_ranks *br) {
                        : o.n_len * ((me & SB_BENCH_SMA ? o.n_share : 0) + !!(me & SB_BENCH_DENSE) +
                                     !!(me & SB_BENCH_QUAD));
         per += me & SB_BENCH_DECODE ? o.n_len : 0;
-        s.n_points = per * n_dev;
+        int n_prec = 0;
+        for (int t = 0; sb_bench_precision_names[t]; t++) n_prec += (o.precisions >> t) & 1u;
+        s.n_points = per * n_dev * n_prec;
     }
     printf("seqboat bench %s (%s), D=%d Z=%d H=%d N=%d W=%d layers=%d %s %s, batch %d\n",
            rep.library_version, rep.build_type, o.cfg.d_model, o.cfg.d_qk, o.cfg.d_hidden,

@@ -117,6 +117,7 @@ static const char *default_model(void) {
 static const char generate_usage[] =
     "usage: seqboat generate [--model M] (--prompt TEXT | --prompt-file F) [--max-tokens N]\n"
     "                        [--temperature T] [--top-p P] [--seed S] [--device D] [--stats]\n"
+    "                        [--precision f32|f16|bf16] [--weights int8]\n"
     "  stream bytes from a byte-level lm (task lm, vocab_size 256, or metadata\n"
     "  `token_bytes`: the byte of each id, as a converted fairseq LM has) to stdout\n"
     "  --model M         model file (default: SEQBOAT_MODEL, else the shipped\n"
@@ -129,11 +130,15 @@ static const char generate_usage[] =
     "  --seed S          sampler seed, a whole number >= 0 (default 1)\n"
     "  --device D        device index or name (default: SEQBOAT_DEVICE, else the first GPU,\n"
     "                    else the first device)\n"
-    "  --stats           prefill and decode speed, per-layer activation (on stderr)\n";
+    "  --stats           prefill and decode speed, per-layer activation, the weights'\n"
+    "                    device memory (on stderr)\n"
+    "  --precision P     the weights' storage on the device: f32 (default), f16 or bf16\n"
+    "                    (converted at load, computed in float; docs/PRECISION.md)\n"
+    "  --weights int8    int8 weights with per-output-channel scales\n";
 
 enum {
     GEN_MODEL = 256, GEN_PROMPT, GEN_PROMPT_FILE, GEN_MAX_TOKENS, GEN_TEMPERATURE, GEN_TOP_P,
-    GEN_SEED, GEN_DEVICE, GEN_STATS
+    GEN_SEED, GEN_DEVICE, GEN_STATS, GEN_PREC, GEN_WEIGHTS
 };
 static const struct option generate_opts[] = {
     {"model", required_argument, NULL, GEN_MODEL},
@@ -145,6 +150,8 @@ static const struct option generate_opts[] = {
     {"seed", required_argument, NULL, GEN_SEED},
     {"device", required_argument, NULL, GEN_DEVICE},
     {"stats", no_argument, NULL, GEN_STATS},
+    {"precision", required_argument, NULL, GEN_PREC},
+    {"weights", required_argument, NULL, GEN_WEIGHTS},
     {"help", no_argument, NULL, CLI_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -156,7 +163,7 @@ int cli_generate(int argc, char **argv) {
     long max_tokens = 200;
     double temperature = 0.8, top_p = 0.95;
     uint64_t seed = 1;
-    int stats = 0;
+    int stats = 0, precision = SB_PREC_F32, weights = SB_WEIGHTS_PRECISION;
     cli_parser p;
     cli_parser_init(&p, "generate", generate_opts, argc, argv);
     for (int c; (c = cli_next(&p)) != CLI_END;) {
@@ -171,6 +178,8 @@ int cli_generate(int argc, char **argv) {
         case GEN_SEED: bad = cli_parse_u64(p.cmd, p.name, p.arg, &seed); break;
         case GEN_DEVICE: device = p.arg; break;
         case GEN_STATS: stats = 1; break;
+        case GEN_PREC: bad = cli_parse_precision(p.cmd, p.name, p.arg, &precision); break;
+        case GEN_WEIGHTS: bad = cli_parse_weights(p.cmd, p.name, p.arg, &weights); break;
         case CLI_HELP: return cli_help(generate_usage);
         default: bad = 1;
         }
@@ -207,6 +216,8 @@ int cli_generate(int argc, char **argv) {
     if (!model) model = default_model();
     sb_options o = sb_options_default();
     o.device = device;
+    o.precision = precision;
+    o.weights = weights;
     sb_model *m = NULL;
     sb_stream *s = NULL;
     int rc = 1;
@@ -274,6 +285,8 @@ int cli_generate(int argc, char **argv) {
     fflush(stdout); /* before the stats on stderr */
     if (stats) {
         fprintf(stderr, "device: %s\n", info.device);
+        fprintf(stderr, "weights on the device (%s, with the stream's copies): %.3f MiB\n",
+                cli_weights_name(precision, weights), (double)sb_model_weight_bytes(m) / 1048576.0);
         fprintf(stderr, "prefill: %zu tokens in %.3f s (%.1f tokens/s, includes first-use kernel builds)\n",
                 plen, t1 - t0, plen / (t1 - t0));
         long steps = produced > 0 ? produced - 1 : 0;

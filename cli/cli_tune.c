@@ -20,7 +20,7 @@ static int tune_one(const char *device, const sb_tune_shape *shapes, int n_shape
     sb_err e;
     sb_err_clear(&e);
     sb_rt *rt = NULL;
-    sb_rt_options ro = {device, NULL, 0, NULL};
+    sb_rt_options ro = {device, NULL, 0, NULL, 0};
     if (sb_ops_rt_create(&ro, &rt, &e) != SB_OK) {
         fprintf(stderr, "seqboat tune: %s\n", e.msg);
         return 1;

@@ -333,6 +333,26 @@ typedef struct sb_tuning {
                             layer step */
 } sb_tuning;
 
+/* Storage of a model's weights on the device (sb_options.precision and
+ * .weights; docs/PRECISION.md). Arithmetic stays float: a kernel converts
+ * each weight as it reads it (f16 by vload_half, core OpenCL 1.2, no
+ * extension; bf16 by a shift), the weights are converted at load (round to
+ * nearest even). The projection matrices (packed panels and the streaming
+ * step's transposed copies included) and the decoder (lm / classifier head)
+ * are stored so; embeddings, biases, norm, EMA and position parameters and
+ * the activations stay f32. */
+typedef enum sb_precision {
+    SB_PREC_F32 = 0,   /* the default */
+    SB_PREC_F16 = 1,   /* IEEE binary16: half the bytes, 11 significant bits */
+    SB_PREC_BF16 = 2   /* bfloat16: half the bytes, float's range, 8 significant bits */
+} sb_precision;
+
+typedef enum sb_weights {
+    SB_WEIGHTS_PRECISION = 0, /* stored as `precision` */
+    SB_WEIGHTS_INT8 = 1       /* int8 codes with one float scale per output channel
+                                 (max |w| / 127 of the row; the sum is scaled) */
+} sb_weights;
+
 typedef struct sb_options {
     size_t struct_size;     /* sizeof(sb_options) as the caller was compiled; set by
                                sb_options_default(). Always start from that call:
@@ -346,6 +366,10 @@ typedef struct sb_options {
                                (used by the benchmark; costs a little per kernel) */
     /* second version of the struct (after profiling) */
     sb_tuning tuning;       /* kernel choices (see sb_tuning); all 0: the library's */
+    /* third version of the struct (after tuning) */
+    int precision;          /* sb_precision: SB_PREC_F32 (0), _F16, _BF16 */
+    int weights;            /* sb_weights: SB_WEIGHTS_PRECISION (0) or _INT8; other
+                               values fail the load with SB_ERR_ARG */
 } sb_options;
 
 /* The defaults above, with struct_size = sizeof(sb_options). The strings in
@@ -451,6 +475,12 @@ SB_API sb_status sb_model_plan(sb_model *m, int batch, int length, size_t *peak_
 /* A note from the program cache (e.g. why the disk cache is off) or NULL.
  * The string belongs to m. */
 SB_API const char *sb_model_cache_note(const sb_model *m);
+/* Device memory of the model's parameters in bytes, on one device (a model
+ * on several devices holds a copy on each): every weight buffer as stored
+ * (sb_options.precision / .weights; packed panels and the streaming step's
+ * transposed copies once a stream made them), biases and the small f32
+ * vectors included; activations not (see sb_model_plan). 0 for NULL. */
+SB_API uint64_t sb_model_weight_bytes(const sb_model *m);
 
 /* Describe a model file without a device: config, tensors, parameter count.
  * *text is malloc'd; release it with sb_free. Any thread; errors in

@@ -70,6 +70,12 @@ static sb_status read_options(const sb_options *opt, sb_options *o, sb_err *e) {
     }
     memcpy(o, opt, opt->struct_size < sizeof *o ? opt->struct_size : sizeof *o);
     o->struct_size = sizeof *o;
+    if (o->precision < SB_PREC_F32 || o->precision > SB_PREC_BF16)
+        return sb_fail(e, SB_ERR_ARG, "sb_model_load: sb_options.precision %d is not SB_PREC_F32, "
+                                      "SB_PREC_F16 or SB_PREC_BF16", o->precision);
+    if (o->weights != SB_WEIGHTS_PRECISION && o->weights != SB_WEIGHTS_INT8)
+        return sb_fail(e, SB_ERR_ARG, "sb_model_load: sb_options.weights %d is not "
+                                      "SB_WEIGHTS_PRECISION or SB_WEIGHTS_INT8", o->weights);
     return SB_OK;
 }
 
@@ -102,6 +108,7 @@ sb_status sb_model_load(const char *path, const sb_options *opt, sb_model **out)
     ro.cache_dir = o.cache_dir;
     ro.profiling = o.profiling;
     ro.tuning = &o.tuning;
+    ro.weight_type = o.weights == SB_WEIGHTS_INT8 ? 3 : o.precision; /* sb_wtype */
     const char *sel = NULL;
     sb_status st;
     if (sb_multi_is_list(ro.device, &sel)) {
@@ -258,6 +265,10 @@ sb_status sb_model_plan(sb_model *m, int batch, int length, size_t *peak_bytes) 
     if (multi_of(m)) return keep(m, sb_multi_plan(multi_of(m), batch, length, peak_bytes, &m->err));
     return keep(m, sb_model_impl_plan(m->impl, batch * length, batch, (size_t)batch * length,
                                       peak_bytes, &m->err));
+}
+
+uint64_t sb_model_weight_bytes(const sb_model *m) {
+    return m ? sb_model_impl_weight_bytes(m->impl) : 0;
 }
 
 const char *sb_model_cache_note(const sb_model *m) {

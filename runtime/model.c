@@ -22,6 +22,8 @@
 #include "ops/ops_rt.h"
 #include "ops/pos_head.h"
 #include "ops/stream_step.h"
+#include "ops/embed_wt.h"
+#include "wtype.h"
 
 #define DEFAULT_CHUNK_BUDGET ((size_t)192 << 20)
 
@@ -743,7 +745,10 @@ sb_status sb_model_impl_pass(sb_model_impl *m, int B, int L, const float *x, con
         for (int b = 0; b < B; b++) memcpy(pids + start[b], ids + (size_t)b * L, sizeof(int32_t) * len[b]);
         sb_buf ib = PB(m, B_IDS);
         SB_TRY(sb_rt_write_async(rt, ib.mem, ib.off, sb_i32((size_t)T), pids, e));
-        SB_TRY(sb_op_embed(rt, T, (int)D, ib, sb_view_all(m->embed), xb, e));
+        if (m->wt != SB_WT_F32) /* a table of halves or int8: converted as it is read */
+            SB_TRY(sb_op_embed_wt(rt, m->wt, T, (int)D, c->vocab_size, ib, m->embed, xb, e));
+        else
+            SB_TRY(sb_op_embed(rt, T, (int)D, ib, sb_view_all(m->embed), xb, e));
     } else {
         size_t F = (size_t)c->d_input;
         sb_buf ip = PB(m, B_INPAD), xe = PB(m, B_XE);
@@ -806,6 +811,9 @@ sb_status sb_model_impl_token(sb_model_impl *m, sb_token *tok, const float *x, i
     if (sb_config_token_input(c)) {
         if (id < 0 || id >= c->vocab_size)
             SB_FAIL(SB_ERR_ARG, "token id %d is outside the vocabulary 0..%d", id, c->vocab_size - 1);
+        if (m->wt != SB_WT_F32) /* the row converted on the device */
+            SB_TRY(sb_op_embed_row_wt(rt, m->wt, (int)D, c->vocab_size, id, m->embed, tok->x, e));
+        else {
         /* the embedding row, copied on the device: no host write to wait for */
         const sb_buf row = sb_view(m->embed, sb_f32((size_t)id * D), sb_f32(D));
         if (tok->x.len < row.len) SB_FAIL(SB_ERR_INTERNAL, "embedding a token: the x view is too short");
@@ -813,6 +821,7 @@ sb_status sb_model_impl_token(sb_model_impl *m, sb_token *tok, const float *x, i
                                          NULL, NULL);
         if (err != CL_SUCCESS)
             SB_FAIL(SB_ERR_OPENCL, "copying the embedding of token %d: %s", id, sb_cl_error_string(err));
+        }
     } else {
         size_t F = (size_t)c->d_input;
         if (!x) SB_FAIL(SB_ERR_ARG, "input is NULL");

@@ -91,6 +91,7 @@ typedef struct sb_model_impl {
     sb_rt *rt;
     sb_model_file *mf;       /* the file's host copy: only during the load, then NULL */
     size_t n_params;         /* of the file */
+    int wt;                  /* the projections' and decoder's storage (sb_wtype, wtype.h) */
     sb_config cfg;
     sb_dev_layer *layers;
     cl_mem enc_w, enc_b, embed, dec_w, dec_b;
@@ -164,6 +165,8 @@ void sb_model_impl_plan_release(sb_fwd_plan *fp);
 /* The attention and EMA op settings of the model's config / layer li (model.c;
  * model_load.c resolves their kernels at load). */
 sb_attn_cfg sb_model_attn_cfg(const sb_config *c);
+/* Bytes of every parameter buffer the model holds on its device (sb_model_weight_bytes). */
+uint64_t sb_model_impl_weight_bytes(const sb_model_impl *m);
 sb_ema_coef sb_model_ema_coef(const sb_model_impl *m, int li);
 
 /* What a streaming prefill takes from one layer of a single-sequence forward:

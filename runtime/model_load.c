@@ -9,6 +9,8 @@
 #include "ops/norm.h"
 #include "ops/ops_rt.h"
 #include "ops/stream_step.h"
+#include "wtype.h"
+#include "ops/embed_wt.h"
 
 
 
@@ -31,11 +33,32 @@ static void free_norm(sb_dev_norm *n) {
     sb_mem_release(&n->var);
 }
 
-/* Prepare a projection; when it is packed (REG panels) the unpacked upload is
- * released: the panels are the only layout the products read. */
-static sb_status prepare(sb_rt *rt, cl_mem *w, cl_mem bias, int n, int k, sb_linear_w *out,
-                         sb_err *e) {
-    sb_status st = sb_linear_prepare(rt, *w, bias, n, k, out, e);
+/* Upload the host table w [n][k] stored as wt (sb_wt_encode) into *out. */
+static sb_status upload_wt(sb_rt *rt, int wt, const float *w, size_t n, size_t k, cl_mem *out,
+                           const char *what, sb_err *e) {
+    sb_status st = SB_OK;
+    if (wt == SB_WT_F32) return sb_rt_upload_f32(rt, w, n * k, out, what, e);
+    const size_t bytes = sb_wt_bytes((sb_wtype)wt, n * k, n);
+    void *enc = malloc(bytes);
+    if (!enc) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
+    sb_wt_encode((sb_wtype)wt, w, n, k, enc);
+    SB_TRY(sb_rt_alloc(rt, bytes, out, what, e));
+    {
+        const cl_int err = clEnqueueWriteBuffer(rt->queue, *out, CL_TRUE, 0, bytes, enc, 0, NULL, NULL);
+        if (err != CL_SUCCESS) SB_FAIL(SB_ERR_OPENCL, "uploading %s: %s", what, sb_cl_error_string(err));
+    }
+done:
+    free(enc);
+    return st;
+}
+
+/* Upload a projection's host weight hw [n][k] as the model's storage type
+ * into *w and prepare it; when it is packed (REG panels) the unpacked upload
+ * is released: the panels are the only layout the products read. */
+static sb_status prepare(sb_model_impl *m, const float *hw, cl_mem *w, cl_mem bias, int n, int k,
+                         sb_linear_w *out, sb_err *e) {
+    sb_rt *rt = m->rt;
+    sb_status st = sb_linear_upload(rt, m->wt, hw, bias, n, k, w, out, e);
     if (st == SB_OK && out->packed) {
         st = sb_rt_finish(rt, e); /* the packing kernel has read w */
         sb_mem_release(w);
@@ -62,15 +85,12 @@ static sb_status upload_layer(sb_model_impl *m, int li, sb_err *e) {
      * (compressed-index differences -W..W), a simple bias of P = W + 1 */
     const float *relp = c->rel_local ? w->rel_pos + (3 * (size_t)c->mem_size - 1) : w->rel_pos;
     if (!c->rotary) SB_TRY(sb_rt_upload_f32(rt, relp, 2 * (size_t)P - 1, &d->rel, "rel_pos_bias", e));
-    SB_TRY(sb_rt_upload_f32(rt, w->mx_w, (size_t)(Z + 2 * H) * D, &d->mx_w, "mx_proj.weight", e));
     SB_TRY(sb_rt_upload_f32(rt, w->mx_b, (size_t)(Z + 2 * H), &d->mx_b, "mx_proj.bias", e));
-    SB_TRY(sb_rt_upload_f32(rt, w->hx_w, (size_t)(D + 2) * D, &d->hx_w, "hx_proj.weight", e));
     SB_TRY(sb_rt_upload_f32(rt, w->hx_b, (size_t)(D + 2), &d->hx_b, "hx_proj.bias", e));
-    SB_TRY(sb_rt_upload_f32(rt, w->h_w, (size_t)D * H, &d->h_w, "h_proj.weight", e));
     SB_TRY(sb_rt_upload_f32(rt, w->h_b, (size_t)D, &d->h_b, "h_proj.bias", e));
-    SB_TRY(prepare(rt, &d->hx_w, d->hx_b, D + 2, D, &d->hx, e));
-    SB_TRY(prepare(rt, &d->mx_w, d->mx_b, Z + 2 * H, D, &d->mx, e));
-    SB_TRY(prepare(rt, &d->h_w, d->h_b, D, H, &d->h, e));
+    SB_TRY(prepare(m, w->hx_w, &d->hx_w, d->hx_b, D + 2, D, &d->hx, e));
+    SB_TRY(prepare(m, w->mx_w, &d->mx_w, d->mx_b, Z + 2 * H, D, &d->mx, e));
+    SB_TRY(prepare(m, w->h_w, &d->h_w, d->h_b, D, H, &d->h, e));
     SB_TRY(sb_rt_upload_f32(rt, w->qk_gamma, 2 * (size_t)Z, &d->qk_g, "gamma", e));
     SB_TRY(sb_rt_upload_f32(rt, w->qk_beta, 2 * (size_t)Z, &d->qk_b, "beta", e));
     d->temp = w->temp;
@@ -129,14 +149,15 @@ static sb_status resolve_kernels(sb_model_impl *m, sb_err *e) {
     sb_ema_coef ec = sb_model_ema_coef(m, 0);
     SB_TRY(sb_norm_kernels(rt, e));
     SB_TRY(sb_ema_kernels(rt, &ec, e));
-    SB_TRY(sb_linear_kernels(rt, e));
+    SB_TRY(sb_linear_kernels_wt(rt, m->wt, e));
+    if (sb_config_token_input(c) && m->wt != SB_WT_F32) SB_TRY(sb_embed_wt_kernels(rt, m->wt, e));
     SB_TRY(sb_gate_kernels(rt, e));
     SB_TRY(sb_attn_kernels(rt, &ac, e));
     if (!c->bidirectional) {
         SB_TRY(sb_block_carry_kernels(rt, &ks, e)); /* long causal sequences run block by block */
         if (c->task != SB_TASK_CLASSIFY) { /* streams */
             SB_TRY(sb_stream_step_kernels(rt, &ks, e));
-            SB_TRY(sb_attn_gau_kernels(rt, &ac, e));
+            SB_TRY(sb_attn_gau_kernels_wt(rt, &ac, m->wt, e));
         }
     }
 done:
@@ -156,6 +177,8 @@ sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, s
     m->cfg = mf->cfg;
     const sb_config *c = &m->cfg;
     int D = c->d_model;
+    m->wt = opt ? opt->weight_type : SB_WT_F32;
+    if (m->wt < SB_WT_F32 || m->wt > SB_WT_I8) SB_FAIL(SB_ERR_ARG, "unknown weight storage type %d", m->wt);
     SB_TRY(sb_ops_rt_create(opt, &m->rt, e));
     SB_TRY(resolve_kernels(m, e));
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
@@ -167,19 +190,18 @@ sb_status sb_model_impl_from_file(sb_model_file *mf, const sb_rt_options *opt, s
     SB_TRY(sb_rt_alloc(m->rt, sb_i32((size_t)c->n_layers), &m->counts, "activated counts", e));
     for (int i = 0; i < c->n_layers; i++) SB_TRY(upload_layer(m, i, e));
     if (sb_config_token_input(c)) {
-        SB_TRY(sb_rt_upload_f32(m->rt, mf->embed, (size_t)c->vocab_size * D, &m->embed, "embed_tokens.weight", e));
+        SB_TRY(upload_wt(m->rt, m->wt, mf->embed, (size_t)c->vocab_size, (size_t)D, &m->embed,
+                         "embed_tokens.weight", e));
     } else {
-        SB_TRY(sb_rt_upload_f32(m->rt, mf->enc_w, (size_t)D * c->d_input, &m->enc_w, "encoder.weight", e));
         SB_TRY(sb_rt_upload_f32(m->rt, mf->enc_b, (size_t)D, &m->enc_b, "encoder.bias", e));
-        SB_TRY(prepare(m->rt, &m->enc_w, m->enc_b, D, c->d_input, &m->enc, e));
+        SB_TRY(prepare(m, mf->enc_w, &m->enc_w, m->enc_b, D, c->d_input, &m->enc, e));
     }
     if (c->prenorm) SB_TRY(upload_norm(m->rt, &mf->final_norm, D, c->norm, &m->final_norm, e));
     SB_TRY(sb_model_v2_upload(m, e));
     /* the decoder's input: D, or the head's width, or the pair feature's */
     const int fin = c->head_layers > 0 ? c->d_head : sb_config_pair_width(c);
-    SB_TRY(sb_rt_upload_f32(m->rt, mf->dec_w, (size_t)c->d_output * fin, &m->dec_w, "decoder.weight", e));
     SB_TRY(sb_rt_upload_f32(m->rt, mf->dec_b, (size_t)c->d_output, &m->dec_b, "decoder.bias", e));
-    SB_TRY(prepare(m->rt, &m->dec_w, m->dec_b, c->d_output, fin, &m->dec, e));
+    SB_TRY(prepare(m, mf->dec_w, &m->dec_w, m->dec_b, c->d_output, fin, &m->dec, e));
     SB_TRY(sb_rt_finish(m->rt, e));
     /* every weight is on the device: the host copy goes */
     m->n_params = mf->n_params;
@@ -201,18 +223,26 @@ sb_status sb_model_impl_create(const char *path, const sb_rt_options *opt, sb_mo
     return sb_model_impl_from_file(mf, opt, out, e);
 }
 
-/* Upload projection lw's weight [n][k] transposed, as [k][n], read back from
- * its device copy (the host copy is gone after load). */
+/* Upload projection lw's weight [n][k] transposed, as [k][n], in its storage
+ * type (int8: the same n scales after the codes), read back from its device
+ * copy (the host copy is gone after load): no second rounding. */
 static sb_status upload_t(sb_rt *rt, const sb_linear_w *lw, cl_mem *out, const char *what,
                           sb_err *e) {
     sb_status st = SB_OK;
-    const size_t n = (size_t)lw->n, k = (size_t)lw->k;
-    float *w = malloc(sizeof(float) * n * k), *t = malloc(sizeof(float) * n * k);
+    const sb_wtype wt = (sb_wtype)lw->wt;
+    const size_t n = (size_t)lw->n, k = (size_t)lw->k, es = sb_wt_elem(wt);
+    const size_t bytes = sb_wt_bytes(wt, n * k, n);
+    unsigned char *w = malloc(bytes), *t = malloc(bytes);
     if (!w || !t) SB_FAIL(SB_ERR_HOST_MEMORY, "out of host memory");
-    SB_TRY(sb_linear_read_weight(rt, lw, w, e));
+    SB_TRY(sb_linear_read_raw(rt, lw, w, e));
     for (size_t j = 0; j < n; j++)
-        for (size_t i = 0; i < k; i++) t[i * n + j] = w[j * k + i];
-    st = sb_rt_upload_f32(rt, t, n * k, out, what, e);
+        for (size_t i = 0; i < k; i++) memcpy(t + (i * n + j) * es, w + (j * k + i) * es, es);
+    if (wt == SB_WT_I8) memcpy(t + n * k, w + n * k, bytes - n * k); /* padding and scales */
+    SB_TRY(sb_rt_alloc(rt, bytes, out, what, e));
+    {
+        const cl_int err = clEnqueueWriteBuffer(rt->queue, *out, CL_TRUE, 0, bytes, t, 0, NULL, NULL);
+        if (err != CL_SUCCESS) SB_FAIL(SB_ERR_OPENCL, "uploading %s: %s", what, sb_cl_error_string(err));
+    }
 done:
     free(w);
     free(t);
@@ -230,11 +260,41 @@ sb_status sb_model_impl_stream_prepare(sb_model_impl *m, sb_err *e) {
         if (!d->h_t) SB_TRY(upload_t(m->rt, &d->h, &d->h_t, "h_proj.weight (transposed)", e));
         const sb_gau_w g = {sb_view_all(d->hx_t), sb_view_all(d->hx_b), sb_view_all(d->mx_t),
                             sb_view_all(d->mx_b), sb_view_all(d->h_t), sb_view_all(d->h_b),
-                            sb_view_all(d->qk_g), sb_view_all(d->qk_b), sb_view_all(d->rel)};
+                            sb_view_all(d->qk_g), sb_view_all(d->qk_b), sb_view_all(d->rel),
+                            m->wt};
         d->gau = g;
     }
     m->stream_norm_fused = c->prenorm && c->norm == SB_NORM_LAYER &&
                            sb_op_norm_ema_step_wg(m->rt, D, NULL) > 0;
 done:
     return st;
+}
+
+static uint64_t mem_bytes(cl_mem m) {
+    size_t n = 0;
+    if (m && clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof n, &n, NULL) != CL_SUCCESS) n = 0;
+    return m ? (uint64_t)n : 0;
+}
+
+static uint64_t norm_bytes(const sb_dev_norm *n) {
+    return mem_bytes(n->w) + mem_bytes(n->b) + mem_bytes(n->mean) + mem_bytes(n->var);
+}
+
+uint64_t sb_model_impl_weight_bytes(const sb_model_impl *m) {
+    if (!m) return 0;
+    uint64_t t = 0;
+    for (int i = 0; m->layers && i < m->cfg.n_layers; i++) {
+        const sb_dev_layer *d = &m->layers[i];
+        const cl_mem all[] = {d->ema_coef, d->omega, d->rel, d->mx_w, d->mx_b, d->hx_w, d->hx_b,
+                              d->h_w, d->h_b, d->qk_g, d->qk_b, d->hx_t, d->mx_t, d->h_t,
+                              d->hx.packed, d->mx.packed, d->h.packed};
+        for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) t += mem_bytes(all[j]);
+        t += norm_bytes(&d->norm);
+    }
+    const cl_mem top[] = {m->enc_w, m->enc_b, m->embed, m->dec_w, m->dec_b, m->enc.packed,
+                          m->dec.packed, m->pos_scale, m->pos_inv};
+    for (size_t j = 0; j < sizeof top / sizeof top[0]; j++) t += mem_bytes(top[j]);
+    for (int k = 0; k < SB_MODEL_MAX_HEAD; k++)
+        t += mem_bytes(m->head_w[k]) + mem_bytes(m->head_b[k]) + mem_bytes(m->head[k].packed);
+    return t + norm_bytes(&m->final_norm);
 }

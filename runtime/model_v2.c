@@ -24,9 +24,9 @@ sb_status sb_model_v2_upload(sb_model_impl *m, sb_err *e) {
     }
     int fin = sb_config_pair_width(c);
     for (int k = 0; k < c->head_layers; k++) {
-        SB_TRY(sb_rt_upload_f32(m->rt, mf->head_w[k], (size_t)c->d_head * fin, &m->head_w[k], "head weight", e));
         SB_TRY(sb_rt_upload_f32(m->rt, mf->head_b[k], (size_t)c->d_head, &m->head_b[k], "head bias", e));
-        SB_TRY(sb_linear_prepare(m->rt, m->head_w[k], m->head_b[k], c->d_head, fin, &m->head[k], e));
+        SB_TRY(sb_linear_upload(m->rt, m->wt, mf->head_w[k], m->head_b[k], c->d_head, fin, &m->head_w[k],
+                                &m->head[k], e));
         fin = c->d_head;
     }
 done:

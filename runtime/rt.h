@@ -66,7 +66,7 @@ typedef struct sb_kcache sb_kcache;
 #define SB_KSET_AUX 12
 enum {
     SB_KSET_NORM = 1, SB_KSET_GATE, SB_KSET_EMA, SB_KSET_ATTN, SB_KSET_LINEAR, SB_KSET_STREAM,
-    SB_KSET_BLOCK, SB_KSET_POS_HEAD
+    SB_KSET_BLOCK, SB_KSET_POS_HEAD, SB_KSET_EMBED_WT
 };
 typedef struct sb_kset {
     int family;               /* SB_KSET_* */
@@ -130,6 +130,7 @@ typedef struct sb_rt_options {
     const char *cache_dir;    /* NULL = env SEQBOAT_CACHE_DIR / XDG default; "off" = no disk cache */
     int profiling;            /* 0 */
     const sb_tuning *tuning;  /* NULL = all defaults; copied (ops_rt.c adds the environment) */
+    int weight_type;          /* a model's weights (sb_wtype, wtype.h; 0 = f32) */
 } sb_rt_options;
 
 /* The device's context, queue and program cache. An rt that runs ops is made

@@ -148,6 +148,7 @@ static void fill_report(sb_bench_report *r) {
         w.device_index = i % 2;
         snprintf(w.device, sizeof w.device, "device, \"%d\"", i % 2);
         snprintf(w.method, sizeof w.method, i % 3 ? "sma" : "dense");
+        snprintf(w.precision, sizeof w.precision, i % 4 == 1 ? "f16" : i % 4 == 2 ? "int8" : "f32");
         w.B = 1;
         w.L = 1024 * (i + 1);
         w.tokens = w.L;
@@ -192,6 +193,7 @@ START_TEST(test_json_roundtrip) {
         cJSON *w = cJSON_GetArrayItem(res, i);
         const sb_bench_row *want = &r.rows[i];
         ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(w, "method")->valuestring, want->method);
+        ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(w, "precision")->valuestring, want->precision);
         ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(w, "status")->valuestring, want->status);
         ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(w, "L")->valueint, want->L);
         ck_assert_double_eq(cJSON_GetObjectItemCaseSensitive(w, "ms_min")->valuedouble, want->ms_min);
@@ -249,7 +251,7 @@ START_TEST(test_csv_roundtrip) {
     int ncol = 0;
     while (sb_bench_csv_columns[ncol]) ncol++;
     int meta = 0, header = 0, rows = 0, version_seen = 0;
-    int c_method = -1, c_L = -1, c_status = -1, c_med = -1, c_attn = -1, c_cold = -1;
+    int c_prec = -1, c_method = -1, c_L = -1, c_status = -1, c_med = -1, c_attn = -1, c_cold = -1;
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#') {
             meta++;
@@ -268,6 +270,7 @@ START_TEST(test_csv_roundtrip) {
             for (int c = 0; c < n; c++) {
                 ck_assert_str_eq(fields[c], sb_bench_csv_columns[c]);
                 if (!strcmp(fields[c], "method")) c_method = c;
+                if (!strcmp(fields[c], "precision")) c_prec = c;
                 if (!strcmp(fields[c], "L")) c_L = c;
                 if (!strcmp(fields[c], "status")) c_status = c;
                 if (!strcmp(fields[c], "ms_median")) c_med = c;
@@ -278,6 +281,8 @@ START_TEST(test_csv_roundtrip) {
         }
         const sb_bench_row *w = &r.rows[rows];
         ck_assert_str_eq(fields[c_method], w->method);
+        ck_assert(c_prec >= 0);
+        ck_assert_str_eq(fields[c_prec], w->precision);
         ck_assert_str_eq(fields[c_status], w->status);
         ck_assert_int_eq(atoi(fields[c_L]), w->L);
         ck_assert_double_eq_tol(atof(fields[c_med]), w->ms_med, 1e-5 * w->ms_med);
@@ -790,7 +795,7 @@ START_TEST(test_forced_share_forward) {
     sb_config c = small_cfg();
     TU_OK(sb_bench_write_model(path, &c, 3, &tu_err));
     sb_model_impl *m = NULL;
-    sb_rt_options ro = {NULL, NULL, 1, NULL};
+    sb_rt_options ro = {NULL, NULL, 1, NULL, 0};
     TU_OK(sb_model_impl_create(path, &ro, &m, &tu_err));
     static const double shares[] = {0.0, 0.3, 1.0};
     for (int i = 0; i < 3; i++) {

@@ -72,7 +72,7 @@ static void run_gau_step_as(int decode, int softmax, int rotary, int Z, int step
                         whole_view(m_mx, (size_t)ld * D),      whole_view(m_mxb, ld),
                         whole_view(m_h, (size_t)D * H),        whole_view(m_hb, D),
                         whole_view(m_g, 2 * (size_t)Z),        whole_view(m_b, 2 * (size_t)Z),
-                        whole_view(m_rel, 2 * (size_t)P - 1)};
+                        whole_view(m_rel, 2 * (size_t)P - 1), 0};
     const sb_gau_work work = {whole_view(m_hxu, D + 2), whole_view(m_s, ld), whole_view(m_ao, H),
                               whole_view(m_go, D)};
     sb_attn_ring ring;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "attn.h"
+#include "../wtype.h"
 
 #define ATTN_STEM "window_attn"
 #define ATTN_MAX_NT 256     /* largest work-group tried */
@@ -21,6 +22,7 @@ typedef struct attn_plan {
     int nt, tq, tk, zs;
     int rq, rvw, rnv;       /* attn_reg: rows per item, vector width, vectors per chunk */
     int gau;                /* the program of gau_step alone (ATTN_GAU) */
+    int wt;                 /* gau: the projections' weight type (sb_wtype) */
     char *defines;          /* malloc'd */
 } attn_plan;
 
@@ -114,11 +116,13 @@ static int use_reg(const sb_rt *rt, const sb_attn_cfg *c, const attn_plan *p) {
 
 static sb_status plan_defines(const sb_attn_cfg *c, attn_plan *p, sb_err *e) {
     const int nf = (c->rotary && c->Z >= 2) ? c->Z / 2 : 0;
-    const size_t cap = 512 + (size_t)nf * 32;
+    const char *wdef = p->gau ? sb_wt_cl_defines((sb_wtype)p->wt) : "";
+    const size_t cap = 512 + (size_t)nf * 32 + strlen(wdef);
     free(p->defines);
     p->defines = malloc(cap);
     if (!p->defines) return sb_fail(e, SB_ERR_HOST_MEMORY, "attention: out of host memory");
-    size_t len = (size_t)snprintf(p->defines, cap,
+    size_t len = (size_t)snprintf(p->defines, cap, "%s", wdef);
+    len += (size_t)snprintf(p->defines + len, cap - len,
                                   "#define Z %d\n#define H %d\n#define W %d\n#define CAUSAL %d\n"
                                   "#define SOFTMAX %d\n#define ROTARY %d\n#define P %d\n"
                                   "#define NT %d\n#define TQ %d\n#define TK %d\n#define ZS %d\n"
@@ -170,7 +174,7 @@ sb_status sb_attn_kset(sb_rt *rt, const sb_attn_cfg *c, const sb_attn_prog *pg, 
     const char *const *fixed = pg->fixed;
     const int gau = pg->gau;
     const int key[SB_KSET_KEY] = {c->Z, c->H, c->W, c->causal ? 1 : 0, c->softmax ? 1 : 0,
-                                  c->rotary ? 1 : 0, c->rotary ? 1 : c->P, gau ? 1 : 0};
+                                  c->rotary ? 1 : 0, c->rotary ? 1 : c->P, gau ? 1 : 0, gau ? pg->wt : 0};
     *out = sb_rt_kset_find(rt, SB_KSET_ATTN, key);
     if (*out) return SB_OK;
     sb_status st = SB_OK;
@@ -185,6 +189,7 @@ sb_status sb_attn_kset(sb_rt *rt, const sb_attn_cfg *c, const sb_attn_prog *pg, 
         int ok = 1;
         plan_tiles(rt, c, nt, &plan);
         plan.gau = gau;
+        plan.wt = gau ? pg->wt : 0;
         SB_TRY(plan_defines(c, &plan, e));
         for (int i = 0; fixed[i] && ok && nt > 1; i++) {
             cl_kernel kf;
@@ -212,7 +217,7 @@ done:
 
 static sb_status kernels(sb_rt *rt, const sb_attn_cfg *c, sb_kset **out, sb_err *e) {
     static const char *const fixed[] = {"attn_window", "attn_step", NULL};
-    static const sb_attn_prog pg = {ATTN_STEM, k_names, K_COUNT, fixed, 0};
+    static const sb_attn_prog pg = {ATTN_STEM, k_names, K_COUNT, fixed, 0, 0};
     return sb_attn_kset(rt, c, &pg, out, e);
 }
 

@@ -100,6 +100,8 @@ typedef struct sb_attn_prog {
     int n;
     const char *const *fixed;
     int gau;
+    int wt;   /* gau: the projections' weight type (sb_wtype, wtype.h; 0 = f32): its
+                 accessor text (sb_wt_cl_defines) goes before the program, key[8] */
 } sb_attn_prog;
 sb_status sb_attn_kset(sb_rt *rt, const sb_attn_cfg *c, const sb_attn_prog *pg, sb_kset **out,
                        sb_err *e);

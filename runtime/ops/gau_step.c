@@ -3,24 +3,30 @@
  * gau_step.cl, planned as the attention's (attn.c, sb_attn_kset). */
 #include <math.h>
 #include "gau_step.h"
+#include "../wtype.h"
 
 #define GAU_STEM "window_attn+gau_step"
 
 enum { KG_STEP, KG_PROJ, KG_ATTN, KG_COMBINE, KG_COUNT };
 static const char *const k_gau_names[KG_COUNT] = {"gau_step", "gau_proj", "gau_attn", "gau_combine"};
 
-static sb_status gau_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_kset **out, sb_err *e) {
+static sb_status gau_kernels(sb_rt *rt, const sb_attn_cfg *c, int wt, sb_kset **out, sb_err *e) {
     static const char *const fixed[] = {"gau_step", "gau_attn", NULL};
-    static const sb_attn_prog pg = {GAU_STEM, k_gau_names, KG_COUNT, fixed, 1};
+    const sb_attn_prog pg = {GAU_STEM, k_gau_names, KG_COUNT, fixed, 1, wt};
+    if (wt < SB_WT_F32 || wt > SB_WT_I8) return sb_fail(e, SB_ERR_ARG, "layer step: unknown weight type %d", wt);
     return sb_attn_kset(rt, c, &pg, out, e);
 }
 
 sb_status sb_attn_gau_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e) {
+    return sb_attn_gau_kernels_wt(rt, c, SB_WT_F32, e);
+}
+
+sb_status sb_attn_gau_kernels_wt(sb_rt *rt, const sb_attn_cfg *c, int wt, sb_err *e) {
     sb_kset *ks;
     sb_status st = sb_attn_check_cfg("layer step", c, e);
     if (st == SB_OK && !c->causal)
         st = sb_fail(e, SB_ERR_STATE, "layer step: a bidirectional layer cannot be decoded one token at a time");
-    if (st == SB_OK) st = gau_kernels(rt, c, &ks, e);
+    if (st == SB_OK) st = gau_kernels(rt, c, wt, &ks, e);
     return st;
 }
 
@@ -85,14 +91,19 @@ done:
     return st;
 }
 
-/* A buffer gau_step takes without an offset: present, at offset 0, n floats. */
-static sb_status gau_whole(const char *name, sb_buf b, size_t n, sb_err *e) {
+/* A buffer gau_step takes without an offset: present, at offset 0, `bytes` long. */
+static sb_status gau_bytes(const char *name, sb_buf b, size_t bytes, sb_err *e) {
     cl_ulong o;
-    sb_status st = sb_ops_check_buf("layer step", name, b, n * sizeof(float), &o, e);
+    sb_status st = sb_ops_check_buf("layer step", name, b, bytes, &o, e);
     if (st == SB_OK && o != 0)
         return sb_fail(e, SB_ERR_ARG, "layer step: %s must start at offset 0 (got %zu bytes)", name,
                        b.off);
     return st;
+}
+
+/* The same for n floats. */
+static sb_status gau_whole(const char *name, sb_buf b, size_t n, sb_err *e) {
+    return gau_bytes(name, b, n * sizeof(float), e);
 }
 
 sb_status sb_op_gau_step(sb_rt *rt, const sb_attn_cfg *c, int D, float temp, const sb_gau_w *w,
@@ -111,11 +122,13 @@ sb_status sb_op_gau_step(sb_rt *rt, const sb_attn_cfg *c, int D, float temp, con
     {
         const size_t Dz = (size_t)D, Z = (size_t)c->Z, H = (size_t)c->H, ld = Z + 2 * H;
         const size_t cap = (size_t)ring->cap;
-        SB_TRY(gau_whole("hx_wt", w->hx_wt, (Dz + 2) * Dz, e));
+        if (w->wt < SB_WT_F32 || w->wt > SB_WT_I8) SB_FAIL(SB_ERR_ARG, "layer step: unknown weight type %d", w->wt);
+        const sb_wtype t = (sb_wtype)w->wt;
+        SB_TRY(gau_bytes("hx_wt", w->hx_wt, sb_wt_bytes(t, (Dz + 2) * Dz, Dz + 2), e));
         SB_TRY(gau_whole("hx_b", w->hx_b, Dz + 2, e));
-        SB_TRY(gau_whole("mx_wt", w->mx_wt, ld * Dz, e));
+        SB_TRY(gau_bytes("mx_wt", w->mx_wt, sb_wt_bytes(t, ld * Dz, ld), e));
         SB_TRY(gau_whole("mx_b", w->mx_b, ld, e));
-        SB_TRY(gau_whole("h_wt", w->h_wt, Dz * H, e));
+        SB_TRY(gau_bytes("h_wt", w->h_wt, sb_wt_bytes(t, Dz * H, Dz), e));
         SB_TRY(gau_whole("h_b", w->h_b, Dz, e));
         SB_TRY(gau_whole("qk_gamma", w->qk_gamma, 2 * Z, e));
         SB_TRY(gau_whole("qk_beta", w->qk_beta, 2 * Z, e));
@@ -139,7 +152,7 @@ sb_status sb_op_gau_step(sb_rt *rt, const sb_attn_cfg *c, int D, float temp, con
                                w->h_wt.mem, w->h_b.mem, w->qk_gamma.mem, w->qk_beta.mem, rel_mem,
                                ring->k.mem, ring->v.mem, ring->pos.mem, ring_state.mem,
                                work->hxu.mem, work->s.mem, work->ao.mem, work->g.mem, x.mem};
-        SB_TRY(gau_kernels(rt, c, &ks, e));
+        SB_TRY(gau_kernels(rt, c, w->wt, &ks, e));
         if (sb_op_gau_step_split(rt)) {
             st = gau_split(rt, c, ks, D, pos, ring->cap, qdiv, inv_tau, w, ring, ring_state, mx, work, x, e);
             goto done;

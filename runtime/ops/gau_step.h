@@ -14,6 +14,8 @@
  * h_b [D], qk_gamma/qk_beta [2][Z], rel_bias [2P-1] (mem unused when rotary). */
 typedef struct sb_gau_w {
     sb_buf hx_wt, hx_b, mx_wt, mx_b, h_wt, h_b, qk_gamma, qk_beta, rel_bias;
+    int wt;   /* storage of hx_wt, mx_wt, h_wt (sb_wtype, wtype.h; 0 = f32): each
+                 [k][n] as sb_wt_encode lays out W^T (int8: n scales trail) */
 } sb_gau_w;
 /* Work rows it writes (offset 0): hxu [D+2], s [Z+2H], ao [H], g [D]. */
 typedef struct sb_gau_work {
@@ -23,6 +25,8 @@ typedef struct sb_gau_work {
 /* Resolve gau_step's kernel set for c (causal) now (the model does it at load
  * for every model that can stream). */
 sb_status sb_attn_gau_kernels(sb_rt *rt, const sb_attn_cfg *c, sb_err *e);
+/* The same for projections stored as wt (sb_gau_w.wt). */
+sb_status sb_attn_gau_kernels_wt(sb_rt *rt, const sb_attn_cfg *c, int wt, sb_err *e);
 /* Whether sb_op_gau_step runs split (gau_proj, gau_attn, gau_combine: the
  * projections over many work-groups; GPU-class devices) or as gau_step in one
  * work-group (CPU class, where one launch wins): sb_ops_decode_split (ops.h;

@@ -8,6 +8,7 @@
 #include "../gemm.h"
 #include "linear.h"
 #include "norm.h"
+#include "../wtype.h"
 
 #define LIN_STEM "linear"
 
@@ -140,47 +141,71 @@ static void defines(const sb_linear_params *p, char *buf, size_t size) {
                  p->tm, p->tn, p->tk, p->wm, p->wn);
 }
 
-/* The variant's kernels (REG: linear_pack, linear_reg; LDS: linear_lds). */
-static sb_status kernels(sb_rt *rt, sb_kset **out, sb_err *e) {
+/* The kernels of variant p with weights of type wt (REG: linear_pack,
+ * linear_reg; LDS: linear_lds). */
+static sb_status kernels_for(sb_rt *rt, const sb_linear_params *p, int wt, sb_kset **out, sb_err *e) {
     static const char *const reg[2] = {"linear_pack", "linear_reg"}, *const lds[1] = {"linear_lds"};
-    const sb_linear_params *p = &rt->lin;
-    const int key[SB_KSET_KEY] = {p->variant, p->mr, p->vw, p->nv, p->tm, p->tn, p->tk, p->wm, p->wn};
+    const int key[SB_KSET_KEY] = {p->variant, p->mr, p->vw, p->nv, p->tm, p->tn, p->tk, p->wm, p->wn, wt};
     *out = sb_rt_kset_find(rt, SB_KSET_LINEAR, key);
     if (*out) return SB_OK;
-    char def[160];
-    defines(p, def, sizeof def);
+    char def[1024], vd[160];
+    defines(p, vd, sizeof vd);
+    snprintf(def, sizeof def, "%s%s", sb_wt_cl_defines((sb_wtype)wt), vd);
     if (p->variant == SB_LINEAR_REG)
         return sb_rt_kset_make(rt, SB_KSET_LINEAR, key, LIN_STEM, NULL, def, reg, 2, NULL, out, e);
     return sb_rt_kset_make(rt, SB_KSET_LINEAR, key, LIN_STEM, NULL, def, lds, 1, NULL, out, e);
 }
 
-sb_status sb_linear_kernels(sb_rt *rt, sb_err *e) {
+/* The parameters a product of weight type wt runs with: rt->lin, except that
+ * CLBlast's SGEMM reads f32 only, so other types take the LDS kernel with
+ * rt->lin's tiles. */
+static sb_linear_params params_for(const sb_rt *rt, int wt) {
+    sb_linear_params p = rt->lin;
+    if (wt != SB_WT_F32 && p.variant == SB_LINEAR_CLBLAST) p.variant = SB_LINEAR_LDS;
+    return p;
+}
+
+static sb_status kernels(sb_rt *rt, int wt, sb_kset **out, sb_err *e) {
+    const sb_linear_params p = params_for(rt, wt);
+    return kernels_for(rt, &p, wt, out, e);
+}
+
+sb_status sb_linear_kernels(sb_rt *rt, sb_err *e) { return sb_linear_kernels_wt(rt, SB_WT_F32, e); }
+
+sb_status sb_linear_kernels_wt(sb_rt *rt, int wt, sb_err *e) {
     sb_kset *ks;
-    if (rt->lin.variant == SB_LINEAR_CLBLAST) return SB_OK;
-    return kernels(rt, &ks, e);
+    if (wt == SB_WT_F32 && rt->lin.variant == SB_LINEAR_CLBLAST) return SB_OK;
+    return kernels(rt, wt, &ks, e);
 }
 
 sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_linear_w *out,
                             sb_err *e) {
+    return sb_linear_prepare_wt(rt, SB_WT_F32, w, bias, n, k, out, e);
+}
+
+sb_status sb_linear_prepare_wt(sb_rt *rt, int wt, cl_mem w, cl_mem bias, int n, int k,
+                               sb_linear_w *out, sb_err *e) {
     sb_status st = SB_OK;
     memset(out, 0, sizeof *out);
     if (!w || n < 1 || k < 1) return sb_fail(e, SB_ERR_ARG, "linear: bad weight n=%d k=%d", n, k);
+    if (wt < SB_WT_F32 || wt > SB_WT_I8) return sb_fail(e, SB_ERR_ARG, "linear: unknown weight type %d", wt);
     {
         const sb_buf wv = sb_view_all(w), bv = sb_view_all(bias);
         cl_ulong o;
-        SB_TRY(sb_ops_check_buf("linear prepare", "weight", wv, sb_f32((size_t)n * (size_t)k), &o, e));
+        SB_TRY(sb_ops_check_buf("linear prepare", "weight", wv,
+                                sb_wt_bytes((sb_wtype)wt, (size_t)n * (size_t)k, (size_t)n), &o, e));
         if (bias) SB_TRY(sb_ops_check_buf("linear prepare", "bias", bv, sb_f32((size_t)n), &o, e));
     }
-    out->n = n, out->k = k, out->w = w, out->bias = bias;
-    if (rt->lin.variant != SB_LINEAR_REG) return SB_OK;
-    const sb_linear_params *p = &rt->lin;
-    const size_t nr = (size_t)p->vw * (size_t)p->nv, panels = ((size_t)n + nr - 1) / nr;
+    out->n = n, out->k = k, out->w = w, out->bias = bias, out->wt = wt;
+    const sb_linear_params p = params_for(rt, wt);
+    if (p.variant != SB_LINEAR_REG) return SB_OK;
+    const size_t nr = (size_t)p.vw * (size_t)p.nv, panels = ((size_t)n + nr - 1) / nr;
     const size_t total = panels * nr * (size_t)k;
     out->nr = (int)nr;
     sb_kset *ks;
-    SB_TRY(kernels(rt, &ks, e));
+    SB_TRY(kernels_for(rt, &p, wt, &ks, e));
     cl_kernel kr = ks->k[0];
-    SB_TRY(sb_rt_alloc(rt, sb_f32(total), &out->packed, "packed weight", e));
+    SB_TRY(sb_rt_alloc(rt, sb_wt_bytes((sb_wtype)wt, total, panels * nr), &out->packed, "packed weight", e));
     {
         const cl_int cn = n, ck = k;
         const cl_ulong zero = 0;
@@ -191,11 +216,34 @@ sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_l
         SB_ARG(kr, 4, ck);
         SB_ARG(kr, 5, out->packed);
         SB_ARG(kr, 6, zero);
-        SB_TRY(sb_ops_launch_1d(rt, kr, sb_ops_wg(rt, ks, 0, 64), total, "linear_pack", e));
+        const size_t items = total + (wt == SB_WT_I8 ? panels * nr : 0);
+        SB_TRY(sb_ops_launch_1d(rt, kr, sb_ops_wg(rt, ks, 0, 64), items, "linear_pack", e));
     }
     return SB_OK;
 done:
     sb_linear_release(out);
+    return st;
+}
+
+sb_status sb_linear_upload(sb_rt *rt, int wt, const float *w, cl_mem bias, int n, int k,
+                           cl_mem *w_out, sb_linear_w *out, sb_err *e) {
+    sb_status st = SB_OK;
+    memset(out, 0, sizeof *out);
+    *w_out = NULL;
+    if (n < 1 || k < 1) return sb_fail(e, SB_ERR_ARG, "linear: bad weight n=%d k=%d", n, k);
+    const size_t bytes = sb_wt_bytes((sb_wtype)wt, (size_t)n * (size_t)k, (size_t)n);
+    void *enc = malloc(bytes);
+    if (!enc) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
+    sb_wt_encode((sb_wtype)wt, w, (size_t)n, (size_t)k, enc);
+    SB_TRY(sb_rt_alloc(rt, bytes, w_out, "weight", e));
+    {
+        const cl_int err = clEnqueueWriteBuffer(rt->queue, *w_out, CL_TRUE, 0, bytes, enc, 0, NULL, NULL);
+        if (err != CL_SUCCESS) SB_FAIL(SB_ERR_OPENCL, "uploading a weight: %s", sb_cl_error_string(err));
+    }
+    SB_TRY(sb_linear_prepare_wt(rt, wt, *w_out, bias, n, k, out, e));
+done:
+    if (st != SB_OK) sb_mem_release(w_out);
+    free(enc);
     return st;
 }
 
@@ -205,27 +253,48 @@ void sb_linear_release(sb_linear_w *lw) {
     lw->packed = NULL;
 }
 
-sb_status sb_linear_read_weight(sb_rt *rt, const sb_linear_w *lw, float *host, sb_err *e) {
+sb_status sb_linear_read_raw(sb_rt *rt, const sb_linear_w *lw, void *host, sb_err *e) {
     sb_status st = SB_OK;
-    const size_t n = (size_t)lw->n, k = (size_t)lw->k;
-    if (lw->w) return sb_rt_read(rt, lw->w, 0, sb_f32(n * k), host, e);
+    const sb_wtype wt = (sb_wtype)lw->wt;
+    const size_t n = (size_t)lw->n, k = (size_t)lw->k, es = sb_wt_elem(wt);
+    if (lw->w) return sb_rt_read(rt, lw->w, 0, sb_wt_bytes(wt, n * k, n), host, e);
     if (!lw->packed || lw->nr < 1) return sb_fail(e, SB_ERR_INTERNAL, "linear: no weight to read back");
-    const size_t nr = (size_t)lw->nr, panels = (n + nr - 1) / nr;
-    float *p = malloc(sb_f32(panels * nr * k));
+    const size_t nr = (size_t)lw->nr, panels = (n + nr - 1) / nr, total = panels * nr * k;
+    unsigned char *p = malloc(sb_wt_bytes(wt, total, panels * nr)), *h = host;
     if (!p) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
-    SB_TRY(sb_rt_read(rt, lw->packed, 0, sb_f32(panels * nr * k), p, e));
+    SB_TRY(sb_rt_read(rt, lw->packed, 0, sb_wt_bytes(wt, total, panels * nr), p, e));
     /* the inverse of linear_pack: P[panel][kk][j] = W[panel * nr + j][kk] */
     for (size_t col = 0; col < n; col++)
         for (size_t kk = 0; kk < k; kk++)
-            host[col * k + kk] = p[(col / nr) * nr * k + kk * nr + col % nr];
+            memcpy(h + (col * k + kk) * es, p + ((col / nr) * nr * k + kk * nr + col % nr) * es, es);
+    if (wt == SB_WT_I8) {
+        memset(h + n * k, 0, sb_wt_scale_off(n * k) - n * k);
+        memcpy(h + sb_wt_scale_off(n * k), p + sb_wt_scale_off(total), 4 * n);
+    }
 done:
     free(p);
+    return st;
+}
+
+sb_status sb_linear_read_weight(sb_rt *rt, const sb_linear_w *lw, float *host, sb_err *e) {
+    sb_status st = SB_OK;
+    const sb_wtype wt = (sb_wtype)lw->wt;
+    const size_t n = (size_t)lw->n, k = (size_t)lw->k;
+    if (wt == SB_WT_F32) return sb_linear_read_raw(rt, lw, host, e);
+    void *raw = malloc(sb_wt_bytes(wt, n * k, n));
+    if (!raw) return sb_fail(e, SB_ERR_HOST_MEMORY, "out of host memory");
+    SB_TRY(sb_linear_read_raw(rt, lw, raw, e));
+    for (size_t i = 0; i < n * k; i++) host[i] = sb_wt_decode(wt, raw, n, k, i);
+done:
+    free(raw);
     return st;
 }
 
 static sb_status fallback(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linear_w *lw, int act,
                           sb_buf c, size_t ldc, sb_err *e) {
     sb_status st = SB_OK;
+    if (lw->wt != SB_WT_F32)
+        SB_FAIL(SB_ERR_INTERNAL, "linear: CLBlast's SGEMM reads f32 weights only");
     if (!lw->w)
         SB_FAIL(SB_ERR_STATE, "linear: the weight was kept only as REG panels, the GEMM of "
                               "this runtime needs it unpacked");
@@ -240,8 +309,8 @@ done:
 }
 
 int sb_linear_rows_on_device(const sb_rt *rt, const sb_linear_w *lw) {
-    const sb_linear_params *p = &rt->lin;
-    return p->variant == SB_LINEAR_LDS || (p->variant == SB_LINEAR_REG && lw->packed);
+    const sb_linear_params p = params_for(rt, lw->wt);
+    return p.variant == SB_LINEAR_LDS || (p.variant == SB_LINEAR_REG && (lw->packed || lw->wt != SB_WT_F32));
 }
 
 sb_status sb_op_linear(sb_rt *rt, size_t m, sb_buf a, size_t lda, const sb_linear_w *lw, int act,
@@ -263,13 +332,15 @@ sb_status sb_op_linear_rows(sb_rt *rt, size_t m, sb_buf mdev, sb_buf a, size_t l
     SB_TRY(sb_ops_check_buf("linear", "c", c, sb_rows_f32(m, ldc, (size_t)lw->n), &co, e));
     SB_TRY(sb_ops_apart("linear", "a", a, "c", c, e));
     if (m == 0) return SB_OK;
+    sb_linear_params pv = params_for(rt, lw->wt);
+    const sb_linear_params *p = &pv;
+    if (pv.variant == SB_LINEAR_REG && !lw->packed && lw->wt != SB_WT_F32) pv.variant = SB_LINEAR_LDS;
     const cl_int use_mdev = mdev.mem != NULL;
     if (use_mdev) {
         SB_TRY(sb_ops_check_buf("linear", "row count", mdev, sb_i32(1), &mo, e));
         if (!sb_linear_rows_on_device(rt, lw))
             SB_FAIL(SB_ERR_STATE, "linear: this runtime's GEMM cannot take its row count from the device");
     }
-    const sb_linear_params *p = &rt->lin;
     if (p->variant == SB_LINEAR_CLBLAST || (p->variant == SB_LINEAR_REG && !lw->packed))
         return fallback(rt, m, a, lda, lw, act, c, ldc, e);
     sb_kset *ks;
@@ -278,7 +349,7 @@ sb_status sb_op_linear_rows(sb_rt *rt, size_t m, sb_buf mdev, sb_buf a, size_t l
     const cl_int has_bias = lw->bias != NULL, cact = act;
     const cl_ulong zero = 0;
     int i = 0;
-    SB_TRY(kernels(rt, &ks, e));
+    SB_TRY(kernels_for(rt, p, lw->wt, &ks, e));
     k = ks->k[p->variant == SB_LINEAR_REG ? 1 : 0];
     SB_ARG(k, i++, cm);
     SB_ARG(k, i++, cn);

@@ -22,6 +22,8 @@ typedef struct sb_linear_w {
     cl_mem bias;              /* not owned; NULL = no bias */
     cl_mem packed;            /* owned: REG panels (NULL for the other variants) */
     int nr;                   /* columns per panel of packed */
+    int wt;                   /* storage type of w and packed (sb_wtype, wtype.h): f32,
+                                 f16, bf16 or int8 with per-output-channel scales */
 } sb_linear_w;
 
 /* Parameters for a device class: CPU -> REG with the native vector width,
@@ -37,13 +39,28 @@ void sb_linear_params_string(const sb_linear_params *p, char *buf, size_t size);
 /* Resolve the kernels of rt->lin's variant on rt (none for CLBlast; ops
  * resolve them on first use; a model does it at load). */
 sb_status sb_linear_kernels(sb_rt *rt, sb_err *e);
+/* The same for weights stored as wt (sb_wtype). Weights other than f32 never
+ * run on CLBlast (its SGEMM reads f32): with SEQBOAT_LINEAR=clblast they
+ * take the LDS kernel with rt->lin's tiles. */
+sb_status sb_linear_kernels_wt(sb_rt *rt, int wt, sb_err *e);
 /* Prepare (pack when rt->lin wants it). w must hold n*k floats; bias n or NULL. */
 sb_status sb_linear_prepare(sb_rt *rt, cl_mem w, cl_mem bias, int n, int k, sb_linear_w *out,
                             sb_err *e);
+/* The same with w stored as wt: sb_wt_bytes(wt, n*k, n) bytes laid out as
+ * sb_wt_encode writes them. */
+sb_status sb_linear_prepare_wt(sb_rt *rt, int wt, cl_mem w, cl_mem bias, int n, int k,
+                               sb_linear_w *out, sb_err *e);
+/* Encode the host weight w [n][k] (floats) as wt, upload it into a new
+ * buffer *w_out (owned by the caller, like any w) and prepare it. */
+sb_status sb_linear_upload(sb_rt *rt, int wt, const float *w, cl_mem bias, int n, int k,
+                           cl_mem *w_out, sb_linear_w *out, sb_err *e);
 void sb_linear_release(sb_linear_w *lw); /* accepts a zeroed struct */
 /* The weight W [n][k] back on the host (from w, else unpacked from the
  * panels); host holds n*k floats. A blocking read. */
 sb_status sb_linear_read_weight(sb_rt *rt, const sb_linear_w *lw, float *host, sb_err *e);
+/* The weight as stored (type lw->wt, unpacked [n][k] with its int8 scales):
+ * sb_wt_bytes(lw->wt, n*k, n) bytes into host. */
+sb_status sb_linear_read_raw(sb_rt *rt, const sb_linear_w *lw, void *host, sb_err *e);
 
 /* C[m x n] (row stride ldc) = act(A[m x k] (row stride lda) @ W^T + bias);
  * act 0 = none, 1 = silu. Offsets of a and c in bytes. Timed as SB_PHASE_PROJ

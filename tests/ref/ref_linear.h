@@ -8,4 +8,10 @@
 void sb_ref_linear(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *w,
                    const float *bias, int act, float *c, size_t ldc);
 
+/* The same with w stored as sb_wtype wt (runtime/wtype.h: a device buffer's
+ * layout, sb_wt_encode): each element decoded to float; int8 sums the codes
+ * and scales the sum by the row's scale before the bias, as the kernels do. */
+void sb_ref_linear_wt(int wt, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                      const void *w, const float *bias, int act, float *c, size_t ldc);
+
 #endif

@@ -165,6 +165,10 @@ def _as_f32(a, what):
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+# sb_precision (seqboat.h)
+_PRECISIONS = {"f32": 0, "f16": 1, "bf16": 2}
+
+
 class Model:
     """A model file loaded onto one device or a list of devices.
 
@@ -172,9 +176,13 @@ class Model:
     device; a simulator only when nothing else exists), an index "0", a name substring "pthread", or a comma-separated
     list "0,1" that splits each batch across those devices.
     cache_dir: compiled-kernel cache folder, "off", or None (the default place).
+    precision: how the weights are stored on the device: "f32" (default),
+    "f16" or "bf16" (converted at load, computed in float; docs/PRECISION.md).
+    weights: None (stored as `precision`) or "int8" (per-output-channel scales).
     """
 
-    def __init__(self, path, device=None, cache_dir=None, profiling=False):
+    def __init__(self, path, device=None, cache_dir=None, profiling=False, precision="f32",
+                 weights=None):
         lib = _l()
         self._h = None
         self._streams = weakref.WeakSet()
@@ -185,6 +193,12 @@ class Model:
         opt.device = dev_b
         opt.cache_dir = cache_b
         opt.profiling = 1 if profiling else 0
+        if precision not in _PRECISIONS:
+            raise _arg_error("precision must be one of %s, got %r" % (", ".join(_PRECISIONS), precision))
+        if weights not in (None, "int8"):
+            raise _arg_error("weights must be None or 'int8', got %r" % (weights,))
+        opt.precision = _PRECISIONS[precision]
+        opt.weights = 1 if weights == "int8" else 0
         h = _lib.ctypes.c_void_p()
         st = lib.sb_model_load(str(path).encode(), _lib.ctypes.byref(opt), _lib.ctypes.byref(h))
         _check(st, lambda: _s(lib.sb_last_error()))
@@ -222,6 +236,12 @@ class Model:
         return _s(_l().sb_model_last_error(self._h))
 
     # -- queries ---------------------------------------------------------------
+    @property
+    def weight_bytes(self):
+        """Device memory of the model's parameters in bytes, as stored
+        (sb_model_weight_bytes): about half of f32's with precision "f16"."""
+        return int(_l().sb_model_weight_bytes(self._handle()))
+
     def _read_info(self):
         lib = _l()
         i = _lib.ModelInfo(struct_size=_lib.ctypes.sizeof(_lib.ModelInfo))

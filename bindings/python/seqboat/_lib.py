@@ -57,6 +57,8 @@ class Options(ctypes.Structure):
         ("cache_dir", ctypes.c_char_p),
         ("profiling", ctypes.c_int),
         ("tuning", Tuning),
+        ("precision", ctypes.c_int),
+        ("weights", ctypes.c_int),
     ]
 
 
@@ -99,6 +101,7 @@ _SIGNATURES = [
     ("sb_model_free", None, [ctypes.c_void_p]),
     ("sb_model_last_error", ctypes.c_char_p, [ctypes.c_void_p]),
     ("sb_model_get_info", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ModelInfo)]),
+    ("sb_model_weight_bytes", ctypes.c_uint64, [ctypes.c_void_p]),
     ("sb_model_forward", ctypes.c_int,
      [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, _c_float_p, _c_int32_p, _c_int32_p, _c_float_p]),
     ("sb_model_forward_pair", ctypes.c_int,
