@@ -302,12 +302,23 @@ double sb_bench_attn_pairs(double m, double W, int causal) {
     return causal ? pc : 2 * pc - m;
 }
 
-static double gemm_bytes(double m, double n, double k) { return 4 * (m * k + k * n + m * n); }
+/* Bytes of a weight W [n][k] stored as wt (sb_wtype): 4, 2 or 1 per element,
+ * int8 with one float scale per output channel (row) besides. */
+double sb_bench_weight_bytes(int wt, double n, double k) {
+    return (double)sb_wt_elem((sb_wtype)wt) * n * k + (wt == SB_WT_I8 ? 4 * n : 0);
+}
+
+/* A product of m rows by the weight W [n][k]: float activations in and out,
+ * the weight in its storage type; no rows, no product (nothing read). */
+static double gemm_bytes(int wt, double m, double n, double k) {
+    return m > 0 ? 4 * (m * k + m * n) + sb_bench_weight_bytes(wt, n, k) : 0;
+}
 
 void sb_bench_count_layer(const sb_config *c, int B, const long *len, const long *act,
                           sb_bench_work *w) {
     const double D = c->d_model, Z = c->d_qk, H = c->d_hidden, N = c->d_ema, W = c->mem_size;
     const double K = c->bidirectional ? 2 * D : D, S = Z + 2 * H;
+    const int wt = w->wt;
     double T = 0, M = 0, pairs = 0;
     for (int b = 0; b < B; b++) {
         T += (double)len[b];
@@ -327,12 +338,12 @@ void sb_bench_count_layer(const sb_config *c, int B, const long *len, const long
     double *b = w->bytes_phase;
     b[SB_PHASE_OTHER] += 8 * T * D;                                   /* norm */
     b[SB_PHASE_EMA] += 8 * T * D;                                     /* EMA */
-    b[SB_PHASE_PROJ] += gemm_bytes(T, D + 2, D) + 8 * T * (D + 2);    /* hx_proj + bias */
+    b[SB_PHASE_PROJ] += gemm_bytes(wt, T, D + 2, D) + 8 * T * (D + 2);    /* hx_proj + bias */
     b[SB_PHASE_GATE] += 4 * 2 * T + 4 * 2 * T + 4 * 2 * M;           /* gate, compaction */
     b[SB_PHASE_GATE] += 8 * M * D;                                    /* gather */
-    b[SB_PHASE_PROJ] += gemm_bytes(M, S, D) + 8 * M * S;              /* mx_proj + bias, silu */
+    b[SB_PHASE_PROJ] += gemm_bytes(wt, M, S, D) + 8 * M * S;              /* mx_proj + bias, silu */
     b[SB_PHASE_ATTN] += 4 * M * S + 4 * M * H + 16 * M * Z;           /* attention */
-    b[SB_PHASE_PROJ] += gemm_bytes(M, D, H) + 8 * M * D;              /* h_proj + bias */
+    b[SB_PHASE_PROJ] += gemm_bytes(wt, M, D, H) + 8 * M * D;              /* h_proj + bias */
     b[SB_PHASE_GATE] += 4 * (3 * T * D + M * D + 2 * T);              /* combine */
     w->bytes = 0;
     for (int p = 0; p < SB_PHASE_COUNT; p++) w->bytes += b[p];
@@ -343,14 +354,15 @@ void sb_bench_count_layer(const sb_config *c, int B, const long *len, const long
 
 void sb_bench_count_io(const sb_config *c, int B, const long *len, sb_bench_work *w) {
     const double D = c->d_model, F = sb_config_token_input(c) ? 0 : c->d_input, O = c->d_output;
+    const int wt = w->wt;
     double T = 0;
     for (int b = 0; b < B; b++) T += (double)len[b];
     double f = 0, by = 0;
     if (sb_config_token_input(c)) {
-        by += 4 * T + 4 * T * D; /* embedding gather */
+        by += 4 * T + sb_bench_weight_bytes(wt, T, D); /* embedding gather (rows, their scales) */
     } else {
         f += 2 * T * F * D + T * D;
-        by += gemm_bytes(T, D, F) + 8 * T * D;
+        by += gemm_bytes(wt, T, D, F) + 8 * T * D;
     }
     if (c->prenorm) {
         f += 8 * T * D;
@@ -358,10 +370,10 @@ void sb_bench_count_io(const sb_config *c, int B, const long *len, sb_bench_work
     }
     if (c->task == SB_TASK_CLASSIFY) {
         f += T * D + 2 * B * D * O + B * O;
-        by += 4 * T * D + gemm_bytes(B, O, D);
+        by += 4 * T * D + gemm_bytes(wt, B, O, D);
     } else {
         f += 2 * T * D * O + T * O;
-        by += gemm_bytes(T, O, D) + 8 * T * O;
+        by += gemm_bytes(wt, T, O, D) + 8 * T * O;
     }
     w->flops[SB_PHASE_OTHER] += f;
     w->bytes_phase[SB_PHASE_OTHER] += by;
@@ -371,11 +383,57 @@ void sb_bench_count_io(const sb_config *c, int B, const long *len, sb_bench_work
     w->flops_total = tot;
 }
 
-void sb_bench_count_forward(const sb_config *c, int B, const long *len, const long *act,
-                            sb_bench_work *w) {
+void sb_bench_count_forward_wt(const sb_config *c, int wt, int B, const long *len, const long *act,
+                               sb_bench_work *w) {
     memset(w, 0, sizeof *w);
+    w->wt = wt;
     for (int l = 0; l < c->n_layers; l++) sb_bench_count_layer(c, B, len, act, w);
     sb_bench_count_io(c, B, len, w);
+}
+
+void sb_bench_count_forward(const sb_config *c, int B, const long *len, const long *act,
+                            sb_bench_work *w) {
+    sb_bench_count_forward_wt(c, SB_WT_F32, B, len, act, w);
+}
+
+void sb_bench_count_decode(const sb_config *c, int wt, double share, double window, sb_bench_work *w) {
+    sb_bench_work on, off;
+    const long one = 1, zero = 0;
+    sb_bench_count_forward_wt(c, wt, 1, &one, &one, &on);
+    sb_bench_count_forward_wt(c, wt, 1, &one, &zero, &off);
+    const double Z = c->d_qk, H = c->d_hidden, Lc = c->n_layers;
+    memset(w, 0, sizeof *w);
+    w->wt = wt;
+    for (int p = 0; p < SB_PHASE_COUNT; p++) {
+        w->flops[p] = share * on.flops[p] + (1 - share) * off.flops[p];
+        w->bytes_phase[p] = share * on.bytes_phase[p] + (1 - share) * off.bytes_phase[p];
+    }
+    /* an activated step attends to the window's cached keys and values */
+    w->flops[SB_PHASE_ATTN] += share * Lc * window * (2 * Z + (c->softmax ? 6 : 3) + 2 * H);
+    w->bytes_phase[SB_PHASE_ATTN] += share * Lc * window * 4 * (Z + H);
+    w->gemm_flops = share * on.gemm_flops + (1 - share) * off.gemm_flops;
+    w->attn_pairs = share * Lc * (window + 1);
+    for (int p = 0; p < SB_PHASE_COUNT; p++) {
+        w->flops_total += w->flops[p];
+        w->bytes += w->bytes_phase[p];
+    }
+}
+
+void sb_bench_decode_work(const sb_config *c, int wt, sb_bench_row *row) {
+    /* the window a step attends to: min(W, the activated tokens before it) */
+    double window = row->share * (double)row->L;
+    if (window > c->mem_size) window = c->mem_size;
+    sb_bench_work w;
+    sb_bench_count_decode(c, wt, row->share, window, &w);
+    const double ms = row->tokens_per_s > 0 ? 1e3 / row->tokens_per_s : NAN; /* mean per step */
+    row->gflop = w.flops_total * 1e-9;
+    row->gbytes = w.bytes * 1e-9;
+    for (int p = 0; p < SB_PHASE_COUNT; p++) {
+        row->phase_gflop[p] = w.flops[p] * 1e-9;
+        row->phase_gbytes[p] = w.bytes_phase[p] * 1e-9;
+    }
+    row->gflop_s = ms > 0 ? w.flops_total / (ms * 1e6) : NAN;
+    row->gb_s = ms > 0 ? w.bytes / (ms * 1e6) : NAN;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -500,7 +558,7 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
         else act[b] = (long)floor(row->share * (double)len[b] + 0.5);
     }
     sb_bench_work w;
-    sb_bench_count_forward(c, B, len, act, &w);
+    sb_bench_count_forward_wt(c, m->wt, B, len, act, &w);
     row->tokens_per_s = (double)T / (row->ms_med * 1e-3);
     row->gflop = w.flops_total * 1e-9;
     row->gflop_s = w.flops_total / (row->ms_med * 1e6);

@@ -26,9 +26,12 @@
  * The halo rows that the chunked GAU recomputes are not counted: the figure is
  * the work of the computation, not of our schedule.
  *
- * Bytes model: compulsory device-memory traffic in float32, every operand read
- * once and every result written once per op: a GEMM m x n x k moves
- * 4 (mk + kn + mn), an element-wise op over r x c moves 8 r c, attention reads
+ * Bytes model: compulsory device-memory traffic, every operand read once and
+ * every result written once per op: activations are float32, a weight element
+ * is read in the row's storage (sb_bench_weight_bytes: 4 f32, 2 f16 / bf16, 1
+ * int8 plus a float scale per output channel), so a GEMM m x n x k moves
+ * 4 (mk + mn) + wbytes(n, k) (f32: 4 (mk + kn + mn)), the embedding gather
+ * wbytes(T, D); an element-wise op over r x c moves 8 r c, attention reads
  * M (Z+2H) and writes M H plus q, k scratch (16 M Z), EMA reads and writes T D.
  * Caches and window reuse are not modelled: GB/s from it is a lower bound.
  */
@@ -118,18 +121,33 @@ typedef struct sb_bench_work {
     double bytes;                 /* estimated compulsory traffic */
     double bytes_phase[SB_PHASE_COUNT]; /* the same by phase (sums to bytes) */
     double attn_pairs;
+    int wt;                       /* in: the weights' storage (sb_wtype, 0 = f32), which sets
+                                   * the bytes of each weight element read */
 } sb_bench_work;
+
+/* Bytes of a weight W [n][k] stored as wt (sb_wtype): 4 n k (f32), 2 n k
+ * (f16, bf16), n k + 4 n (int8 codes and one float scale per output channel). */
+double sb_bench_weight_bytes(int wt, double n, double k);
 
 /* Attention pairs of m compressed rows with window W (formula above). */
 double sb_bench_attn_pairs(double m, double W, int causal);
-/* Add one layer's work: B sequences of len[b] valid tokens, act[b] activated. */
+/* Add one layer's work: B sequences of len[b] valid tokens, act[b] activated
+ * (weights stored as w->wt, here and in sb_bench_count_io). */
 void sb_bench_count_layer(const sb_config *c, int B, const long *len, const long *act,
                           sb_bench_work *w);
 /* Add the work outside the layers (encoder/embedding, final norm, decoder). */
 void sb_bench_count_io(const sb_config *c, int B, const long *len, sb_bench_work *w);
-/* Zero w, then the whole forward with the same act[] in every layer. */
+/* Zero w, then the whole forward with the same act[] in every layer, f32
+ * weights (_wt: stored as wt, the sb_wtype of the row's precision). */
 void sb_bench_count_forward(const sb_config *c, int B, const long *len, const long *act,
                             sb_bench_work *w);
+void sb_bench_count_forward_wt(const sb_config *c, int wt, int B, const long *len, const long *act,
+                               sb_bench_work *w);
+/* One streamed decode step, weights stored as wt: the single-token forward
+ * with the token activated (weight share) or not (1 - share), every weight it
+ * uses read once, plus, when activated, attention over `window` cached keys and
+ * values per layer (pairs window (2Z + 3|6 + 2H) FLOPs, 4 window (Z + H) bytes). */
+void sb_bench_count_decode(const sb_config *c, int wt, double share, double window, sb_bench_work *w);
 
 /* Sorts v[0..n) and returns min, median (mean of the middle two for even n),
  * max. n >= 1. */
@@ -289,6 +307,12 @@ sb_status sb_bench_run(sb_model_impl *m, const sb_bench_run_opt *o, sb_bench_row
  * share of the steps, the model sizes and status "ok". */
 sb_status sb_bench_decode(sb_model *m, int L, int steps, uint64_t seed, sb_bench_row *row,
                           sb_err *e);
+/* The work model of a decode row (after sb_bench_decode; c the model's
+ * config, wt its weights' storage): gflop, gbytes and their phases per step
+ * (sb_bench_count_decode with the row's share and a window of min(W, share L)
+ * cached entries), gflop_s and gb_s at the mean step time (1000 /
+ * tokens_per_s). sb_bench_roofline then uses that mean too. */
+void sb_bench_decode_work(const sb_config *c, int wt, sb_bench_row *row);
 
 /* Program build time on a fresh model of `path` on `device`: cold with an
  * empty cache folder, warm with the same folder again. L: length of the

@@ -234,7 +234,9 @@ static cJSON *json_row(jctx *j, const sb_bench_row *r) {
                                     : !strcmp(r->split_source, "events")
                                         ? "driver event profiling (checked against the wall clock)"
                                         : "host wall clock, queue finished at every phase change (serialised)");
-            jstr(j, ts, "roofline", dec ? "none" : "seqboat peak: host wall clock around clFinish");
+            jstr(j, ts, "roofline", dec ? "seqboat peak: host wall clock around clFinish; the step's "
+                                          "work at the mean step time"
+                                        : "seqboat peak: host wall clock around clFinish");
         }
     }
     jnumn(j, o, "profiled_ms", r->profiled_ms);

@@ -113,7 +113,7 @@ int cli_mpi_built(void);
  * processes (then an error explains that MPI is not built in). */
 #define CLI_USE_MPI() (cli_mpi_launched() && (cli_mpi_built() || cli_mpi_launched() > 1))
 int cli_run_mpi(const char *model, const char *in, const char *out, const char *device,
-                long chunk_tokens, int stats);
+                long chunk_tokens, int stats, int precision, int weights);
 
 /* `seqboat bench` as one rank of several (cli/mpi_bench.c fills this). */
 struct sb_bench_report;

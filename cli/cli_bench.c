@@ -221,13 +221,14 @@ static void print_row(const sb_bench_row *r) {
         return;
     }
     if (!strcmp(r->method, "decode")) { /* ms per token, not per forward */
-        char ms[64];
+        char ms[64], roof[32] = "-";
+        if (isfinite(r->roofline_pct)) snprintf(roof, sizeof roof, "%.1f%%", r->roofline_pct);
         snprintf(ms, sizeof ms, "%.2f / %.2f / %.2f", r->ms_min, r->ms_med, r->ms_max);
         printf("%-3d %-14s %8d %5s %6.3f %27s %10.1f   (ms per token at position L, mean %.2f; "
-               "prefill of L tokens %.0f ms, %.0f tokens/s)\n",
+               "prefill of L tokens %.0f ms, %.0f tokens/s; %.3g MB per step, AI %.3g, roof %s)\n",
                r->device_index, meth, r->L, sh, r->share, ms, r->tokens_per_s,
                r->tokens_per_s > 0 ? 1e3 / r->tokens_per_s : 0, r->prefill_ms,
-               r->prefill_ms > 0 ? r->L / (r->prefill_ms * 1e-3) : 0);
+               r->prefill_ms > 0 ? r->L / (r->prefill_ms * 1e-3) : 0, r->gbytes * 1e3, r->ai, roof);
         fflush(stdout);
         return;
     }
@@ -409,7 +410,6 @@ static void bench_decode(sweep *s, const sb_device_info *d, const char *spec) {
         sb_bench_row row;
         sb_bench_row_init(&row);
         snprintf(row.split_note, sizeof row.split_note, "decode: no phase split");
-        snprintf(row.roofline_note, sizeof row.roofline_note, "decode: no work model");
         progress(s, d, "decode", L, -1);
         row.device_index = d->index;
         snprintf(row.device, sizeof row.device, "%s", d->name);
@@ -421,9 +421,19 @@ static void bench_decode(sweep *s, const sb_device_info *d, const char *spec) {
         } else {
             sb_err e;
             sb_err_clear(&e);
-            if (sb_bench_decode(pm, L, o->decode_steps, o->seed + (uint64_t)L, &row, &e) != SB_OK)
-                snprintf(row.status, sizeof row.status, "error: %.240s", e.msg);
+            sb_status ds = sb_bench_decode(pm, L, o->decode_steps, o->seed + (uint64_t)L, &row, &e);
             row.weight_bytes = (double)sb_model_weight_bytes(pm); /* with the stream's copies */
+            if (ds != SB_OK) {
+                snprintf(row.status, sizeof row.status, "error: %.240s", e.msg);
+            } else {
+                /* traffic and rooflines of the mean step, weights read in their storage */
+                sb_bench_decode_work(&o->cfg, (int)s->wt, &row);
+                keep_raw(s, &row);
+                if (s->dev && s->dev->has_peak)
+                    sb_bench_roofline(&row, s->dev->peak.fp32_gflops, s->dev->peak.bandwidth_gbs);
+                else
+                    sb_bench_roofline(&row, 0, 0);
+            }
         }
         print_row(&row);
         if (!sb_bench_report_add_row(s->rep, &row)) fprintf(stderr, "seqboat bench: out of memory\n");

@@ -31,7 +31,7 @@ int cli_mpi_built(void) {
 }
 
 int cli_run_mpi(const char *model, const char *in, const char *out, const char *device,
-                long chunk_tokens, int stats) {
+                long chunk_tokens, int stats, int precision, int weights) {
 #ifdef SEQBOAT_HAVE_MPI
     char msg[SBMPI_MSG];
     int rank = 0, provided = 0;
@@ -40,13 +40,14 @@ int cli_run_mpi(const char *model, const char *in, const char *out, const char *
         return 1;
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    sbmpi_run_options o = {device, NULL, chunk_tokens, stats};
+    sbmpi_run_options o = {device, NULL, chunk_tokens, stats, precision, weights};
     int rc = sbmpi_run_file(MPI_COMM_WORLD, model, in, out, &o, msg);
     if (rc != 0 && rank == 0) fprintf(stderr, "seqboat run: %s\n", msg);
     MPI_Finalize();
     return rc;
 #else
     (void)model, (void)in, (void)out, (void)device, (void)chunk_tokens, (void)stats;
+    (void)precision, (void)weights;
     fprintf(stderr, "seqboat run: started by an MPI launcher with %d processes, but this seqboat "
             "was built without MPI (configure with -DSEQBOAT_MPI=ON; needs libopenmpi-dev)\n",
             cli_mpi_launched());

@@ -60,10 +60,12 @@ static const char run_usage[] =
     "                (converted at load, computed in float; docs/PRECISION.md)\n"
     "  --weights int8  int8 weights with per-output-channel scales\n"
     "under mpirun (built with MPI, README \"Past one host: MPI\"): the sequences are split\n"
-    "over the ranks; each rank uses its node-local rank's GPU unless --device is given;\n"
+    "over the ranks; each rank uses its node-local rank's GPU unless --device is given\n"
+    "and loads the weights as --precision / --weights say;\n"
     "  --chunk-tokens N  padded tokens per forward and device on a rank (default 65536)\n"
     "  --stats       one line per rank: rank R of N on HOST (device NAME): sequences A..B\n"
-    "                (A up to, not including, B), T valid tokens; rank 0: the total\n";
+    "                (A up to, not including, B), T valid tokens, and rank R of N: weights on\n"
+    "                the device (f32|f16|bf16|int8): BYTES bytes; rank 0: the total\n";
 
 enum { RUN_MODEL = 256, RUN_INPUT, RUN_OUTPUT, RUN_DEVICE, RUN_STATS, RUN_CHUNK, RUN_PREC, RUN_WEIGHTS };
 static const struct option run_opts[] = {
@@ -111,9 +113,8 @@ int cli_run(int argc, char **argv) {
                  !model ? "--model" : !in ? "--input" : "--output");
         return cli_usage_error(p.cmd);
     }
-    if (CLI_USE_MPI() && (precision != SB_PREC_F32 || weights != SB_WEIGHTS_PRECISION))
-        return cli_fail(p.cmd, "--precision and --weights are not passed to MPI ranks yet (f32 only there)");
-    if (CLI_USE_MPI()) return cli_run_mpi(model, in, out, device, chunk_tokens, stats);
+    if (CLI_USE_MPI())
+        return cli_run_mpi(model, in, out, device, chunk_tokens, stats, precision, weights);
     sb_options o = sb_options_default();
     o.device = device;
     o.profiling = stats; /* per-layer times are measured with profiling only */
@@ -144,8 +145,9 @@ int cli_run(int argc, char **argv) {
             fprintf(stderr, "layer %d: activated %d of %d valid tokens (%.1f%%), %.2f ms\n", l, act,
                     tok, tok ? 100.0 * act / tok : 0.0, ms);
         }
-        fprintf(stderr, "weights on the device (%s): %.3f MiB\n", cli_weights_name(precision, weights),
-                (double)sb_model_weight_bytes(m) / 1048576.0);
+        fprintf(stderr, "weights on the device (%s): %.3f MiB (%llu bytes)\n",
+                cli_weights_name(precision, weights), (double)sb_model_weight_bytes(m) / 1048576.0,
+                (unsigned long long)sb_model_weight_bytes(m));
         size_t peak = 0;
         if (sb_model_plan(m, 1, 1, &peak) == SB_OK)
             fprintf(stderr, "planned device peak (activations): %.1f MiB\n", peak / 1048576.0);

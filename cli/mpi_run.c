@@ -390,6 +390,8 @@ int sbmpi_run_file(MPI_Comm comm, const char *model, const char *in, const char 
         sb_options so = sb_options_default();
         so.device = dev;
         so.cache_dir = o.cache_dir;
+        so.precision = o.precision;
+        so.weights = o.weights;
         if (sb_model_load(model, &so, &m) != SB_OK) ok = fail(&c, "%s", sb_last_error(), NULL);
         else sb_model_get_info(m, &mi);
     }
@@ -421,6 +423,10 @@ int sbmpi_run_file(MPI_Comm comm, const char *model, const char *in, const char 
     if (o.stats) {
         fprintf(stderr, "rank %d of %d on %s (device %s): sequences %lld..%lld, %lld valid tokens\n",
                 c.rank, c.size, c.host, mi.device, (long long)a, (long long)z, (long long)mine);
+        fprintf(stderr, "rank %d of %d: weights on the device (%s): %llu bytes\n", c.rank, c.size,
+                o.weights == SB_WEIGHTS_INT8 ? "int8" : o.precision == SB_PREC_F16 ? "f16"
+                : o.precision == SB_PREC_BF16 ? "bf16" : "f32",
+                (unsigned long long)sb_model_weight_bytes(m));
         fflush(stderr);
     }
 

@@ -6,6 +6,9 @@
  * Built when CMake finds MPI (-DSEQBOAT_MPI=ON|OFF|AUTO, AUTO by default).
  *
  * The scheme (cli/mpi_run.c):
+ *   - every rank loads the model with the same weight storage (precision /
+ *     weights of sbmpi_run_options, as sb_options: f32, f16, bf16 or int8),
+ *     so the output is what one process with that storage writes;
  *   - every rank picks a device: its node-local rank (MPI_Comm_split_type with
  *     MPI_COMM_TYPE_SHARED) indexes the node's GPUs (or every device when the
  *     node has no GPU), unless a device selection is given (option --device or
@@ -36,7 +39,7 @@
  *
  *     MPI_Init(&argc, &argv);
  *     char msg[SBMPI_MSG];
- *     sbmpi_run_options o = {NULL, NULL, 0, 1}; // node-local device, --stats
+ *     sbmpi_run_options o = {NULL, NULL, 0, 1, SB_PREC_F16, 0}; // node-local device, --stats, f16
  *     int rc = sbmpi_run_file(MPI_COMM_WORLD, "m.safetensors", "in.safetensors",
  *                             "out.safetensors", &o, msg);
  *     int rank;
@@ -60,7 +63,9 @@ typedef struct sbmpi_run_options {
     const char *device;    /* NULL: SEQBOAT_DEVICE if set, else the node-local rank's device */
     const char *cache_dir; /* NULL: the library's default */
     long chunk_tokens;     /* padded tokens per forward and device (0: 65536) */
-    int stats;             /* 1: print the per-rank line (and rank 0 a total) to stderr */
+    int stats;             /* 1: print the per-rank lines (and rank 0 a total) to stderr */
+    int precision;         /* sb_options.precision of every rank's load (0: f32) */
+    int weights;           /* sb_options.weights of every rank's load (0: as precision) */
 } sbmpi_run_options;
 
 /* Collective over comm: run `in` through the model into `out` (SPEC section 5

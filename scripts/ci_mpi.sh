@@ -10,13 +10,19 @@
 #   - failures: a rank with no such device, a bad token id in the last
 #     rank's slice, a missing input: non-zero exit, the failing rank's
 #     message, no output file and no temporary file left;
-#   - --stats prints one line per rank; bench gathers every rank's rows.
+#   - --stats prints one line per rank; bench gathers every rank's rows;
+#   - weights in f16 (--precision f16) and int8 (--weights int8): the output
+#     equals one process's with the same option byte for byte (relu2), and
+#     --stats shows each rank's weight bytes, those of one such process, f16
+#     under f32 and int8 under f16.
+# Env: BUILD_DIR (default build).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/bootstrap.sh openmpi-bin libopenmpi-dev
-cmake -S . -B build -DSEQBOAT_MPI=ON >/dev/null
-cmake --build build -j"$(nproc)" --target seqboat_cli >/dev/null
-SB="$PWD/build/seqboat"
+BUILD_DIR="${BUILD_DIR:-build}"
+cmake -S . -B "$BUILD_DIR" -DSEQBOAT_MPI=ON >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target seqboat_cli >/dev/null
+SB="$(cd "$BUILD_DIR" && pwd)/seqboat"
 D="$PWD/tests/data"
 T=$(mktemp -d /tmp/seqboat-mpi-XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -80,13 +86,48 @@ fail_case "bad token id in the last rank's slice" "seqboat run: rank 2 of 3 on .
 fail_case "missing input" "seqboat run: rank 0 of 2 on .*: cannot open" \
     -np 2 "$SB" run --model "$M" --input "$T/no-such-file" --output "$T/fail.out"
 
+# weight storage: every rank loads as the options say; the output is one such process's
+wbytes() { # the per-rank weight bytes of a --stats log: "min max count"
+    sed -n "s/^rank [0-9]* of [0-9]*: weights on the device ($1): \([0-9]*\) bytes$/\1/p" "$2" |
+        sort -n | awk 'NR == 1 {a = $1} {b = $1; n++} END {print a + 0, b + 0, n + 0}'
+}
+for w in "f16:--precision f16" "int8:--weights int8"; do
+    wn=${w%%:*}; wopt=${w#*:}
+    if ! "$SB" run --model "$M" --input "$IO" --output "$T/w.np1" $wopt --stats 2>"$T/err1"; then
+        bad "$wn: one process"; cat "$T/err1"; continue
+    fi
+    if ! $MPIRUN -np 2 "$SB" run --model "$M" --input "$IO" --output "$T/w.np2" $wopt --stats 2>"$T/err"; then
+        bad "$wn np=2: mpirun failed"; cat "$T/err"; continue
+    fi
+    how=$(python3 tests/mpi/compare.py "$M" "$T/w.np1" "$T/w.np2") || { bad "$wn np=2: $how"; continue; }
+    n=$((n + 1))
+    set -- $(wbytes "$wn" "$T/err")
+    one=$(sed -n "s/^weights on the device ($wn): .* MiB (\([0-9]*\) bytes)$/\1/p" "$T/err1")
+    if [ "$3" != 2 ] || [ "$1" != "$2" ] || [ "$1" = 0 ]; then
+        bad "$wn np=2: per-rank weight bytes '$*' (min max ranks)"; cat "$T/err"
+    elif [ "$1" != "$one" ]; then
+        bad "$wn np=2: ranks hold $1 weight bytes, one process '$one'"
+    else
+        echo "ok: $wn np=2: $how with one $wn process; $1 weight bytes on each rank, as one process"
+    fi
+    eval "wb_$wn=$1"
+done
+if $MPIRUN -np 2 "$SB" run --model "$M" --input "$IO" --output "$T/w.f32" --stats 2>"$T/err"; then
+    set -- $(wbytes f32 "$T/err")
+    # f16 halves the weight matrices, int8 quarters them (plus a float scale per channel)
+    if [ "$3" = 2 ] && [ "${wb_f16:-0}" -gt 0 ] && [ "$wb_f16" -lt "$1" ] && \
+            [ "${wb_int8:-0}" -gt 0 ] && [ "$wb_int8" -lt "$wb_f16" ]; then
+        echo "ok: weight bytes per rank: f32 $1, f16 $wb_f16, int8 $wb_int8"
+    else bad "weight bytes per rank: f32 '$*', f16 ${wb_f16:-?}, int8 ${wb_int8:-?}"; fi
+else bad "f32 np=2 --stats failed"; cat "$T/err"; fi
+
 # bench: one JSON / CSV with a row per rank, naming host and rank
 if $MPIRUN -np 2 "$SB" bench --device all --lengths 64 --methods sma --d-model 64 --d-qk 32 \
         --d-hidden 128 --window 16 --repeats 1 --warmup 0 --no-build-time --quiet \
         --json "$T/b.json" --csv "$T/b.csv" >/dev/null 2>"$T/err"; then
     r=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sorted((r['rank'], r['status']) for r in d['results']) == [(0, 'ok'), (1, 'ok')] and all(r['host'] for r in d['results']))" "$T/b.json")
     [ "$r" = True ] || bad "bench: JSON rows do not name ranks 0 and 1"
-    [ "$(grep -c ',ok,[^,]*,[01],[a-z0-9]*$' "$T/b.csv")" = 2 ] || bad "bench: CSV rows (status, host, rank, precision)"
+    [ "$(grep -c ',ok,.*,[01],f32$' "$T/b.csv")" = 2 ] || bad "bench: CSV rows"
     [ "$r" = True ] && echo "ok: bench np=2: one JSON / CSV, rows of ranks 0 and 1"
 else
     bad "bench np=2 failed"; cat "$T/err"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "bench.h"
 #include "bench_force.h"
+#include "wtype.h"
 #include "peak.h"
 #include "testutil.h"
 
@@ -892,6 +893,83 @@ START_TEST(test_decode_point) {
 }
 END_TEST
 
+/* The traffic model reads each weight element in the row's storage: f16 and
+ * bf16 2 bytes, int8 1 plus a float scale per output channel; activations stay
+ * 4. Hand count, tiny_cfg (D=2 Z=1 H=1 F=3 O=4, S=3), one layer: weight
+ * elements hx_proj 4x2, mx_proj 3x2, h_proj 2x1, encoder 2x3, decoder 4x2 = 30,
+ * output channels 4 + 3 + 2 + 2 + 4 = 15. */
+START_TEST(test_weight_traffic) {
+    sb_config c = tiny_cfg();
+    long len[1] = {3}, act[1] = {2};
+    sb_bench_work w[4];
+    for (int t = 0; t < 4; t++) sb_bench_count_forward_wt(&c, t, 1, len, act, &w[t]);
+    ck_assert_double_eq(w[SB_WT_F32].bytes - w[SB_WT_F16].bytes, 2 * 30);
+    ck_assert_double_eq(w[SB_WT_F16].bytes, w[SB_WT_BF16].bytes);
+    ck_assert_double_eq(w[SB_WT_F32].bytes - w[SB_WT_I8].bytes, 3 * 30 - 4 * 15);
+    /* only the phases holding products change; FLOPs do not */
+    ck_assert_double_eq(w[SB_WT_F32].bytes_phase[SB_PHASE_PROJ] - w[SB_WT_F16].bytes_phase[SB_PHASE_PROJ],
+                        2 * 16);
+    ck_assert_double_eq(w[SB_WT_F32].bytes_phase[SB_PHASE_ATTN], w[SB_WT_F16].bytes_phase[SB_PHASE_ATTN]);
+    ck_assert_double_eq(w[SB_WT_F32].flops_total, w[SB_WT_F16].flops_total);
+    /* the f32 entry point is the f32 storage */
+    sb_bench_work f;
+    sb_bench_count_forward(&c, 1, len, act, &f);
+    ck_assert_double_eq(f.bytes, w[SB_WT_F32].bytes);
+    /* lm: the embedding gather reads T rows of the table (int8: and their scales) */
+    sb_config lm = c;
+    lm.vocab_size = 50;
+    lm.d_input = 0;
+    sb_bench_count_forward_wt(&lm, SB_WT_F32, 1, len, act, &w[0]);
+    sb_bench_count_forward_wt(&lm, SB_WT_I8, 1, len, act, &w[3]);
+    ck_assert_double_eq(w[0].bytes - w[3].bytes, 3 * (16 + 8 + 3 * 2) - 4 * (9 + 4 + 3));
+    ck_assert_double_eq(sb_bench_weight_bytes(SB_WT_I8, 3, 2), 6 + 12);
+}
+END_TEST
+
+/* A decode row in f16 with fake timings: the step reads half the weight bytes
+ * of f32, so its intensity and bandwidth roofline move by the traffic ratio,
+ * and at the same time its share of the roof drops by it. Bench default layer
+ * (D=512 Z=128 H=1024 W=256, F=O=16), share 0.5, L=1024: window W. */
+START_TEST(test_decode_roofline_precision) {
+    sb_config c;
+    sb_bench_config_default(&c);
+    const double D = 512, Z = 128, H = 1024, S = Z + 2 * H, s = 0.5;
+    /* weight elements of a mean step: hx_proj always, mx_proj and h_proj when activated */
+    const double E = (D + 2) * D + s * (S * D + D * H) + 16 * D + 16 * D;
+    sb_bench_row r[2];
+    const int wt[2] = {SB_WT_F32, SB_WT_F16};
+    for (int i = 0; i < 2; i++) {
+        sb_bench_row_init(&r[i]);
+        snprintf(r[i].method, sizeof r[i].method, "decode");
+        snprintf(r[i].status, sizeof r[i].status, "ok");
+        snprintf(r[i].split_note, sizeof r[i].split_note, "decode: no phase split");
+        r[i].L = 1024, r[i].B = 1, r[i].share = s;
+        r[i].ms_med = 0.5, r[i].tokens_per_s = 1000; /* mean step 1 ms (bimodal: median not used) */
+        sb_bench_decode_work(&c, wt[i], &r[i]);
+        sb_bench_roofline(&r[i], 1e6, 10); /* far-off FLOP roof: bandwidth bound */
+    }
+    ck_assert_double_eq_tol((r[0].gbytes - r[1].gbytes) * 1e9, 2 * E, 1e-6 * E);
+    ck_assert_double_eq_tol(r[0].gflop, r[1].gflop, 1e-15);
+    /* window attention: s * W * 4 (Z + H) bytes are activations, not weights */
+    sb_bench_work on;
+    sb_bench_count_decode(&c, SB_WT_F32, 1, 256, &on);
+    sb_bench_work none;
+    sb_bench_count_decode(&c, SB_WT_F32, 1, 0, &none);
+    ck_assert_double_eq_tol(on.bytes - none.bytes, 256 * 4 * (Z + H), 1e-9);
+    /* GB/s at the mean step time, 1 ms */
+    ck_assert_double_eq_tol(r[1].gb_s, r[1].gbytes / 1e-3, 1e-9 * r[1].gb_s);
+    const double ratio = r[0].gbytes / r[1].gbytes;
+    ck_assert_msg(ratio > 1.5 && ratio < 2, "f32 / f16 traffic %g", ratio);
+    ck_assert_double_eq_tol(r[1].ai / r[0].ai, ratio, 1e-12);
+    ck_assert_double_eq_tol(r[1].roofline_bound, r[1].ai * 10, 1e-9 * r[1].roofline_bound);
+    ck_assert_double_eq_tol(r[1].roofline_bound / r[0].roofline_bound, ratio, 1e-12);
+    ck_assert(isfinite(r[0].roofline_pct) && isfinite(r[1].roofline_pct));
+    ck_assert_double_eq_tol(r[0].roofline_pct / r[1].roofline_pct, ratio, 1e-12);
+    /* the share uses the mean step: 1 ms of this work at 10 GB/s */
+    ck_assert_double_eq_tol(r[0].roofline_pct, 100 * r[0].gb_s / 10, 1e-9);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("bench");
     TCase *tc = tcase_create("bench");
@@ -906,6 +984,8 @@ int main(void) {
     tcase_add_test(tc, test_decode_point);
     tcase_add_test(tc, test_roofline_math);
     tcase_add_test(tc, test_bytes_by_phase);
+    tcase_add_test(tc, test_weight_traffic);
+    tcase_add_test(tc, test_decode_roofline_precision);
     tcase_add_test(tc, test_split_check);
     tcase_add_test(tc, test_over_peak);
     tcase_add_test(tc, test_host_bound);

@@ -8,6 +8,18 @@ import ctypes
 import ctypes.util
 import os
 
+# The oldest library whose structure layouts are those below, as
+# sb_version_number() gives it (MAJOR * 10000 + MINOR * 100 + PATCH): 0.3.0,
+# where sb_device_desc and sb_model_info got their leading struct_size (and
+# sb_options its precision and weights). An older library would read these
+# structures at the wrong offsets, so load() refuses it.
+MIN_VERSION_NUMBER = 300
+
+
+def _version_text(number):
+    return "%d.%d.%d" % (number // 10000, number // 100 % 100, number % 100)
+
+
 _c_int_p = ctypes.POINTER(ctypes.c_int)
 _c_float_p = ctypes.POINTER(ctypes.c_float)
 _c_int32_p = ctypes.POINTER(ctypes.c_int32)
@@ -143,8 +155,28 @@ def _candidates():
         yield found, "system library path"
 
 
+def check_version(lib, path):
+    """None when the library at `path` is at least MIN_VERSION_NUMBER, else the
+    reason to refuse it (its sb_version_number() / sb_version_string())."""
+    try:
+        number = int(lib.sb_version_number())
+    except (AttributeError, TypeError, ValueError) as exc:
+        return "%s has no usable sb_version_number (%s)" % (path, exc)
+    if number >= MIN_VERSION_NUMBER:
+        return None
+    try:
+        text = lib.sb_version_string()
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    except (AttributeError, TypeError, ValueError):
+        text = _version_text(number)
+    return ("%s is libseqboat %s (version number %d), older than %s, the version whose "
+            "struct layouts (sb_device_desc and sb_model_info with a leading struct_size) "
+            "this binding mirrors" % (path, text, number, _version_text(MIN_VERSION_NUMBER)))
+
+
 def load():
     tried = []
+    old = []  # the libraries refused: why
     for path, why in _candidates():
         if why != "system library path" and not os.path.exists(path):
             tried.append("%s (%s: not found)" % (path, why))
@@ -156,12 +188,33 @@ def load():
             if why == "SEQBOAT_LIBRARY":
                 break
             continue
+        vfn = getattr(lib, "sb_version_number", None)
+        if vfn is not None:
+            vfn.restype, vfn.argtypes = ctypes.c_uint, []
+        sfn = getattr(lib, "sb_version_string", None)
+        if sfn is not None:
+            sfn.restype, sfn.argtypes = ctypes.c_char_p, []
+        refuse = check_version(lib, path)
+        if refuse is None:
+            missing = [n for n, _, _ in _SIGNATURES if getattr(lib, n, None) is None]
+            if missing:
+                refuse = "%s lacks %s" % (path, ", ".join(missing))
+        if refuse is not None:
+            old.append("%s (%s)" % (refuse, why))
+            if why == "SEQBOAT_LIBRARY":
+                break
+            continue
         for name, restype, argtypes in _SIGNATURES:
             fn = getattr(lib, name)
             fn.restype = restype
             fn.argtypes = argtypes
         lib._seqboat_path = path
         return lib
+    if old:
+        raise OSError("libseqboat refused: " + "; ".join(old)
+                      + ("; also tried: " + "; ".join(tried) if tried else "")
+                      + ". Set SEQBOAT_LIBRARY to the path of a libseqboat.so >= %s."
+                      % _version_text(MIN_VERSION_NUMBER))
     if not tried:
         tried.append("ctypes.util.find_library('seqboat') found nothing")
     raise OSError("cannot load libseqboat; tried: " + "; ".join(tried)
