@@ -1,8 +1,8 @@
 /* cli_bench.c - `seqboat bench`: timed forwards on one device or all, over
  * lengths, forced activation shares and methods (SMA, dense local attention,
  * full quadratic attention), with a table on stdout and JSON / CSV reports.
- * The work is done by bench/bench.c; this file parses options, sweeps and
- * prints. See bench/README.md. */
+ * The work is done by bench/bench.c, the table by bench/bench_table.c; this
+ * file parses options and sweeps. See bench/README.md. */
 #include <limits.h>
 #include <math.h>
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "bench.h"
 #include "../runtime/wtype.h"
+#include "bench_table.h"
 #include "gemm_tune.h"
 #include "cli.h"
 
@@ -191,86 +192,6 @@ static int parse(int argc, char **argv, bench_opts *o) {
     return 0;
 }
 
-static void print_header(void) {
-    printf("timing: ms, tokens/s, GFLOP/s = host wall clock, unprofiled queue; roofs = seqboat peak (host wall "
-           "clock around clFinish); phase shares = column 'split' (events: driver event profiling; wall: host "
-           "clock, queue finished at every phase change)\n");
-    printf("%-3s %-14s %8s %5s %6s %27s %10s %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8s %5s %-6s\n",
-           "dev", "method", "L", "share", "act", "ms min / median / max", "tokens/s", "GFLOP/s", "ema%",
-           "gate%", "proj%", "attn%", "oth%", "gap%", "GEMM GF/s", "GB/s", "AI", "roof%",
-           "roof% e/g/p/a/o", "peak MiB", "load", "split");
-}
-
-/* v with the given width and precision, or a dash when unavailable. */
-static const char *num(char *buf, size_t cap, int width, int prec, double v) {
-    if (isfinite(v)) snprintf(buf, cap, "%*.*f", width, prec, v);
-    else snprintf(buf, cap, "%*s", width, "-");
-    return buf;
-}
-
-static void print_row(const sb_bench_row *r) {
-    char sh[16], meth[32];
-    /* the method, with the weights' storage unless f32 ("decode/f16") */
-    if (strcmp(r->precision, "f32") && r->precision[0]) snprintf(meth, sizeof meth, "%s/%s", r->method, r->precision);
-    else snprintf(meth, sizeof meth, "%s", r->method);
-    if (r->share_target < 0) snprintf(sh, sizeof sh, "router");
-    else snprintf(sh, sizeof sh, "%.2f", r->share_target);
-    if (strcmp(r->status, "ok") != 0) {
-        printf("%-3d %-14s %8d %5s %6s  %s\n", r->device_index, meth, r->L, sh, "", r->status);
-        fflush(stdout);
-        return;
-    }
-    if (!strcmp(r->method, "decode")) { /* ms per token, not per forward */
-        char ms[64], roof[32] = "-";
-        if (isfinite(r->roofline_pct)) snprintf(roof, sizeof roof, "%.1f%%", r->roofline_pct);
-        snprintf(ms, sizeof ms, "%.2f / %.2f / %.2f", r->ms_min, r->ms_med, r->ms_max);
-        printf("%-3d %-14s %8d %5s %6.3f %27s %10.1f   (ms per token at position L, mean %.2f; "
-               "prefill of L tokens %.0f ms, %.0f tokens/s; %.3g MB per step, AI %.3g, roof %s)\n",
-               r->device_index, meth, r->L, sh, r->share, ms, r->tokens_per_s,
-               r->tokens_per_s > 0 ? 1e3 / r->tokens_per_s : 0, r->prefill_ms,
-               r->prefill_ms > 0 ? r->L / (r->prefill_ms * 1e-3) : 0, r->gbytes * 1e3, r->ai, roof);
-        fflush(stdout);
-        return;
-    }
-    double tot = r->unattributed_ms; /* NaN when the split is unavailable: every share a dash */
-    for (int p = 0; p < SB_PHASE_COUNT; p++) tot += r->phase_ms[p];
-    double pc[SB_PHASE_COUNT], gap = tot > 0 ? 100 * r->unattributed_ms / tot : NAN;
-    for (int p = 0; p < SB_PHASE_COUNT; p++) pc[p] = tot > 0 ? 100 * r->phase_ms[p] / tot : NAN;
-    char ms[64], b[16][24], roof[64];
-    snprintf(ms, sizeof ms, "%.1f / %.1f / %.1f", r->ms_min, r->ms_med, r->ms_max);
-    {
-        static const int order[SB_PHASE_COUNT] = {SB_PHASE_EMA, SB_PHASE_GATE, SB_PHASE_PROJ,
-                                                  SB_PHASE_ATTN, SB_PHASE_OTHER};
-        size_t n = 0;
-        for (int i = 0; i < SB_PHASE_COUNT; i++) {
-            double v = r->phase_roofline_pct[order[i]];
-            if (isfinite(v)) n += (size_t)snprintf(roof + n, sizeof roof - n, "%s%.0f", i ? "/" : "", v);
-            else n += (size_t)snprintf(roof + n, sizeof roof - n, "%s-", i ? "/" : "");
-            if (n >= sizeof roof) break;
-        }
-    }
-    const char *src = !r->split_ok ? "-" : !strcmp(r->split_source, "events") ? "events" : "wall";
-    printf("%-3d %-14s %8d %5s %6.3f %27s %10.0f %7s %5s %5s %5s %5s %5s %5s %8s %7s %6s %5s %-19s %8.1f %5.1f %-6s\n",
-           r->device_index, meth, r->L, sh, r->share, ms, r->tokens_per_s,
-           num(b[0], 24, 7, 1, r->gflop_s), num(b[1], 24, 5, 1, pc[SB_PHASE_EMA]),
-           num(b[2], 24, 5, 1, pc[SB_PHASE_GATE]), num(b[3], 24, 5, 1, pc[SB_PHASE_PROJ]),
-           num(b[4], 24, 5, 1, pc[SB_PHASE_ATTN]), num(b[5], 24, 5, 1, pc[SB_PHASE_OTHER]),
-           num(b[6], 24, 5, 1, gap), num(b[7], 24, 8, 1, r->gemm_gflop_s), num(b[8], 24, 7, 1, r->gb_s),
-           num(b[9], 24, 6, 1, r->ai), num(b[10], 24, 5, 1, r->roofline_pct), roof,
-           r->peak_bytes / 1048576.0, r->load_avg, src);
-    if (!r->split_ok) printf("    phase split unavailable: %s\n", r->split_note);
-    else if (!strcmp(r->split_source, "wall-serialised"))
-        printf("    phase split: host wall clock, queue finished at every phase change: phases %.1f of %.1f ms "
-               "(%.1f%%), unserialised median %.1f ms; driver events: %s\n",
-               r->device_busy_ms, r->profiled_ms, 100 * r->device_busy_ms / r->profiled_ms, r->ms_med,
-               r->events_note);
-    else
-        printf("    phase split: driver events: phases %.1f of %.1f ms (%.1f%%)\n", r->device_busy_ms,
-               r->profiled_ms, 100 * r->device_busy_ms / r->profiled_ms);
-    if (r->roofline_note[0]) printf("    roofline: %s\n", r->roofline_note);
-    fflush(stdout);
-}
-
 /* A temp folder for the random model files. */
 static int make_tmpdir(char *dir, size_t cap) {
     const char *t = getenv("TMPDIR");
@@ -321,8 +242,8 @@ static void keep_raw(sweep *s, const sb_bench_row *row) {
 
 /* A trusted rate above the device's peak (a phase of a usable split, the GEMM
  * rate, the whole forward): the peak is stale or was measured in a busy
- * moment; measure it again (once per device), and redo the rooflines of the
- * device's earlier rows against it. */
+ * moment; measure it again (once per device), redo the rooflines of the
+ * device's earlier rows against it and print them again (sb_bench_table_repeak). */
 static void check_peak(sweep *s, const sb_bench_row *row) {
     sb_bench_device *d = s->dev;
     if (!d || !d->has_peak || s->peak_remeasured) return;
@@ -344,17 +265,7 @@ static void check_peak(sweep *s, const sb_bench_row *row) {
            d->index, d->name, np.fp32_gflops, d->peak.fp32_gflops, np.bandwidth_gbs, d->peak.bandwidth_gbs);
     d->peak = np;
     if (s->dev_slot >= 0 && s->dev_slot < s->rep->n_dev) s->rep->dev[s->dev_slot].peak = np;
-    for (int i = 0; i < s->n_raw; i++) {
-        int at = s->raw_at[i];
-        if (at < 0 || at >= s->rep->n_rows) continue;
-        sb_bench_row r = s->raw[i];
-        snprintf(r.node, sizeof r.node, "%s", s->rep->rows[at].node);
-        r.rank = s->rep->rows[at].rank;
-        sb_bench_roofline(&r, np.fp32_gflops, np.bandwidth_gbs);
-        s->rep->rows[at] = r;
-    }
-    if (s->n_raw) printf("    (the rooflines of the %d row(s) above are recomputed against it in the reports)\n",
-                         s->n_raw);
+    sb_bench_table_repeak(stdout, s->rep, s->raw, s->raw_at, s->n_raw, np.fp32_gflops, np.bandwidth_gbs);
 }
 
 /* One point: fills and records a row (status ok / error / skipped). */
@@ -388,7 +299,7 @@ static void run_point(sweep *s, sb_model_impl *m, const sb_device_info *d, const
                 sb_bench_roofline(&row, 0, 0);
         }
     }
-    print_row(&row);
+    sb_bench_table_row(stdout, &row);
     if (!sb_bench_report_add_row(s->rep, &row)) fprintf(stderr, "seqboat bench: out of memory\n");
 }
 
@@ -435,7 +346,7 @@ static void bench_decode(sweep *s, const sb_device_info *d, const char *spec) {
                     sb_bench_roofline(&row, 0, 0);
             }
         }
-        print_row(&row);
+        sb_bench_table_row(stdout, &row);
         if (!sb_bench_report_add_row(s->rep, &row)) fprintf(stderr, "seqboat bench: out of memory\n");
     }
     sb_model_free(pm);
@@ -480,7 +391,7 @@ static int bench_precision(sweep *s, const sb_device_info *d, sb_bench_device *b
     }
     if (!o->quiet && o->precisions != 1u) fprintf(stderr, "bench: device %d: weights %s\n", d->index,
                                                   sb_bench_precision_names[s->wt]);
-    print_header();
+    sb_bench_table_header(stdout);
     if (s->in) {
         progress(s, d, "model", s->in->L, -1);
         run_point(s, m, d, "model", s->in->L, -1, NULL);
