@@ -444,6 +444,34 @@ START_TEST(test_empty_and_bad_args) {
 }
 END_TEST
 
+/* The demo LM's attention shape (models/tiny-pystdlib: Z = 64, H = 256,
+ * W = 64, causal softmax, simple bias over 1024 positions; 274 compressed rows
+ * as its layer 0 has for 600 held-out bytes) and a small causal relu2 one, on
+ * either batch kernel. With SEQBOAT_ATTN=reg's default tiles, attn_reg gave
+ * rows 40 onwards of the first case wrong on rusticl (llvmpipe) while PoCL and
+ * Oclgrind were right; the demo's forward then drifted from its streamed
+ * decode by up to 9 in the logits. So rusticl never takes attn_reg
+ * (runtime/ops/attn.c, use_reg): checked here as the kernel choice too. */
+static void run_demo_shape(int force) {
+    sb_rt *rt = tu_rt();
+    rt->tune.attn = force;
+    const int lens[] = {274};
+    const sb_attn_cfg demo = {64, 256, 64, 1, 1, 0, 1024};
+    run_batch(rt, &demo, 1, lens, 3, 901u);
+    const int two[] = {90, 37};
+    run_batch(rt, &(sb_attn_cfg){16, 40, 9, 1, 0, 0, 64}, 2, two, 2, 902u);
+    if (strstr(rt->dev.platform_name, "rusticl")) {
+        const sb_kset *k = attn_set(rt, &demo);
+        ck_assert_msg(k != NULL, "no attention kernel set for the demo shape");
+        ck_assert_msg(k->aux[AUX_USE_REG] == 0, "rusticl: attn_reg ran, not attn_window");
+    }
+    sb_rt_free(rt);
+}
+START_TEST(test_reg_demo_shape) { run_demo_shape(SB_TUNE_REG); }
+END_TEST
+START_TEST(test_lds_demo_shape) { run_demo_shape(SB_TUNE_LDS); }
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("attn");
     TCase *tc = tcase_create("ops");
@@ -468,6 +496,11 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_reg_bidir_relu2_rotary);
     tcase_add_test(tc, test_empty_and_bad_args);
     suite_add_tcase(s, tc);
+    TCase *td = tcase_create("demo_shape");
+    tcase_set_timeout(td, 300);
+    tcase_add_test(td, test_reg_demo_shape);
+    tcase_add_test(td, test_lds_demo_shape);
+    suite_add_tcase(s, td);
     return s;
 }
 

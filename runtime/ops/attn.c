@@ -100,15 +100,21 @@ static void plan_tiles(sb_rt *rt, const sb_attn_cfg *c, int nt, attn_plan *p) {
 /* attn_reg (CPU class) or attn_window: rt->tune.attn (SEQBOAT_ATTN=reg|lds) forces one; by
  * default CPU devices take attn_reg while its private score rows stay small
  * (a window of thousands of keys goes to attn_window).
- * Known driver problem: on Mesa rusticl (llvmpipe, Mesa 22-23 as in Debian 12)
- * attn_reg gives wrong values for bidirectional windows (the same build is
- * right on PoCL and Oclgrind; causal windows are right on all three), so
- * bidirectional attention on rusticl always takes attn_window. */
+ * Known driver problem: on Mesa rusticl (llvmpipe, Mesa 22.3 as in Debian 12)
+ * attn_reg gives wrong values for some shapes and tiles, bidirectional and
+ * causal alike: with the demo LM's shape (Z 64, H 256, W 64, causal softmax)
+ * and the default tiles RQ 6, RVW 8, RNV 2, every row whose window reaches
+ * the 41st key of its item's span is off (keys from the 41st on get wrong
+ * scores); RQ 12 / RVW 8 and RQ 6 / RVW 4 fail too, RQ 6 with RVW 16 or
+ * RNV 4 and RQ 1-5, 7 pass. The same build is right on PoCL and silent under
+ * Oclgrind, and no layout of the private scores changes it, so it is taken
+ * for a driver fault: attention on rusticl always takes attn_window, even
+ * when SEQBOAT_ATTN=reg asks for attn_reg (test_attn case "demo_shape"). */
 static int use_reg(const sb_rt *rt, const sb_attn_cfg *c, const attn_plan *p) {
     const int forced = rt->tune.attn;
     const size_t span = (size_t)c->W * (c->causal ? 1u : 2u) + (size_t)p->rq;
     const int fits = span * (size_t)p->rq * sizeof(float) <= ATTN_REG_PRIVATE_MAX;
-    if (!c->causal && strstr(rt->dev.platform_name, "rusticl")) return 0;
+    if (strstr(rt->dev.platform_name, "rusticl")) return 0;
     if (forced == SB_TUNE_LDS) return 0;
     if (forced == SB_TUNE_REG) return fits;
     return fits && (rt->dev.type & CL_DEVICE_TYPE_CPU) != 0;
