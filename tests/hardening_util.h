@@ -79,12 +79,7 @@ static inline int hu_cli_once(const char *const *args, char **err, int no_leak_c
         if (fe < 0 || fo < 0) _exit(127);
         dup2(fo, 1);
         dup2(fe, 2);
-        if (no_leak_check) {
-            char opts[512];
-            const char *old = getenv("ASAN_OPTIONS");
-            snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", old ? old : "", old && *old ? ":" : "");
-            setenv("ASAN_OPTIONS", opts, 1);
-        }
+        if (no_leak_check) tu_child_no_leak_check();
         execv(SB_CLI_PATH, argv);
         _exit(127);
     }
@@ -102,8 +97,7 @@ static inline int hu_cli_once(const char *const *args, char **err, int no_leak_c
  * returned as is. */
 static inline int hu_cli(const char *const *args, char **err) {
     int status = hu_cli_once(args, err, 0);
-    if (*err && strstr(*err, "LeakSanitizer has encountered a fatal error") &&
-        !strstr(*err, "detected memory leaks")) {
+    if (tu_lsan_tracer_failed(*err)) {
         free(*err);
         status = hu_cli_once(args, err, 1);
     }

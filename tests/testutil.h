@@ -99,4 +99,13 @@ extern sb_err tu_err;
         ck_assert_msg(tu_s_ == SB_OK, "%s -> %s: %s", #expr_,                  \
                       sb_status_string(tu_s_), tu_err.msg);                    \
     } while (0)
+/* In a forked child before exec: LeakSanitizer's leak check off for the
+ * program it runs (ASAN_OPTIONS gets detect_leaks=0 appended). */
+void tu_child_no_leak_check(void);
+/* 1 when a child's stderr shows LeakSanitizer's own tracer failing at exit
+ * ("LeakSanitizer has encountered a fatal error", seen in ASan builds with
+ * many driver threads) without a leak report: the run says nothing about the
+ * program, which is then run again with tu_child_no_leak_check. */
+int tu_lsan_tracer_failed(const char *err);
+
 #endif
