@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 #include "model.h"
-#include "ops/block_carry.h"
 #include "ops/gate.h"
 #include "ops/norm.h"
 #include "ops/ops_rt.h"
@@ -181,7 +180,7 @@ done:
 /* The plan's buffer `which` (a view of its planned bytes), touched at the
  * current step fp.step: a step its table entry does not name gets no view
  * and marks the pass as broken (plan_check). */
-static sb_buf PB(sb_model_impl *m, int which) {
+sb_buf sb_model_pb(sb_model_impl *m, int which) {
     sb_fwd_plan *fp = &m->fp;
     if (fp->id[which] < 0) return sb_view_none();
     if (fp->step < 0 || fp->step >= SB_STEP_COUNT || !(fp->steps[which] & (1u << fp->step))) {
@@ -191,6 +190,8 @@ static sb_buf PB(sb_model_impl *m, int which) {
     fp->touched[fp->step] |= 1u << which;
     return sb_arena_buf(&fp->arena, fp->plan, fp->id[which]);
 }
+
+static sb_buf PB(sb_model_impl *m, int which) { return sb_model_pb(m, which); }
 
 static void set_step(sb_model_impl *m, sb_step s) { m->fp.step = (int)s; }
 
@@ -205,9 +206,6 @@ static sb_status plan_check(sb_model_impl *m, sb_status st, sb_err *e) {
                    step_name(fp->bad_step), fp->name[fp->bad_buf - 1] ? fp->name[fp->bad_buf - 1] : "?");
 }
 
-/* Rows from `row` on of a view of rows `width` floats (resp. ints) wide. */
-static sb_buf at_row(sb_buf b, size_t row, size_t width) { return sb_skip(b, sb_f32(row * width)); }
-static sb_buf at_int(sb_buf b, size_t i) { return sb_skip(b, sb_i32(i)); }
 
 static sb_status norm_rows(sb_model_impl *m, const sb_dev_norm *n, int T, sb_buf x, sb_buf y,
                            sb_err *e) {
@@ -224,70 +222,6 @@ static sb_status norm_rows(sb_model_impl *m, const sb_dev_norm *n, int T, sb_buf
 static sb_status linear(sb_model_impl *m, size_t rows, sb_buf a, size_t lda, const sb_linear_w *w,
                         int act, sb_buf c, size_t ldc, sb_err *e) {
     return sb_op_linear(m->rt, rows, a, lda, w, act, c, ldc, e);
-}
-
-/* Copy the EMA inputs of the last min(T, trunc) tokens of a single sequence into
- * the ring row t % trunc (at most two contiguous copies). */
-static sb_status capture_tail(sb_rt *rt, sb_buf xin, int T, int D, int trunc, sb_buf ring,
-                              sb_err *e) {
-    int first = T > trunc ? T - trunc : 0;
-    for (int t = first; t < T;) {
-        int slot = t % trunc, n = trunc - slot;
-        if (n > T - t) n = T - t;
-        const sb_buf src = sb_sub(at_row(xin, (size_t)t, (size_t)D), 0, sb_f32((size_t)n * D));
-        const sb_buf dst = sb_sub(at_row(ring, (size_t)slot, (size_t)D), 0, sb_f32((size_t)n * D));
-        if (src.len < sb_f32((size_t)n * D) || dst.len < sb_f32((size_t)n * D))
-            return sb_fail(e, SB_ERR_INTERNAL, "copying the EMA input tail: a view is too short");
-        cl_int err = clEnqueueCopyBuffer(rt->queue, src.mem, dst.mem, src.off, dst.off, src.len, 0,
-                                         NULL, NULL);
-        if (err != CL_SUCCESS)
-            return sb_fail(e, SB_ERR_OPENCL, "copying the EMA input tail: %s", sb_cl_error_string(err));
-        t += n;
-    }
-    return SB_OK;
-}
-
-/* Blocked run: put the carried halo in front of the block's rows (mx rows
- * [W-h, W), table entries [0, h)) and make the block's tables absolute. */
-static sb_status carry_in(sb_model_impl *m, sb_layer_carry *cr, int M, sb_err *e) {
-    sb_status st = SB_OK;
-    sb_rt *rt = m->rt;
-    size_t D = (size_t)m->cfg.d_model;
-    int W = m->cfg.mem_size, h = cr->halo_n;
-    sb_buf mx = PB(m, B_MX), ctok = PB(m, B_CTOK), cpos = PB(m, B_CPOS);
-    if (h > 0) {
-        const sb_buf dst = sb_sub(at_row(mx, (size_t)(W - h), D), 0, sb_f32((size_t)h * D));
-        if (dst.len < sb_f32((size_t)h * D))
-            SB_FAIL(SB_ERR_INTERNAL, "copying the carried rows: the mx view is too short");
-        cl_int err = clEnqueueCopyBuffer(rt->queue, cr->halo_mx, dst.mem, 0, dst.off, dst.len, 0, NULL, NULL);
-        if (err != CL_SUCCESS)
-            SB_FAIL(SB_ERR_OPENCL, "copying the carried rows: %s", sb_cl_error_string(err));
-    }
-    SB_TRY(sb_op_block_rows(rt, ctok, cpos, cr->halo_pos, h, M, W, cr->pos0, e));
-done:
-    return st;
-}
-
-/* Keep the last min(W, Mx) compressed rows (mx rows and positions) for the
- * next block. */
-static sb_status carry_out(sb_model_impl *m, sb_layer_carry *cr, int Mx, sb_err *e) {
-    sb_status st = SB_OK;
-    sb_rt *rt = m->rt;
-    int D = m->cfg.d_model, W = m->cfg.mem_size;
-    int hn = Mx < W ? Mx : W;
-    SB_TRY(sb_op_gather_rows(rt, PB(m, B_MX), D, at_int(PB(m, B_CTOK), (size_t)(Mx - hn)), hn, D,
-                             sb_view_all(cr->halo_mx), D, e));
-    if (hn > 0) {
-        const sb_buf src = sb_sub(at_int(PB(m, B_CPOS), (size_t)(Mx - hn)), 0, sb_i32((size_t)hn));
-        if (src.len < sb_i32((size_t)hn))
-            SB_FAIL(SB_ERR_INTERNAL, "keeping the carried positions: the positions view is too short");
-        cl_int err = clEnqueueCopyBuffer(rt->queue, src.mem, cr->halo_pos, src.off, 0, src.len, 0, NULL, NULL);
-        if (err != CL_SUCCESS)
-            SB_FAIL(SB_ERR_OPENCL, "keeping the carried positions: %s", sb_cl_error_string(err));
-    }
-    cr->halo_n = hn;
-done:
-    return st;
 }
 
 /* ---- the layer: one table of steps, run by every path -------------------
@@ -344,7 +278,7 @@ static void bind_rows(layer_ctx *x) {
     x->xin = x->c->prenorm ? PB_if(m, B_XN) : x->x;
     x->mx = PB_if(m, B_MX);
     /* with a carry the block's mx rows start after W halo rows */
-    x->mxb = x->carry ? at_row(x->mx, x->W, x->D) : x->mx;
+    x->mxb = x->carry ? sb_at_row(x->mx, x->W, x->D) : x->mx;
     x->hxu = PB_if(m, B_HXU);
 }
 
@@ -371,7 +305,7 @@ static sb_status step_ema(layer_ctx *x, sb_err *e) {
     SB_TRY(sb_op_ema_ex(x->rt, x->seqs, &ec, x->xin, x->mxb, PB(x->m, B_EMA_SCR), state_in,
                         state_out, e));
     if (x->cap && x->cap->xin_ring.mem && c->truncation > 0)
-        SB_TRY(capture_tail(x->rt, x->xin, x->T, (int)x->D, c->truncation, x->cap->xin_ring, e));
+        SB_TRY(sb_model_capture_tail(x->rt, x->xin, x->T, (int)x->D, c->truncation, x->cap->xin_ring, e));
 done:
     return st;
 }
@@ -421,27 +355,27 @@ static sb_status step_gate(layer_ctx *x, sb_err *e) {
     if (m->router_hook)
         SB_TRY(m->router_hook(m->router_hook_user, rt, x->seqs, x->hxu, (int)(x->D + 2), e));
     SB_TRY(sb_op_gate_compact(rt, x->seqs, x->hxu, (int)(x->D + 2), x->L->temp, PB(m, B_W),
-                              PB(m, B_CIDX), at_int(PB(m, B_CTOK), x->h), at_int(PB(m, B_CPOS), x->h),
+                              PB(m, B_CIDX), sb_at_int(PB(m, B_CTOK), x->h), sb_at_int(PB(m, B_CPOS), x->h),
                               PB(m, B_CSTART), stays ? NULL : x->hcs, PB(m, B_CMP_SCR), e));
     m->stats[x->li].tokens = x->T;
     m->counts_wait[x->li] = (unsigned char)stays;
     if (stays) {
         /* launches sized for every token; the count goes with the forward's
          * output to the host (sb_model_impl_pass) */
-        x->mdev = at_int(PB(m, B_CSTART), (size_t)Bn);
+        x->mdev = sb_at_int(PB(m, B_CSTART), (size_t)Bn);
         x->M = x->T;
         cl_int err = clEnqueueCopyBuffer(rt->queue, x->mdev.mem, m->counts, x->mdev.off,
                                          sb_i32((size_t)x->li), sb_i32(1), 0, NULL, NULL);
         if (err != CL_SUCCESS)
             SB_FAIL(SB_ERR_OPENCL, "keeping the activated count: %s", sb_cl_error_string(err));
-        if (x->c->rel_local) SB_TRY(sb_op_iota(rt, x->M, 0, at_int(PB(m, B_CPOS), x->h), e));
+        if (x->c->rel_local) SB_TRY(sb_op_iota(rt, x->M, 0, sb_at_int(PB(m, B_CPOS), x->h), e));
         goto done;
     }
     m->stats[x->li].activated = x->hcs[Bn];
     if (x->c->rel_local) /* local: the bias reads compressed indices, not positions */
-        SB_TRY(sb_op_iota(rt, x->hcs[Bn], 0, at_int(PB(m, B_CPOS), x->h), e));
+        SB_TRY(sb_op_iota(rt, x->hcs[Bn], 0, sb_at_int(PB(m, B_CPOS), x->h), e));
     if (x->carry) { /* one sequence: the halo rows join the block's compressed rows */
-        SB_TRY(carry_in(m, x->carry, x->hcs[1], e));
+        SB_TRY(sb_model_carry_in(m, x->carry, x->hcs[1], e));
         x->hcs[1] += (int)x->h;
         x->upload_all = 1;
     }
@@ -455,7 +389,7 @@ static sb_status chunk_mx_proj(layer_ctx *x, sb_err *e) {
     sb_status st = SB_OK;
     sb_model_impl *m = x->m;
     x->rt->phase = SB_PHASE_GATE;
-    SB_TRY(sb_op_gather_rows_dev(x->rt, x->mx, (int)x->D, at_int(PB(m, B_CTOK), x->h0), x->n, x->mdev,
+    SB_TRY(sb_op_gather_rows_dev(x->rt, x->mx, (int)x->D, sb_at_int(PB(m, B_CTOK), x->h0), x->n, x->mdev,
                                  (int)x->D, PB(m, B_MXC), (int)x->D, e));
     x->rt->phase = SB_PHASE_PROJ;
     SB_TRY(sb_op_linear_rows(m->rt, (size_t)x->n, x->mdev, PB(m, B_MXC), x->D, &x->L->mx, 1, PB(m, B_S),
@@ -468,15 +402,15 @@ static sb_status chunk_attn(layer_ctx *x, sb_err *e) {
     sb_model_impl *m = x->m;
     sb_attn_cfg ac = sb_model_attn_cfg(x->c);
     sb_dev_layer *L = x->L;
-    return sb_op_attn(x->rt, &ac, x->Bn, x->n, x->cst, at_int(PB(m, B_CPOS), x->h0), PB(m, B_S),
+    return sb_op_attn(x->rt, &ac, x->Bn, x->n, x->cst, sb_at_int(PB(m, B_CPOS), x->h0), PB(m, B_S),
                       sb_view_all(L->qk_g), sb_view_all(L->qk_b), sb_view_all(L->rel), PB(m, B_AO), PB(m, B_ATT_SCR), e);
 }
 
 static sb_status chunk_h_proj(layer_ctx *x, sb_err *e) {
     sb_model_impl *m = x->m;
     /* with the count on the device there is one chunk (r0 = h0 = 0) */
-    return sb_op_linear_rows(m->rt, x->r1 - x->r0, x->mdev, at_row(PB(m, B_AO), x->r0 - x->h0, x->H),
-                             x->H, &x->L->h, 0, at_row(PB(m, B_G), x->r0, x->D), x->D, e);
+    return sb_op_linear_rows(m->rt, x->r1 - x->r0, x->mdev, sb_at_row(PB(m, B_AO), x->r0 - x->h0, x->H),
+                             x->H, &x->L->h, 0, sb_at_row(PB(m, B_G), x->r0, x->D), x->D, e);
 }
 
 static const struct {
@@ -555,9 +489,9 @@ static sb_status step_chunk_end(layer_ctx *x, sb_err *e) {
     size_t M = (size_t)x->M;
     if (x->cap && x->cap->ring && M > 0) /* the last chunk's s still holds rows [last_h0, M) */
         SB_TRY(sb_op_attn_ring_append(x->rt, &ac, x->cap->ring, (int)(M - x->last_h0), PB(m, B_S),
-                                      at_int(PB(m, B_CPOS), x->last_h0), sb_view_all(x->L->qk_g),
+                                      sb_at_int(PB(m, B_CPOS), x->last_h0), sb_view_all(x->L->qk_g),
                                       sb_view_all(x->L->qk_b), e));
-    if (x->carry) SB_TRY(carry_out(m, x->carry, x->M, e));
+    if (x->carry) SB_TRY(sb_model_carry_out(m, x->carry, x->M, e));
 done:
     return st;
 }
@@ -567,7 +501,7 @@ static sb_status step_combine(layer_ctx *x, sb_err *e) {
     sb_status st = SB_OK;
     sb_model_impl *m = x->m;
     SB_TRY(sb_op_combine(x->rt, x->T, (int)x->D, sb_skip(x->hxu, sb_f32(2)), (int)(x->D + 2),
-                         at_row(PB(m, B_G), x->h, x->D), PB(m, B_W), PB(m, B_CIDX), x->x, x->x, e));
+                         sb_at_row(PB(m, B_G), x->h, x->D), PB(m, B_W), PB(m, B_CIDX), x->x, x->x, e));
     x->rt->phase = SB_PHASE_OTHER;
     if (!x->c->prenorm) SB_TRY(norm_rows(m, &x->L->norm, x->T, x->x, x->x, e));
 done:

@@ -260,4 +260,17 @@ sb_status sb_model_impl_forward_pair(sb_model_impl *m, int B, int L, const float
 sb_status sb_model_impl_forward_ex(sb_model_impl *m, int B, int L, const float *x,
                                    const int32_t *ids, const int32_t *lengths, float *out,
                                    const sb_layer_capture *caps, sb_err *e);
+/* Rows from `row` on of a view of rows `width` floats wide (sb_at_int: from
+ * int i on). */
+static inline sb_buf sb_at_row(sb_buf b, size_t row, size_t width) { return sb_skip(b, sb_f32(row * width)); }
+static inline sb_buf sb_at_int(sb_buf b, size_t i) { return sb_skip(b, sb_i32(i)); }
+/* The plan's buffer `which` at the current step (model.c; no view and the pass
+ * marked broken when the step's table entry does not name it). */
+sb_buf sb_model_pb(sb_model_impl *m, int which);
+/* model_carry.c: the EMA input tail into the truncation ring, and a blocked
+ * run's carried rows in (before the block's GAU) and out (after it). */
+sb_status sb_model_capture_tail(sb_rt *rt, sb_buf xin, int T, int D, int trunc, sb_buf ring, sb_err *e);
+sb_status sb_model_carry_in(sb_model_impl *m, sb_layer_carry *cr, int M, sb_err *e);
+sb_status sb_model_carry_out(sb_model_impl *m, sb_layer_carry *cr, int Mx, sb_err *e);
+
 #endif
